@@ -1,0 +1,41 @@
+#pragma once
+// nccl-tests' -J JSON, plus our keys. The file is a complete JSON document after every row: each
+// row is appended and the closing part rewritten and flushed, so a crash or a watchdog abort keeps
+// every finished row in a file any JSON parser loads ("complete": false marks such a file).
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "bench/report.hpp"
+
+namespace cctune::bench {
+
+class JsonWriter final : public Sink {
+ public:
+  // Opens (and truncates) the file; throws UsageError naming it when it cannot be written.
+  explicit JsonWriter(const std::string& path);
+  ~JsonWriter() override;
+  JsonWriter(const JsonWriter&) = delete;
+  JsonWriter& operator=(const JsonWriter&) = delete;
+
+  void begin(const RunInfo& info, const BenchOptions& options) override;
+  void begin_table(Collective collective, const std::string& algorithm) override;
+  void row(const Row& row) override;
+  void end_table(const TableTotals& totals) override;
+  void end(const TableTotals& totals) override;
+
+  static nlohmann::ordered_json row_to_json(const Row& row);
+
+ private:
+  void write_tail(bool complete);
+
+  std::string path_;
+  std::FILE* file_ = nullptr;
+  long rows_end_ = 0;  // file offset just after the last row written
+  bool first_row_ = true;
+  TableTotals totals_;
+  nlohmann::ordered_json tables_ = nlohmann::ordered_json::array();
+  std::string current_collective_, current_algorithm_;
+};
+
+}  // namespace cctune::bench

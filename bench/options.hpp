@@ -1,0 +1,72 @@
+#pragma once
+// Everything `cctune bench` was asked to do, checked before any rank communicates.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bench/size_plan.hpp"
+#include "collectives/types.hpp"
+
+namespace cctune::bench {
+
+// How a per-rank time becomes the reported time, as nccl-tests' -a.
+enum class RankAggregation { rank0 = 0, average = 1, minimum = 2, maximum = 3 };
+
+// A test-only fault: rank `rank` sleeps `seconds` before each timed call at sizes >= min_bytes,
+// for the named algorithm only when one is given. Used to prove the watchdog and regressions.
+struct InjectedDelay {
+  int rank = 0;
+  double seconds = 0;
+  std::uint64_t min_bytes = 0;
+  std::string algorithm;
+};
+InjectedDelay parse_injected_delay(const std::string& text);
+
+struct AlgorithmSelection {
+  Collective collective;
+  std::vector<std::string> algorithms;
+};
+
+struct BenchOptions {
+  std::vector<AlgorithmSelection> selections;  // in run order
+  std::string backend = "mpi";
+  std::vector<std::uint64_t> sizes;
+  SizeRange range;
+  int iterations = 20;
+  int warmup = 5;
+  int check_iterations = 1;
+  DataType type = DataType::float32;
+  ReduceOp op = ReduceOp::sum;
+  RankAggregation aggregation = RankAggregation::average;
+  double timeout_seconds = 0;  // 0: no watchdog
+  std::string json_path;       // empty: no JSON
+  std::uint64_t seed = 1;
+  std::optional<InjectedDelay> delay;
+  std::string command_line;
+};
+
+// What the user typed, as strings, before resolution.
+struct RawBenchOptions {
+  std::string min_bytes = "8", max_bytes = "64M";
+  std::uint64_t factor = 0;  // 0: not given
+  std::string step;          // empty: not given
+  int iterations = 20, warmup = 5, check_iterations = 1, aggregation = 1;
+  std::string dtype = "float", op = "sum";
+  double timeout_seconds = 0;
+  std::string json_path;
+  std::vector<std::string> collectives{"all"};
+  std::string backend = "mpi";
+  std::vector<std::string> algorithms{"all"};
+  std::uint64_t seed = 1;
+  std::string inject_delay;
+};
+
+// Resolves names, builds the size plan and checks every combination; throws UsageError naming the
+// offending option. Needs no MPI: the same answer on every rank.
+BenchOptions resolve(const RawBenchOptions& raw);
+
+// Checks that need the rank count (throws UsageError).
+void check_against_world(const BenchOptions& options, int nranks);
+
+}  // namespace cctune::bench

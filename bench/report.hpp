@@ -1,0 +1,65 @@
+#pragma once
+// What a sweep produces, and the interface of everything that writes it out.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bench/options.hpp"
+#include "bench/size_plan.hpp"
+#include "bench/statistics.hpp"
+
+namespace cctune::bench {
+
+struct PlacementResult {
+  double time_us = 0;  // per call, combined across ranks as -a says (nccl-tests' "time")
+  double algbw_gbs = 0;
+  double busbw_gbs = 0;
+  std::optional<std::uint64_t> wrong;  // summed over ranks and check iterations; none when -c 0
+  Summary slowest;                     // over iterations of the slowest rank's time
+  std::vector<double> samples_us;      // per iteration, the slowest rank's time
+};
+
+struct Row {
+  Collective collective;
+  std::string backend;
+  std::string algorithm;
+  MessageShape shape;
+  DataType type;
+  ReduceOp op;
+  PlacementResult out_of_place;
+  PlacementResult in_place;
+};
+
+struct RunInfo {
+  std::string cctune_version;
+  std::string git_revision;
+  std::string mpi_library;
+  std::string start_time;  // ISO 8601, UTC
+  std::string command_line;
+  int nranks = 1;
+  int nnodes = 1;
+  std::vector<std::string> hosts;  // per rank
+  std::vector<long> pids;          // per rank
+  std::vector<int> ranks_per_node; // per distinct host, in order of first appearance
+};
+
+struct TableTotals {
+  std::uint64_t wrong = 0;
+  double busbw_sum = 0;
+  std::uint64_t busbw_count = 0;
+  double average_busbw() const { return busbw_count ? busbw_sum / static_cast<double>(busbw_count) : 0.0; }
+  void add(const Row& row);
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void begin(const RunInfo&, const BenchOptions&) {}
+  virtual void begin_table(Collective, const std::string& /*algorithm*/) {}
+  virtual void row(const Row&) = 0;
+  virtual void end_table(const TableTotals&) {}
+  virtual void end(const TableTotals&) {}
+};
+
+}  // namespace cctune::bench

@@ -1,0 +1,160 @@
+#include "bench/watchdog.hpp"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+
+namespace cctune::bench {
+namespace {
+
+enum Tag : int { kTimeout = 1, kQuery = 2, kStatus = 3 };
+constexpr auto kPollInterval = std::chrono::milliseconds(50);
+constexpr auto kAnswerWait = std::chrono::seconds(3);
+constexpr int kAbortCode = 124;
+
+struct TimeoutMessage {
+  std::uint64_t call;
+  std::array<char, 200> what;
+};
+
+struct StatusMessage {
+  std::uint64_t call;
+  int in_call;
+};
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Watchdog::Watchdog(MPI_Comm world, double timeout_seconds, std::vector<std::string> hosts)
+    : comm_(Communicator::duplicate(world)),
+      timeout_(std::chrono::nanoseconds(static_cast<std::int64_t>(timeout_seconds * 1e9))),
+      hosts_(std::move(hosts)),
+      thread_([this] { loop(); }) {}
+
+Watchdog::~Watchdog() {
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
+  stop_signal_.notify_all();
+  thread_.join();
+}
+
+void Watchdog::describe(std::string what) {
+  std::lock_guard lock(mutex_);
+  description_ = std::move(what);
+}
+
+std::string Watchdog::description() const {
+  std::lock_guard lock(mutex_);
+  return description_;
+}
+
+void Watchdog::enter() {
+  entered_at_ns_.store(now_ns(), std::memory_order_relaxed);
+  call_.fetch_add(1, std::memory_order_relaxed);
+  in_call_.store(true, std::memory_order_release);
+}
+
+void Watchdog::leave() { in_call_.store(false, std::memory_order_release); }
+
+void Watchdog::loop() {
+  std::unique_lock lock(mutex_);
+  while (!stop_signal_.wait_for(lock, kPollInterval, [this] { return stop_; })) {
+    lock.unlock();
+    if (in_call_.load(std::memory_order_acquire) &&
+        now_ns() - entered_at_ns_.load(std::memory_order_relaxed) > timeout_.count()) {
+      report_local_timeout();
+    }
+    int pending = 0;
+    MPI_Status status;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_.get(), &pending, &status);
+    if (pending) {
+      if (status.MPI_TAG == kTimeout) {
+        TimeoutMessage message{};
+        MPI_Recv(&message, sizeof message, MPI_BYTE, status.MPI_SOURCE, kTimeout, comm_.get(), MPI_STATUS_IGNORE);
+        message.what.back() = '\0';
+        diagnose_and_abort(message.call, message.what.data(), status.MPI_SOURCE);
+      } else if (status.MPI_TAG == kQuery) {
+        std::uint64_t ignored = 0;
+        MPI_Recv(&ignored, 1, MPI_UINT64_T, status.MPI_SOURCE, kQuery, comm_.get(), MPI_STATUS_IGNORE);
+        answer_query(status.MPI_SOURCE);
+      }
+    }
+    lock.lock();
+  }
+}
+
+void Watchdog::report_local_timeout() {
+  const std::uint64_t call = call_.load(std::memory_order_relaxed);
+  if (call == reported_call_) return;
+  reported_call_ = call;
+  const std::string what = description();
+  if (comm_.rank() == 0) diagnose_and_abort(call, what, 0);
+  TimeoutMessage message{};
+  message.call = call;
+  std::strncpy(message.what.data(), what.c_str(), message.what.size() - 1);
+  MPI_Send(&message, sizeof message, MPI_BYTE, 0, kTimeout, comm_.get());
+}
+
+void Watchdog::answer_query(int source) {
+  const StatusMessage status{call_.load(std::memory_order_relaxed), in_call_.load(std::memory_order_acquire)};
+  MPI_Send(&status, sizeof status, MPI_BYTE, source, kStatus, comm_.get());
+}
+
+void Watchdog::diagnose_and_abort(std::uint64_t call, const std::string& what, int reporter) {
+  const int n = comm_.size();
+  std::vector<std::optional<StatusMessage>> answers(static_cast<std::size_t>(n));
+  answers[0] = StatusMessage{call_.load(std::memory_order_relaxed), in_call_.load(std::memory_order_acquire)};
+  const std::uint64_t query = call;
+  for (int r = 1; r < n; ++r) MPI_Send(&query, 1, MPI_UINT64_T, r, kQuery, comm_.get());
+  int missing = n - 1;
+  const auto deadline = std::chrono::steady_clock::now() + kAnswerWait;
+  while (missing > 0 && std::chrono::steady_clock::now() < deadline) {
+    int pending = 0;
+    MPI_Status status;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_.get(), &pending, &status);
+    if (!pending) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      continue;
+    }
+    if (status.MPI_TAG == kStatus) {
+      StatusMessage answer{};
+      MPI_Recv(&answer, sizeof answer, MPI_BYTE, status.MPI_SOURCE, kStatus, comm_.get(), MPI_STATUS_IGNORE);
+      answers[static_cast<std::size_t>(status.MPI_SOURCE)] = answer;
+      --missing;
+    } else {  // another rank's timeout report, or our own query to ourselves: drain it
+      std::vector<char> drain(sizeof(TimeoutMessage));
+      MPI_Recv(drain.data(), static_cast<int>(drain.size()), MPI_BYTE, status.MPI_SOURCE, status.MPI_TAG,
+               comm_.get(), MPI_STATUS_IGNORE);
+    }
+  }
+  std::string late, silent;
+  for (int r = 0; r < n; ++r) {
+    const auto& answer = answers[static_cast<std::size_t>(r)];
+    const std::string name = fmt::format("{} ({})", r, hosts_[static_cast<std::size_t>(r)]);
+    if (!answer) {
+      silent += (silent.empty() ? "" : ", ") + name;
+    } else if (answer->call < call) {
+      late += (late.empty() ? "" : ", ") + name;
+    }
+  }
+  std::string who = late.empty() ? "every rank that answered had arrived (stuck inside the collective)"
+                                 : "ranks that had not arrived: " + late;
+  if (!silent.empty()) who += "; no answer from: " + silent;
+  std::fprintf(stderr, "cctune: watchdog: %s did not finish within %g s (seen by rank %d); %s; aborting\n",
+               what.c_str(), std::chrono::duration<double>(timeout_).count(), reporter, who.c_str());
+  std::fflush(stderr);
+  std::fflush(stdout);
+  MPI_Abort(MPI_COMM_WORLD, kAbortCode);
+  std::_Exit(kAbortCode);
+}
+
+}  // namespace cctune::bench

@@ -1,0 +1,147 @@
+#include "cli/bench_command.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "bench/json_writer.hpp"
+#include "bench/options.hpp"
+#include "bench/progress.hpp"
+#include "bench/sweep.hpp"
+#include "bench/text_writer.hpp"
+#include "bench/watchdog.hpp"
+#include "cli/edge.hpp"
+#include "collectives/backends.hpp"
+#include "collectives/bootstrap.hpp"
+#include "collectives/error.hpp"
+
+namespace cctune::cli {
+
+struct BenchCommand {
+  CLI::App* app = nullptr;
+  bench::RawBenchOptions raw;
+  bool list = false;
+  bool no_progress = false;
+};
+
+BenchCommand* add_bench_command(CLI::App& app) {
+  static BenchCommand command;
+  auto* sub = app.add_subcommand("bench", "Sweep collectives over message sizes: timed, verified, nccl-tests output");
+  command.app = sub;
+  auto& raw = command.raw;
+  sub->add_option("-b,--minbytes", raw.min_bytes, "Smallest message size (K, M, G suffixes)")->capture_default_str();
+  sub->add_option("-e,--maxbytes", raw.max_bytes, "Largest message size")->capture_default_str();
+  sub->add_option("-f,--stepfactor", raw.factor, "Multiply the size by this factor each step (default 2)");
+  sub->add_option("-i,--stepbytes", raw.step, "Add this many bytes each step instead of multiplying");
+  sub->add_option("-n,--iters", raw.iterations, "Timed iterations per size")->capture_default_str();
+  sub->add_option("-w,--warmup_iters", raw.warmup, "Untimed warm-up iterations per size")->capture_default_str();
+  sub->add_option("-c,--check", raw.check_iterations, "Verified iterations per size (0: no check)")
+      ->capture_default_str();
+  sub->add_option("-d,--datatype", raw.dtype, "float, double, int32, half, bfloat16")->capture_default_str();
+  sub->add_option("-o,--op", raw.op, "sum, max, min, avg")->capture_default_str();
+  sub->add_option("-a,--average", raw.aggregation, "Time across ranks: 0 rank 0, 1 average, 2 min, 3 max")
+      ->capture_default_str();
+  sub->add_option("-T,--timeout", raw.timeout_seconds,
+                  "Abort a collective call stuck this many seconds, naming the ranks that had not arrived "
+                  "(0: never)")
+      ->capture_default_str();
+  sub->add_option("-J,--output_file", raw.json_path, "Write the results as JSON to this file");
+  sub->add_option("--collective", raw.collectives, "allreduce, alltoall, or all")->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--backend", raw.backend, "mpi (nccl and cuda in CUDA builds)")->capture_default_str();
+  sub->add_option("--algorithm", raw.algorithms, "One name, a comma-separated list, or all (see --list)")
+      ->delimiter(',')
+      ->capture_default_str();
+  sub->add_option("--seed", raw.seed, "Seed of the generated input data")->capture_default_str();
+  sub->add_flag("--list", command.list, "List the backends' algorithms and exit");
+  sub->add_flag("--no-progress", command.no_progress, "Never draw the progress line");
+  sub->add_option("--inject-delay", raw.inject_delay,
+                  "Testing only: RANK:SECONDS[:MIN_SIZE[:ALGORITHM]] makes that rank sleep before each timed "
+                  "call")
+      ->group("Testing");
+  return &command;
+}
+
+namespace {
+
+int list_algorithms() {
+  for (const auto& backend : backend_registry()) {
+    fmt::print("backend {}: {}\n", backend.name, backend.description);
+    for (const auto& info : backend.algorithms()) {
+      fmt::print("  {:<10} {:<20} {}\n", to_string(info.collective), info.name, info.description);
+    }
+  }
+  return kOk;
+}
+
+std::string join_command_line(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);
+  return line;
+}
+
+}  // namespace
+
+int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
+  if (command->list) return list_algorithms();
+  bench::BenchOptions options;
+  try {
+    options = bench::resolve(command->raw);
+  } catch (const UsageError& e) {
+    report_usage_error(e.what());
+    return kUsage;
+  }
+  options.command_line = join_command_line(argc, argv);
+
+  MpiRuntime mpi(argc, argv, options.timeout_seconds > 0);
+  int rank = 0;
+  try {
+    Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
+    rank = world.rank();
+    bench::check_against_world(options, world.size());
+    auto backend = find_backend(options.backend).create(MPI_COMM_WORLD);
+    const bench::RunInfo info = bench::gather_run_info(world, options);
+
+    // Rank 0 owns the outputs; every rank must learn whether opening them failed, or some would
+    // wait forever in the first collective.
+    std::unique_ptr<bench::JsonWriter> json;
+    std::string open_error;
+    if (rank == 0 && !options.json_path.empty()) {
+      try {
+        json = std::make_unique<bench::JsonWriter>(options.json_path);
+      } catch (const UsageError& e) {
+        open_error = e.what();
+      }
+    }
+    if (world.sum(open_error.empty() ? 0 : 1) != 0) throw UsageError(open_error, __FILE__, __LINE__);
+
+    std::unique_ptr<bench::Watchdog> watchdog;
+    if (options.timeout_seconds > 0) {
+      watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, options.timeout_seconds, info.hosts);
+    }
+    std::unique_ptr<bench::ProgressLine> progress;
+    bench::TextWriter text(stdout);
+    std::vector<bench::Sink*> sinks;
+    if (rank == 0) {
+      sinks.push_back(&text);
+      if (json) sinks.push_back(json.get());
+      if (!command->no_progress) progress = bench::ProgressLine::open_if_terminal();
+    }
+    const std::uint64_t wrong =
+        bench::run_sweep(*backend, world, options, info, sinks, watchdog.get(), progress.get());
+    return wrong == 0 ? kOk : kFailed;
+  } catch (const UsageError& e) {
+    // Raised identically on every rank (checked collectively), so a normal shutdown cannot hang.
+    if (rank == 0) std::fprintf(stderr, "cctune: error: %s\n", e.what());
+    return kUsage;
+  } catch (const std::exception& e) {
+    // Raised on this rank only: the others may be waiting for it, so take the whole job down.
+    std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, kFailed);
+    return kFailed;
+  }
+}
+
+}  // namespace cctune::cli

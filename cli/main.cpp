@@ -1,0 +1,32 @@
+// cctune: one executable, one subcommand per job.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "cli/bench_command.hpp"
+#include "cli/edge.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"cctune: collective-communication benchmark and tuner for GPU clusters"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("cctune ") + CCTUNE_VERSION);
+  auto* bench = cctune::cli::add_bench_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    cctune::cli::report_usage_error(e.what());
+    return cctune::cli::kUsage;
+  }
+  try {
+    return cctune::cli::run_bench_command(bench, argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cctune: error: %s\n", e.what());
+    return cctune::cli::kFailed;
+  }
+}

@@ -1,0 +1,142 @@
+#include "collectives/bootstrap.hpp"
+
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "collectives/error.hpp"
+
+namespace cctune {
+
+void check_mpi(int rc, std::string_view call, const char* file, int line) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int length = 0;
+  MPI_Error_string(rc, text, &length);
+  throw Error(std::string(call.substr(0, call.find('('))) + " failed: " + std::string(text, length),
+              file, line);
+}
+
+std::optional<int> launcher_rank() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    if (const char* value = std::getenv(name)) {
+      char* end = nullptr;
+      const long rank = std::strtol(value, &end, 10);
+      if (end != value && *end == '\0' && rank >= 0) return static_cast<int>(rank);
+    }
+  }
+  return std::nullopt;
+}
+
+MpiRuntime::MpiRuntime(int& argc, char**& argv, bool thread_multiple) {
+  int initialized = 0;
+  MPI_Initialized(&initialized);
+  if (initialized) return;
+  const int wanted = thread_multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED;
+  int provided = MPI_THREAD_SINGLE;
+  if (MPI_Init_thread(&argc, &argv, wanted, &provided) != MPI_SUCCESS) {
+    CCTUNE_THROW("MPI_Init_thread failed");
+  }
+  owns_ = true;
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  if (provided < wanted) {
+    CCTUNE_THROW("this MPI library does not provide MPI_THREAD_MULTIPLE, which the -T watchdog needs");
+  }
+}
+
+MpiRuntime::~MpiRuntime() {
+  if (owns_) MPI_Finalize();
+}
+
+std::string MpiRuntime::library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING];
+  int length = 0;
+  MPI_Get_library_version(text, &length);
+  std::string version(text, length);
+  // Open MPI appends a long tail (", package: ... , ident: ..."); keep the first clause.
+  if (auto comma = version.find(','); comma != std::string::npos) version.resize(comma);
+  while (!version.empty() && (version.back() == '\n' || version.back() == ' ')) version.pop_back();
+  return version;
+}
+
+Communicator::Communicator(MPI_Comm comm) : comm_(comm) {
+  CCTUNE_MPI(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+  CCTUNE_MPI(MPI_Comm_rank(comm_, &rank_));
+  CCTUNE_MPI(MPI_Comm_size(comm_, &size_));
+}
+
+Communicator Communicator::duplicate(MPI_Comm parent) {
+  MPI_Comm comm = MPI_COMM_NULL;
+  CCTUNE_MPI(MPI_Comm_dup(parent, &comm));
+  return Communicator(comm);
+}
+
+Communicator::Communicator(Communicator&& other) noexcept
+    : comm_(std::exchange(other.comm_, MPI_COMM_NULL)), rank_(other.rank_), size_(other.size_) {}
+
+Communicator& Communicator::operator=(Communicator&& other) noexcept {
+  if (this != &other) {
+    if (comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+    comm_ = std::exchange(other.comm_, MPI_COMM_NULL);
+    rank_ = other.rank_;
+    size_ = other.size_;
+  }
+  return *this;
+}
+
+Communicator::~Communicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (comm_ != MPI_COMM_NULL && !finalized) MPI_Comm_free(&comm_);
+}
+
+void Communicator::barrier() const { CCTUNE_MPI(MPI_Barrier(comm_)); }
+
+std::vector<std::string> Communicator::allgather(const std::string& mine) const {
+  const int length = static_cast<int>(mine.size());
+  std::vector<int> lengths(size_);
+  CCTUNE_MPI(MPI_Allgather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, comm_));
+  std::vector<int> offsets(size_, 0);
+  for (int i = 1; i < size_; ++i) offsets[i] = offsets[i - 1] + lengths[i - 1];
+  std::string all(static_cast<std::size_t>(offsets.back() + lengths.back()), '\0');
+  CCTUNE_MPI(MPI_Allgatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(),
+                            MPI_CHAR, comm_));
+  std::vector<std::string> result;
+  result.reserve(size_);
+  for (int i = 0; i < size_; ++i) result.push_back(all.substr(offsets[i], lengths[i]));
+  return result;
+}
+
+std::vector<double> Communicator::allgather(double mine) const {
+  std::vector<double> all(size_);
+  CCTUNE_MPI(MPI_Allgather(&mine, 1, MPI_DOUBLE, all.data(), 1, MPI_DOUBLE, comm_));
+  return all;
+}
+
+long long Communicator::sum(long long mine) const {
+  long long total = 0;
+  CCTUNE_MPI(MPI_Allreduce(&mine, &total, 1, MPI_LONG_LONG, MPI_SUM, comm_));
+  return total;
+}
+
+double Communicator::max(double mine) const {
+  double result = 0;
+  CCTUNE_MPI(MPI_Allreduce(&mine, &result, 1, MPI_DOUBLE, MPI_MAX, comm_));
+  return result;
+}
+
+std::vector<double> Communicator::max(const std::vector<double>& mine) const {
+  std::vector<double> result(mine.size());
+  CCTUNE_MPI(MPI_Allreduce(mine.data(), result.data(), static_cast<int>(mine.size()), MPI_DOUBLE, MPI_MAX,
+                           comm_));
+  return result;
+}
+
+std::string processor_name() {
+  char name[MPI_MAX_PROCESSOR_NAME];
+  int length = 0;
+  MPI_Get_processor_name(name, &length);
+  return std::string(name, length);
+}
+
+}  // namespace cctune

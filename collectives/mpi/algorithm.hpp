@@ -1,0 +1,78 @@
+#pragma once
+// What one host algorithm written over MPI implements. Adding an algorithm: one new file with a
+// class deriving from MpiAlgorithm, plus one line in registry.cpp.
+#include <mpi.h>
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "collectives/backend.hpp"
+#include "collectives/bootstrap.hpp"
+
+namespace cctune::mpi {
+
+// Scratch memory kept across calls, so that timed iterations do not pay for allocation and page faults.
+class Workspace {
+ public:
+  static constexpr int kSlots = 3;
+  std::byte* get(int slot, std::size_t bytes);
+
+ private:
+  std::vector<std::byte> slots_[kSlots];
+};
+
+class MpiAlgorithm {
+ public:
+  virtual ~MpiAlgorithm() = default;
+  virtual const AlgorithmInfo& info() const = 0;
+  // args.type is never half precision for allreduce: the backend widens it to float32 first.
+  virtual void run(const Communicator& comm, const CollectiveArgs& args, Workspace& workspace) const = 0;
+};
+
+// The explicit list of algorithms, in the order `--algorithm all` runs them.
+std::span<const std::unique_ptr<MpiAlgorithm>> registry();
+std::span<const AlgorithmInfo> registry_infos();
+
+// ---- helpers shared by the algorithm files ----
+
+MPI_Datatype element_type(DataType type);
+MPI_Op reduce_op(ReduceOp op);
+
+// Elements [offset, offset + length) of a vector cut into `parts` nearly equal blocks; the first
+// count % parts blocks are one element longer, so any count and any rank count work.
+struct Block {
+  std::size_t offset;
+  std::size_t length;
+};
+Block block_of(std::size_t count, int parts, int index);
+
+inline std::byte* at(void* base, std::size_t elements, DataType type) {
+  return static_cast<std::byte*>(base) + elements * size_of(type);
+}
+inline const std::byte* at(const void* base, std::size_t elements, DataType type) {
+  return static_cast<const std::byte*>(base) + elements * size_of(type);
+}
+
+void send(const Communicator& comm, const void* data, std::size_t count, DataType type, int peer);
+void recv(const Communicator& comm, void* data, std::size_t count, DataType type, int peer);
+void sendrecv(const Communicator& comm, const void* send_data, std::size_t send_count, int destination,
+              void* recv_data, std::size_t recv_count, int source, DataType type);
+
+// Non-power-of-two fold used by recursive doubling and Rabenseifner: the largest power of two p <=
+// n ranks does the work; the first 2*(n-p) ranks pair up and the even one of each pair sits out.
+struct Fold {
+  int participants;  // p
+  int extra;         // n - p
+  int virtual_rank;  // this rank's index among the p participants, or -1 when it sits out
+  int real_rank(int participant) const { return participant < extra ? 2 * participant + 1 : participant + extra; }
+};
+Fold fold_to_power_of_two(int rank, int size);
+// Before: even ranks of the folded pairs hand their vector to their odd partner, which reduces it.
+void fold_in(const Communicator& comm, const Fold& fold, void* data, const CollectiveArgs& args,
+             Workspace& workspace);
+// After: odd partners hand the finished vector back.
+void fold_out(const Communicator& comm, const Fold& fold, void* data, const CollectiveArgs& args);
+
+}  // namespace cctune::mpi

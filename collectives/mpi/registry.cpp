@@ -1,0 +1,38 @@
+// The one explicit list of MPI-backend algorithms. Add a line here to add an algorithm.
+#include <vector>
+
+#include "collectives/mpi/algorithms.hpp"
+
+namespace cctune::mpi {
+namespace {
+
+std::vector<std::unique_ptr<MpiAlgorithm>> build_registry() {
+  std::vector<std::unique_ptr<MpiAlgorithm>> algorithms;
+  algorithms.push_back(make_library_allreduce());
+  algorithms.push_back(make_ring_allreduce());
+  algorithms.push_back(make_recursive_doubling_allreduce());
+  algorithms.push_back(make_rabenseifner_allreduce());
+  algorithms.push_back(make_library_alltoall());
+  algorithms.push_back(make_pairwise_alltoall());
+  algorithms.push_back(make_bruck_alltoall());
+  algorithms.push_back(make_linear_alltoall());
+  return algorithms;
+}
+
+}  // namespace
+
+std::span<const std::unique_ptr<MpiAlgorithm>> registry() {
+  static const auto algorithms = build_registry();
+  return algorithms;
+}
+
+std::span<const AlgorithmInfo> registry_infos() {
+  static const auto infos = [] {
+    std::vector<AlgorithmInfo> list;
+    for (const auto& algorithm : registry()) list.push_back(algorithm->info());
+    return list;
+  }();
+  return infos;
+}
+
+}  // namespace cctune::mpi
