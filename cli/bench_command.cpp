@@ -93,6 +93,10 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     return kUsage;
   }
   options.command_line = join_command_line(argc, argv);
+  // Before MPI_Init: a singleton MPI_Init sets OMPI_COMM_WORLD_RANK in our own environment, which
+  // would make a plain run look as if mpirun had started it.
+  std::unique_ptr<bench::ProgressLine> progress;
+  if (speaks_for_job() && !command->no_progress) progress = bench::ProgressLine::open_if_terminal();
 
   MpiRuntime mpi(argc, argv, options.timeout_seconds > 0);
   int rank = 0;
@@ -120,13 +124,11 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     if (options.timeout_seconds > 0) {
       watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, options.timeout_seconds, info.hosts);
     }
-    std::unique_ptr<bench::ProgressLine> progress;
     bench::TextWriter text(stdout);
     std::vector<bench::Sink*> sinks;
     if (rank == 0) {
       sinks.push_back(&text);
       if (json) sinks.push_back(json.get());
-      if (!command->no_progress) progress = bench::ProgressLine::open_if_terminal();
     }
     const std::uint64_t wrong =
         bench::run_sweep(*backend, world, options, info, sinks, watchdog.get(), progress.get());

@@ -1,0 +1,217 @@
+"""cctune driven the way users drive it: through mpirun, reading back what it writes."""
+import json
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import time
+import unittest
+
+CCTUNE = os.environ.get("CCTUNE", "cctune")
+MPIRUN = os.environ.get("MPIRUN", "mpirun")
+
+
+def mpirun(ranks, *args):
+    return [MPIRUN, "--oversubscribe", "--bind-to", "none", "-np", str(ranks), CCTUNE, *args]
+
+
+def run(command, timeout=300, **kwargs):
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+                          **kwargs)
+
+
+def cctune_lines(stderr):
+    """Lines cctune itself printed (mpirun adds banners of its own around a failed job)."""
+    return [line for line in stderr.splitlines() if line.startswith("cctune")]
+
+
+def tables(stdout):
+    """The nccl-tests style tables in the text output: {(collective, algorithm): [row fields]}."""
+    result, current = {}, None
+    for line in stdout.splitlines():
+        match = re.match(r"# collective (\S+) backend \S+ algorithm (\S+)", line)
+        if match:
+            current = (match.group(1), match.group(2))
+            result[current] = []
+        elif current and line.strip() and not line.startswith("#"):
+            result[current].append(line.split())
+    return result
+
+
+class BenchJson(unittest.TestCase):
+    def test_every_algorithm_gets_a_verified_table_and_json_rows(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "out.json")
+            proc = run(mpirun(4, "bench", "-b", "8", "-e", "256K", "-f", "4", "--algorithm", "all", "-c", "1",
+                              "-n", "3", "-w", "1", "-J", path))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(path) as f:
+                doc = json.load(f)
+        sizes = [8 * 4**k for k in range(8)]  # 8 B .. 128 KiB
+        found = tables(proc.stdout)
+        self.assertEqual(len(found), 8, proc.stdout)
+        for (collective, algorithm), rows in found.items():
+            self.assertEqual(len(rows), len(sizes), (collective, algorithm))
+            for fields in rows:
+                self.assertEqual(fields[8], "0")   # out-of-place #wrong
+                self.assertEqual(fields[12], "0")  # in-place #wrong
+        self.assertEqual(proc.stdout.count("# Out of bounds values : 0 OK"), 8)
+        self.assertTrue(doc["complete"])
+        self.assertEqual(doc["out_of_bounds"], {"count": 0, "okay": True})
+        self.assertEqual(doc["env"]["nranks"], 4)
+        self.assertEqual(doc["env"]["ranks_per_node"], [4])
+        self.assertIn("Open MPI", doc["env"]["mpi_library"])
+        rows = doc["results"]
+        self.assertEqual(len(rows), 8 * len(sizes))
+        for algorithm in ("mpi", "ring", "recursive_doubling", "rabenseifner"):
+            mine = [r for r in rows if r["collective"] == "allreduce" and r["algorithm"] == algorithm]
+            self.assertEqual([r["requested_size"] for r in mine], sizes)
+        for row in rows:
+            for placement in ("out_of_place", "in_place"):
+                p = row[placement]
+                self.assertEqual(p["nwrong"], 0)
+                self.assertEqual(len(p["times_us"]), 3)
+                self.assertLessEqual(p["min_us"], p["median_us"])
+                self.assertLessEqual(p["median_us"], p["p99_us"])
+                if row["size"] > 0:
+                    self.assertAlmostEqual(p["alg_bw"], row["size"] / (p["time"] * 1e-6) / 1e9, places=6)
+
+    def test_non_power_of_two_ranks_half_precision_and_avg(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "out.json")
+            proc = run(mpirun(3, "bench", "--collective", "allreduce", "-b", "6", "-e", "96K", "-f", "8",
+                              "-d", "bfloat16", "-o", "avg", "-n", "2", "-w", "0", "-c", "2", "-J", path))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(path) as f:
+                doc = json.load(f)
+        self.assertEqual({r["type"] for r in doc["results"]}, {"bfloat16"})
+        self.assertEqual({r["redop"] for r in doc["results"]}, {"avg"})
+        self.assertEqual(doc["results"][0]["size"], 6)
+        self.assertTrue(all(r["out_of_place"]["nwrong"] == 0 for r in doc["results"]))
+
+    def test_list_names_every_algorithm_with_a_description(self):
+        proc = run([CCTUNE, "bench", "--list"])
+        self.assertEqual(proc.returncode, 0)
+        for name in ("ring", "recursive_doubling", "rabenseifner", "pairwise", "bruck", "linear"):
+            self.assertRegex(proc.stdout, rf"\b{name}\s+\S+")
+
+
+class BadInput(unittest.TestCase):
+    CASES = [
+        (["--algorithm", "nope"], "unknown algorithm 'nope'"),
+        (["-d", "float8"], "unknown dtype 'float8'"),
+        (["-o", "prod"], "unknown reduction op 'prod'"),
+        (["--collective", "broadcast"], "unknown collective 'broadcast'"),
+        (["-b", "1M", "-e", "1K"], "larger than maximum"),
+        (["-f", "1"], "-f 1"),
+        (["-e", "99999999999999G"], "overflows"),
+        (["-e", "16G"], "MPI count"),
+        (["-b", "2"], "smaller than one float element"),
+        (["-d", "int32", "-o", "avg"], "avg is not supported for int32"),
+        (["-n", "0"], "-n 0"),
+        (["-n", "abc"], "abc"),
+        (["-a", "9"], "-a 9"),
+        (["--backend", "nccl"], "built without"),
+        (["--frobnicate"], "frobnicate"),
+        (["-T", "-1"], "-T"),
+    ]
+
+    def assert_one_clear_line(self, proc, expected):
+        lines = cctune_lines(proc.stderr)
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertTrue(lines[0].startswith("cctune: error: "), lines[0])
+        self.assertIn(expected, lines[0])
+        for noise in ("terminate called", "Traceback", "Segmentation", "core dumped"):
+            self.assertNotIn(noise, proc.stderr)
+
+    def test_each_bad_input_gives_one_line_exit_2_and_no_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "out.json")
+            for args, expected in self.CASES:
+                with self.subTest(args=args):
+                    proc = run([CCTUNE, "bench", *args, "-J", path], timeout=30)
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    self.assert_one_clear_line(proc, expected)
+                    self.assertFalse(os.path.exists(path))
+                    self.assertEqual(proc.stdout, "")
+
+    def test_bad_input_under_mpirun_speaks_once_and_keeps_an_existing_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "previous.json")
+            with open(path, "w") as f:
+                f.write('{"kept": true}')
+            start = time.monotonic()
+            proc = run(mpirun(4, "bench", "--algorithm", "ringg", "-J", path), timeout=60)
+            self.assertNotEqual(proc.returncode, 0)
+            self.assert_one_clear_line(proc, "unknown algorithm 'ringg'")
+            self.assertLess(time.monotonic() - start, 30)
+            with open(path) as f:
+                self.assertEqual(f.read(), '{"kept": true}')
+
+    def test_unwritable_json_and_impossible_injected_rank_fail_before_measuring(self):
+        proc = run(mpirun(2, "bench", "-J", "/nonexistent-dir/out.json"), timeout=60)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assert_one_clear_line(proc, "cannot write JSON file '/nonexistent-dir/out.json'")
+        self.assertNotIn("size", proc.stdout)
+        proc = run(mpirun(2, "bench", "--inject-delay", "5:1"), timeout=60)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assert_one_clear_line(proc, "rank 5, but there are only 2 ranks")
+
+
+class Watchdog(unittest.TestCase):
+    def test_stuck_rank_is_named_and_finished_rows_are_kept(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "out.json")
+            start = time.monotonic()
+            # Rank 1 sleeps for ten minutes before the first timed call at 16 KiB.
+            proc = run(mpirun(3, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "1K",
+                              "-e", "64K", "-f", "4", "-n", "2", "-w", "0", "-T", "2", "--inject-delay",
+                              "1:600:16K", "-J", path), timeout=120)
+            elapsed = time.monotonic() - start
+            self.assertNotEqual(proc.returncode, 0)
+            self.assertLess(elapsed, 60)
+            lines = [l for l in cctune_lines(proc.stderr) if "watchdog" in l]
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("allreduce ring 16384 B", lines[0])
+            self.assertRegex(lines[0], r"ranks that had not arrived: 1 \([^)]+\);")
+            self.assertNotRegex(lines[0], r"not arrived: .*\b[02] \(")
+            with open(path) as f:
+                doc = json.load(f)
+            self.assertFalse(doc["complete"])
+            self.assertEqual([r["size"] for r in doc["results"]], [1024, 4096])
+            self.assertEqual([int(r[0]) for r in tables(proc.stdout)[("allreduce", "ring")]], [1024, 4096])
+
+    def test_no_timeout_when_everything_finishes(self):
+        proc = run(mpirun(2, "bench", "--collective", "alltoall", "-b", "1K", "-e", "4K", "-n", "2", "-T", "5"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertNotIn("watchdog", proc.stderr)
+
+
+class Progress(unittest.TestCase):
+    ARGS = ["bench", "--collective", "allreduce", "--algorithm", "mpi", "-b", "1K", "-e", "4K", "-n", "2"]
+
+    def test_progress_line_on_a_terminal(self):
+        for command in ([CCTUNE, *self.ARGS], mpirun(2, *self.ARGS)):
+            with self.subTest(launcher=command[0]):
+                # script(1) gives the command a pseudo-terminal, as a person's shell would.
+                # Bytes, not text: text mode would turn the carriage returns into newlines.
+                proc = subprocess.run(["script", "-qefc", shlex.join(command), "/dev/null"], capture_output=True,
+                                      timeout=120, stdin=subprocess.DEVNULL)
+                screen = proc.stdout.decode()
+                self.assertEqual(proc.returncode, 0, screen)
+                self.assertIn("\r\x1b[K", screen)
+                self.assertRegex(screen, r"\[1/1\] allreduce mpi: \d")
+
+    def test_no_progress_when_output_is_not_a_terminal(self):
+        for command in ([CCTUNE, *self.ARGS], mpirun(2, *self.ARGS)):
+            with self.subTest(launcher=command[0]):
+                proc = subprocess.run(command, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+                output = (proc.stdout + proc.stderr).decode()
+                self.assertEqual(proc.returncode, 0, output)
+                self.assertNotIn("\x1b[K", output)
+                self.assertNotIn("\r", output)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,100 @@
+// The sweep end to end on real ranks: rows for every size, sane timings, and a backend that corrupts
+// one element on one rank must be caught by the check and counted once.
+#include <gtest/gtest.h>
+#include <mpi.h>
+
+#include <cstring>
+
+#include "bench/sweep.hpp"
+#include "collectives/mpi/backend.hpp"
+
+namespace cctune::bench {
+namespace {
+
+class RecordingSink final : public Sink {
+ public:
+  void row(const Row& row) override { rows.push_back(row); }
+  void end_table(const TableTotals& totals) override { tables.push_back(totals); }
+  std::vector<Row> rows;
+  std::vector<TableTotals> tables;
+};
+
+// Wraps the MPI backend and flips the bits of element 0 of the last rank's result.
+class CorruptingBackend final : public Backend {
+ public:
+  explicit CorruptingBackend(MPI_Comm world) : inner_(world) {}
+  std::string_view name() const override { return "corrupting"; }
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  std::span<const AlgorithmInfo> algorithms() const override { return inner_.algorithms(); }
+  std::unique_ptr<Buffer> allocate(std::size_t bytes) override { return inner_.allocate(bytes); }
+  std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) override {
+    struct Corrupting final : BoundCollective {
+      std::unique_ptr<BoundCollective> inner;
+      bool corrupt = false;
+      const AlgorithmInfo& info() const override { return inner->info(); }
+      void run(const CollectiveArgs& args) override {
+        inner->run(args);
+        if (corrupt && args.count > 0) static_cast<unsigned char*>(args.recv)[0] ^= 0x40;
+      }
+    };
+    auto bound = std::make_unique<Corrupting>();
+    bound->inner = inner_.bind(collective, algorithm);
+    bound->corrupt = inner_.rank() == inner_.size() - 1;
+    return bound;
+  }
+
+ private:
+  mpi::MpiBackend inner_;
+};
+
+BenchOptions small_options(Collective collective, const std::string& algorithm) {
+  BenchOptions options;
+  options.selections = {{collective, {algorithm}}};
+  options.sizes = {64, 4096, 65536};
+  options.iterations = 4;
+  options.warmup = 1;
+  options.check_iterations = 2;
+  return options;
+}
+
+TEST(Sweep, ProducesOneVerifiedRowPerSize) {
+  Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
+  mpi::MpiBackend backend(MPI_COMM_WORLD);
+  for (Collective collective : all_collectives()) {
+    const BenchOptions options = small_options(collective, "mpi");
+    const RunInfo info = gather_run_info(world, options);
+    RecordingSink sink;
+    const auto wrong = run_sweep(backend, world, options, info, {&sink}, nullptr, nullptr);
+    EXPECT_EQ(wrong, 0u);
+    ASSERT_EQ(sink.rows.size(), options.sizes.size());
+    for (const Row& row : sink.rows) {
+      for (const PlacementResult* p : {&row.out_of_place, &row.in_place}) {
+        EXPECT_EQ(p->wrong, 0u);
+        EXPECT_EQ(p->samples_us.size(), 4u);
+        EXPECT_GT(p->time_us, 0.0);
+        EXPECT_LE(p->slowest.min, p->slowest.median);
+        EXPECT_LE(p->slowest.median, p->slowest.p99);
+      }
+    }
+  }
+}
+
+TEST(Sweep, CountsEveryCorruptedElement) {
+  Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
+  CorruptingBackend backend(MPI_COMM_WORLD);
+  const BenchOptions options = small_options(Collective::allreduce, "ring");
+  const RunInfo info = gather_run_info(world, options);
+  RecordingSink sink;
+  const auto wrong = run_sweep(backend, world, options, info, {&sink}, nullptr, nullptr);
+  // One element per check iteration, per placement, per size, on exactly one rank.
+  EXPECT_EQ(wrong, options.sizes.size() * 2 * 2);
+  ASSERT_EQ(sink.rows.size(), options.sizes.size());
+  EXPECT_EQ(sink.rows[0].out_of_place.wrong, 2u);
+  EXPECT_EQ(sink.rows[0].in_place.wrong, 2u);
+  ASSERT_EQ(sink.tables.size(), 1u);
+  EXPECT_EQ(sink.tables[0].wrong, wrong);
+}
+
+}  // namespace
+}  // namespace cctune::bench

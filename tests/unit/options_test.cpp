@@ -1,0 +1,126 @@
+// Every bad input a user can type is refused with a UsageError whose message names the problem.
+#include "bench/options.hpp"
+
+#include <gtest/gtest.h>
+
+#include "collectives/error.hpp"
+
+namespace cctune::bench {
+namespace {
+
+std::string error_of(const RawBenchOptions& raw) {
+  try {
+    resolve(raw);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(BenchOptions, DefaultsSelectEveryAlgorithmOfBothCollectives) {
+  const BenchOptions options = resolve(RawBenchOptions{});
+  ASSERT_EQ(options.selections.size(), 2u);
+  EXPECT_EQ(options.selections[0].collective, Collective::allreduce);
+  EXPECT_EQ(options.selections[0].algorithms,
+            (std::vector<std::string>{"mpi", "ring", "recursive_doubling", "rabenseifner"}));
+  EXPECT_EQ(options.selections[1].algorithms, (std::vector<std::string>{"mpi", "pairwise", "bruck", "linear"}));
+  EXPECT_EQ(options.sizes.front(), 8u);
+  EXPECT_EQ(options.sizes.back(), 64u << 20);
+}
+
+TEST(BenchOptions, AListPicksAlgorithmsPerCollective) {
+  RawBenchOptions raw;
+  raw.algorithms = {"ring,bruck"};
+  const BenchOptions options = resolve(raw);
+  ASSERT_EQ(options.selections.size(), 2u);
+  EXPECT_EQ(options.selections[0].algorithms, std::vector<std::string>{"ring"});
+  EXPECT_EQ(options.selections[1].algorithms, std::vector<std::string>{"bruck"});
+}
+
+TEST(BenchOptions, BadInputsNameTheProblem) {
+  RawBenchOptions raw;
+  raw.algorithms = {"ringg"};
+  EXPECT_NE(error_of(raw).find("unknown algorithm 'ringg'"), std::string::npos);
+
+  raw = {};
+  raw.collectives = {"allreduce"};
+  raw.algorithms = {"bruck"};  // an alltoall algorithm
+  EXPECT_NE(error_of(raw).find("unknown algorithm 'bruck'"), std::string::npos);
+
+  raw = {};
+  raw.dtype = "float8";
+  EXPECT_NE(error_of(raw).find("unknown dtype 'float8'"), std::string::npos);
+
+  raw = {};
+  raw.min_bytes = "1G";
+  raw.max_bytes = "1M";
+  EXPECT_NE(error_of(raw).find("larger than maximum"), std::string::npos);
+
+  raw = {};
+  raw.factor = 1;
+  EXPECT_NE(error_of(raw).find("-f 1"), std::string::npos);
+
+  raw = {};
+  raw.max_bytes = "99999999999999G";
+  EXPECT_NE(error_of(raw).find("overflows"), std::string::npos);
+
+  raw = {};
+  raw.max_bytes = "16G";  // 4 Gi float elements
+  EXPECT_NE(error_of(raw).find("MPI count"), std::string::npos);
+
+  raw = {};
+  raw.min_bytes = "2";
+  EXPECT_NE(error_of(raw).find("smaller than one float element"), std::string::npos);
+
+  raw = {};
+  raw.dtype = "int32";
+  raw.op = "avg";
+  EXPECT_NE(error_of(raw).find("avg is not supported for int32"), std::string::npos);
+
+  raw = {};
+  raw.factor = 2;
+  raw.step = "1M";
+  EXPECT_NE(error_of(raw).find("not both"), std::string::npos);
+
+  raw = {};
+  raw.iterations = 0;
+  EXPECT_NE(error_of(raw).find("-n 0"), std::string::npos);
+
+  raw = {};
+  raw.aggregation = 7;
+  EXPECT_NE(error_of(raw).find("-a 7"), std::string::npos);
+
+  raw = {};
+  raw.backend = "nccl";
+  EXPECT_NE(error_of(raw).find("built without"), std::string::npos);
+
+  raw = {};
+  raw.backend = "gloo";
+  EXPECT_NE(error_of(raw).find("unknown backend 'gloo'"), std::string::npos);
+}
+
+TEST(BenchOptions, AlltoallOnlyRunIgnoresTheReductionOp) {
+  RawBenchOptions raw;
+  raw.collectives = {"alltoall"};
+  raw.dtype = "int32";
+  raw.op = "avg";
+  EXPECT_NO_THROW(resolve(raw));
+}
+
+TEST(InjectedDelay, Grammar) {
+  const InjectedDelay d = parse_injected_delay("2:0.5:1M:ring");
+  EXPECT_EQ(d.rank, 2);
+  EXPECT_DOUBLE_EQ(d.seconds, 0.5);
+  EXPECT_EQ(d.min_bytes, 1u << 20);
+  EXPECT_EQ(d.algorithm, "ring");
+  EXPECT_THROW(parse_injected_delay("2"), UsageError);
+  EXPECT_THROW(parse_injected_delay("x:1"), UsageError);
+  EXPECT_THROW(parse_injected_delay("1:-3"), UsageError);
+  BenchOptions options = resolve(RawBenchOptions{});
+  options.delay = d;
+  EXPECT_THROW(check_against_world(options, 2), UsageError);
+  EXPECT_NO_THROW(check_against_world(options, 3));
+}
+
+}  // namespace
+}  // namespace cctune::bench

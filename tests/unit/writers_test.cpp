@@ -1,0 +1,133 @@
+// The writers' files read back by their consumers: a JSON parser after every single row (a crash
+// must leave a loadable file), and an nccl-tests-style line parser for the table.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "bench/json_writer.hpp"
+#include "bench/text_writer.hpp"
+#include "collectives/error.hpp"
+
+namespace cctune::bench {
+namespace {
+
+RunInfo sample_info() {
+  RunInfo info;
+  info.cctune_version = "0.1.0";
+  info.git_revision = "abc";
+  info.mpi_library = "Open MPI v4.1.4";
+  info.start_time = "2026-11-21T00:00:00Z";
+  info.nranks = 2;
+  info.hosts = {"node1", "node1"};
+  info.pids = {10, 11};
+  info.ranks_per_node = {2};
+  return info;
+}
+
+Row sample_row(std::uint64_t bytes) {
+  Row row{Collective::allreduce, "mpi", "ring", shape_of(bytes, Collective::allreduce, DataType::float32, 2),
+          DataType::float32, ReduceOp::sum, {}, {}};
+  for (PlacementResult* p : {&row.out_of_place, &row.in_place}) {
+    p->time_us = 12.5;
+    p->algbw_gbs = 1.25;
+    p->busbw_gbs = 1.25;
+    p->wrong = 0;
+    p->samples_us = {12, 13};
+    p->slowest = summarize(p->samples_us);
+  }
+  return row;
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(JsonWriter, FileIsValidJsonAfterEveryRow) {
+  const auto path = std::filesystem::temp_directory_path() / "cctune_writer_test.json";
+  BenchOptions options;
+  {
+    JsonWriter writer(path.string());
+    writer.begin(sample_info(), options);
+    auto doc = nlohmann::json::parse(read_file(path));
+    EXPECT_EQ(doc["results"].size(), 0u);
+    EXPECT_FALSE(doc["complete"].get<bool>());
+    writer.begin_table(Collective::allreduce, "ring");
+    for (std::uint64_t bytes : {8u, 1024u, 1048576u}) {
+      writer.row(sample_row(bytes));
+      doc = nlohmann::json::parse(read_file(path));  // throws if the file is not complete JSON
+      EXPECT_EQ(doc["results"].back()["size"], bytes);
+      EXPECT_FALSE(doc["complete"].get<bool>());
+    }
+    TableTotals totals;
+    writer.end_table(totals);
+    writer.end(totals);
+  }
+  const auto doc = nlohmann::json::parse(read_file(path));
+  EXPECT_TRUE(doc["complete"].get<bool>());
+  ASSERT_EQ(doc["results"].size(), 3u);
+  const auto& row = doc["results"][1];
+  // nccl-tests' keys ...
+  for (const char* key : {"size", "count", "type", "redop", "root", "out_of_place", "in_place"}) {
+    EXPECT_TRUE(row.contains(key)) << key;
+  }
+  for (const char* key : {"time", "alg_bw", "bus_bw", "nwrong", "min_us", "p99_us", "times_us"}) {
+    EXPECT_TRUE(row["out_of_place"].contains(key)) << key;
+  }
+  // ... and ours.
+  EXPECT_EQ(row["algorithm"], "ring");
+  EXPECT_EQ(row["out_of_place"]["median_us"], 12.5);
+  EXPECT_EQ(doc["env"]["ranks_per_node"][0], 2);
+  EXPECT_EQ(doc["env"]["mpi_library"], "Open MPI v4.1.4");
+  EXPECT_TRUE(doc.contains("out_of_bounds"));
+  EXPECT_TRUE(doc.contains("average_bus_bandwidth"));
+  EXPECT_EQ(nlohmann::ordered_json::parse(read_file(path)).begin().key(), "version");  // nccl-tests key order
+  std::filesystem::remove(path);
+}
+
+TEST(JsonWriter, UnwritablePathIsAUsageError) {
+  EXPECT_THROW(JsonWriter("/nonexistent-dir/out.json"), UsageError);
+}
+
+TEST(TextWriter, RowsParseLikeNcclTestsOutput) {
+  char* buffer = nullptr;
+  std::size_t size = 0;
+  std::FILE* out = open_memstream(&buffer, &size);
+  {
+    TextWriter writer(out);
+    writer.begin(sample_info(), BenchOptions{});
+    writer.begin_table(Collective::allreduce, "ring");
+    writer.row(sample_row(1048576));
+    TableTotals totals;
+    totals.add(sample_row(1048576));
+    writer.end_table(totals);
+  }
+  std::fclose(out);
+  const std::string text(buffer, size);
+  std::free(buffer);
+  // nccl-tests' 13 leading columns, then our 3.
+  const std::regex row(
+      R"(\n +1048576 +262144 +float +sum +-1 +12\.50 +1\.25 +1\.25 +0 +12\.50 +1\.25 +1\.25 +0 +12\.00 +12\.50 +13\.00\n)");
+  EXPECT_TRUE(std::regex_search(text, row)) << text;
+  EXPECT_NE(text.find("# Out of bounds values : 0 OK"), std::string::npos);
+  EXPECT_NE(text.find("# Avg bus bandwidth    : 1.25"), std::string::npos);
+  EXPECT_NE(text.find("#       size         count      type   redop    root     time   algbw   busbw"),
+            std::string::npos)
+      << text;
+}
+
+TEST(TextWriter, TimePrecisionShrinksAsTimesGrow) {
+  EXPECT_EQ(format_time_us(12.345), "  12.35");
+  EXPECT_EQ(format_time_us(123.45), "  123.5");
+  EXPECT_EQ(format_time_us(12345.6), "  12346");
+}
+
+}  // namespace
+}  // namespace cctune::bench
