@@ -13,13 +13,11 @@
 #include "bench/patterns.hpp"
 #include "bench/progress.hpp"
 #include "bench/watchdog.hpp"
+#include "cctune_revision.hpp"
 #include "collectives/error.hpp"
 
 #ifndef CCTUNE_VERSION
 #define CCTUNE_VERSION "0.0.0"
-#endif
-#ifndef CCTUNE_GIT_REVISION
-#define CCTUNE_GIT_REVISION "unknown"
 #endif
 
 namespace cctune::bench {

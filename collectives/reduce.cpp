@@ -24,6 +24,12 @@ template <typename T, typename Op>
   for (std::size_t i = 0; i < count; ++i) accumulator[i] = op(accumulator[i], input[i]);
 }
 
+template <typename T, typename Op>
+[[gnu::always_inline]] inline void apply(T* __restrict output, const T* __restrict a, const T* __restrict b,
+                                         std::size_t count, Op op) {
+  for (std::size_t i = 0; i < count; ++i) output[i] = op(a[i], b[i]);
+}
+
 template <typename T>
 T add(T a, T b) {
   if constexpr (std::is_integral_v<T>) {
@@ -40,9 +46,13 @@ T larger(T a, T b) { return a < b ? b : a; }
 template <typename T>
 T smaller(T a, T b) { return b < a ? b : a; }
 
-#define CCTUNE_KERNEL(NAME, T, OP)                                                              \
-  CCTUNE_VECTOR_CLONES void NAME(T* __restrict acc, const T* __restrict in, std::size_t count) { \
-    apply(acc, in, count, OP<T>);                                                                \
+#define CCTUNE_KERNEL(NAME, T, OP)                                                                    \
+  CCTUNE_VECTOR_CLONES void NAME(T* __restrict acc, const T* __restrict in, std::size_t count) {       \
+    apply(acc, in, count, OP<T>);                                                                      \
+  }                                                                                                    \
+  CCTUNE_VECTOR_CLONES void NAME##_3(T* __restrict out, const T* __restrict a, const T* __restrict b, \
+                                     std::size_t count) {                                              \
+    apply(out, a, b, count, OP<T>);                                                                    \
   }
 CCTUNE_KERNEL(sum_f32, float, add)
 CCTUNE_KERNEL(max_f32, float, larger)
@@ -56,31 +66,56 @@ CCTUNE_KERNEL(min_i32, std::int32_t, smaller)
 #undef CCTUNE_KERNEL
 
 template <typename T>
-void reduce_typed(void* accumulator, const void* input, std::size_t count, ReduceOp op,
-                  void (*sum)(T*, const T*, std::size_t), void (*max)(T*, const T*, std::size_t),
-                  void (*min)(T*, const T*, std::size_t)) {
-  auto* acc = static_cast<T*>(accumulator);
-  const auto* in = static_cast<const T*>(input);
+struct Kernels {
+  void (*sum)(T*, const T*, std::size_t);
+  void (*max)(T*, const T*, std::size_t);
+  void (*min)(T*, const T*, std::size_t);
+  void (*sum3)(T*, const T*, const T*, std::size_t);
+  void (*max3)(T*, const T*, const T*, std::size_t);
+  void (*min3)(T*, const T*, const T*, std::size_t);
+};
+constexpr Kernels<float> kFloat32{sum_f32, max_f32, min_f32, sum_f32_3, max_f32_3, min_f32_3};
+constexpr Kernels<double> kFloat64{sum_f64, max_f64, min_f64, sum_f64_3, max_f64_3, min_f64_3};
+constexpr Kernels<std::int32_t> kInt32{sum_i32, max_i32, min_i32, sum_i32_3, max_i32_3, min_i32_3};
+
+template <typename T>
+void reduce_typed(const Kernels<T>& kernels, void* output, const void* a, const void* b, std::size_t count,
+                  ReduceOp op) {
+  auto* out = static_cast<T*>(output);
+  const auto* x = static_cast<const T*>(a);
+  const auto* y = static_cast<const T*>(b);
+  if (out == x) {  // accumulate in place: the two-operand kernel, without aliasing restrict pointers
+    switch (op) {
+      case ReduceOp::sum:
+      case ReduceOp::avg: kernels.sum(out, y, count); return;  // avg: the backend divides once at the end
+      case ReduceOp::max: kernels.max(out, y, count); return;
+      case ReduceOp::min: kernels.min(out, y, count); return;
+    }
+  }
   switch (op) {
     case ReduceOp::sum:
-    case ReduceOp::avg: sum(acc, in, count); return;  // avg: the backend divides once at the end
-    case ReduceOp::max: max(acc, in, count); return;
-    case ReduceOp::min: min(acc, in, count); return;
+    case ReduceOp::avg: kernels.sum3(out, x, y, count); return;
+    case ReduceOp::max: kernels.max3(out, x, y, count); return;
+    case ReduceOp::min: kernels.min3(out, x, y, count); return;
   }
 }
 
 }  // namespace
 
-void reduce_into(void* accumulator, const void* input, std::size_t count, DataType type, ReduceOp op) {
+void reduce(void* output, const void* a, const void* b, std::size_t count, DataType type, ReduceOp op) {
   switch (type) {
-    case DataType::float32: reduce_typed<float>(accumulator, input, count, op, sum_f32, max_f32, min_f32); return;
-    case DataType::float64: reduce_typed<double>(accumulator, input, count, op, sum_f64, max_f64, min_f64); return;
-    case DataType::int32: reduce_typed<std::int32_t>(accumulator, input, count, op, sum_i32, max_i32, min_i32); return;
+    case DataType::float32: reduce_typed(kFloat32, output, a, b, count, op); return;
+    case DataType::float64: reduce_typed(kFloat64, output, a, b, count, op); return;
+    case DataType::int32: reduce_typed(kInt32, output, a, b, count, op); return;
     case DataType::float16:
     case DataType::bfloat16: break;
   }
-  CCTUNE_THROW("reduce_into called with " + std::string(to_string(type)) +
+  CCTUNE_THROW("reduce called with " + std::string(to_string(type)) +
                "; half-precision data must be widened to float32 first");
+}
+
+void reduce_into(void* accumulator, const void* input, std::size_t count, DataType type, ReduceOp op) {
+  reduce(accumulator, accumulator, input, count, type, op);
 }
 
 void divide_by(void* data, std::size_t count, DataType type, int divisor) {

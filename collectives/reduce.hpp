@@ -10,6 +10,10 @@ namespace cctune {
 // accumulator[i] = op(accumulator[i], input[i]) for float32, float64 and int32. Half-precision data
 // never reaches this function: backends widen it to float32 first so that it is rounded only once.
 void reduce_into(void* accumulator, const void* input, std::size_t count, DataType type, ReduceOp op);
+// output[i] = op(a[i], b[i]). output may be a itself, but must not otherwise overlap a or b. Lets an
+// algorithm combine its own send buffer with incoming data straight into the result, instead of first
+// copying the whole send buffer.
+void reduce(void* output, const void* a, const void* b, std::size_t count, DataType type, ReduceOp op);
 
 // data[i] /= divisor, one correctly rounded division (the final step of avg), float32 or float64.
 void divide_by(void* data, std::size_t count, DataType type, int divisor);

@@ -60,6 +60,10 @@ void recv(const Communicator& comm, void* data, std::size_t count, DataType type
 void sendrecv(const Communicator& comm, const void* send_data, std::size_t send_count, int destination,
               void* recv_data, std::size_t recv_count, int source, DataType type);
 
+// Where an alltoall reads its outgoing blocks: the send buffer, or for an in-place call a copy in
+// workspace slot 0, so that incoming blocks cannot overwrite blocks not yet sent.
+const void* outgoing_blocks(const CollectiveArgs& args, int nranks, Workspace& workspace);
+
 // Non-power-of-two fold used by recursive doubling and Rabenseifner: the largest power of two p <=
 // n ranks does the work; the first 2*(n-p) ranks pair up and the even one of each pair sits out.
 struct Fold {
@@ -69,10 +73,11 @@ struct Fold {
   int real_rank(int participant) const { return participant < extra ? 2 * participant + 1 : participant + extra; }
 };
 Fold fold_to_power_of_two(int rank, int size);
-// Before: even ranks of the folded pairs hand their vector to their odd partner, which reduces it.
-void fold_in(const Communicator& comm, const Fold& fold, void* data, const CollectiveArgs& args,
-             Workspace& workspace);
-// After: odd partners hand the finished vector back.
-void fold_out(const Communicator& comm, const Fold& fold, void* data, const CollectiveArgs& args);
+// Before: even ranks of the folded pairs hand their send buffer to their odd partner, which reduces
+// it into its receive buffer. Returns where this rank's vector now is (args.send, or args.recv after
+// a fold); nullptr for a rank that sits out.
+const void* fold_in(const Communicator& comm, const Fold& fold, const CollectiveArgs& args, Workspace& workspace);
+// After: odd partners hand the finished vector back into the even ranks' receive buffers.
+void fold_out(const Communicator& comm, const Fold& fold, const CollectiveArgs& args);
 
 }  // namespace cctune::mpi

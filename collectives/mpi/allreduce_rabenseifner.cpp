@@ -27,17 +27,20 @@ class RabenseifnerAllreduce final : public MpiAlgorithm {
   }
 
   void run(const Communicator& comm, const CollectiveArgs& args, Workspace& workspace) const override {
-    if (args.send != args.recv) std::memcpy(args.recv, args.send, args.count * size_of(args.type));
-    if (comm.size() == 1) return;
+    if (comm.size() == 1) {
+      if (args.send != args.recv) std::memcpy(args.recv, args.send, args.count * size_of(args.type));
+      return;
+    }
     const Fold fold = fold_to_power_of_two(comm.rank(), comm.size());
-    fold_in(comm, fold, args.recv, args, workspace);
-    if (fold.virtual_rank >= 0) exchange_halves(comm, fold, args, workspace);
-    fold_out(comm, fold, args.recv, args);
+    if (const void* current = fold_in(comm, fold, args, workspace)) exchange_halves(comm, fold, current, args, workspace);
+    fold_out(comm, fold, args);
   }
 
  private:
-  static void exchange_halves(const Communicator& comm, const Fold& fold, const CollectiveArgs& args,
-                              Workspace& workspace) {
+  // current: where this rank's vector is (send buffer, or recv after a fold). The first halving step
+  // reduces from it into recv; later steps only touch the halves recv already holds.
+  static void exchange_halves(const Communicator& comm, const Fold& fold, const void* current,
+                              const CollectiveArgs& args, Workspace& workspace) {
     std::byte* incoming = workspace.get(1, (args.count / 2 + 1) * size_of(args.type));
     std::vector<HalvingStep> steps;
     Block range{0, args.count};
@@ -49,12 +52,13 @@ class RabenseifnerAllreduce final : public MpiAlgorithm {
       const bool keep_lower = fold.virtual_rank < partner_virtual;
       const HalvingStep step{fold.real_rank(partner_virtual), keep_lower ? lower : upper,
                              keep_lower ? upper : lower};
-      sendrecv(comm, at(args.recv, step.given.offset, args.type), step.given.length, step.partner, incoming,
+      sendrecv(comm, at(current, step.given.offset, args.type), step.given.length, step.partner, incoming,
                step.kept.length, step.partner, args.type);
-      reduce_into(at(args.recv, step.kept.offset, args.type), incoming, step.kept.length, args.type,
-                  args.op);
+      reduce(at(args.recv, step.kept.offset, args.type), at(current, step.kept.offset, args.type), incoming,
+             step.kept.length, args.type, args.op);
       steps.push_back(step);
       range = step.kept;
+      current = args.recv;
     }
     // Retrace in reverse: give the reduced half back, receive the partner's reduced half.
     for (auto step = steps.rbegin(); step != steps.rend(); ++step) {

@@ -20,19 +20,23 @@ class RecursiveDoublingAllreduce final : public MpiAlgorithm {
 
   void run(const Communicator& comm, const CollectiveArgs& args, Workspace& workspace) const override {
     const std::size_t bytes = args.count * size_of(args.type);
-    if (args.send != args.recv) std::memcpy(args.recv, args.send, bytes);
-    if (comm.size() == 1) return;
+    if (comm.size() == 1) {
+      if (args.send != args.recv) std::memcpy(args.recv, args.send, bytes);
+      return;
+    }
     const Fold fold = fold_to_power_of_two(comm.rank(), comm.size());
-    fold_in(comm, fold, args.recv, args, workspace);
-    if (fold.virtual_rank >= 0) {
+    // Where this rank's partial result is: the send buffer until the first reduction writes recv.
+    const void* current = fold_in(comm, fold, args, workspace);
+    if (current) {
       std::byte* incoming = workspace.get(0, bytes);
       for (int mask = 1; mask < fold.participants; mask <<= 1) {
         const int partner = fold.real_rank(fold.virtual_rank ^ mask);
-        sendrecv(comm, args.recv, args.count, partner, incoming, args.count, partner, args.type);
-        reduce_into(args.recv, incoming, args.count, args.type, args.op);
+        sendrecv(comm, current, args.count, partner, incoming, args.count, partner, args.type);
+        reduce(args.recv, current, incoming, args.count, args.type, args.op);
+        current = args.recv;
       }
     }
-    fold_out(comm, fold, args.recv, args);
+    fold_out(comm, fold, args);
   }
 };
 

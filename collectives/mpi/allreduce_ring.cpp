@@ -19,22 +19,27 @@ class RingAllreduce final : public MpiAlgorithm {
 
   void run(const Communicator& comm, const CollectiveArgs& args, Workspace& workspace) const override {
     const std::size_t element = size_of(args.type);
-    if (args.send != args.recv) std::memcpy(args.recv, args.send, args.count * element);
     const int n = comm.size();
-    if (n == 1) return;
+    if (n == 1) {
+      if (args.send != args.recv) std::memcpy(args.recv, args.send, args.count * element);
+      return;
+    }
     const int rank = comm.rank();
     const int right = (rank + 1) % n;
     const int left = (rank + n - 1) % n;
     std::byte* incoming = workspace.get(0, block_of(args.count, n, 0).length * element);
 
     // After step s of the reduce-scatter, this rank's block (rank - s - 1) holds s + 2 contributions;
-    // after n - 1 steps block (rank + 1) is complete.
+    // after n - 1 steps block (rank + 1) is complete. Each block arrives once and is combined with this
+    // rank's own contribution straight from the send buffer, so the vector is never copied whole.
     for (int step = 0; step < n - 1; ++step) {
       const Block out = block_of(args.count, n, (rank - step + n) % n);
       const Block in = block_of(args.count, n, (rank - step - 1 + 2 * n) % n);
-      sendrecv(comm, at(args.recv, out.offset, args.type), out.length, right, incoming, in.length, left,
+      const void* outgoing = step == 0 ? args.send : args.recv;  // block `rank` is this rank's own data
+      sendrecv(comm, at(outgoing, out.offset, args.type), out.length, right, incoming, in.length, left,
                args.type);
-      reduce_into(at(args.recv, in.offset, args.type), incoming, in.length, args.type, args.op);
+      reduce(at(args.recv, in.offset, args.type), at(args.send, in.offset, args.type), incoming, in.length,
+             args.type, args.op);
     }
     for (int step = 0; step < n - 1; ++step) {
       const Block out = block_of(args.count, n, (rank + 1 - step + n) % n);

@@ -21,12 +21,7 @@ class LinearAlltoall final : public MpiAlgorithm {
     const int n = comm.size();
     const int rank = comm.rank();
     const std::size_t block = args.count * size_of(args.type);
-    const void* send = args.send;
-    if (send == args.recv) {
-      std::byte* copy = workspace.get(0, block * n);
-      std::memcpy(copy, args.recv, block * n);
-      send = copy;
-    }
+    const void* send = outgoing_blocks(args, n, workspace);
     const MPI_Datatype type = element_type(args.type);
     const int count = static_cast<int>(args.count);
     std::vector<MPI_Request> requests;

@@ -20,12 +20,7 @@ class PairwiseAlltoall final : public MpiAlgorithm {
     const int n = comm.size();
     const int rank = comm.rank();
     const std::size_t block = args.count * size_of(args.type);
-    const void* send = args.send;
-    if (send == args.recv) {  // in place: the outgoing blocks must survive the incoming ones
-      std::byte* copy = workspace.get(0, block * n);
-      std::memcpy(copy, args.recv, block * n);
-      send = copy;
-    }
+    const void* send = outgoing_blocks(args, n, workspace);
     std::memcpy(at(args.recv, args.count * rank, args.type), at(send, args.count * rank, args.type), block);
     for (int step = 1; step < n; ++step) {
       const int destination = (rank + step) % n;

@@ -1,5 +1,6 @@
 #include <bit>
 #include <climits>
+#include <cstring>
 #include <string>
 
 #include "collectives/error.hpp"
@@ -68,6 +69,14 @@ void sendrecv(const Communicator& comm, const void* send_data, std::size_t send_
                           mpi_count(recv_count), datatype, source, kTag, comm.get(), MPI_STATUS_IGNORE));
 }
 
+const void* outgoing_blocks(const CollectiveArgs& args, int nranks, Workspace& workspace) {
+  if (args.send != args.recv) return args.send;
+  const std::size_t bytes = args.count * size_of(args.type) * static_cast<std::size_t>(nranks);
+  std::byte* copy = workspace.get(0, bytes);
+  std::memcpy(copy, args.recv, bytes);
+  return copy;
+}
+
 Fold fold_to_power_of_two(int rank, int size) {
   const int participants = static_cast<int>(std::bit_floor(static_cast<unsigned>(size)));
   const int extra = size - participants;
@@ -80,26 +89,26 @@ Fold fold_to_power_of_two(int rank, int size) {
   return {participants, extra, virtual_rank};
 }
 
-void fold_in(const Communicator& comm, const Fold& fold, void* data, const CollectiveArgs& args,
-             Workspace& workspace) {
+const void* fold_in(const Communicator& comm, const Fold& fold, const CollectiveArgs& args, Workspace& workspace) {
   const int rank = comm.rank();
-  if (rank >= 2 * fold.extra) return;
+  if (rank >= 2 * fold.extra) return args.send;
   if (rank % 2 == 0) {
-    send(comm, data, args.count, args.type, rank + 1);
-  } else {
-    std::byte* incoming = workspace.get(0, args.count * size_of(args.type));
-    recv(comm, incoming, args.count, args.type, rank - 1);
-    reduce_into(data, incoming, args.count, args.type, args.op);
+    send(comm, args.send, args.count, args.type, rank + 1);
+    return nullptr;
   }
+  std::byte* incoming = workspace.get(0, args.count * size_of(args.type));
+  recv(comm, incoming, args.count, args.type, rank - 1);
+  reduce(args.recv, args.send, incoming, args.count, args.type, args.op);
+  return args.recv;
 }
 
-void fold_out(const Communicator& comm, const Fold& fold, void* data, const CollectiveArgs& args) {
+void fold_out(const Communicator& comm, const Fold& fold, const CollectiveArgs& args) {
   const int rank = comm.rank();
   if (rank >= 2 * fold.extra) return;
   if (rank % 2 == 0) {
-    recv(comm, data, args.count, args.type, rank + 1);
+    recv(comm, args.recv, args.count, args.type, rank + 1);
   } else {
-    send(comm, data, args.count, args.type, rank - 1);
+    send(comm, args.recv, args.count, args.type, rank - 1);
   }
 }
 

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <random>
 
 #include "collectives/error.hpp"
@@ -93,6 +94,22 @@ TEST(ReduceKernels, SumMaxMinAvgOnEveryNativeType) {
   EXPECT_EQ(avg[1], 1.0f / 3.0f);
   std::vector<std::uint16_t> half(2);
   EXPECT_THROW(reduce_into(half.data(), half.data(), 2, DataType::float16, ReduceOp::sum), Error);
+}
+
+TEST(ReduceKernels, ThreeOperandFormWritesAFreshBufferOrAccumulatesInPlace) {
+  const std::size_t n = 1037;  // not a multiple of any vector width
+  std::vector<float> a(n), b(n), out(n, -1.0f);
+  for (std::size_t i = 0; i < n; ++i) {
+    a[i] = static_cast<float>(i);
+    b[i] = static_cast<float>(2 * i) - 500.0f;
+  }
+  reduce(out.data(), a.data(), b.data(), n, DataType::float32, ReduceOp::sum);
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], a[i] + b[i]) << i;
+  reduce(out.data(), a.data(), b.data(), n, DataType::float32, ReduceOp::max);
+  for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], std::max(a[i], b[i])) << i;
+  std::vector<std::int32_t> x{5, -7, 9}, y{1, 2, 3};
+  reduce(x.data(), x.data(), y.data(), 3, DataType::int32, ReduceOp::min);  // output aliases a
+  EXPECT_EQ(x, (std::vector<std::int32_t>{1, -7, 3}));
 }
 
 TEST(ReduceKernels, WidenAndNarrowAreInverseOnRepresentableValues) {
