@@ -37,11 +37,12 @@ MpiRuntime::MpiRuntime(int& argc, char**& argv, bool thread_multiple) {
   if (MPI_Init_thread(&argc, &argv, wanted, &provided) != MPI_SUCCESS) {
     CCTUNE_THROW("MPI_Init_thread failed");
   }
-  owns_ = true;
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   if (provided < wanted) {
+    MPI_Finalize();  // a throwing constructor runs no destructor
     CCTUNE_THROW("this MPI library does not provide MPI_THREAD_MULTIPLE, which the -T watchdog needs");
   }
+  owns_ = true;
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 }
 
 MpiRuntime::~MpiRuntime() {
