@@ -103,6 +103,7 @@ void JsonWriter::begin(const RunInfo& info, const BenchOptions& options) {
   text.pop_back();  // drop the closing brace: rows and the tail follow
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   text += ",\n \"results\": [";
+  std::lock_guard lock(mutex_);
   std::fputs(text.c_str(), file_);
   rows_end_ = std::ftell(file_);
   write_tail(false);
@@ -114,6 +115,7 @@ void JsonWriter::begin_table(Collective collective, const std::string& algorithm
 }
 
 void JsonWriter::row(const Row& row) {
+  std::lock_guard lock(mutex_);
   totals_.add(row);
   std::fseek(file_, rows_end_, SEEK_SET);
   fmt::print(file_, "{}\n  {}", first_row_ ? "" : ",", row_to_json(row).dump());
@@ -123,6 +125,7 @@ void JsonWriter::row(const Row& row) {
 }
 
 void JsonWriter::end_table(const TableTotals& totals) {
+  std::lock_guard lock(mutex_);
   tables_.push_back({{"collective", current_collective_},
                      {"algorithm", current_algorithm_},
                      {"out_of_bounds", {{"count", totals.wrong}, {"okay", totals.wrong == 0}}},
@@ -130,14 +133,23 @@ void JsonWriter::end_table(const TableTotals& totals) {
   write_tail(false);
 }
 
-void JsonWriter::end(const TableTotals&) { write_tail(true); }
+void JsonWriter::end(const TableTotals&) {
+  std::lock_guard lock(mutex_);
+  write_tail(true);
+}
+
+void JsonWriter::record_error(const std::string& message) {
+  std::lock_guard lock(mutex_);
+  errors_.push_back(message);
+  write_tail(false);
+}
 
 void JsonWriter::write_tail(bool complete) {
   nlohmann::ordered_json tail;
   tail["out_of_bounds"] = {{"count", totals_.wrong}, {"okay", totals_.wrong == 0}};
   tail["average_bus_bandwidth"] = {{"bandwidth", totals_.average_busbw()}, {"okay", true}};
   tail["tables"] = tables_;
-  tail["errors"] = nlohmann::ordered_json::array();
+  tail["errors"] = errors_;
   tail["end_time"] = complete ? nlohmann::ordered_json(utc_now()) : nlohmann::ordered_json(nullptr);
   tail["complete"] = complete;
   std::string text = tail.dump(1);

@@ -3,6 +3,7 @@
 // row is appended and the closing part rewritten and flushed, so a crash or a watchdog abort keeps
 // every finished row in a file any JSON parser loads ("complete": false marks such a file).
 #include <cstdio>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -24,10 +25,13 @@ class JsonWriter final : public Sink {
   void end_table(const TableTotals& totals) override;
   void end(const TableTotals& totals) override;
 
+  // Thread-safe: the watchdog thread records why it is about to abort the job, so the file says so.
+  void record_error(const std::string& message);
+
   static nlohmann::ordered_json row_to_json(const Row& row);
 
  private:
-  void write_tail(bool complete);
+  void write_tail(bool complete);  // caller holds mutex_
 
   std::string path_;
   std::FILE* file_ = nullptr;
@@ -36,6 +40,8 @@ class JsonWriter final : public Sink {
   TableTotals totals_;
   nlohmann::ordered_json tables_ = nlohmann::ordered_json::array();
   std::string current_collective_, current_algorithm_;
+  nlohmann::ordered_json errors_ = nlohmann::ordered_json::array();
+  std::mutex mutex_;  // the main thread writes rows, the watchdog thread may record an error
 };
 
 }  // namespace cctune::bench

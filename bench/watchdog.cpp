@@ -32,10 +32,11 @@ std::int64_t now_ns() {
 
 }  // namespace
 
-Watchdog::Watchdog(MPI_Comm world, double timeout_seconds, std::vector<std::string> hosts)
+Watchdog::Watchdog(MPI_Comm world, double timeout_seconds, std::vector<std::string> hosts, AbortHook on_abort)
     : comm_(Communicator::duplicate(world)),
       timeout_(std::chrono::nanoseconds(static_cast<std::int64_t>(timeout_seconds * 1e9))),
       hosts_(std::move(hosts)),
+      on_abort_(std::move(on_abort)),
       thread_([this] { loop(); }) {}
 
 Watchdog::~Watchdog() {
@@ -149,9 +150,17 @@ void Watchdog::diagnose_and_abort(std::uint64_t call, const std::string& what, i
   std::string who = late.empty() ? "every rank that answered had arrived (stuck inside the collective)"
                                  : "ranks that had not arrived: " + late;
   if (!silent.empty()) who += "; no answer from: " + silent;
-  std::fprintf(stderr, "cctune: watchdog: %s did not finish within %g s (seen by rank %d); %s; aborting\n",
-               what.c_str(), std::chrono::duration<double>(timeout_).count(), reporter, who.c_str());
+  const std::string message =
+      fmt::format("watchdog: {} did not finish within {:g} s (seen by rank {}); {}", what,
+                  std::chrono::duration<double>(timeout_).count(), reporter, who);
+  std::fprintf(stderr, "cctune: %s; aborting\n", message.c_str());
   std::fflush(stderr);
+  if (on_abort_) {
+    try {
+      on_abort_(message);
+    } catch (const std::exception&) {  // the abort must happen whatever the hook does
+    }
+  }
   std::fflush(stdout);
   MPI_Abort(MPI_COMM_WORLD, kAbortCode);
   std::_Exit(kAbortCode);

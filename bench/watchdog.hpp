@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -20,8 +21,11 @@ namespace cctune::bench {
 
 class Watchdog {
  public:
+  // Called on rank 0, from the watchdog thread, with the message just before the job is aborted.
+  using AbortHook = std::function<void(const std::string&)>;
+
   // Needs MPI_THREAD_MULTIPLE. hosts: each rank's host name, for the message.
-  Watchdog(MPI_Comm world, double timeout_seconds, std::vector<std::string> hosts);
+  Watchdog(MPI_Comm world, double timeout_seconds, std::vector<std::string> hosts, AbortHook on_abort = {});
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
@@ -58,6 +62,7 @@ class Watchdog {
   Communicator comm_;
   std::chrono::nanoseconds timeout_;
   std::vector<std::string> hosts_;
+  AbortHook on_abort_;
   std::atomic<std::uint64_t> call_{0};  // number of calls entered so far
   std::atomic<bool> in_call_{false};
   std::atomic<std::int64_t> entered_at_ns_{0};

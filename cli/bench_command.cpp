@@ -122,7 +122,9 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
 
     std::unique_ptr<bench::Watchdog> watchdog;
     if (options.timeout_seconds > 0) {
-      watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, options.timeout_seconds, info.hosts);
+      bench::Watchdog::AbortHook record;
+      if (json) record = [writer = json.get()](const std::string& message) { writer->record_error(message); };
+      watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, options.timeout_seconds, info.hosts, record);
     }
     bench::TextWriter text(stdout);
     std::vector<bench::Sink*> sinks;

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
 
 #include "cli/bench_command.hpp"
 #include "cli/edge.hpp"
@@ -20,7 +21,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    cctune::cli::report_usage_error(e.what());
+    cctune::cli::report_usage_error(std::string(e.what()) + " (see cctune --help)");
     return cctune::cli::kUsage;
   }
   try {

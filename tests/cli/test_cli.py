@@ -180,6 +180,8 @@ class Watchdog(unittest.TestCase):
                 doc = json.load(f)
             self.assertFalse(doc["complete"])
             self.assertEqual([r["size"] for r in doc["results"]], [1024, 4096])
+            self.assertEqual(len(doc["errors"]), 1)
+            self.assertIn("ranks that had not arrived: 1 (", doc["errors"][0])
             self.assertEqual([int(r[0]) for r in tables(proc.stdout)[("allreduce", "ring")]], [1024, 4096])
 
     def test_no_timeout_when_everything_finishes(self):
