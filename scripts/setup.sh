@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config git python3 bsdutils
   libopenmpi-dev openmpi-bin libhwloc-dev
-  libcli11-dev nlohmann-json3-dev libfmt-dev libboost-dev libsqlite3-dev
+  libcli11-dev nlohmann-json3-dev libpugixml-dev libfmt-dev libboost-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 

@@ -1,0 +1,168 @@
+// The node model read from real exports of GPU servers (../shared/fixtures/topology, see its
+// SOURCES.md): counts and path classes checked against what each file says about its machine.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "collectives/error.hpp"
+#include "topology/file_checks.hpp"
+#include "topology/sources.hpp"
+
+namespace cctune::topology {
+namespace {
+
+std::string fixture(const std::string& name) { return std::string(CCTUNE_FIXTURES_DIR) + "/" + name; }
+
+int nics_at(const NodeModel& model, int gpu, PathClass path) {
+  return static_cast<int>(std::count_if(model.nics.begin(), model.nics.end(),
+                                        [&](int nic) { return path_class(model, gpu, nic) == path; }));
+}
+
+TEST(TopologyFixtures, Dgx2hHas16GpusBehind12NvSwitchesOnTwoNumaNodes) {
+  const NodeModel model = load_hwloc_xml(fixture("hwloc-nvidia-dgx2h-16xV100-nvswitch.xml"));
+  ASSERT_EQ(model.gpus.size(), 16u);
+  EXPECT_EQ(model.nvswitches.size(), 12u);
+  EXPECT_EQ(model.numa_nodes.size(), 2u);
+  EXPECT_EQ(model.packages.size(), 2u);
+  EXPECT_TRUE(model.nics.empty());
+  EXPECT_NE(model.nodes[static_cast<std::size_t>(model.gpus[0])].name.find("V100"), std::string::npos);
+  // Every GPU pair talks over NVLink through the NVSwitches.
+  for (int a : model.gpus) {
+    for (int b : model.gpus) {
+      if (a != b) {
+        ASSERT_EQ(path_class(model, a, b), PathClass::NVL);
+      }
+    }
+  }
+}
+
+TEST(TopologyFixtures, G4dnHasOneEfaNicThatHalfTheGpusReachAcrossSockets) {
+  const NodeModel model = load_hwloc_xml(fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml"));
+  ASSERT_EQ(model.gpus.size(), 8u);
+  EXPECT_EQ(model.numa_nodes.size(), 2u);
+  ASSERT_EQ(model.rdma_nic_count(), 1);
+  const auto efa = *std::find_if(model.nics.begin(), model.nics.end(),
+                                 [&](int n) { return model.nodes[static_cast<std::size_t>(n)].rdma; });
+  EXPECT_EQ(model.nodes[static_cast<std::size_t>(efa)].name, "rdmap197s0");
+  for (int i = 0; i < 8; ++i) {
+    const int gpu = model.gpus[static_cast<std::size_t>(i)];
+    const PathClass path = path_class(model, gpu, efa);
+    if (i < 4) {
+      EXPECT_EQ(path, PathClass::SYS) << "GPU " << i;
+    } else {
+      EXPECT_LT(path, PathClass::SYS) << "GPU " << i;
+      EXPECT_EQ(path, PathClass::NODE) << "GPU " << i;  // same socket, different host bridge
+    }
+    EXPECT_EQ(nearest_nics(model, gpu), std::vector<int>{efa});
+  }
+  // No NVLink on T4s: GPU pairs are PCIe paths.
+  EXPECT_NE(path_class(model, model.gpus[0], model.gpus[1]), PathClass::NVL);
+  EXPECT_EQ(path_class(model, model.gpus[0], model.gpus[7]), PathClass::SYS);
+}
+
+TEST(TopologyFixtures, NdH100v5PairsEveryGpuWithExactlyOneNicBehindItsSwitch) {
+  const NodeModel model = load_nccl_xml(fixture("nccl-azure-ndv5-8xH100-8xIB.xml"));
+  ASSERT_EQ(model.gpus.size(), 8u);
+  ASSERT_EQ(model.nics.size(), 8u);
+  EXPECT_EQ(model.numa_nodes.size(), 2u);
+  for (int gpu : model.gpus) {
+    EXPECT_EQ(nics_at(model, gpu, PathClass::PIX), 1);
+    EXPECT_EQ(nearest_nics(model, gpu).size(), 1u);
+  }
+  for (int nic : model.nics) {
+    EXPECT_EQ(std::count_if(model.gpus.begin(), model.gpus.end(),
+                            [&](int gpu) { return path_class(model, gpu, nic) == PathClass::PIX; }),
+              1);
+  }
+  // Other NICs under the same CPU are one host bridge away; under the other CPU, across sockets.
+  EXPECT_EQ(nics_at(model, model.gpus[0], PathClass::PHB), 3);
+  EXPECT_EQ(nics_at(model, model.gpus[0], PathClass::SYS), 4);
+}
+
+TEST(TopologyFixtures, P4dHasTwoGpusPixPerEfaNicAndItsCommentsAreSkipped) {
+  const NodeModel model = load_nccl_xml(fixture("nccl-aws-p4d-24xl-8xA100-4xEFA.xml"));
+  ASSERT_EQ(model.gpus.size(), 8u);
+  ASSERT_EQ(model.nics.size(), 4u);
+  for (int nic : model.nics) {
+    EXPECT_EQ(model.nodes[static_cast<std::size_t>(nic)].vendor_id, 0x1d0fu);
+    EXPECT_EQ(std::count_if(model.gpus.begin(), model.gpus.end(),
+                            [&](int gpu) { return path_class(model, gpu, nic) == PathClass::PIX; }),
+              2);
+  }
+  for (int gpu : model.gpus) EXPECT_EQ(nics_at(model, gpu, PathClass::PIX), 1);
+}
+
+TEST(TopologyFixtures, NdA100v4HasFourNumaNodesWithTwoGpusAndTwoNicsEach) {
+  const NodeModel model = load_nccl_xml(fixture("nccl-azure-ndv4-8xA100-8xIB.xml"));
+  ASSERT_EQ(model.gpus.size(), 8u);
+  ASSERT_EQ(model.nics.size(), 8u);
+  EXPECT_EQ(model.numa_nodes.size(), 4u);
+  for (int gpu : model.gpus) EXPECT_EQ(nics_at(model, gpu, PathClass::PIX), 2);
+}
+
+// ---- bad files: one UsageError naming the file and the reason, never a crash ----
+
+class BadTopologyFiles : public testing::Test {
+ protected:
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / "cctune_topology_test";
+  void SetUp() override { std::filesystem::create_directories(dir); }
+  void TearDown() override { std::filesystem::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) {
+    const auto path = (dir / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+  static std::string error_of(const std::function<void()>& load) {
+    try {
+      load();
+    } catch (const UsageError& e) {
+      return e.what();
+    }
+    return "";
+  }
+};
+
+TEST_F(BadTopologyFiles, EachIsRefusedWithItsNameAndReason) {
+  const std::string missing = (dir / "missing.xml").string();
+  EXPECT_EQ(error_of([&] { load_hwloc_xml(missing); }), missing + ": no such file");
+  const std::string empty = write("empty.xml", "");
+  EXPECT_EQ(error_of([&] { load_nccl_xml(empty); }), empty + ": empty file");
+  const std::string text = write("text.xml", "this is not XML at all\n");
+  EXPECT_NE(error_of([&] { load_hwloc_xml(text); }).find(text + ": "), std::string::npos);
+
+  std::ifstream original(fixture("nccl-aws-p4d-24xl-8xA100-4xEFA.xml"));
+  std::string content((std::istreambuf_iterator<char>(original)), std::istreambuf_iterator<char>());
+  const std::string truncated = write("truncated.xml", content.substr(0, content.size() / 2));
+  EXPECT_NE(error_of([&] { load_nccl_xml(truncated); }).find("not well-formed XML"), std::string::npos);
+
+  const std::string hwloc3 = write("hwloc3.xml", "<?xml version=\"1.0\"?>\n<topology version=\"3.0\">"
+                                                 "<object type=\"Machine\" os_index=\"0\"/></topology>\n");
+  EXPECT_NE(error_of([&] { load_hwloc_xml(hwloc3); }).find("hwloc 3.0 XML is not supported"), std::string::npos);
+
+  std::string nested = "<system version=\"1\">";
+  for (int i = 0; i < 200000; ++i) nested += "<pci>";
+  const std::string deep = write("deep.xml", nested);  // unclosed as well as deep
+  EXPECT_NE(error_of([&] { load_nccl_xml(deep); }).find(deep + ": "), std::string::npos);
+  std::string closed = "<system version=\"1\"><cpu>";
+  for (int i = 0; i < 5000; ++i) closed += "<pci>";
+  for (int i = 0; i < 5000; ++i) closed += "</pci>";
+  closed += "</cpu></system>";
+  const std::string deep_closed = write("deep_closed.xml", closed);
+  EXPECT_NE(error_of([&] { load_nccl_xml(deep_closed); }).find("nested more than"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_hwloc_xml(deep_closed); }).find(deep_closed + ": "), std::string::npos);
+
+  const std::string huge = (dir / "huge.xml").string();
+  std::filesystem::resize_file(write("huge.xml", "<"), std::uintmax_t{65} << 20);
+  EXPECT_NE(error_of([&] { load_hwloc_xml(huge); }).find("larger than any topology file"), std::string::npos);
+
+  EXPECT_NE(error_of([&] { load_hwloc_xml(fixture("nccl-azure-ndv5-8xH100-8xIB.xml")); }).find("--nccl-xml"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_nccl_xml(fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml")); }).find("--xml"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace cctune::topology
