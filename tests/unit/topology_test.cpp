@@ -9,6 +9,8 @@
 
 #include "collectives/error.hpp"
 #include "topology/file_checks.hpp"
+#include "topology/nccl_xml_export.hpp"
+#include "topology/serialize.hpp"
 #include "topology/sources.hpp"
 
 namespace cctune::topology {
@@ -101,6 +103,69 @@ TEST(TopologyFixtures, NdA100v4HasFourNumaNodesWithTwoGpusAndTwoNicsEach) {
   ASSERT_EQ(model.nics.size(), 8u);
   EXPECT_EQ(model.numa_nodes.size(), 4u);
   for (int gpu : model.gpus) EXPECT_EQ(nics_at(model, gpu, PathClass::PIX), 2);
+}
+
+const char* const kFixtures[] = {"hwloc-nvidia-dgx2h-16xV100-nvswitch.xml", "hwloc-aws-g4dn-metal-8xT4-efa.xml",
+                                 "nccl-azure-ndv5-8xH100-8xIB.xml", "nccl-azure-ndv4-8xA100-8xIB.xml",
+                                 "nccl-aws-p4d-24xl-8xA100-4xEFA.xml"};
+
+NodeModel load_fixture(const std::string& name) {
+  return name.rfind("hwloc", 0) == 0 ? load_hwloc_xml(fixture(name)) : load_nccl_xml(fixture(name));
+}
+
+TEST(Fingerprint, EqualAcrossLoadsAndJsonDifferentAcrossMachines) {
+  std::vector<std::string> prints;
+  for (const char* name : kFixtures) {
+    const NodeModel model = load_fixture(name);
+    const std::string print = fingerprint(model);
+    EXPECT_EQ(print.size(), 16u);
+    EXPECT_EQ(fingerprint(load_fixture(name)), print) << name;
+    EXPECT_EQ(fingerprint(model_from_json(to_json(model))), print) << name;
+    prints.push_back(print);
+  }
+  std::sort(prints.begin(), prints.end());
+  EXPECT_EQ(std::unique(prints.begin(), prints.end()), prints.end()) << "two machines share a fingerprint";
+}
+
+TEST(Fingerprint, IgnoresDiscoveryOrderAndHostNames) {
+  // The same file with its two CPUs swapped: a different discovery order of the same machine.
+  std::ifstream in(fixture("nccl-aws-p4d-24xl-8xA100-4xEFA.xml"));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto first = text.find("<cpu "), second = text.find("<cpu ", first + 1), end = text.find("</system>");
+  const std::string swapped = text.substr(0, first) + text.substr(second, end - second) +
+                              text.substr(first, second - first) + text.substr(end);
+  const auto path = std::filesystem::temp_directory_path() / "cctune_swapped_p4d.xml";
+  std::ofstream(path) << swapped;
+  EXPECT_EQ(fingerprint(load_nccl_xml(path.string())), fingerprint(load_fixture("nccl-aws-p4d-24xl-8xA100-4xEFA.xml")));
+  std::filesystem::remove(path);
+  NodeModel renamed = load_fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml");
+  renamed.source = "hwloc (live) on another-host";
+  EXPECT_EQ(fingerprint(renamed), fingerprint(load_fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml")));
+}
+
+TEST(NcclXmlExport, LoadsBackWithTheSameGpusAndNics) {
+  for (const char* name : kFixtures) {
+    const NodeModel model = load_fixture(name);
+    const auto path = std::filesystem::temp_directory_path() / "cctune_export_test.xml";
+    std::ofstream(path) << export_nccl_xml(model);
+    const NodeModel back = load_nccl_xml(path.string());
+    std::filesystem::remove(path);
+    auto busids = [](const NodeModel& m, const std::vector<int>& list) {
+      std::vector<std::string> ids;
+      for (int i : list) ids.push_back(m.nodes[static_cast<std::size_t>(i)].busid);
+      return ids;
+    };
+    EXPECT_EQ(busids(back, back.gpus), busids(model, model.gpus)) << name;
+    EXPECT_EQ(busids(back, back.nics), busids(model, model.nics)) << name;
+    // GPU-NIC closeness survives the trip for what NCCL decides with: the PIX pairs.
+    for (std::size_t g = 0; g < model.gpus.size(); ++g) {
+      for (std::size_t n = 0; n < model.nics.size(); ++n) {
+        EXPECT_EQ(path_class(back, back.gpus[g], back.nics[n]) == PathClass::PIX,
+                  path_class(model, model.gpus[g], model.nics[n]) == PathClass::PIX)
+            << name << " GPU " << g << " NIC " << n;
+      }
+    }
+  }
 }
 
 // ---- bad files: one UsageError naming the file and the reason, never a crash ----
