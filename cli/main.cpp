@@ -6,12 +6,14 @@
 
 #include "cli/bench_command.hpp"
 #include "cli/edge.hpp"
+#include "cli/topo_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"cctune: collective-communication benchmark and tuner for GPU clusters"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("cctune ") + CCTUNE_VERSION);
   auto* bench = cctune::cli::add_bench_command(app);
+  auto* topo = cctune::cli::add_topo_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -25,6 +27,7 @@ int main(int argc, char** argv) {
     return cctune::cli::kUsage;
   }
   try {
+    if (app.got_subcommand("topo")) return cctune::cli::run_topo_command(topo, argc, argv);
     return cctune::cli::run_bench_command(bench, argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cctune: error: %s\n", e.what());

@@ -108,6 +108,20 @@ std::vector<std::string> Communicator::allgather(const std::string& mine) const 
   return result;
 }
 
+std::vector<std::string> Communicator::gather_to_root(const std::string& mine) const {
+  const int length = static_cast<int>(mine.size());
+  std::vector<int> lengths(rank_ == 0 ? size_ : 0);
+  CCTUNE_MPI(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, comm_));
+  std::vector<int> offsets(lengths.size(), 0);
+  for (std::size_t i = 1; i < lengths.size(); ++i) offsets[i] = offsets[i - 1] + lengths[i - 1];
+  std::string all(rank_ == 0 ? static_cast<std::size_t>(offsets.back() + lengths.back()) : 0, '\0');
+  CCTUNE_MPI(MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0,
+                         comm_));
+  std::vector<std::string> result;
+  for (std::size_t i = 0; i < lengths.size(); ++i) result.push_back(all.substr(offsets[i], lengths[i]));
+  return result;
+}
+
 std::vector<double> Communicator::allgather(double mine) const {
   std::vector<double> all(size_);
   CCTUNE_MPI(MPI_Allgather(&mine, 1, MPI_DOUBLE, all.data(), 1, MPI_DOUBLE, comm_));

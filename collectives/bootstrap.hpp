@@ -52,6 +52,8 @@ class Communicator {
   void barrier() const;
   // Every rank's value, in rank order, on every rank.
   std::vector<std::string> allgather(const std::string& mine) const;
+  // Every rank's string on rank 0 (empty vector elsewhere): for payloads too large to send everywhere.
+  std::vector<std::string> gather_to_root(const std::string& mine) const;
   std::vector<double> allgather(double mine) const;
   long long sum(long long mine) const;
   double max(double mine) const;

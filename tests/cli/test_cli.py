@@ -215,5 +215,95 @@ class Progress(unittest.TestCase):
                 self.assertNotIn("\r", output)
 
 
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures", "topology")
+
+
+def fixture(name):
+    return os.path.join(FIXTURES, name)
+
+
+class Topo(unittest.TestCase):
+    def test_cluster_view_at_four_ranks_says_plainly_there_is_no_gpu(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "topo.json")
+            proc = run(mpirun(4, "topo", "--json", path))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(path) as f:
+                view = json.load(f)
+        self.assertIn("1 node, 4 ranks (ranks per node: 4)", proc.stdout)
+        self.assertIn("GPUs: none. This node has no NVIDIA GPU", proc.stdout)
+        self.assertEqual(view["nodes"], 1)
+        self.assertEqual(view["ranks"], 4)
+        self.assertEqual(view["ranks_per_node"], [4])
+        self.assertTrue(view["homogeneous"])
+        self.assertEqual([r["local_rank"] for r in view["rank_placement"]], [0, 1, 2, 3])
+        self.assertEqual({r["gpu"] for r in view["rank_placement"]}, {None})
+        self.assertEqual(len(view["node_types"]), 1)
+        self.assertEqual(view["node_types"][0]["model"]["gpus"], [])
+
+    def test_every_fixture_loads_and_prints_its_matrix(self):
+        expected = {
+            "hwloc-nvidia-dgx2h-16xV100-nvswitch.xml": ("--xml", "GPUs: 16", "12 NVSwitches"),
+            "hwloc-aws-g4dn-metal-8xT4-efa.xml": ("--xml", "GPUs: 8", "NICs: 2 (1 RDMA)"),
+            "nccl-azure-ndv5-8xH100-8xIB.xml": ("--nccl-xml", "GPUs: 8", "NICs: 8 (8 RDMA)"),
+            "nccl-azure-ndv4-8xA100-8xIB.xml": ("--nccl-xml", "GPUs: 8", "NUMA nodes: 4"),
+            "nccl-aws-p4d-24xl-8xA100-4xEFA.xml": ("--nccl-xml", "GPUs: 8", "NICs: 4 (4 RDMA)"),
+        }
+        for name, (option, *facts) in expected.items():
+            with self.subTest(name=name):
+                proc = run([CCTUNE, "topo", option, fixture(name)])
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                for fact in facts:
+                    self.assertIn(fact, proc.stdout)
+                self.assertRegex(proc.stdout, r"GPU7 .*(PIX|PHB|NODE|SYS|NVL)")
+
+    def test_exported_nccl_xml_loads_back(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            exported = os.path.join(tmp, "g4dn-nccl.xml")
+            first = os.path.join(tmp, "first.json")
+            second = os.path.join(tmp, "second.json")
+            proc = run([CCTUNE, "topo", "--xml", fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml"), "--json", first,
+                        "--export-nccl-xml", exported])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            proc = run([CCTUNE, "topo", "--nccl-xml", exported, "--json", second])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(first) as a, open(second) as b:
+                original, loaded = json.load(a), json.load(b)
+        self.assertEqual([g["busid"] for g in loaded["gpus"]], [g["busid"] for g in original["gpus"]])
+        self.assertEqual([n["busid"] for n in loaded["nics"]], [n["busid"] for n in original["nics"]])
+
+    def test_bad_files_give_one_line_naming_the_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            def write(name, text):
+                path = os.path.join(tmp, name)
+                with open(path, "w") as f:
+                    f.write(text)
+                return path
+            cases = [
+                (["--xml", os.path.join(tmp, "missing.xml")], "no such file"),
+                (["--xml", write("empty.xml", "")], "empty file"),
+                (["--nccl-xml", write("garbage.xml", "\x00\x01 not xml")], "not well-formed XML"),
+                (["--nccl-xml", write("truncated.xml", "<system version=\"1\"><cpu numaid=\"0\"><pci busid=")],
+                 "not well-formed XML"),
+                (["--xml", write("v3.xml", "<topology version=\"3.0\"><object type=\"Machine\"/></topology>")],
+                 "hwloc 3.0 XML is not supported"),
+                (["--xml", write("deep.xml", "<topology version=\"2.0\">" + "<object>" * 100000
+                                 + "</object>" * 100000 + "</topology>")], "nested more than"),
+                (["--xml", fixture("nccl-aws-p4d-24xl-8xA100-4xEFA.xml")], "--nccl-xml"),
+                (["--xml", fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml"), "--nccl-xml",
+                  fixture("nccl-aws-p4d-24xl-8xA100-4xEFA.xml")], "excludes"),
+            ]
+            for args, expected in cases:
+                with self.subTest(args=args[:2]):
+                    proc = run([CCTUNE, "topo", *args], timeout=60)
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(expected, lines[0])
+                    if args[0] in ("--xml", "--nccl-xml") and "excludes" not in expected:
+                        self.assertIn(args[1], lines[0])
+                    self.assertEqual(proc.stdout, "")
+
+
 if __name__ == "__main__":
     unittest.main()

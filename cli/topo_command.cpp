@@ -1,0 +1,83 @@
+#include "cli/topo_command.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+#include "cli/edge.hpp"
+#include "collectives/bootstrap.hpp"
+#include "collectives/error.hpp"
+#include "topology/cluster.hpp"
+#include "topology/nccl_xml_export.hpp"
+#include "topology/report.hpp"
+#include "topology/serialize.hpp"
+#include "topology/sources.hpp"
+
+namespace cctune::cli {
+
+struct TopoCommand {
+  CLI::App* app = nullptr;
+  std::string xml, nccl_xml, json, export_nccl_xml;
+};
+
+TopoCommand* add_topo_command(CLI::App& app) {
+  static TopoCommand command;
+  auto* sub = app.add_subcommand("topo", "Describe each node (GPUs, NICs, NUMA, path classes) and the cluster");
+  command.app = sub;
+  auto* xml = sub->add_option("--xml", command.xml, "Read an hwloc XML export instead of probing");
+  auto* nccl = sub->add_option("--nccl-xml", command.nccl_xml, "Read an NCCL topology file instead of probing");
+  xml->excludes(nccl);
+  sub->add_option("--json", command.json, "Write the model (and, when probing, the cluster view) as JSON");
+  sub->add_option("--export-nccl-xml", command.export_nccl_xml, "Write an NCCL topology file (NCCL_TOPO_FILE)");
+  return &command;
+}
+
+namespace {
+
+void write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  if (!out) CCTUNE_USAGE_ERROR("cannot write '" + path + "': " + std::strerror(errno));
+  out << text;
+  if (!out.flush()) CCTUNE_USAGE_ERROR("cannot write '" + path + "': " + std::strerror(errno));
+}
+
+int from_file(const TopoCommand& command) {
+  const topology::NodeModel model = command.xml.empty() ? topology::load_nccl_xml(command.nccl_xml)
+                                                        : topology::load_hwloc_xml(command.xml);
+  if (!speaks_for_job()) return kOk;
+  std::printf("cctune topo: %s\n", model.source.c_str());
+  topology::print_node(stdout, model);
+  topology::print_legend(stdout);
+  if (!command.json.empty()) write_file(command.json, topology::to_json(model).dump(1) + "\n");
+  if (!command.export_nccl_xml.empty()) write_file(command.export_nccl_xml, topology::export_nccl_xml(model));
+  return kOk;
+}
+
+int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
+  MpiRuntime mpi(argc, argv, false);
+  Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
+  const topology::ClusterView view = topology::gather_cluster(world, topology::probe_local);
+  if (world.rank() != 0) return kOk;
+  topology::print_cluster(stdout, view);
+  topology::print_legend(stdout);
+  if (!command.json.empty()) write_file(command.json, topology::to_json(view).dump(1) + "\n");
+  if (!command.export_nccl_xml.empty()) {
+    write_file(command.export_nccl_xml, topology::export_nccl_xml(view.types.front().model));
+  }
+  return kOk;
+}
+
+}  // namespace
+
+int run_topo_command(TopoCommand* command, int& argc, char**& argv) {
+  try {
+    if (!command->xml.empty() || !command->nccl_xml.empty()) return from_file(*command);
+    return probe_cluster(*command, argc, argv);
+  } catch (const UsageError& e) {
+    report_usage_error(e.what());
+    return kUsage;
+  }
+}
+
+}  // namespace cctune::cli
