@@ -14,14 +14,17 @@ std::string gib(std::uint64_t bytes) { return fmt::format("{:.1f} GiB", static_c
 
 const Node& at(const NodeModel& model, int index) { return model.nodes[static_cast<std::size_t>(index)]; }
 
-// Files may not name the device (NCCL files rarely do): then its PCI ids say what it is.
-std::string device_label(const Node& node) {
-  return node.name.empty() ? fmt::format("{:04x}:{:04x}", node.vendor_id, node.device_id) : node.name;
+// Files may not name the device (NCCL files rarely do): then its PCI ids say what it is, and when
+// even those are missing, `fallback` does.
+std::string device_label(const Node& node, const std::string& fallback) {
+  if (!node.name.empty()) return node.name;
+  if (node.vendor_id != 0 || node.device_id != 0) return fmt::format("{:04x}:{:04x}", node.vendor_id, node.device_id);
+  return fallback;
 }
 
 std::string nic_label(const NodeModel& model, int nic) {
   const Node& node = at(model, nic);
-  std::string label = device_label(node);
+  std::string label = device_label(node, node.busid);
   if (node.speed_gbps > 0) label += fmt::format(" {:g} Gb/s", node.speed_gbps);
   if (!node.rdma) label += " (no RDMA)";
   return label;
@@ -42,7 +45,7 @@ void print_node(std::FILE* out, const NodeModel& model) {
     fmt::print(out, "  GPUs: none. This node has no NVIDIA GPU; only the MPI backend applies here.\n");
   } else {
     std::map<std::string, int> models;
-    for (int gpu : model.gpus) ++models[device_label(at(model, gpu))];
+    for (int gpu : model.gpus) ++models[device_label(at(model, gpu), "model not in the file")];
     std::string list;
     for (const auto& [name, count] : models) list += fmt::format("{}{} x {}", list.empty() ? "" : ", ", count, name);
     fmt::print(out, "  GPUs: {} ({}){}\n", model.gpus.size(), list,
