@@ -19,6 +19,7 @@ namespace cctune::cli {
 struct TopoCommand {
   CLI::App* app = nullptr;
   std::string xml, nccl_xml, json, export_nccl_xml;
+  std::string simulate_host, simulate_node;
 };
 
 TopoCommand* add_topo_command(CLI::App& app) {
@@ -30,6 +31,11 @@ TopoCommand* add_topo_command(CLI::App& app) {
   xml->excludes(nccl);
   sub->add_option("--json", command.json, "Write the model (and, when probing, the cluster view) as JSON");
   sub->add_option("--export-nccl-xml", command.export_nccl_xml, "Write an NCCL topology file (NCCL_TOPO_FILE)");
+  sub->add_option("--simulate-host", command.simulate_host, "Testing only: report this host name instead of ours")
+      ->group("Testing");
+  sub->add_option("--simulate-node", command.simulate_node,
+                  "Testing only: under MPI, take this hwloc or NCCL XML file as this node's probe")
+      ->group("Testing");
   return &command;
 }
 
@@ -57,7 +63,16 @@ int from_file(const TopoCommand& command) {
 int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
   MpiRuntime mpi(argc, argv, false);
   Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
-  const topology::ClusterView view = topology::gather_cluster(world, topology::probe_local);
+  const std::string host = command.simulate_host.empty() ? processor_name() : command.simulate_host;
+  auto probe = [&]() -> topology::NodeModel {
+    if (command.simulate_node.empty()) return topology::probe_local();
+    try {
+      return topology::load_hwloc_xml(command.simulate_node);
+    } catch (const UsageError&) {
+      return topology::load_nccl_xml(command.simulate_node);
+    }
+  };
+  const topology::ClusterView view = topology::gather_cluster(world, host, probe);
   if (world.rank() != 0) return kOk;
   topology::print_cluster(stdout, view);
   topology::print_legend(stdout);

@@ -12,8 +12,9 @@ bool ClusterView::even_ranks_per_node() const {
                      [&](const ClusterNode& node) { return node.ranks.size() == nodes.front().ranks.size(); });
 }
 
-ClusterView gather_cluster(const Communicator& world, const std::function<NodeModel()>& probe) {
-  const std::vector<std::string> hosts = world.allgather(processor_name());
+ClusterView gather_cluster(const Communicator& world, const std::string& host_name,
+                           const std::function<NodeModel()>& probe) {
+  const std::vector<std::string> hosts = world.allgather(host_name);
   ClusterView view;
   for (int r = 0; r < world.size(); ++r) {
     const std::string& host = hosts[static_cast<std::size_t>(r)];

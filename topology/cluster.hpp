@@ -42,7 +42,9 @@ struct ClusterView {
 // Collective over `world`: the first rank of each node calls `probe` and sends the model to rank 0.
 // The full view is returned on rank 0; other ranks get their own placement only. A probe that throws
 // does not strand the other ranks: its message travels to rank 0, which throws Error naming the host.
-ClusterView gather_cluster(const Communicator& world, const std::function<NodeModel()>& probe);
+// host: this rank's host name (processor_name() normally; tests pass others to play several nodes).
+ClusterView gather_cluster(const Communicator& world, const std::string& host,
+                           const std::function<NodeModel()>& probe);
 
 nlohmann::ordered_json to_json(const ClusterView& view);
 

@@ -241,6 +241,31 @@ class Topo(unittest.TestCase):
         self.assertEqual(len(view["node_types"]), 1)
         self.assertEqual(view["node_types"][0]["model"]["gpus"], [])
 
+    def test_heterogeneous_cluster_is_reported_with_each_node_type(self):
+        # mpirun's MPMD form plays three nodes: two g4dn (one with 2 ranks) and one p4d.
+        g4dn, p4d = fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml"), fixture("nccl-aws-p4d-24xl-8xA100-4xEFA.xml")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "cluster.json")
+            def node(ranks, host, model, *extra):
+                return ["-np", str(ranks), CCTUNE, "topo", "--simulate-host", host, "--simulate-node", model, *extra]
+            command = [MPIRUN, "--oversubscribe", "--bind-to", "none", *node(2, "a", g4dn, "--json", path), ":",
+                       *node(1, "b", g4dn), ":", *node(1, "c", p4d)]
+            proc = run(command)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(path) as f:
+                view = json.load(f)
+        self.assertIn("3 nodes, 4 ranks (ranks per node: 2, 1, 1, UNEVEN)", proc.stdout)
+        self.assertIn("HETEROGENEOUS: 2 node types.", proc.stdout)
+        self.assertIn("Node type 1 (2 nodes: a b)", proc.stdout)
+        self.assertIn("Node type 2 (1 node: c)", proc.stdout)
+        self.assertFalse(view["homogeneous"])
+        self.assertEqual([t["hosts"] for t in view["node_types"]], [["a", "b"], ["c"]])
+        placement = view["rank_placement"]
+        self.assertEqual([(r["host"], r["local_rank"]) for r in placement], [("a", 0), ("a", 1), ("b", 0), ("c", 0)])
+        g4dn_gpus = [g["busid"] for g in view["node_types"][0]["model"]["gpus"]]
+        self.assertEqual([r["gpu"] for r in placement[:3]], [g4dn_gpus[0], g4dn_gpus[1], g4dn_gpus[0]])
+        self.assertEqual(placement[3]["gpu"], view["node_types"][1]["model"]["gpus"][0]["busid"])
+
     def test_every_fixture_loads_and_prints_its_matrix(self):
         expected = {
             "hwloc-nvidia-dgx2h-16xV100-nvswitch.xml": ("--xml", "GPUs: 16", "12 NVSwitches"),
