@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
+#include <fstream>
 #include <memory>
 
 #include "collectives/error.hpp"
@@ -38,7 +39,8 @@ int numa_of(hwloc_topology_t topology, hwloc_obj_t obj) {
 
 class Builder {
  public:
-  Builder(hwloc_topology_t topology, NodeModel& model) : topology_(topology), model_(model) {}
+  // live: the topology is this machine's, so sysfs may be asked what hwloc does not say.
+  Builder(hwloc_topology_t topology, NodeModel& model, bool live) : topology_(topology), model_(model), live_(live) {}
 
   void build() {
     hwloc_obj_t root = hwloc_get_root_obj(topology_);
@@ -138,6 +140,7 @@ class Builder {
       node.kind = NodeKind::nic;
       node.rdma = openfabrics || pci.class_id == 0x0207;
       if (!network_name.empty()) node.name = network_name;
+      if (live_ && !network_name.empty()) node.speed_gbps = nic_speed_gbps(network_name, openfabrics);
     } else {
       node.kind = NodeKind::pci_device;
     }
@@ -175,23 +178,32 @@ class Builder {
 
   hwloc_topology_t topology_;
   NodeModel& model_;
+  bool live_;
   std::vector<std::pair<hwloc_obj_t, int>> by_hwloc_object_;
 };
 
-NodeModel from_topology(hwloc_topology_t topology, std::string source) {
+NodeModel from_topology(hwloc_topology_t topology, std::string source, bool live) {
   NodeModel model;
   model.source = std::move(source);
-  Builder(topology, model).build();
+  Builder(topology, model, live).build();
   model.order_devices_by_bus();
   return model;
 }
 
 }  // namespace
 
+double nic_speed_gbps(const std::string& name, bool verbs, const std::string& root) {
+  const std::string path = verbs ? root + "/class/infiniband/" + name + "/ports/1/rate" : root + "/class/net/" + name + "/speed";
+  std::ifstream in(path);
+  double value = 0;
+  if (!(in >> value) || value <= 0) return 0;  // virtual NICs report -1 or nothing
+  return verbs ? value : value / 1000.0;
+}
+
 NodeModel probe_local() {
   Topology topology = make_topology();
   if (hwloc_topology_load(topology.get()) != 0) CCTUNE_THROW(std::string("hwloc could not probe this machine: ") + std::strerror(errno));
-  return from_topology(topology.get(), "hwloc (live)");
+  return from_topology(topology.get(), "hwloc (live)", true);
 }
 
 NodeModel load_hwloc_xml(const std::string& path) {
@@ -200,7 +212,7 @@ NodeModel load_hwloc_xml(const std::string& path) {
   if (hwloc_topology_set_xml(topology.get(), path.c_str()) != 0 || hwloc_topology_load(topology.get()) != 0) {
     CCTUNE_USAGE_ERROR(path + ": not a topology hwloc 2.x can load (" + std::strerror(errno) + ")");
   }
-  return from_topology(topology.get(), "hwloc XML " + path);
+  return from_topology(topology.get(), "hwloc XML " + path, false);
 }
 
 }  // namespace cctune::topology

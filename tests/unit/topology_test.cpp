@@ -168,6 +168,21 @@ TEST(NcclXmlExport, LoadsBackWithTheSameGpusAndNics) {
   }
 }
 
+TEST(NicSpeed, ReadFromSysfsForVerbsAndEthernet) {
+  const auto root = std::filesystem::temp_directory_path() / "cctune_fake_sys";
+  std::filesystem::create_directories(root / "class/infiniband/mlx5_0/ports/1");
+  std::filesystem::create_directories(root / "class/net/eth0");
+  std::filesystem::create_directories(root / "class/net/eth1");
+  std::ofstream(root / "class/infiniband/mlx5_0/ports/1/rate") << "400 Gb/sec (4X NDR)\n";
+  std::ofstream(root / "class/net/eth0/speed") << "100000\n";
+  std::ofstream(root / "class/net/eth1/speed") << "-1\n";
+  EXPECT_DOUBLE_EQ(nic_speed_gbps("mlx5_0", true, root.string()), 400.0);
+  EXPECT_DOUBLE_EQ(nic_speed_gbps("eth0", false, root.string()), 100.0);
+  EXPECT_DOUBLE_EQ(nic_speed_gbps("eth1", false, root.string()), 0.0);
+  EXPECT_DOUBLE_EQ(nic_speed_gbps("mlx5_9", true, root.string()), 0.0);
+  std::filesystem::remove_all(root);
+}
+
 // ---- bad files: one UsageError naming the file and the reason, never a crash ----
 
 class BadTopologyFiles : public testing::Test {
