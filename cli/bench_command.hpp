@@ -3,7 +3,7 @@
 
 namespace cctune::cli {
 
-// Adds `cctune bench` to the app; the returned callback runs it after parsing.
+// Adds `cctune bench` to the app; run_bench_command runs it once the command line is parsed.
 struct BenchCommand;
 BenchCommand* add_bench_command(CLI::App& app);
 int run_bench_command(BenchCommand* command, int& argc, char**& argv);
