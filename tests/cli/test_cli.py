@@ -215,7 +215,8 @@ class Progress(unittest.TestCase):
                 self.assertNotIn("\r", output)
 
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures", "topology")
+FIXTURES = os.environ.get("CCTUNE_FIXTURES",
+                          os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures", "topology"))
 
 
 def fixture(name):

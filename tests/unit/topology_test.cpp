@@ -16,7 +16,13 @@
 namespace cctune::topology {
 namespace {
 
-std::string fixture(const std::string& name) { return std::string(CCTUNE_FIXTURES_DIR) + "/" + name; }
+std::string fixture(const std::string& name) {
+  const std::string path = std::string(CCTUNE_FIXTURES_DIR) + "/" + name;
+  if (!std::filesystem::exists(path)) {
+    ADD_FAILURE() << "fixture " << path << " not found: the repository must lie beside shared/ (or set CCTUNE_SHARED_DIR)";
+  }
+  return path;
+}
 
 int nics_at(const NodeModel& model, int gpu, PathClass path) {
   return static_cast<int>(std::count_if(model.nics.begin(), model.nics.end(),
