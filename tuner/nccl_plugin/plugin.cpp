@@ -1,0 +1,127 @@
+// libnccl-tuner-cctune.so: NCCL's tuner plugin reading a cctune profile (CCTUNE_PROFILE) or NVIDIA's
+// example CSV (NCCL_TUNER_CONFIG_FILE). A plain C ABI: every entry point is noexcept, catches
+// everything, always returns success, and on any problem leaves NCCL's own choice untouched.
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <memory>
+#include <new>
+#include <sstream>
+#include <string>
+
+#include "tuner/nccl_plugin/rule_table.hpp"
+#include "tuner/nccl_plugin/tuner_abi.h"
+
+namespace {
+
+using cctune::tuner::NcclRule;
+using cctune::tuner::RuleTable;
+
+constexpr cctuneNcclResult kSuccess = 0;
+
+// Per-communicator state: NCCL runs init once per communicator, so nothing lives in globals.
+struct Context {
+  RuleTable rules;
+  cctuneNcclLogger log = nullptr;
+};
+
+template <typename... Args>
+void log(cctuneNcclLogger logger, cctuneNcclLogLevel level, const char* format, Args... args) noexcept {
+  if (logger) logger(level, CCTUNE_NCCL_TUNING, __FILE__, __LINE__, format, args...);
+}
+
+std::string read_file(const char* path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(std::string(path) + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nnodes, cctuneNcclLogger logger) noexcept {
+  if (!context) return kSuccess;
+  *context = nullptr;
+  try {
+    auto state = std::make_unique<Context>();
+    state->log = logger;
+    const char* profile = std::getenv("CCTUNE_PROFILE");
+    const char* csv = std::getenv("NCCL_TUNER_CONFIG_FILE");
+    std::string source;
+    if (profile && *profile) {
+      source = profile;
+      state->rules = RuleTable::from_profile(cctune::tuner::read_profile(profile), nranks, nnodes);
+    } else if (csv && *csv) {
+      source = csv;
+      state->rules = RuleTable::from_csv(read_file(csv), csv, nranks, nnodes);
+    } else {
+      log(logger, CCTUNE_NCCL_LOG_INFO, "cctune tuner: neither CCTUNE_PROFILE nor NCCL_TUNER_CONFIG_FILE is set; NCCL decides");
+    }
+    if (!source.empty()) {
+      log(logger, CCTUNE_NCCL_LOG_INFO, "cctune tuner: %zu rules from %s for %zu ranks on %zu nodes",
+          state->rules.size(), source.c_str(), nranks, nnodes);
+    }
+    *context = state.release();
+  } catch (const std::exception& e) {
+    log(logger, CCTUNE_NCCL_LOG_WARN, "cctune tuner: %s; leaving NCCL's choices untouched", e.what());
+    *context = new (std::nothrow) Context{RuleTable{}, logger};
+  } catch (...) {
+    log(logger, CCTUNE_NCCL_LOG_WARN, "cctune tuner: unexpected error; leaving NCCL's choices untouched");
+    *context = nullptr;
+  }
+  return kSuccess;
+}
+
+cctuneNcclResult get_coll_info(void* context, int coll_type, std::size_t bytes, int num_pipe_ops, float** cost_table,
+                               int num_algo, int num_proto, int reg_buff, int* channels) noexcept {
+  const auto* state = static_cast<const Context*>(context);
+  if (!state || !cost_table) return kSuccess;
+  const NcclRule* rule = state->rules.find(coll_type, bytes, num_pipe_ops, reg_buff);
+  if (!rule) return kSuccess;
+  // The table is really float[numAlgo][numProto]; -1 marks what NCCL disabled: never enable it.
+  float* table = reinterpret_cast<float*>(cost_table);
+  if (rule->algorithm >= 0 || rule->protocol >= 0) {
+    for (int a = 0; a < num_algo; ++a) {
+      if (rule->algorithm >= 0 && a != rule->algorithm) continue;
+      for (int p = 0; p < num_proto; ++p) {
+        if (rule->protocol >= 0 && p != rule->protocol) continue;
+        float& cost = table[a * num_proto + p];
+        if (cost != CCTUNE_ALGO_PROTO_IGNORE) cost = 0.0f;
+      }
+    }
+  }
+  if (rule->channels > 0 && channels) *channels = rule->channels;
+  return kSuccess;
+}
+
+cctuneNcclResult finalize_context(void* context) noexcept {
+  delete static_cast<Context*>(context);
+  return kSuccess;
+}
+
+cctuneNcclResult init_v5(void** context, uint64_t, size_t nranks, size_t nnodes, cctuneNcclLogger logger,
+                         cctuneNvlDomainInfo_v5*, cctuneTunerConstants_v5*) noexcept {
+  // NCCL's model constants are left as they are: we choose by measurement, not by recalibration.
+  return init_context(context, nranks, nnodes, logger);
+}
+
+cctuneNcclResult init_v4(size_t nranks, size_t nnodes, cctuneNcclLogger logger, void** context) noexcept {
+  return init_context(context, nranks, nnodes, logger);
+}
+
+cctuneNcclResult get_coll_info_v3(void* context, int coll_type, size_t bytes, int num_pipe_ops, float** cost_table,
+                                  int num_algo, int num_proto, int* channels) noexcept {
+  return get_coll_info(context, coll_type, bytes, num_pipe_ops, cost_table, num_algo, num_proto, -1, channels);
+}
+
+}  // namespace
+
+// `extern` first: a namespace-scope const would otherwise have internal linkage and not be exported.
+extern "C" {
+extern __attribute__((visibility("default"))) const cctuneTunerPlugin_v5 ncclTunerPlugin_v5;
+extern __attribute__((visibility("default"))) const cctuneTunerPlugin_v4 ncclTunerPlugin_v4;
+extern __attribute__((visibility("default"))) const cctuneTunerPlugin_v3 ncclTunerPlugin_v3;
+}
+
+const cctuneTunerPlugin_v5 ncclTunerPlugin_v5 = {"cctune", init_v5, get_coll_info, finalize_context};
+const cctuneTunerPlugin_v4 ncclTunerPlugin_v4 = {"cctune", init_v4, get_coll_info, finalize_context};
+const cctuneTunerPlugin_v3 ncclTunerPlugin_v3 = {"cctune", init_v4, get_coll_info_v3, finalize_context};

@@ -1,0 +1,56 @@
+#pragma once
+// The profile: what `cctune tune` chose for one allocation shape, per collective and size range.
+// Versioned JSON (docs/profile.md). Read by the exporters, `cctune verify` and the NCCL tuner plugin.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cctune::tuner {
+
+inline constexpr int kProfileVersion = 1;
+
+struct Choice {
+  std::string algorithm;  // nccl: tree, ring, ..., pat or "any"; mpi: ours (ring ...) or "ompi:N"
+  std::string protocol = "any";  // nccl only: ll, ll128, simple or "any"
+  int channels = 0;              // nccl only: cap on channels; 0 leaves NCCL's count
+};
+
+struct Rule {
+  std::string collective;  // allreduce, alltoall, allgather, reducescatter, broadcast, reduce
+  std::string backend;     // mpi, nccl, cuda
+  std::uint64_t min_bytes = 0;
+  std::uint64_t max_bytes = 0;  // inclusive
+  int nranks = -1;              // -1: the profile's shape
+  int nnodes = -1;
+  int num_pipe_ops = -1;        // -1: any (NVIDIA's CSV column)
+  int reg_buff = -1;            // -1: any
+  Choice choice;
+  double median_us = 0;
+  std::optional<Choice> runner_up;
+  double runner_up_median_us = 0;
+};
+
+struct Shape {
+  int nranks = 0;
+  int nnodes = 0;
+  int ranks_per_node = 0;
+  std::string fingerprint;
+  std::string nccl_version, mpi_library;
+};
+
+struct Profile {
+  int version = kProfileVersion;
+  std::string created, cctune_version, git_revision;
+  Shape shape;
+  std::vector<Rule> rules;
+  std::uint64_t measurements = 0;
+  double measurement_seconds = 0;
+};
+
+// Throws cctune::UsageError "PATH: reason" for a missing, malformed, truncated or newer-version file.
+Profile read_profile(const std::string& path);
+Profile parse_profile(const std::string& text, const std::string& name);
+std::string profile_to_json(const Profile& profile);
+
+}  // namespace cctune::tuner
