@@ -6,6 +6,7 @@
 
 #include "cli/bench_command.hpp"
 #include "cli/edge.hpp"
+#include "cli/export_command.hpp"
 #include "cli/topo_command.hpp"
 
 int main(int argc, char** argv) {
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("cctune ") + CCTUNE_VERSION);
   auto* bench = cctune::cli::add_bench_command(app);
   auto* topo = cctune::cli::add_topo_command(app);
+  auto* export_command = cctune::cli::add_export_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (app.got_subcommand("topo")) return cctune::cli::run_topo_command(topo, argc, argv);
+    if (app.got_subcommand("export")) return cctune::cli::run_export_command(export_command);
     return cctune::cli::run_bench_command(bench, argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cctune: error: %s\n", e.what());

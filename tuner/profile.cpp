@@ -25,7 +25,10 @@ bool one_of(const std::string& value, const char* const (&names)[N]) {
 }
 
 Json choice_json(const Choice& c) {
-  return Json{{"algorithm", c.algorithm}, {"protocol", c.protocol}, {"channels", c.channels}};
+  Json j{{"algorithm", c.algorithm}, {"protocol", c.protocol}, {"channels", c.channels}};
+  if (c.segsize) j["segsize"] = c.segsize;
+  if (c.fanout) j["fanout"] = c.fanout;
+  return j;
 }
 
 Choice choice_from(const Json& j) {
@@ -33,6 +36,8 @@ Choice choice_from(const Json& j) {
   c.algorithm = j.at("algorithm").get<std::string>();
   c.protocol = j.value("protocol", std::string("any"));
   c.channels = j.value("channels", 0);
+  c.segsize = j.value("segsize", std::uint64_t{0});
+  c.fanout = j.value("fanout", 0);
   return c;
 }
 
@@ -90,6 +95,15 @@ Profile parse_profile(const std::string& text, const std::string& name) {
         if (!one_of(rule.choice.algorithm, kNcclAlgorithms)) fail(where + ": unknown NCCL algorithm '" + rule.choice.algorithm + "'");
         if (!one_of(rule.choice.protocol, kNcclProtocols)) fail(where + ": unknown NCCL protocol '" + rule.choice.protocol + "'");
         if (rule.choice.channels < 0) fail(where + ": channels must be 0 (NCCL's choice) or more");
+      }
+      if (rule.backend == "mpi" && rule.choice.algorithm.rfind("ompi:", 0) == 0) {
+        const int limit = rule.collective == "allreduce" ? 6 : rule.collective == "alltoall" ? 5 : -1;
+        const std::string number = rule.choice.algorithm.substr(5);
+        if (limit < 0 || number.empty() || number.find_first_not_of("0123456789") != std::string::npos ||
+            std::stoi(number) > limit) {
+          fail(where + ": '" + rule.choice.algorithm + "' is not an Open MPI " + rule.collective + " algorithm");
+        }
+        if (rule.choice.fanout < 0) fail(where + ": fanout must be 0 (Open MPI's) or more");
       }
       p.rules.push_back(std::move(rule));
     }

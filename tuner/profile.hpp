@@ -14,6 +14,8 @@ struct Choice {
   std::string algorithm;  // nccl: tree, ring, ..., pat or "any"; mpi: ours (ring ...) or "ompi:N"
   std::string protocol = "any";  // nccl only: ll, ll128, simple or "any"
   int channels = 0;              // nccl only: cap on channels; 0 leaves NCCL's count
+  std::uint64_t segsize = 0;     // mpi "ompi:N" only: coll/tuned segment size in bytes; 0: Open MPI's
+  int fanout = 0;                // mpi "ompi:N" only: tree fan-in/out; 0: Open MPI's
 };
 
 struct Rule {

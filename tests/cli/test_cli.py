@@ -331,5 +331,67 @@ class Topo(unittest.TestCase):
                     self.assertEqual(proc.stdout, "")
 
 
+class Export(unittest.TestCase):
+    @staticmethod
+    def profile(rules):
+        return json.dumps({"format": "cctune-profile", "version": 1, "cctune_version": "test",
+                           "shape": {"nranks": 4, "nnodes": 1, "ranks_per_node": 4}, "rules": rules})
+
+    @staticmethod
+    def allreduce_4mib_us(env_file=None):
+        bench = shlex.join(mpirun(4, "bench", "--collective", "allreduce", "--algorithm", "mpi", "-b", "4M", "-e",
+                                  "4M", "-n", "10", "-w", "2", "--no-progress"))
+        script = (f"source {shlex.quote(env_file)} && " if env_file else "") + bench
+        proc = run(["bash", "-c", script])
+        assert proc.returncode == 0, proc.stderr
+        row = [line.split() for line in proc.stdout.splitlines() if line.strip().startswith("4194304")][0]
+        return float(row[14])  # median of the slowest rank, out of place
+
+    def test_open_mpi_applies_the_exported_rules_through_the_env_file(self):
+        # A segmented ring with 1 KiB segments is several times slower than Open MPI's own choice at
+        # 4 MiB: if the file loads, the job slows down; a file of algorithm 0 must not.
+        with tempfile.TemporaryDirectory() as tmp:
+            slow, same = os.path.join(tmp, "slow"), os.path.join(tmp, "same")
+            for name, choice in ((slow, {"algorithm": "ompi:5", "segsize": 1024}), (same, {"algorithm": "ompi:0"})):
+                os.mkdir(name)
+                path = os.path.join(name, "profile.json")
+                with open(path, "w") as f:
+                    f.write(self.profile([{"collective": "allreduce", "backend": "mpi", "min_bytes": 0,
+                                           "max_bytes": 18446744073709551615, "choice": choice}]))
+                proc = run([CCTUNE, "export", path])
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertTrue(os.path.exists(os.path.join(name, "ompi-rules.conf")))
+            default = self.allreduce_4mib_us()
+            forced = self.allreduce_4mib_us(os.path.join(slow, "cctune.env"))
+            unforced = self.allreduce_4mib_us(os.path.join(same, "cctune.env"))
+        self.assertGreater(forced, 3 * default, (default, forced, unforced))
+        self.assertLess(unforced, 2 * default, (default, forced, unforced))
+
+    def test_bad_profiles_give_one_line_and_write_nothing(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            good = self.profile([{"collective": "allreduce", "backend": "mpi", "min_bytes": 0, "max_bytes": 9,
+                                  "choice": {"algorithm": "ompi:3"}}])
+            cases = {
+                "missing.json": (None, "cannot open the profile"),
+                "truncated.json": (good[: len(good) // 2], "not valid JSON"),
+                "newer.json": (good.replace('"version": 1', '"version": 7'), "newer than this cctune reads"),
+                "badalgo.json": (good.replace("ompi:3", "ompi:9"), "not an Open MPI allreduce algorithm"),
+                "reversed.json": (good.replace('"min_bytes": 0', '"min_bytes": 99'), "min_bytes is larger"),
+            }
+            for name, (text, expected) in cases.items():
+                with self.subTest(name=name):
+                    path = os.path.join(tmp, name)
+                    if text is not None:
+                        with open(path, "w") as f:
+                            f.write(text)
+                    out = os.path.join(tmp, "out-" + name)
+                    proc = run([CCTUNE, "export", path, "-o", out])
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(expected, lines[0])
+                    self.assertFalse(os.path.exists(os.path.join(out, "ompi-rules.conf")))
+
+
 if __name__ == "__main__":
     unittest.main()

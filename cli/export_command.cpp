@@ -1,0 +1,67 @@
+#include "cli/export_command.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "cli/edge.hpp"
+#include "collectives/error.hpp"
+#include "tuner/exporters.hpp"
+#include "tuner/profile.hpp"
+
+namespace cctune::cli {
+
+struct ExportCommand {
+  std::string profile;
+  std::string out_dir;
+};
+
+ExportCommand* add_export_command(CLI::App& app) {
+  static ExportCommand command;
+  auto* sub = app.add_subcommand("export", "Write the files a job imports from a profile: Open MPI rules, env file");
+  sub->add_option("profile", command.profile, "The profile (JSON) that cctune tune wrote")->required();
+  sub->add_option("-o,--out-dir", command.out_dir, "Where to write them (default: beside the profile)");
+  return &command;
+}
+
+namespace {
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  // Written beside, then renamed: a job reading the old file never sees half of the new one.
+  const auto partial = path.string() + ".partial";
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    out << text;
+    if (!out.flush()) CCTUNE_USAGE_ERROR("cannot write '" + partial + "': " + std::strerror(errno));
+  }
+  std::filesystem::rename(partial, path);
+}
+
+}  // namespace
+
+int run_export_command(ExportCommand* command) {
+  try {
+    namespace fs = std::filesystem;
+    const tuner::Profile profile = tuner::read_profile(command->profile);
+    const fs::path profile_path = fs::absolute(command->profile);
+    const fs::path dir = command->out_dir.empty() ? profile_path.parent_path() : fs::absolute(command->out_dir);
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) CCTUNE_USAGE_ERROR("cannot create '" + dir.string() + "': " + ec.message());
+    const fs::path rules = dir / "ompi-rules.conf";
+    const fs::path env = dir / "cctune.env";
+    write_file(rules, tuner::export_ompi_rules(profile));
+    write_file(env, tuner::export_env_file(profile, profile_path.string(), rules.string()));
+    if (speaks_for_job()) std::printf("wrote %s\nwrote %s\n", rules.c_str(), env.c_str());
+    return kOk;
+  } catch (const UsageError& e) {
+    report_usage_error(e.what());
+    return kUsage;
+  } catch (const std::filesystem::filesystem_error& e) {
+    report_usage_error(e.what());
+    return kUsage;
+  }
+}
+
+}  // namespace cctune::cli

@@ -1,0 +1,99 @@
+#include "tuner/exporters.hpp"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+#include <vector>
+
+namespace cctune::tuner {
+namespace {
+
+// Open MPI's collective ids in the rules file.
+int ompi_collective_id(const std::string& collective) {
+  if (collective == "allreduce") return 2;
+  if (collective == "alltoall") return 3;
+  return -1;
+}
+
+struct Line {
+  std::uint64_t from;
+  int algorithm;
+  int fanout;
+  std::uint64_t segsize;
+};
+
+// Shell single quotes: the only character that needs care is the quote itself.
+std::string quoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+std::string export_ompi_rules(const Profile& profile) {
+  // collective id -> communicator size -> rules in ascending size
+  std::map<int, std::map<int, std::vector<const Rule*>>> table;
+  for (const Rule& rule : profile.rules) {
+    const int id = ompi_collective_id(rule.collective);
+    if (rule.backend != "mpi" || id < 0 || rule.choice.algorithm.rfind("ompi:", 0) != 0) continue;
+    table[id][rule.nranks >= 0 ? rule.nranks : profile.shape.nranks].push_back(&rule);
+  }
+  std::ostringstream out;
+  out << "# Open MPI coll/tuned dynamic rules written by cctune " << profile.cctune_version << " from a profile tuned for "
+      << profile.shape.nranks << " ranks on " << profile.shape.nnodes << " node(s).\n"
+      << "# Use: mpirun --mca coll_tuned_use_dynamic_rules 1 --mca coll_tuned_dynamic_rules_filename THIS_FILE\n"
+      << "# Sizes: allreduce count*typesize; alltoall the whole send buffer (count*typesize*ranks).\n"
+      << "# Algorithm 0 hands the size back to Open MPI's own decision.\n"
+      << table.size() << "  # collectives\n";
+  for (const auto& [id, sizes] : table) {
+    out << id << " " << sizes.size() << "  # " << (id == 2 ? "allreduce" : "alltoall") << ", communicator sizes\n";
+    for (const auto& [ranks, rules] : sizes) {
+      std::vector<const Rule*> sorted = rules;
+      std::sort(sorted.begin(), sorted.end(), [](const Rule* a, const Rule* b) { return a->min_bytes < b->min_bytes; });
+      std::vector<Line> lines;
+      std::uint64_t covered = 0;  // every size below this has a line
+      for (const Rule* rule : sorted) {
+        if (!lines.empty() && rule->max_bytes < covered) continue;  // wholly inside an earlier rule
+        if (rule->min_bytes > covered) lines.push_back({covered, 0, 0, 0});  // a gap: Open MPI decides
+        // An overlap stays with the earlier rule (first match wins), so keys always ascend: one
+        // descending key and Open MPI silently discards the whole file.
+        const std::uint64_t from = lines.empty() ? rule->min_bytes : std::max(rule->min_bytes, covered);
+        if (lines.empty() && from > 0) lines.push_back({0, 0, 0, 0});
+        lines.push_back({from, std::stoi(rule->choice.algorithm.substr(5)), rule->choice.fanout, rule->choice.segsize});
+        covered = rule->max_bytes == UINT64_MAX ? UINT64_MAX : rule->max_bytes + 1;
+      }
+      if (covered != UINT64_MAX) lines.push_back({covered, 0, 0, 0});
+      // Open MPI requires the first size of a block to be 0 and the sizes to ascend strictly.
+      std::vector<Line> merged;
+      for (const Line& line : lines) {
+        if (!merged.empty() && merged.back().from == line.from) {
+          merged.back() = line;
+        } else {
+          merged.push_back(line);
+        }
+      }
+      out << "  " << ranks << " " << merged.size() << "  # ranks, message sizes\n";
+      for (const Line& line : merged) {
+        out << "    " << line.from << " " << line.algorithm << " " << line.fanout << " " << line.segsize << "\n";
+      }
+    }
+  }
+  return out.str();
+}
+
+std::string export_env_file(const Profile& profile, const std::string& profile_path, const std::string& rules_path) {
+  const bool nccl = std::any_of(profile.rules.begin(), profile.rules.end(), [](const Rule& r) { return r.backend == "nccl"; });
+  std::ostringstream out;
+  out << "# Written by cctune " << profile.cctune_version << " for " << profile.shape.nranks << " ranks on "
+      << profile.shape.nnodes << " node(s). In the job script: source THIS_FILE\n"
+      << "export OMPI_MCA_coll_tuned_use_dynamic_rules=1\n"
+      << "export OMPI_MCA_coll_tuned_dynamic_rules_filename=" << quoted(rules_path) << "\n";
+  if (nccl) {
+    out << "export NCCL_TUNER_PLUGIN=cctune\n"
+        << "export CCTUNE_PROFILE=" << quoted(profile_path) << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace cctune::tuner
