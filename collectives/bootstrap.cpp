@@ -32,6 +32,9 @@ MpiRuntime::MpiRuntime(int& argc, char**& argv, bool thread_multiple) {
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (initialized) return;
+  // Lets the "ompi:N" algorithms force Open MPI's coll/tuned choices through MPI_T. Read only at
+  // start-up; with nothing forced, Open MPI keeps its own decision. A user's explicit setting wins.
+  setenv("OMPI_MCA_coll_tuned_use_dynamic_rules", "1", 0);
   const int wanted = thread_multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED;
   int provided = MPI_THREAD_SINGLE;
   if (MPI_Init_thread(&argc, &argv, wanted, &provided) != MPI_SUCCESS) {

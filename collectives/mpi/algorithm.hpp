@@ -27,6 +27,9 @@ class MpiAlgorithm {
  public:
   virtual ~MpiAlgorithm() = default;
   virtual const AlgorithmInfo& info() const = 0;
+  // The communicator the bound algorithm runs on: a duplicate of the backend's, so that each
+  // algorithm's messages stay apart. Collective (all ranks bind in the same order).
+  virtual Communicator communicator(const Communicator& parent) const { return Communicator::duplicate(parent.get()); }
   // args.type is never half precision for allreduce: the backend widens it to float32 first.
   virtual void run(const Communicator& comm, const CollectiveArgs& args, Workspace& workspace) const = 0;
 };

@@ -16,4 +16,8 @@ std::unique_ptr<MpiAlgorithm> make_pairwise_alltoall();
 std::unique_ptr<MpiAlgorithm> make_bruck_alltoall();
 std::unique_ptr<MpiAlgorithm> make_linear_alltoall();
 
+// Open MPI's coll/tuned algorithm `number`, forced through MPI_T ("ompi:N").
+std::unique_ptr<MpiAlgorithm> make_forced_library_allreduce(int number);  // 1..6
+std::unique_ptr<MpiAlgorithm> make_forced_library_alltoall(int number);   // 1..4 (5, two_proc, needs 2 ranks)
+
 }  // namespace cctune::mpi

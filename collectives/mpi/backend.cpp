@@ -28,8 +28,8 @@ class HostBuffer final : public Buffer {
 
 class BoundMpiAlgorithm final : public BoundCollective {
  public:
-  BoundMpiAlgorithm(const Communicator& comm, const MpiAlgorithm& algorithm)
-      : comm_(comm), algorithm_(algorithm) {}
+  BoundMpiAlgorithm(const Communicator& parent, const MpiAlgorithm& algorithm)
+      : comm_(algorithm.communicator(parent)), algorithm_(algorithm) {}
 
   const AlgorithmInfo& info() const override { return algorithm_.info(); }
 
@@ -59,7 +59,7 @@ class BoundMpiAlgorithm final : public BoundCollective {
     narrow_from_float32(wide, static_cast<std::uint16_t*>(args.recv), args.count, args.type);
   }
 
-  const Communicator& comm_;
+  Communicator comm_;
   const MpiAlgorithm& algorithm_;
   Workspace workspace_;
   Workspace widened_;

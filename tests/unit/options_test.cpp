@@ -22,8 +22,10 @@ TEST(BenchOptions, DefaultsSelectEveryAlgorithmOfBothCollectives) {
   ASSERT_EQ(options.selections.size(), 2u);
   EXPECT_EQ(options.selections[0].collective, Collective::allreduce);
   EXPECT_EQ(options.selections[0].algorithms,
-            (std::vector<std::string>{"mpi", "ring", "recursive_doubling", "rabenseifner"}));
-  EXPECT_EQ(options.selections[1].algorithms, (std::vector<std::string>{"mpi", "pairwise", "bruck", "linear"}));
+            (std::vector<std::string>{"mpi", "ring", "recursive_doubling", "rabenseifner", "ompi:1", "ompi:2",
+                                      "ompi:3", "ompi:4", "ompi:5", "ompi:6"}));
+  EXPECT_EQ(options.selections[1].algorithms, (std::vector<std::string>{"mpi", "pairwise", "bruck", "linear",
+                                                                        "ompi:1", "ompi:2", "ompi:3", "ompi:4"}));
   EXPECT_EQ(options.sizes.front(), 8u);
   EXPECT_EQ(options.sizes.back(), 64u << 20);
 }
