@@ -1,0 +1,176 @@
+#include "bench/measure.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fmt/format.h>
+#include <new>
+#include <thread>
+
+#include "bench/patterns.hpp"
+#include "bench/watchdog.hpp"
+#include "collectives/error.hpp"
+
+namespace cctune::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Device (backend) buffers and their host mirrors, allocated once at the largest size.
+struct Buffers {
+  std::unique_ptr<Buffer> send, recv;
+  std::vector<std::byte> host_input, host_output, host_expected;
+};
+
+}  // namespace
+
+struct Measurer::State {
+  State(Backend& backend, const Communicator& world, const BenchOptions& options, Watchdog* watchdog)
+      : backend_(backend), world_(world), options_(options), watchdog_(watchdog) {}
+
+  void allocate(std::uint64_t max_bytes) {
+    // A failure on one rank must not leave the others waiting in the first collective.
+    int failed = 0;
+    try {
+      buffers_.send = backend_.allocate(max_bytes);
+      buffers_.recv = backend_.allocate(max_bytes);
+      buffers_.host_input.resize(max_bytes);
+      buffers_.host_output.resize(max_bytes);
+      buffers_.host_expected.resize(max_bytes);
+    } catch (const std::bad_alloc&) {
+      failed = 1;
+    }
+    if (world_.sum(failed) != 0) {
+      CCTUNE_USAGE_ERROR(fmt::format("cannot allocate the {} B buffers on every rank; lower -e", max_bytes));
+    }
+  }
+
+  PlacementResult measure(BoundCollective& collective, const MessageShape& shape, bool in_place,
+                          const Repetitions& repetitions) {
+    const int nranks = world_.size();
+    const CollectiveArgs args = make_args(shape, in_place);
+    PlacementResult result;
+
+    load_inputs(collective.info().collective, shape, in_place, options_.seed);
+    for (int i = 0; i < repetitions.warmup; ++i) call(collective, args);
+    {
+      Watchdog::Call guard(watchdog_);
+      world_.barrier();
+    }
+    std::vector<double> samples(static_cast<std::size_t>(repetitions.iterations));
+    const bool delayed = delay_applies(collective, shape);
+    const auto batch_start = Clock::now();
+    for (int i = 0; i < repetitions.iterations; ++i) {
+      const auto start = Clock::now();
+      if (delayed) std::this_thread::sleep_for(std::chrono::duration<double>(options_.delay->seconds));
+      call(collective, args);
+      samples[static_cast<std::size_t>(i)] = seconds_between(start, Clock::now()) * 1e6;
+    }
+    const double my_time_us = seconds_between(batch_start, Clock::now()) * 1e6 / repetitions.iterations;
+
+    result.time_us = combine(world_.allgather(my_time_us));
+    result.samples_us = world_.max(samples);
+    result.slowest = summarize(result.samples_us);
+    const double seconds = result.time_us * 1e-6;
+    result.algbw_gbs = seconds > 0 ? static_cast<double>(shape.bytes) / seconds / 1e9 : 0.0;
+    result.busbw_gbs = result.algbw_gbs * bus_bandwidth_factor(collective.info().collective, nranks);
+
+    if (repetitions.checks > 0) {
+      std::uint64_t wrong = 0;
+      for (int c = 0; c < repetitions.checks; ++c) {
+        // A fresh seed per check iteration, so an intermittent fault cannot hide behind stale data.
+        const std::uint64_t seed = options_.seed + 1000003ull * static_cast<std::uint64_t>(c + 1);
+        load_inputs(collective.info().collective, shape, in_place, seed);
+        if (!in_place) {
+          poison(buffers_.host_output.data(), shape.bytes);
+          buffers_.recv->copy_from_host(buffers_.host_output.data(), shape.bytes);
+        }
+        call(collective, args);
+        wrong += verify(collective.info().collective, shape, seed);
+      }
+      result.wrong = static_cast<std::uint64_t>(world_.sum(static_cast<long long>(wrong)));
+    }
+    return result;
+  }
+
+  CollectiveArgs make_args(const MessageShape& shape, bool in_place) {
+    CollectiveArgs args;
+    args.recv = buffers_.recv->data();
+    args.send = in_place ? args.recv : buffers_.send->data();
+    args.count = shape.count_per_call;
+    args.type = options_.type;
+    args.op = options_.op;
+    return args;
+  }
+
+  PatternSpec pattern(std::uint64_t seed) const { return {seed, options_.type, world_.size()}; }
+
+  // Generates this rank's input and places it where the collective reads it.
+  void load_inputs(Collective collective, const MessageShape& shape, bool in_place, std::uint64_t seed) {
+    void* host = buffers_.host_input.data();
+    if (collective == Collective::allreduce) {
+      fill_pattern(pattern(seed), world_.rank(), 0, shape.count, host);
+    } else {
+      fill_alltoall_input(pattern(seed), world_.rank(), shape.count_per_call, host);
+    }
+    (in_place ? buffers_.recv : buffers_.send)->copy_from_host(host, shape.bytes);
+  }
+
+  std::uint64_t verify(Collective collective, const MessageShape& shape, std::uint64_t seed) {
+    buffers_.recv->copy_to_host(buffers_.host_output.data(), shape.bytes);
+    void* expected = buffers_.host_expected.data();
+    if (collective == Collective::allreduce) {
+      expected_allreduce(pattern(seed), options_.op, shape.count, expected);
+    } else {
+      expected_alltoall(pattern(seed), world_.rank(), shape.count_per_call, expected);
+    }
+    return count_mismatches(buffers_.host_output.data(), expected, shape.count, options_.type);
+  }
+
+  void call(BoundCollective& collective, const CollectiveArgs& args) {
+    Watchdog::Call guard(watchdog_);
+    collective.run(args);
+  }
+
+  bool delay_applies(const BoundCollective& collective, const MessageShape& shape) const {
+    const auto& delay = options_.delay;
+    return delay && delay->rank == world_.rank() && shape.requested_bytes >= delay->min_bytes &&
+           (delay->algorithm.empty() || delay->algorithm == collective.info().name);
+  }
+
+  double combine(const std::vector<double>& per_rank) const {
+    switch (options_.aggregation) {
+      case RankAggregation::rank0: return per_rank.front();
+      case RankAggregation::minimum: return *std::min_element(per_rank.begin(), per_rank.end());
+      case RankAggregation::maximum: return *std::max_element(per_rank.begin(), per_rank.end());
+      case RankAggregation::average: break;
+    }
+    double sum = 0;
+    for (double t : per_rank) sum += t;
+    return sum / static_cast<double>(per_rank.size());
+  }
+
+  Backend& backend_;
+  const Communicator& world_;
+  const BenchOptions& options_;
+  Watchdog* watchdog_;
+  Buffers buffers_;
+};
+
+
+Measurer::Measurer(Backend& backend, const Communicator& world, const BenchOptions& options, Watchdog* watchdog)
+    : state_(std::make_unique<State>(backend, world, options, watchdog)) {}
+
+Measurer::~Measurer() = default;
+
+void Measurer::allocate(std::uint64_t max_bytes) { state_->allocate(max_bytes); }
+
+PlacementResult Measurer::measure(BoundCollective& collective, const MessageShape& shape, bool in_place,
+                                  const Repetitions& repetitions) {
+  return state_->measure(collective, shape, in_place, repetitions);
+}
+
+}  // namespace cctune::bench

@@ -1,0 +1,40 @@
+#pragma once
+// One measurement: a bound collective at one message shape, in or out of place, timed per iteration
+// and checked bit for bit. The sweep (`bench`) and the tuner (`tune`, `verify`) both measure through it.
+#include <memory>
+#include <vector>
+
+#include "bench/options.hpp"
+#include "bench/report.hpp"
+#include "collectives/backend.hpp"
+#include "collectives/bootstrap.hpp"
+
+namespace cctune::bench {
+
+class Watchdog;
+
+struct Repetitions {
+  int iterations = 20;
+  int warmup = 5;
+  int checks = 1;
+};
+
+class Measurer {
+ public:
+  // options: data type, op, seed, rank aggregation and the test-only delay; repetitions come per call.
+  Measurer(Backend& backend, const Communicator& world, const BenchOptions& options, Watchdog* watchdog);
+  ~Measurer();
+  Measurer(const Measurer&) = delete;
+  Measurer& operator=(const Measurer&) = delete;
+
+  // Collective: a failure on any rank is reported on every rank (UsageError), never a hang.
+  void allocate(std::uint64_t max_bytes);
+  PlacementResult measure(BoundCollective& collective, const MessageShape& shape, bool in_place,
+                          const Repetitions& repetitions);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace cctune::bench
