@@ -1,0 +1,57 @@
+// The search strategies on synthetic, seeded measurements: racing must find the same winner as
+// exhaustive search when one candidate is clearly faster, keep close ones alive, and cost less.
+#include "tuner/search.hpp"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace cctune::tuner {
+namespace {
+
+// Candidate c at size s takes base[s][c] µs with 10% multiplicative noise.
+MeasureFn synthetic(const std::vector<std::vector<double>>& base, std::uint64_t seed) {
+  auto rng = std::make_shared<std::mt19937_64>(seed);
+  return [base, rng](std::size_t c, std::size_t s, int iterations) {
+    std::uniform_real_distribution<double> noise(0.95, 1.05);
+    std::vector<double> samples;
+    for (int i = 0; i < iterations; ++i) samples.push_back(base[s][c] * noise(*rng));
+    return samples;
+  };
+}
+
+TEST(Search, RacingFindsTheExhaustiveWinnerForLessWork) {
+  const std::vector<std::vector<double>> base = {
+      {10, 20, 30, 40, 11.5},  // candidate 4 is within noise of 0 at first, clearly worse later
+      {50, 20, 60, 70, 80},
+      {90, 80, 70, 60, 10},
+  };
+  const SearchOptions options;
+  const SearchResult raced = race(5, 3, synthetic(base, 1), options);
+  const SearchResult full = exhaustive(5, 3, synthetic(base, 2), options);
+  ASSERT_EQ(raced.sizes.size(), 3u);
+  EXPECT_EQ(raced.sizes[0].winner, 0u);
+  EXPECT_EQ(raced.sizes[1].winner, 1u);
+  EXPECT_EQ(raced.sizes[2].winner, 4u);
+  for (std::size_t s = 0; s < 3; ++s) EXPECT_EQ(raced.sizes[s].winner, full.sizes[s].winner) << s;
+  EXPECT_EQ(raced.sizes[0].runner_up, 4u);
+  EXPECT_TRUE(raced.sizes[0].dropped[3]);  // 4x slower: gone after the first round
+  EXPECT_LT(static_cast<double>(raced.iterations), 0.4 * static_cast<double>(full.iterations));
+}
+
+TEST(Search, ASingleCandidateIsItsOwnRunnerUp) {
+  const SearchResult result = race(1, 1, synthetic({{5}}, 3), SearchOptions{});
+  EXPECT_EQ(result.sizes[0].winner, 0u);
+  EXPECT_EQ(result.sizes[0].runner_up, 0u);
+  EXPECT_EQ(result.iterations, 5u);  // alone from the start: one round
+}
+
+TEST(Search, TiedCandidatesSurviveEveryRound) {
+  const SearchResult result = race(2, 1, synthetic({{10, 10}}, 4), SearchOptions{5, 4});
+  EXPECT_FALSE(result.sizes[0].dropped[0]);
+  EXPECT_FALSE(result.sizes[0].dropped[1]);
+  EXPECT_EQ(result.iterations, 2u * (5 + 10 + 20 + 40));
+}
+
+}  // namespace
+}  // namespace cctune::tuner

@@ -1,0 +1,102 @@
+#include "tuner/search.hpp"
+
+#include <algorithm>
+
+#include "bench/statistics.hpp"
+
+namespace cctune::tuner {
+namespace {
+
+struct Quartiles {
+  double q25, median, q75;
+};
+
+Quartiles quartiles(std::vector<double> samples) {
+  std::sort(samples.begin(), samples.end());
+  return {bench::percentile_sorted(samples, 25), bench::summarize(samples).median, bench::percentile_sorted(samples, 75)};
+}
+
+void finish(SizeDecision& decision, const std::vector<std::vector<double>>& samples) {
+  const std::size_t n = samples.size();
+  decision.median_us.assign(n, 0);
+  for (std::size_t c = 0; c < n; ++c) decision.median_us[c] = quartiles(samples[c]).median;
+  std::vector<std::size_t> order(n);
+  for (std::size_t c = 0; c < n; ++c) order[c] = c;
+  // The winner among survivors; the runner-up among everything measured.
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    if (decision.dropped[a] != decision.dropped[b]) return !decision.dropped[a];
+    return decision.median_us[a] < decision.median_us[b];
+  });
+  decision.winner = order[0];
+  decision.winner_median_us = decision.median_us[order[0]];
+  decision.runner_up = n > 1 ? order[1] : order[0];
+  decision.runner_up_median_us = decision.median_us[decision.runner_up];
+}
+
+}  // namespace
+
+SearchResult race(std::size_t candidates, std::size_t sizes, const MeasureFn& measure, const SearchOptions& options) {
+  SearchResult result;
+  for (std::size_t s = 0; s < sizes; ++s) {
+    SizeDecision decision;
+    decision.dropped.assign(candidates, false);
+    std::vector<std::vector<double>> samples(candidates);
+    int iterations = options.initial_iterations;
+    for (int round = 0; round < options.rounds; ++round) {
+      for (std::size_t c = 0; c < candidates; ++c) {
+        if (decision.dropped[c]) continue;
+        const auto more = measure(c, s, iterations);
+        samples[c].insert(samples[c].end(), more.begin(), more.end());
+        result.iterations += static_cast<std::uint64_t>(iterations);
+      }
+      std::size_t leader = candidates;
+      Quartiles best{};
+      for (std::size_t c = 0; c < candidates; ++c) {
+        if (decision.dropped[c]) continue;
+        const Quartiles q = quartiles(samples[c]);
+        if (leader == candidates || q.median < best.median) {
+          leader = c;
+          best = q;
+        }
+      }
+      std::size_t alive = 0;
+      for (std::size_t c = 0; c < candidates; ++c) {
+        if (decision.dropped[c] || c == leader) {
+          alive += !decision.dropped[c];
+          continue;
+        }
+        if (quartiles(samples[c]).q25 > best.q75) {
+          decision.dropped[c] = true;
+        } else {
+          ++alive;
+        }
+      }
+      if (alive <= 1) break;
+      iterations *= 2;
+    }
+    finish(decision, samples);
+    result.sizes.push_back(std::move(decision));
+  }
+  return result;
+}
+
+SearchResult exhaustive(std::size_t candidates, std::size_t sizes, const MeasureFn& measure,
+                        const SearchOptions& options) {
+  int iterations = 0;
+  for (int round = 0, n = options.initial_iterations; round < options.rounds; ++round, n *= 2) iterations += n;
+  SearchResult result;
+  for (std::size_t s = 0; s < sizes; ++s) {
+    SizeDecision decision;
+    decision.dropped.assign(candidates, false);
+    std::vector<std::vector<double>> samples(candidates);
+    for (std::size_t c = 0; c < candidates; ++c) {
+      samples[c] = measure(c, s, iterations);
+      result.iterations += static_cast<std::uint64_t>(iterations);
+    }
+    finish(decision, samples);
+    result.sizes.push_back(std::move(decision));
+  }
+  return result;
+}
+
+}  // namespace cctune::tuner

@@ -1,0 +1,40 @@
+#pragma once
+// Choosing the fastest candidate per message size without paying for the whole cross product.
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace cctune::tuner {
+
+// Per-iteration times (µs) of `iterations` more calls of candidate c at size s. Under MPI it must
+// return the same samples on every rank (the slowest rank's), so that every rank decides alike.
+using MeasureFn = std::function<std::vector<double>(std::size_t candidate, std::size_t size, int iterations)>;
+
+struct SearchOptions {
+  int initial_iterations = 5;  // first round, every candidate
+  int rounds = 4;              // survivors get twice the iterations each round
+};
+
+struct SizeDecision {
+  std::size_t winner = 0;
+  double winner_median_us = 0;
+  std::size_t runner_up = 0;       // == winner when there was one candidate
+  double runner_up_median_us = 0;
+  std::vector<double> median_us;   // every candidate's median at the end (racing: with the samples it got)
+  std::vector<bool> dropped;       // racing: dropped as worse with confidence
+};
+
+struct SearchResult {
+  std::vector<SizeDecision> sizes;
+  std::uint64_t iterations = 0;    // calls measured in total: the cost of the search
+};
+
+// Racing: every candidate measured briefly; candidates whose 25th percentile exceeds the leader's
+// 75th percentile are dropped as worse with confidence; survivors get twice the iterations per round.
+SearchResult race(std::size_t candidates, std::size_t sizes, const MeasureFn& measure, const SearchOptions& options);
+
+// Every candidate at every size with as many iterations as racing can give one candidate at most.
+SearchResult exhaustive(std::size_t candidates, std::size_t sizes, const MeasureFn& measure,
+                        const SearchOptions& options);
+
+}  // namespace cctune::tuner
