@@ -1,0 +1,160 @@
+#include "cli/tune_command.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "bench/size_plan.hpp"
+#include "bench/sweep.hpp"
+#include "cli/edge.hpp"
+#include "collectives/backends.hpp"
+#include "collectives/error.hpp"
+#include "topology/cluster.hpp"
+#include "topology/sources.hpp"
+#include "tuner/exporters.hpp"
+#include "tuner/tune.hpp"
+
+namespace cctune::cli {
+
+struct TuneCommand {
+  std::vector<std::string> collectives{"all"};
+  std::string min_bytes = "8", max_bytes = "64M";
+  std::uint64_t factor = 2;
+  std::string strategy = "racing";
+  std::string out_dir = "cctune-tuned";
+  std::string dtype = "float";
+  int initial_iterations = 5, rounds = 4;
+  std::uint64_t seed = 1;
+};
+
+TuneCommand* add_tune_command(CLI::App& app) {
+  static TuneCommand command;
+  auto* sub = app.add_subcommand("tune", "Measure Open MPI's algorithms on this allocation, choose per size, "
+                                         "write a profile and the files a job imports");
+  sub->add_option("--collective", command.collectives, "allreduce, alltoall, or all")->delimiter(',')->capture_default_str();
+  sub->add_option("-b,--minbytes", command.min_bytes, "Smallest size")->capture_default_str();
+  sub->add_option("-e,--maxbytes", command.max_bytes, "Largest size")->capture_default_str();
+  sub->add_option("-f,--stepfactor", command.factor, "Size factor between steps")->capture_default_str();
+  sub->add_option("--strategy", command.strategy, "racing, exhaustive, or both (racing chooses; both also judges it)")
+      ->check(CLI::IsMember({"racing", "exhaustive", "both"}))
+      ->capture_default_str();
+  sub->add_option("-o,--out-dir", command.out_dir, "Where profile.json, ompi-rules.conf and cctune.env go")
+      ->capture_default_str();
+  sub->add_option("-d,--datatype", command.dtype, "Element type of the measurements")->capture_default_str();
+  sub->add_option("--initial-iters", command.initial_iterations, "Racing: iterations of the first round")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  sub->add_option("--rounds", command.rounds, "Racing: rounds, each doubling the iterations")
+      ->check(CLI::Range(1, 10))
+      ->capture_default_str();
+  sub->add_option("--seed", command.seed, "Seed of the generated data")->capture_default_str();
+  return &command;
+}
+
+namespace {
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  const auto partial = path.string() + ".partial";
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    out << text;
+    if (!out.flush()) CCTUNE_USAGE_ERROR("cannot write '" + partial + "'");
+  }
+  std::filesystem::rename(partial, path);
+}
+
+void print_report(const tuner::TuneReport& report, bool judged) {
+  for (const auto& part : report.collectives) {
+    fmt::print("\n# tune {}: candidates {}\n", to_string(part.collective), fmt::join(part.candidates, " "));
+    fmt::print("# {:>10}  {:>12}  {:>8}  {:>12}  {:>7}", "size (B)", "default (us)", "chosen", "chosen (us)", "speedup");
+    if (judged) fmt::print("  {:>10}  {:>13}", "exhaustive", "vs its best");
+    fmt::print("\n");
+    double worst = 1.0;
+    for (std::size_t s = 0; s < part.bytes.size(); ++s) {
+      const auto& d = part.chosen.sizes[s];
+      const double default_us = d.median_us[0];
+      fmt::print("  {:>10}  {:>12.2f}  {:>8}  {:>12.2f}  {:>7.2f}", part.bytes[s], default_us,
+                 part.candidates[d.winner], d.winner_median_us, default_us / d.winner_median_us);
+      if (judged) {
+        const auto& e = part.exhaustive.sizes[s];
+        // The racing choice judged on exhaustive's own, longer measurements.
+        const double ratio = e.median_us[d.winner] / e.winner_median_us;
+        worst = std::max(worst, ratio);
+        fmt::print("  {:>10}  {:>12.1f}%", part.candidates[e.winner], 100.0 * (ratio - 1.0));
+      }
+      fmt::print("\n");
+    }
+    fmt::print("# measured {} calls in {:.1f} s", part.chosen.iterations, part.chosen_seconds);
+    if (judged) {
+      fmt::print("; exhaustive {} calls in {:.1f} s: racing cost {:.0f}% of its time, its choices at most {:.1f}% "
+                 "slower than the exhaustive optimum",
+                 part.exhaustive.iterations, part.exhaustive_seconds,
+                 100.0 * part.chosen_seconds / part.exhaustive_seconds, 100.0 * (worst - 1.0));
+    }
+    fmt::print("\n");
+  }
+}
+
+}  // namespace
+
+int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
+  tuner::TuneOptions options;
+  try {
+    bench::RawBenchOptions raw;
+    raw.min_bytes = command->min_bytes;
+    raw.max_bytes = command->max_bytes;
+    raw.factor = command->factor;
+    raw.collectives = command->collectives;
+    raw.dtype = command->dtype;
+    raw.seed = command->seed;
+    options.bench = bench::resolve(raw);
+    options.sizes = options.bench.sizes;
+    options.collectives.clear();
+    for (const auto& selection : options.bench.selections) options.collectives.push_back(selection.collective);
+    options.strategy = command->strategy == "both"         ? tuner::Strategy::both
+                       : command->strategy == "exhaustive" ? tuner::Strategy::exhaustive
+                                                           : tuner::Strategy::racing;
+    options.search = {command->initial_iterations, command->rounds};
+  } catch (const UsageError& e) {
+    report_usage_error(e.what());
+    return kUsage;
+  }
+
+  MpiRuntime mpi(argc, argv, false);
+  int rank = 0;
+  try {
+    Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
+    rank = world.rank();
+    auto backend = find_backend("mpi").create(MPI_COMM_WORLD);
+    const bench::RunInfo info = bench::gather_run_info(world, options.bench);
+    const topology::ClusterView view = topology::gather_cluster(world, processor_name(), topology::probe_local);
+    const std::string fingerprint = rank == 0 ? view.types.front().fingerprint : std::string();
+    if (rank == 0) {
+      fmt::print("# cctune tune: {} ranks on {} node(s), {}; strategy {}\n", info.nranks, info.nnodes, info.mpi_library,
+                 command->strategy);
+      if (!view.homogeneous()) fmt::print("# warning: the nodes are not built alike; the profile records node type 1\n");
+      std::fflush(stdout);
+    }
+    const tuner::TuneReport report = tuner::tune(*backend, world, options, info, fingerprint);
+    if (rank != 0) return kOk;
+    print_report(report, options.strategy == tuner::Strategy::both);
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::absolute(command->out_dir);
+    fs::create_directories(dir);
+    const fs::path profile = dir / "profile.json", rules = dir / "ompi-rules.conf", env = dir / "cctune.env";
+    write_file(profile, tuner::profile_to_json(report.profile));
+    write_file(rules, tuner::export_ompi_rules(report.profile));
+    write_file(env, tuner::export_env_file(report.profile, profile.string(), rules.string()));
+    fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
+    fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
+    return kOk;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, kFailed);
+    return kFailed;
+  }
+}
+
+}  // namespace cctune::cli

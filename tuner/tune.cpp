@@ -1,0 +1,121 @@
+#include "tuner/tune.hpp"
+
+#include <chrono>
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <memory>
+
+#include "bench/measure.hpp"
+#include "bench/size_plan.hpp"
+#include "collectives/error.hpp"
+
+namespace cctune::tuner {
+namespace {
+
+// What a tenant's MPI job can import: Open MPI's own decision and each of its forced algorithms.
+// (Our host algorithms live in cctune only: `bench` compares them, the profile cannot carry them.)
+std::vector<std::string> mpi_candidates(Collective collective) {
+  const int last = collective == Collective::allreduce ? 6 : 4;
+  std::vector<std::string> names{"mpi"};
+  for (int n = 1; n <= last; ++n) names.push_back(fmt::format("ompi:{}", n));
+  return names;
+}
+
+std::string profile_name(const std::string& algorithm) { return algorithm == "mpi" ? "ompi:0" : algorithm; }
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+std::vector<Rule> merge_into_rules(const CollectiveReport& report) {
+  std::vector<Rule> rules;
+  for (std::size_t s = 0; s < report.chosen.sizes.size(); ++s) {
+    const SizeDecision& decision = report.chosen.sizes[s];
+    const std::string& winner = report.candidates[decision.winner];
+    if (!rules.empty() && rules.back().choice.algorithm == winner) {
+      rules.back().max_bytes = s + 1 < report.bytes.size() ? report.bytes[s + 1] - 1 : UINT64_MAX;
+      continue;
+    }
+    Rule rule;
+    rule.collective = std::string(to_string(report.collective));
+    rule.backend = "mpi";
+    rule.min_bytes = rules.empty() ? 0 : report.bytes[s];
+    rule.max_bytes = s + 1 < report.bytes.size() ? report.bytes[s + 1] - 1 : UINT64_MAX;
+    rule.choice.algorithm = winner;
+    rule.median_us = decision.winner_median_us;
+    if (decision.runner_up != decision.winner) {
+      rule.runner_up = Choice{report.candidates[decision.runner_up]};
+      rule.runner_up_median_us = decision.runner_up_median_us;
+    }
+    rules.push_back(rule);
+  }
+  return rules;
+}
+
+TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& options, const bench::RunInfo& info,
+                const std::string& fingerprint) {
+  TuneReport report;
+  bench::Measurer measurer(backend, world, options.bench, nullptr);
+  measurer.allocate(*std::max_element(options.sizes.begin(), options.sizes.end()));
+  for (Collective collective : options.collectives) {
+    CollectiveReport part;
+    part.collective = collective;
+    std::vector<std::unique_ptr<BoundCollective>> bound;
+    for (const auto& name : mpi_candidates(collective)) {
+      bound.push_back(backend.bind(collective, name));
+      part.candidates.push_back(profile_name(name));
+    }
+    std::vector<bench::MessageShape> shapes;
+    for (std::uint64_t size : options.sizes) {
+      shapes.push_back(bench::shape_of(size, collective, options.bench.type, world.size()));
+      part.bytes.push_back(shapes.back().bytes);
+    }
+    // Every (candidate, size) is checked bit for bit the first time it is measured.
+    std::vector<std::vector<bool>> checked(bound.size(), std::vector<bool>(shapes.size(), false));
+    const MeasureFn measure = [&](std::size_t c, std::size_t s, int iterations) {
+      const int checks = checked[c][s] ? 0 : 1;
+      checked[c][s] = true;
+      const auto result = measurer.measure(*bound[c], shapes[s], false, bench::Repetitions{iterations, 1, checks});
+      if (result.wrong.value_or(0) != 0) {
+        throw Error(fmt::format("{} {} returned {} wrong elements at {} B: not tuning on a broken algorithm",
+                                to_string(collective), part.candidates[c], *result.wrong, shapes[s].bytes),
+                    __FILE__, __LINE__);
+      }
+      return result.samples_us;
+    };
+    if (options.strategy == Strategy::exhaustive || options.strategy == Strategy::both) {
+      const auto start = std::chrono::steady_clock::now();
+      part.exhaustive = exhaustive(bound.size(), shapes.size(), measure, options.search);
+      part.exhaustive_seconds = seconds_since(start);
+    }
+    if (options.strategy == Strategy::exhaustive) {
+      part.chosen = part.exhaustive;
+      part.chosen_seconds = part.exhaustive_seconds;
+    } else {
+      const auto start = std::chrono::steady_clock::now();
+      part.chosen = race(bound.size(), shapes.size(), measure, options.search);
+      part.chosen_seconds = seconds_since(start);
+    }
+    report.collectives.push_back(std::move(part));
+  }
+
+  Profile& profile = report.profile;
+  profile.created = info.start_time;
+  profile.cctune_version = info.cctune_version;
+  profile.git_revision = info.git_revision;
+  profile.shape.nranks = info.nranks;
+  profile.shape.nnodes = info.nnodes;
+  profile.shape.ranks_per_node = *std::max_element(info.ranks_per_node.begin(), info.ranks_per_node.end());
+  profile.shape.fingerprint = fingerprint;
+  profile.shape.mpi_library = info.mpi_library;
+  for (const auto& part : report.collectives) {
+    for (Rule& rule : merge_into_rules(part)) profile.rules.push_back(std::move(rule));
+    profile.measurements += part.chosen.iterations;
+    profile.measurement_seconds += part.chosen_seconds;
+  }
+  return report;
+}
+
+}  // namespace cctune::tuner

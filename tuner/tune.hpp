@@ -1,0 +1,47 @@
+#pragma once
+// `cctune tune`: measure the candidates on this allocation, choose per size, build the profile.
+#include <string>
+#include <vector>
+
+#include "bench/options.hpp"
+#include "bench/report.hpp"
+#include "collectives/backend.hpp"
+#include "collectives/bootstrap.hpp"
+#include "tuner/profile.hpp"
+#include "tuner/search.hpp"
+
+namespace cctune::tuner {
+
+enum class Strategy { racing, exhaustive, both };
+
+struct TuneOptions {
+  std::vector<Collective> collectives{Collective::allreduce, Collective::alltoall};
+  std::vector<std::uint64_t> sizes;
+  Strategy strategy = Strategy::racing;
+  SearchOptions search;
+  bench::BenchOptions bench;  // data type, op, seed for the measurements
+};
+
+struct CollectiveReport {
+  Collective collective;
+  std::vector<std::string> candidates;  // profile names: "ompi:0" is Open MPI's own decision
+  std::vector<std::uint64_t> bytes;     // per size, what was moved
+  SearchResult chosen;                  // the strategy whose choices went into the profile
+  double chosen_seconds = 0;
+  SearchResult exhaustive;              // only with Strategy::both
+  double exhaustive_seconds = 0;
+};
+
+struct TuneReport {
+  Profile profile;
+  std::vector<CollectiveReport> collectives;
+};
+
+// Collective over `world`; the same result on every rank.
+TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& options, const bench::RunInfo& info,
+                const std::string& fingerprint);
+
+// Neighbouring sizes with the same winner become one rule; the first starts at 0, the last is open.
+std::vector<Rule> merge_into_rules(const CollectiveReport& report);
+
+}  // namespace cctune::tuner
