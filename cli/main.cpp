@@ -9,6 +9,7 @@
 #include "cli/export_command.hpp"
 #include "cli/topo_command.hpp"
 #include "cli/tune_command.hpp"
+#include "cli/verify_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"cctune: collective-communication benchmark and tuner for GPU clusters"};
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   auto* topo = cctune::cli::add_topo_command(app);
   auto* export_command = cctune::cli::add_export_command(app);
   auto* tune = cctune::cli::add_tune_command(app);
+  auto* verify = cctune::cli::add_verify_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("topo")) return cctune::cli::run_topo_command(topo, argc, argv);
     if (app.got_subcommand("export")) return cctune::cli::run_export_command(export_command);
     if (app.got_subcommand("tune")) return cctune::cli::run_tune_command(tune, argc, argv);
+    if (app.got_subcommand("verify")) return cctune::cli::run_verify_command(verify, argc, argv);
     return cctune::cli::run_bench_command(bench, argc, argv);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cctune: error: %s\n", e.what());

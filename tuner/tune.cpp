@@ -69,8 +69,17 @@ TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& 
     }
     std::vector<bench::MessageShape> shapes;
     for (std::uint64_t size : options.sizes) {
-      shapes.push_back(bench::shape_of(size, collective, options.bench.type, world.size()));
-      part.bytes.push_back(shapes.back().bytes);
+      // Alltoall floors small sizes to whole blocks per peer: skip sizes that move nothing or the same
+      // bytes as the previous one (they would make empty or inverted ranges).
+      const auto shape = bench::shape_of(size, collective, options.bench.type, world.size());
+      if (shape.bytes == 0 || (!part.bytes.empty() && shape.bytes == part.bytes.back())) continue;
+      shapes.push_back(shape);
+      part.bytes.push_back(shape.bytes);
+    }
+    if (shapes.empty()) {
+      throw UsageError(fmt::format("no size in the plan moves any data for {} on {} ranks; raise -e",
+                                   to_string(collective), world.size()),
+                       __FILE__, __LINE__);
     }
     // Every (candidate, size) is checked bit for bit the first time it is measured.
     std::vector<std::vector<bool>> checked(bound.size(), std::vector<bool>(shapes.size(), false));

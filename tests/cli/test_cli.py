@@ -407,5 +407,57 @@ class Export(unittest.TestCase):
                     self.assertFalse(os.path.exists(os.path.join(out, "ompi-rules.conf")))
 
 
+class Tune(unittest.TestCase):
+    def test_tune_writes_profile_and_exports_that_verify_and_open_mpi_accept(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = run(mpirun(3, "tune", "-b", "1K", "-e", "256K", "-f", "16", "--strategy", "both",
+                              "--initial-iters", "3", "--rounds", "2", "-o", tmp))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            for collective in ("allreduce", "alltoall"):
+                self.assertIn(f"# tune {collective}: candidates ompi:0", proc.stdout)
+            self.assertRegex(proc.stdout, r"racing cost \d+% of its time")
+            profile_path = os.path.join(tmp, "profile.json")
+            with open(profile_path) as f:
+                profile = json.load(f)
+            self.assertEqual(profile["shape"]["nranks"], 3)
+            self.assertEqual(len(profile["shape"]["fingerprint"]), 16)
+            for collective in ("allreduce", "alltoall"):
+                rules = [r for r in profile["rules"] if r["collective"] == collective]
+                self.assertEqual(rules[0]["min_bytes"], 0)
+                self.assertEqual(rules[-1]["max_bytes"], 18446744073709551615)
+                for a, b in zip(rules, rules[1:]):
+                    self.assertEqual(a["max_bytes"] + 1, b["min_bytes"])
+                    self.assertNotEqual(a["choice"]["algorithm"], b["choice"]["algorithm"])
+            self.assertTrue(os.path.exists(os.path.join(tmp, "ompi-rules.conf")))
+            # Open MPI accepts the rules file (a parse error would abort nothing, so load it and run).
+            env = os.path.join(tmp, "cctune.env")
+            bench = shlex.join(mpirun(3, "bench", "-b", "1K", "-e", "1K", "-n", "2", "--no-progress"))
+            proc = run(["bash", "-c", f"source {shlex.quote(env)} && {bench}"])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            proc = run(mpirun(3, "verify", profile_path, "-b", "1K", "-e", "256K", "-f", "16", "--rounds", "2",
+                              "-n", "3"))
+            self.assertIn(proc.returncode, (0, 1), proc.stderr)
+            self.assertIn("geometric-mean speedup of tuned over default", proc.stdout)
+            self.assertEqual(len([l for l in proc.stdout.splitlines() if l.strip().startswith(("allreduce", "alltoall"))]),
+                             6)
+            proc = run(mpirun(2, "verify", profile_path))
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertEqual(len(cctune_lines(proc.stderr)), 1, proc.stderr)
+            self.assertIn("tuned for 3 ranks", proc.stderr)
+
+    def test_verify_fails_a_profile_that_is_slower_than_default(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "profile.json")
+            with open(path, "w") as f:
+                f.write(Export.profile([{"collective": "allreduce", "backend": "mpi", "min_bytes": 0,
+                                         "max_bytes": 18446744073709551615, "choice": {"algorithm": "ompi:5"}}]))
+            # With 1 KiB segments, the forced segmented ring is several times slower than Open MPI's own.
+            proc = run([MPIRUN, "--oversubscribe", "--bind-to", "none", "-np", "4", "-x",
+                        "OMPI_MCA_coll_tuned_allreduce_algorithm_segmentsize=1024", CCTUNE, "verify", path,
+                        "--collective", "allreduce", "-b", "4M", "-e", "4M", "--rounds", "3", "-n", "5"])
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            self.assertIn("SLOWER beyond noise", proc.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,106 @@
+#include "cli/verify_command.hpp"
+
+#include <fmt/format.h>
+
+#include "bench/sweep.hpp"
+#include "cli/edge.hpp"
+#include "collectives/backends.hpp"
+#include "collectives/error.hpp"
+#include "topology/cluster.hpp"
+#include "topology/sources.hpp"
+#include "tuner/verify.hpp"
+
+namespace cctune::cli {
+
+struct VerifyCommand {
+  std::string profile;
+  std::vector<std::string> collectives{"all"};
+  std::string min_bytes = "8", max_bytes = "64M";
+  std::uint64_t factor = 2;
+  int rounds = 5, iterations = 10;
+};
+
+VerifyCommand* add_verify_command(CLI::App& app) {
+  static VerifyCommand command;
+  auto* sub = app.add_subcommand("verify", "Open MPI's default against the profile's choices, interleaved on these "
+                                           "ranks; exit 1 if tuned is slower beyond noise anywhere");
+  sub->add_option("profile", command.profile, "The profile cctune tune wrote")->required();
+  sub->add_option("--collective", command.collectives, "allreduce, alltoall, or all")->delimiter(',')->capture_default_str();
+  sub->add_option("-b,--minbytes", command.min_bytes, "Smallest size")->capture_default_str();
+  sub->add_option("-e,--maxbytes", command.max_bytes, "Largest size")->capture_default_str();
+  sub->add_option("-f,--stepfactor", command.factor, "Size factor between steps")->capture_default_str();
+  sub->add_option("--rounds", command.rounds, "Interleaved rounds")->check(CLI::Range(1, 100))->capture_default_str();
+  sub->add_option("-n,--iters", command.iterations, "Iterations per candidate per round")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  return &command;
+}
+
+int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
+  tuner::Profile profile;
+  tuner::VerifyOptions options;
+  try {
+    profile = tuner::read_profile(command->profile);
+    bench::RawBenchOptions raw;
+    raw.min_bytes = command->min_bytes;
+    raw.max_bytes = command->max_bytes;
+    raw.factor = command->factor;
+    raw.collectives = command->collectives;
+    options.bench = bench::resolve(raw);
+    options.sizes = options.bench.sizes;
+    options.rounds = command->rounds;
+    options.iterations = command->iterations;
+  } catch (const UsageError& e) {
+    report_usage_error(e.what());
+    return kUsage;
+  }
+
+  MpiRuntime mpi(argc, argv, false);
+  int rank = 0;
+  try {
+    Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
+    rank = world.rank();
+    const bench::RunInfo info = bench::gather_run_info(world, options.bench);
+    if (info.nranks != profile.shape.nranks || info.nnodes != profile.shape.nnodes) {
+      throw UsageError(fmt::format("{}: tuned for {} ranks on {} node(s), run on {} ranks on {} node(s)",
+                                   command->profile, profile.shape.nranks, profile.shape.nnodes, info.nranks,
+                                   info.nnodes),
+                       __FILE__, __LINE__);
+    }
+    const topology::ClusterView view = topology::gather_cluster(world, processor_name(), topology::probe_local);
+    const bool other_machine = rank == 0 && !profile.shape.fingerprint.empty() &&
+                               view.types.front().fingerprint != profile.shape.fingerprint;
+    if (world.sum(other_machine ? 1 : 0) != 0) {
+      throw UsageError(command->profile + ": tuned on nodes with fingerprint " + profile.shape.fingerprint +
+                           ", these have " + (rank == 0 ? view.types.front().fingerprint : std::string("another")),
+                       __FILE__, __LINE__);
+    }
+    auto backend = find_backend("mpi").create(MPI_COMM_WORLD);
+    const tuner::VerifyReport report = tuner::verify(*backend, world, profile, options);
+    if (rank != 0) return report.any_slower ? kFailed : kOk;
+    fmt::print("# cctune verify {}: Open MPI's default (ompi:0) against the profile, {} interleaved rounds of {} "
+               "calls, {} ranks\n",
+               command->profile, options.rounds, options.iterations, info.nranks);
+    fmt::print("# {:>9}  {:>10}  {:>8}  {:>12}  {:>12}  {:>7}  {:>15}\n", "collective", "size (B)", "tuned",
+               "default (us)", "tuned (us)", "speedup", "range (rounds)");
+    for (const auto& row : report.rows) {
+      fmt::print("  {:>9}  {:>10}  {:>8}  {:>12.2f}  {:>12.2f}  {:>7.2f}  {:>6.2f} - {:<6.2f}{}\n", row.collective,
+                 row.bytes, row.tuned, row.default_median_us, row.tuned_median_us, row.speedup, row.speedup_low,
+                 row.speedup_high, row.slower ? "  SLOWER beyond noise" : "");
+    }
+    fmt::print("# geometric-mean speedup of tuned over default: {:.3f}x over {} sizes; {}\n",
+               report.geometric_mean_speedup, report.rows.size(),
+               report.any_slower ? "SLOWER than default beyond noise at some size" : "nowhere slower beyond noise");
+    return report.any_slower ? kFailed : kOk;
+  } catch (const UsageError& e) {
+    if (rank == 0) std::fprintf(stderr, "cctune: error: %s\n", e.what());
+    return kUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, kFailed);
+    return kFailed;
+  }
+}
+
+}  // namespace cctune::cli

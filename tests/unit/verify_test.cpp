@@ -1,0 +1,68 @@
+// The decisions of tune and verify that do not need ranks: range merging and the noise rule.
+#include <gtest/gtest.h>
+
+#include "tuner/tune.hpp"
+#include "tuner/verify.hpp"
+
+namespace cctune::tuner {
+namespace {
+
+SizeDecision decided(std::size_t winner, std::size_t runner_up) {
+  SizeDecision d;
+  d.winner = winner;
+  d.runner_up = runner_up;
+  d.winner_median_us = 1;
+  d.runner_up_median_us = 2;
+  d.median_us = {3, 2, 1};
+  d.dropped = {false, false, false};
+  return d;
+}
+
+TEST(MergeIntoRules, NeighbouringSizesWithOneWinnerBecomeOneRangeFromZeroToOpen) {
+  CollectiveReport report;
+  report.collective = Collective::allreduce;
+  report.candidates = {"ompi:0", "ompi:1", "ompi:6"};
+  report.bytes = {8, 16, 32, 64, 128};
+  for (std::size_t w : {1, 1, 0, 2, 2}) report.chosen.sizes.push_back(decided(w, w == 0 ? 1 : 0));
+  const auto rules = merge_into_rules(report);
+  ASSERT_EQ(rules.size(), 3u);
+  EXPECT_EQ(rules[0].choice.algorithm, "ompi:1");
+  EXPECT_EQ(rules[0].min_bytes, 0u);
+  EXPECT_EQ(rules[0].max_bytes, 31u);
+  EXPECT_EQ(rules[1].choice.algorithm, "ompi:0");
+  EXPECT_EQ(rules[1].min_bytes, 32u);
+  EXPECT_EQ(rules[1].max_bytes, 63u);
+  EXPECT_EQ(rules[2].min_bytes, 64u);
+  EXPECT_EQ(rules[2].max_bytes, UINT64_MAX);
+  ASSERT_TRUE(rules[0].runner_up.has_value());
+  EXPECT_EQ(rules[0].runner_up->algorithm, "ompi:0");
+}
+
+TEST(Verify, SpeedupRangeAndTheNoiseRule) {
+  const VerifyRow faster = judge({10, 11, 12, 13}, {5, 5.5, 6, 6.5}, {11, 12}, {5.5, 6});
+  EXPECT_NEAR(faster.speedup, 11.5 / 5.75, 1e-9);
+  EXPECT_NEAR(faster.speedup_low, 2.0, 1e-9);
+  EXPECT_FALSE(faster.slower);
+  const VerifyRow overlapping = judge({10, 11, 12, 13}, {11, 12, 13, 14}, {11}, {12});
+  EXPECT_LT(overlapping.speedup, 1.0);
+  EXPECT_FALSE(overlapping.slower);  // within noise
+  const VerifyRow slower = judge({10, 10, 11, 11}, {20, 21, 22, 23}, {10}, {21});
+  EXPECT_TRUE(slower.slower);
+}
+
+TEST(Verify, TunedChoiceIsTheCoveringRuleOrOpenMpisOwn) {
+  Profile profile;
+  Rule rule;
+  rule.collective = "allreduce";
+  rule.backend = "mpi";
+  rule.min_bytes = 100;
+  rule.max_bytes = 199;
+  rule.choice.algorithm = "ompi:3";
+  profile.rules = {rule};
+  EXPECT_EQ(tuned_choice(profile, "allreduce", 150), "ompi:3");
+  EXPECT_EQ(tuned_choice(profile, "allreduce", 200), "ompi:0");
+  EXPECT_EQ(tuned_choice(profile, "alltoall", 150), "ompi:0");
+}
+
+}  // namespace
+}  // namespace cctune::tuner

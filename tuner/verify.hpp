@@ -1,0 +1,44 @@
+#pragma once
+// `cctune verify`: does the tuned configuration beat Open MPI's own decision on these ranks?
+#include <string>
+#include <vector>
+
+#include "bench/options.hpp"
+#include "collectives/backend.hpp"
+#include "collectives/bootstrap.hpp"
+#include "tuner/profile.hpp"
+
+namespace cctune::tuner {
+
+struct VerifyOptions {
+  std::vector<std::uint64_t> sizes;
+  int rounds = 5;       // default and tuned alternate, round after round
+  int iterations = 10;  // per candidate per round
+  bench::BenchOptions bench;
+};
+
+struct VerifyRow {
+  std::string collective;
+  std::uint64_t bytes = 0;
+  std::string tuned;  // the profile's choice at this size
+  double default_median_us = 0, tuned_median_us = 0;
+  double speedup = 1, speedup_low = 1, speedup_high = 1;  // pooled medians; range over rounds
+  bool slower = false;  // tuned slower than default beyond noise
+};
+
+struct VerifyReport {
+  std::vector<VerifyRow> rows;
+  double geometric_mean_speedup = 1;
+  bool any_slower = false;
+};
+
+// The profile's choice for a collective at a size ("ompi:0" when no rule covers it).
+std::string tuned_choice(const Profile& profile, const std::string& collective, std::uint64_t bytes);
+
+// The verdict on one size from the pooled samples and the per-round medians of both candidates.
+VerifyRow judge(std::vector<double> default_samples, std::vector<double> tuned_samples,
+                const std::vector<double>& default_round_medians, const std::vector<double>& tuned_round_medians);
+
+VerifyReport verify(Backend& backend, const Communicator& world, const Profile& profile, const VerifyOptions& options);
+
+}  // namespace cctune::tuner
