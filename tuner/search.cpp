@@ -43,11 +43,15 @@ SearchResult race(std::size_t candidates, std::size_t sizes, const MeasureFn& me
     std::vector<std::vector<double>> samples(candidates);
     int iterations = options.initial_iterations;
     for (int round = 0; round < options.rounds; ++round) {
-      for (std::size_t c = 0; c < candidates; ++c) {
-        if (decision.dropped[c]) continue;
-        const auto more = measure(c, s, iterations);
-        samples[c].insert(samples[c].end(), more.begin(), more.end());
-        result.iterations += static_cast<std::uint64_t>(iterations);
+      // Round-robin in blocks of the first round's size, so that a noisy (or quiet) stretch of a
+      // shared machine falls on every candidate alike instead of on one candidate's whole block.
+      for (int done = 0; done < iterations; done += options.initial_iterations) {
+        for (std::size_t c = 0; c < candidates; ++c) {
+          if (decision.dropped[c]) continue;
+          const auto more = measure(c, s, options.initial_iterations);
+          samples[c].insert(samples[c].end(), more.begin(), more.end());
+          result.iterations += static_cast<std::uint64_t>(options.initial_iterations);
+        }
       }
       std::size_t leader = candidates;
       Quartiles best{};
@@ -89,9 +93,13 @@ SearchResult exhaustive(std::size_t candidates, std::size_t sizes, const Measure
     SizeDecision decision;
     decision.dropped.assign(candidates, false);
     std::vector<std::vector<double>> samples(candidates);
-    for (std::size_t c = 0; c < candidates; ++c) {
-      samples[c] = measure(c, s, iterations);
-      result.iterations += static_cast<std::uint64_t>(iterations);
+    // Interleaved in the same blocks as racing.
+    for (int done = 0; done < iterations; done += options.initial_iterations) {
+      for (std::size_t c = 0; c < candidates; ++c) {
+        const auto more = measure(c, s, options.initial_iterations);
+        samples[c].insert(samples[c].end(), more.begin(), more.end());
+        result.iterations += static_cast<std::uint64_t>(options.initial_iterations);
+      }
     }
     finish(decision, samples);
     result.sizes.push_back(std::move(decision));

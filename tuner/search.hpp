@@ -31,6 +31,7 @@ struct SearchResult {
 
 // Racing: every candidate measured briefly; candidates whose 25th percentile exceeds the leader's
 // 75th percentile are dropped as worse with confidence; survivors get twice the iterations per round.
+// Candidates are measured round-robin in blocks of initial_iterations calls, never one after another.
 SearchResult race(std::size_t candidates, std::size_t sizes, const MeasureFn& measure, const SearchOptions& options);
 
 // Every candidate at every size with as many iterations as racing can give one candidate at most.

@@ -23,7 +23,7 @@ struct VerifyRow {
   std::string tuned;  // the profile's choice at this size
   double default_median_us = 0, tuned_median_us = 0;
   double speedup = 1, speedup_low = 1, speedup_high = 1;  // pooled medians; range over rounds
-  bool slower = false;  // tuned slower than default beyond noise
+  bool slower = false;  // tuned lost every round, and by more than 3% overall
 };
 
 struct VerifyReport {

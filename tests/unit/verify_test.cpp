@@ -43,10 +43,14 @@ TEST(Verify, SpeedupRangeAndTheNoiseRule) {
   EXPECT_NEAR(faster.speedup, 11.5 / 5.75, 1e-9);
   EXPECT_NEAR(faster.speedup_low, 2.0, 1e-9);
   EXPECT_FALSE(faster.slower);
-  const VerifyRow overlapping = judge({10, 11, 12, 13}, {11, 12, 13, 14}, {11}, {12});
-  EXPECT_LT(overlapping.speedup, 1.0);
-  EXPECT_FALSE(overlapping.slower);  // within noise
-  const VerifyRow slower = judge({10, 10, 11, 11}, {20, 21, 22, 23}, {10}, {21});
+  // Tuned lost one round of three: drift, not a verdict.
+  const VerifyRow mixed = judge({10, 11, 12, 13}, {11, 12, 13, 14}, {10, 12, 11}, {12, 11, 12});
+  EXPECT_LT(mixed.speedup, 1.0);
+  EXPECT_FALSE(mixed.slower);
+  // Lost every round, but by 2% only: below the practical threshold.
+  const VerifyRow slight = judge({100, 100}, {102, 102}, {100, 100, 100}, {102, 102, 102});
+  EXPECT_FALSE(slight.slower);
+  const VerifyRow slower = judge({10, 10, 11, 11}, {20, 21, 22, 23}, {10, 11, 10}, {21, 22, 20});
   EXPECT_TRUE(slower.slower);
 }
 
