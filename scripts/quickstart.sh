@@ -13,4 +13,8 @@ ranks=${CCTUNE_RANKS:-4}
 cctune="$root/build/cli/cctune"
 mpirun -np "$ranks" --bind-to none "$cctune" tune -o "$out" "$@"
 echo
-mpirun -np "$ranks" --bind-to none "$cctune" verify "$out/profile.json"
+# verify exits 1 when the profile is slower than Open MPI's default beyond noise somewhere: that is a
+# finding to read in the table above it, not a failure of this demonstration.
+if ! mpirun -np "$ranks" --bind-to none "$cctune" verify "$out/profile.json"; then
+  echo "quickstart: verify found sizes where the tuned choice is slower than Open MPI's default (rows marked SLOWER)"
+fi
