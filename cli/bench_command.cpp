@@ -99,8 +99,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
   if (speaks_for_job() && !command->no_progress) progress = bench::ProgressLine::open_if_terminal();
 
   MpiRuntime mpi(argc, argv, options.timeout_seconds > 0);
-  int rank = 0;
-  try {
+  return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
     bench::check_against_world(options, world.size());
@@ -134,18 +133,8 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     }
     const std::uint64_t wrong =
         bench::run_sweep(*backend, world, options, info, sinks, watchdog.get(), progress.get());
-    return wrong == 0 ? kOk : kFailed;
-  } catch (const UsageError& e) {
-    // Raised identically on every rank (checked collectively), so a normal shutdown cannot hang.
-    if (rank == 0) std::fprintf(stderr, "cctune: error: %s\n", e.what());
-    return kUsage;
-  } catch (const std::exception& e) {
-    // Raised on this rank only: the others may be waiting for it, so take the whole job down.
-    std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, kFailed);
-    return kFailed;
-  }
+    return static_cast<int>(wrong == 0 ? kOk : kFailed);
+  });
 }
 
 }  // namespace cctune::cli

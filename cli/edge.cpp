@@ -1,8 +1,14 @@
 #include "cli/edge.hpp"
 
+#include <mpi.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 
 #include "collectives/bootstrap.hpp"
+#include "collectives/error.hpp"
 
 namespace cctune::cli {
 
@@ -11,6 +17,33 @@ bool speaks_for_job() { return launcher_rank().value_or(0) == 0; }
 void report_usage_error(std::string_view message) {
   if (!speaks_for_job() || message.empty()) return;
   std::fprintf(stderr, "cctune: error: %.*s\n", static_cast<int>(message.size()), message.data());
+}
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
+  const std::string partial = path.string() + ".partial";
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    out << text;
+    if (!out.flush()) CCTUNE_USAGE_ERROR("cannot write '" + path.string() + "': " + std::strerror(errno));
+  }
+  std::error_code ec;
+  std::filesystem::rename(partial, path, ec);
+  if (ec) CCTUNE_USAGE_ERROR("cannot write '" + path.string() + "': " + ec.message());
+}
+
+int run_mpi_job(const std::function<int(int& rank)>& body) {
+  int rank = 0;
+  try {
+    return body(rank);
+  } catch (const UsageError& e) {
+    if (rank == 0) std::fprintf(stderr, "cctune: error: %s\n", e.what());
+    return kUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, kFailed);
+    return kFailed;
+  }
 }
 
 }  // namespace cctune::cli

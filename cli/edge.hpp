@@ -1,5 +1,8 @@
 #pragma once
 // The program's edge: exceptions become one line on stderr and an exit code.
+#include <filesystem>
+#include <functional>
+#include <string>
 #include <string_view>
 
 namespace cctune::cli {
@@ -10,5 +13,15 @@ enum ExitCode : int { kOk = 0, kFailed = 1, kUsage = 2 };
 bool speaks_for_job();
 // "cctune: error: MESSAGE" on stderr, from the speaking rank only.
 void report_usage_error(std::string_view message);
+
+// Writes beside the target, then renames: a job reading the old file never sees half of the new one.
+// Throws UsageError naming the file.
+void write_file_atomically(const std::filesystem::path& path, const std::string& text);
+
+// The edge of a command once MPI is initialised. body(rank) sets rank as soon as it knows it.
+// A UsageError is raised alike on every rank (each check is collective), so rank 0 prints it and every
+// rank returns kUsage; any other error may be on one rank only while the others wait for it, so that
+// rank prints it and the whole job is aborted.
+int run_mpi_job(const std::function<int(int& rank)>& body);
 
 }  // namespace cctune::cli

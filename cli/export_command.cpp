@@ -1,9 +1,6 @@
 #include "cli/export_command.hpp"
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
@@ -25,21 +22,6 @@ ExportCommand* add_export_command(CLI::App& app) {
   return &command;
 }
 
-namespace {
-
-void write_file(const std::filesystem::path& path, const std::string& text) {
-  // Written beside, then renamed: a job reading the old file never sees half of the new one.
-  const auto partial = path.string() + ".partial";
-  {
-    std::ofstream out(partial, std::ios::trunc);
-    out << text;
-    if (!out.flush()) CCTUNE_USAGE_ERROR("cannot write '" + partial + "': " + std::strerror(errno));
-  }
-  std::filesystem::rename(partial, path);
-}
-
-}  // namespace
-
 int run_export_command(ExportCommand* command) {
   try {
     namespace fs = std::filesystem;
@@ -51,8 +33,8 @@ int run_export_command(ExportCommand* command) {
     if (ec) CCTUNE_USAGE_ERROR("cannot create '" + dir.string() + "': " + ec.message());
     const fs::path rules = dir / "ompi-rules.conf";
     const fs::path env = dir / "cctune.env";
-    write_file(rules, tuner::export_ompi_rules(profile));
-    write_file(env, tuner::export_env_file(profile, profile_path.string(), rules.string()));
+    write_file_atomically(rules, tuner::export_ompi_rules(profile));
+    write_file_atomically(env, tuner::export_env_file(profile, profile_path.string(), rules.string()));
     if (speaks_for_job()) std::printf("wrote %s\nwrote %s\n", rules.c_str(), env.c_str());
     return kOk;
   } catch (const UsageError& e) {

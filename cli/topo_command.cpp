@@ -1,9 +1,6 @@
 #include "cli/topo_command.hpp"
 
-#include <cerrno>
 #include <cstdio>
-#include <cstring>
-#include <fstream>
 
 #include "cli/edge.hpp"
 #include "collectives/bootstrap.hpp"
@@ -41,13 +38,6 @@ TopoCommand* add_topo_command(CLI::App& app) {
 
 namespace {
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  if (!out) CCTUNE_USAGE_ERROR("cannot write '" + path + "': " + std::strerror(errno));
-  out << text;
-  if (!out.flush()) CCTUNE_USAGE_ERROR("cannot write '" + path + "': " + std::strerror(errno));
-}
-
 int from_file(const TopoCommand& command) {
   const topology::NodeModel model = command.xml.empty() ? topology::load_nccl_xml(command.nccl_xml)
                                                         : topology::load_hwloc_xml(command.xml);
@@ -55,8 +45,8 @@ int from_file(const TopoCommand& command) {
   std::printf("cctune topo: %s\n", model.source.c_str());
   topology::print_node(stdout, model);
   topology::print_legend(stdout);
-  if (!command.json.empty()) write_file(command.json, topology::to_json(model).dump(1) + "\n");
-  if (!command.export_nccl_xml.empty()) write_file(command.export_nccl_xml, topology::export_nccl_xml(model));
+  if (!command.json.empty()) write_file_atomically(command.json, topology::to_json(model).dump(1) + "\n");
+  if (!command.export_nccl_xml.empty()) write_file_atomically(command.export_nccl_xml, topology::export_nccl_xml(model));
   return kOk;
 }
 
@@ -76,9 +66,9 @@ int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
   if (world.rank() != 0) return kOk;
   topology::print_cluster(stdout, view);
   topology::print_legend(stdout);
-  if (!command.json.empty()) write_file(command.json, topology::to_json(view).dump(1) + "\n");
+  if (!command.json.empty()) write_file_atomically(command.json, topology::to_json(view).dump(1) + "\n");
   if (!command.export_nccl_xml.empty()) {
-    write_file(command.export_nccl_xml, topology::export_nccl_xml(view.types.front().model));
+    write_file_atomically(command.export_nccl_xml, topology::export_nccl_xml(view.types.front().model));
   }
   return kOk;
 }

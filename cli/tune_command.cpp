@@ -3,11 +3,11 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "bench/size_plan.hpp"
 #include "bench/sweep.hpp"
 #include "cli/edge.hpp"
+#include "cli/sweep_options.hpp"
 #include "collectives/backends.hpp"
 #include "collectives/error.hpp"
 #include "topology/cluster.hpp"
@@ -18,9 +18,7 @@
 namespace cctune::cli {
 
 struct TuneCommand {
-  std::vector<std::string> collectives{"all"};
-  std::string min_bytes = "8", max_bytes = "64M";
-  std::uint64_t factor = 2;
+  SweepOptions sweep;
   std::string strategy = "racing";
   std::string out_dir = "cctune-tuned";
   std::string dtype = "float";
@@ -32,10 +30,7 @@ TuneCommand* add_tune_command(CLI::App& app) {
   static TuneCommand command;
   auto* sub = app.add_subcommand("tune", "Measure Open MPI's algorithms on this allocation, choose per size, "
                                          "write a profile and the files a job imports");
-  sub->add_option("--collective", command.collectives, "allreduce, alltoall, or all")->delimiter(',')->capture_default_str();
-  sub->add_option("-b,--minbytes", command.min_bytes, "Smallest size")->capture_default_str();
-  sub->add_option("-e,--maxbytes", command.max_bytes, "Largest size")->capture_default_str();
-  sub->add_option("-f,--stepfactor", command.factor, "Size factor between steps")->capture_default_str();
+  command.sweep.add_to(sub);
   sub->add_option("--strategy", command.strategy, "racing, exhaustive, or both (racing chooses; both also judges it)")
       ->check(CLI::IsMember({"racing", "exhaustive", "both"}))
       ->capture_default_str();
@@ -53,16 +48,6 @@ TuneCommand* add_tune_command(CLI::App& app) {
 }
 
 namespace {
-
-void write_file(const std::filesystem::path& path, const std::string& text) {
-  const auto partial = path.string() + ".partial";
-  {
-    std::ofstream out(partial, std::ios::trunc);
-    out << text;
-    if (!out.flush()) CCTUNE_USAGE_ERROR("cannot write '" + partial + "'");
-  }
-  std::filesystem::rename(partial, path);
-}
 
 void print_report(const tuner::TuneReport& report, bool judged) {
   for (const auto& part : report.collectives) {
@@ -101,11 +86,7 @@ void print_report(const tuner::TuneReport& report, bool judged) {
 int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
   tuner::TuneOptions options;
   try {
-    bench::RawBenchOptions raw;
-    raw.min_bytes = command->min_bytes;
-    raw.max_bytes = command->max_bytes;
-    raw.factor = command->factor;
-    raw.collectives = command->collectives;
+    bench::RawBenchOptions raw = command->sweep.raw();
     raw.dtype = command->dtype;
     raw.seed = command->seed;
     options.bench = bench::resolve(raw);
@@ -122,8 +103,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
   }
 
   MpiRuntime mpi(argc, argv, false);
-  int rank = 0;
-  try {
+  return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
     auto backend = find_backend("mpi").create(MPI_COMM_WORLD);
@@ -137,24 +117,19 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
       std::fflush(stdout);
     }
     const tuner::TuneReport report = tuner::tune(*backend, world, options, info, fingerprint);
-    if (rank != 0) return kOk;
+    if (rank != 0) return static_cast<int>(kOk);
     print_report(report, options.strategy == tuner::Strategy::both);
     namespace fs = std::filesystem;
     const fs::path dir = fs::absolute(command->out_dir);
     fs::create_directories(dir);
     const fs::path profile = dir / "profile.json", rules = dir / "ompi-rules.conf", env = dir / "cctune.env";
-    write_file(profile, tuner::profile_to_json(report.profile));
-    write_file(rules, tuner::export_ompi_rules(report.profile));
-    write_file(env, tuner::export_env_file(report.profile, profile.string(), rules.string()));
+    write_file_atomically(profile, tuner::profile_to_json(report.profile));
+    write_file_atomically(rules, tuner::export_ompi_rules(report.profile));
+    write_file_atomically(env, tuner::export_env_file(report.profile, profile.string(), rules.string()));
     fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
     fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
-    return kOk;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, kFailed);
-    return kFailed;
-  }
+    return static_cast<int>(kOk);
+  });
 }
 
 }  // namespace cctune::cli

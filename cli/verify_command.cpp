@@ -4,6 +4,7 @@
 
 #include "bench/sweep.hpp"
 #include "cli/edge.hpp"
+#include "cli/sweep_options.hpp"
 #include "collectives/backends.hpp"
 #include "collectives/error.hpp"
 #include "topology/cluster.hpp"
@@ -14,9 +15,7 @@ namespace cctune::cli {
 
 struct VerifyCommand {
   std::string profile;
-  std::vector<std::string> collectives{"all"};
-  std::string min_bytes = "8", max_bytes = "64M";
-  std::uint64_t factor = 2;
+  SweepOptions sweep;
   int rounds = 5, iterations = 10;
 };
 
@@ -25,10 +24,7 @@ VerifyCommand* add_verify_command(CLI::App& app) {
   auto* sub = app.add_subcommand("verify", "Open MPI's default against the profile's choices, interleaved on these "
                                            "ranks; exit 1 if tuned is slower beyond noise anywhere");
   sub->add_option("profile", command.profile, "The profile cctune tune wrote")->required();
-  sub->add_option("--collective", command.collectives, "allreduce, alltoall, or all")->delimiter(',')->capture_default_str();
-  sub->add_option("-b,--minbytes", command.min_bytes, "Smallest size")->capture_default_str();
-  sub->add_option("-e,--maxbytes", command.max_bytes, "Largest size")->capture_default_str();
-  sub->add_option("-f,--stepfactor", command.factor, "Size factor between steps")->capture_default_str();
+  command.sweep.add_to(sub);
   sub->add_option("--rounds", command.rounds, "Interleaved rounds")->check(CLI::Range(1, 100))->capture_default_str();
   sub->add_option("-n,--iters", command.iterations, "Iterations per candidate per round")
       ->check(CLI::Range(1, 100000))
@@ -41,12 +37,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
   tuner::VerifyOptions options;
   try {
     profile = tuner::read_profile(command->profile);
-    bench::RawBenchOptions raw;
-    raw.min_bytes = command->min_bytes;
-    raw.max_bytes = command->max_bytes;
-    raw.factor = command->factor;
-    raw.collectives = command->collectives;
-    options.bench = bench::resolve(raw);
+    options.bench = bench::resolve(command->sweep.raw());
     options.sizes = options.bench.sizes;
     options.rounds = command->rounds;
     options.iterations = command->iterations;
@@ -56,8 +47,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
   }
 
   MpiRuntime mpi(argc, argv, false);
-  int rank = 0;
-  try {
+  return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
     const bench::RunInfo info = bench::gather_run_info(world, options.bench);
@@ -77,7 +67,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     }
     auto backend = find_backend("mpi").create(MPI_COMM_WORLD);
     const tuner::VerifyReport report = tuner::verify(*backend, world, profile, options);
-    if (rank != 0) return report.any_slower ? kFailed : kOk;
+    if (rank != 0) return static_cast<int>(report.any_slower ? kFailed : kOk);
     fmt::print("# cctune verify {}: Open MPI's default (ompi:0) against the profile, {} interleaved rounds of {} "
                "calls, {} ranks\n",
                command->profile, options.rounds, options.iterations, info.nranks);
@@ -91,16 +81,8 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     fmt::print("# geometric-mean speedup of tuned over default: {:.3f}x over {} sizes; {}\n",
                report.geometric_mean_speedup, report.rows.size(),
                report.any_slower ? "SLOWER than default beyond noise at some size" : "nowhere slower beyond noise");
-    return report.any_slower ? kFailed : kOk;
-  } catch (const UsageError& e) {
-    if (rank == 0) std::fprintf(stderr, "cctune: error: %s\n", e.what());
-    return kUsage;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, kFailed);
-    return kFailed;
-  }
+    return static_cast<int>(report.any_slower ? kFailed : kOk);
+  });
 }
 
 }  // namespace cctune::cli
