@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "bench/size_plan.hpp"
@@ -23,6 +24,8 @@ struct TuneCommand {
   std::string out_dir = "cctune-tuned";
   std::string dtype = "float";
   int initial_iterations = 5, rounds = 4;
+  bool no_confirm = false;
+  int confirm_rounds = 3;
   std::uint64_t seed = 1;
 };
 
@@ -44,6 +47,12 @@ TuneCommand* add_tune_command(CLI::App& app) {
       ->check(CLI::Range(1, 10))
       ->capture_default_str();
   sub->add_option("--seed", command.seed, "Seed of the generated data")->capture_default_str();
+  sub->add_option("--confirm-rounds", command.confirm_rounds,
+                  "Rounds of the final check against Open MPI's default; a choice must win them all")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  sub->add_flag("--no-confirm", command.no_confirm,
+                "Keep the search's choices without the final interleaved check against Open MPI's default");
   return &command;
 }
 
@@ -68,9 +77,14 @@ void print_report(const tuner::TuneReport& report, bool judged) {
         worst = std::max(worst, ratio);
         fmt::print("  {:>10}  {:>12.1f}%", part.candidates[e.winner], 100.0 * (ratio - 1.0));
       }
+      if (!part.reverted.empty() && part.reverted[s]) {
+        fmt::print("  (reverted to ompi:0: {} lost a confirmation round)", part.candidates[d.runner_up]);
+      }
       fmt::print("\n");
     }
-    fmt::print("# measured {} calls in {:.1f} s", part.chosen.iterations, part.chosen_seconds);
+    const auto reverted = std::count(part.reverted.begin(), part.reverted.end(), true);
+    fmt::print("# measured {} calls in {:.1f} s, confirmation {:.1f} s ({} size(s) reverted to ompi:0)",
+               part.chosen.iterations, part.chosen_seconds, part.confirm_seconds, reverted);
     if (judged) {
       fmt::print("; exhaustive {} calls in {:.1f} s: racing cost {:.0f}% of its time, its choices at most {:.1f}% "
                  "slower than the exhaustive optimum",
@@ -97,6 +111,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
                        : command->strategy == "exhaustive" ? tuner::Strategy::exhaustive
                                                            : tuner::Strategy::racing;
     options.search = {command->initial_iterations, command->rounds};
+    options.confirm_rounds = command->no_confirm ? 0 : command->confirm_rounds;
   } catch (const UsageError& e) {
     report_usage_error(e.what());
     return kUsage;

@@ -1,5 +1,6 @@
 #include "tuner/tune.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -7,6 +8,7 @@
 
 #include "bench/measure.hpp"
 #include "bench/size_plan.hpp"
+#include "tuner/verify.hpp"
 #include "collectives/error.hpp"
 
 namespace cctune::tuner {
@@ -119,10 +121,49 @@ TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& 
   profile.shape.ranks_per_node = *std::max_element(info.ranks_per_node.begin(), info.ranks_per_node.end());
   profile.shape.fingerprint = fingerprint;
   profile.shape.mpi_library = info.mpi_library;
-  for (const auto& part : report.collectives) {
-    for (Rule& rule : merge_into_rules(part)) profile.rules.push_back(std::move(rule));
+  auto rebuild_rules = [&] {
+    profile.rules.clear();
+    for (const auto& part : report.collectives) {
+      for (Rule& rule : merge_into_rules(part)) profile.rules.push_back(std::move(rule));
+    }
+  };
+  rebuild_rules();
+  for (auto& part : report.collectives) {
+    part.reverted.assign(part.bytes.size(), false);
     profile.measurements += part.chosen.iterations;
     profile.measurement_seconds += part.chosen_seconds;
+  }
+  if (options.confirm_rounds > 0) {
+    // The search measured each candidate in its own order and state; a communicator's history can
+    // change its speed (docs/perf.md). So tune ends by verifying itself, as a later `verify` launch
+    // would: the profile against Open MPI's default, interleaved, in ascending sizes. A choice that
+    // does not win every round falls back to Open MPI's own decision.
+    VerifyOptions confirm;
+    confirm.sizes = options.sizes;
+    confirm.rounds = options.confirm_rounds;
+    confirm.iterations = options.search.initial_iterations;
+    confirm.bench = options.bench;
+    const auto start = std::chrono::steady_clock::now();
+    const VerifyReport verdict = verify(backend, world, profile, confirm);
+    const double seconds = seconds_since(start);
+    for (auto& part : report.collectives) {
+      part.confirm_seconds = seconds / static_cast<double>(report.collectives.size());
+      for (const VerifyRow& row : verdict.rows) {
+        if (row.collective != to_string(part.collective) || row.tuned == "ompi:0" || row.speedup_low > 1.0) continue;
+        const auto at = std::find(part.bytes.begin(), part.bytes.end(), row.bytes);
+        if (at == part.bytes.end()) continue;
+        const auto s = static_cast<std::size_t>(at - part.bytes.begin());
+        SizeDecision& decision = part.chosen.sizes[s];
+        decision.runner_up = decision.winner;
+        decision.runner_up_median_us = decision.winner_median_us;
+        decision.winner = 0;  // ompi:0, Open MPI's own decision
+        decision.winner_median_us = decision.median_us[0];
+        part.reverted[s] = true;
+      }
+      profile.measurements += 2ull * static_cast<std::uint64_t>(confirm.rounds * confirm.iterations) * part.bytes.size();
+    }
+    profile.measurement_seconds += seconds;
+    rebuild_rules();
   }
   return report;
 }

@@ -20,6 +20,7 @@ struct TuneOptions {
   Strategy strategy = Strategy::racing;
   SearchOptions search;
   bench::BenchOptions bench;  // data type, op, seed for the measurements
+  int confirm_rounds = 3;     // 0: keep the search's choices unconfirmed
 };
 
 struct CollectiveReport {
@@ -30,6 +31,8 @@ struct CollectiveReport {
   double chosen_seconds = 0;
   SearchResult exhaustive;              // only with Strategy::both
   double exhaustive_seconds = 0;
+  std::vector<bool> reverted;           // per size: the choice lost a confirmation round to ompi:0
+  double confirm_seconds = 0;
 };
 
 struct TuneReport {
