@@ -416,6 +416,7 @@ class Tune(unittest.TestCase):
             for collective in ("allreduce", "alltoall"):
                 self.assertIn(f"# tune {collective}: candidates ompi:0", proc.stdout)
             self.assertRegex(proc.stdout, r"racing cost \d+% of its time")
+            self.assertRegex(proc.stdout, r"confirmation [\d.]+ s \(\d+ size\(s\) reverted to ompi:0\)")
             profile_path = os.path.join(tmp, "profile.json")
             with open(profile_path) as f:
                 profile = json.load(f)
