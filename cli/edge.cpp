@@ -46,4 +46,18 @@ int run_mpi_job(const std::function<int(int& rank)>& body) {
   }
 }
 
+
+std::string mpi_shim_path() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  // The build tree keeps it in tuner/ beside cli/; an install puts it in lib/ beside bin/.
+  for (const fs::path& candidate : {exe.parent_path().parent_path() / "tuner" / "libcctune-mpi.so",
+                                    exe.parent_path().parent_path() / "lib" / "libcctune-mpi.so"}) {
+    if (fs::exists(candidate, ec)) return candidate.lexically_normal().string();
+  }
+  return {};
+}
+
 }  // namespace cctune::cli

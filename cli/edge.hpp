@@ -18,6 +18,9 @@ void report_usage_error(std::string_view message);
 // Throws UsageError naming the file.
 void write_file_atomically(const std::filesystem::path& path, const std::string& text);
 
+// libcctune-mpi.so as built or installed with this cctune (absolute), or "" when it is in neither place.
+std::string mpi_shim_path();
+
 // The edge of a command once MPI is initialised. body(rank) sets rank as soon as it knows it.
 // A UsageError is raised alike on every rank (each check is collective), so rank 0 prints it and every
 // rank returns kUsage; any other error may be on one rank only while the others wait for it, so that

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "cli/bench_command.hpp"
@@ -12,6 +13,9 @@
 #include "cli/verify_command.hpp"
 
 int main(int argc, char** argv) {
+  // cctune measures the MPI library itself: a job script that sourced a profile's env file preloads
+  // libcctune-mpi.so into us too, and it must then leave our MPI_Allreduce and MPI_Alltoall alone.
+  setenv("CCTUNE_MPI_SHIM", "off", 1);
   CLI::App app{"cctune: collective-communication benchmark and tuner for GPU clusters"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("cctune ") + CCTUNE_VERSION);

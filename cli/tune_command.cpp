@@ -25,13 +25,14 @@ struct TuneCommand {
   std::string dtype = "float";
   int initial_iterations = 5, rounds = 4;
   bool no_confirm = false;
+  bool library_only = false;
   int confirm_rounds = 3;
   std::uint64_t seed = 1;
 };
 
 TuneCommand* add_tune_command(CLI::App& app) {
   static TuneCommand command;
-  auto* sub = app.add_subcommand("tune", "Measure Open MPI's algorithms on this allocation, choose per size, "
+  auto* sub = app.add_subcommand("tune", "Measure Open MPI's algorithms and cctune's on this allocation, choose per size, "
                                          "write a profile and the files a job imports");
   command.sweep.add_to(sub);
   sub->add_option("--strategy", command.strategy, "racing, exhaustive, or both (racing chooses; both also judges it)")
@@ -51,6 +52,9 @@ TuneCommand* add_tune_command(CLI::App& app) {
                   "Rounds of the final check against Open MPI's default; a choice must win them all")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  sub->add_flag("--library-only", command.library_only,
+                "Candidates only Open MPI's own algorithms, which a job gets from the rules file alone "
+                "(cctune's need libcctune-mpi.so preloaded, which the env file arranges)");
   sub->add_flag("--no-confirm", command.no_confirm,
                 "Keep the search's choices without the final interleaved check against Open MPI's default");
   return &command;
@@ -112,6 +116,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
                                                            : tuner::Strategy::racing;
     options.search = {command->initial_iterations, command->rounds};
     options.confirm_rounds = command->no_confirm ? 0 : command->confirm_rounds;
+    options.library_only = command->library_only;
   } catch (const UsageError& e) {
     report_usage_error(e.what());
     return kUsage;
@@ -140,7 +145,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     const fs::path profile = dir / "profile.json", rules = dir / "ompi-rules.conf", env = dir / "cctune.env";
     write_file_atomically(profile, tuner::profile_to_json(report.profile));
     write_file_atomically(rules, tuner::export_ompi_rules(report.profile));
-    write_file_atomically(env, tuner::export_env_file(report.profile, profile.string(), rules.string()));
+    write_file_atomically(env, tuner::export_env_file(report.profile, profile.string(), rules.string(), mpi_shim_path()));
     fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
     fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
     return static_cast<int>(kOk);

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <vector>
 
+#include "collectives/error.hpp"
+
 namespace cctune::tuner {
 namespace {
 
@@ -82,16 +84,42 @@ std::string export_ompi_rules(const Profile& profile) {
   return out.str();
 }
 
-std::string export_env_file(const Profile& profile, const std::string& profile_path, const std::string& rules_path) {
+bool needs_mpi_shim(const Profile& profile) {
+  return std::any_of(profile.rules.begin(), profile.rules.end(), [](const Rule& r) {
+    return r.backend == "mpi" && r.choice.algorithm != "mpi" && r.choice.algorithm.rfind("ompi:", 0) != 0;
+  });
+}
+
+std::string export_env_file(const Profile& profile, const std::string& profile_path, const std::string& rules_path,
+                            const std::string& shim_path) {
   const bool nccl = std::any_of(profile.rules.begin(), profile.rules.end(), [](const Rule& r) { return r.backend == "nccl"; });
+  const bool shim = needs_mpi_shim(profile);
   std::ostringstream out;
   out << "# Written by cctune " << profile.cctune_version << " for " << profile.shape.nranks << " ranks on "
       << profile.shape.nnodes << " node(s). In the job script: source THIS_FILE\n"
       << "export OMPI_MCA_coll_tuned_use_dynamic_rules=1\n"
       << "export OMPI_MCA_coll_tuned_dynamic_rules_filename=" << quoted(rules_path) << "\n";
   if (nccl) {
-    out << "export NCCL_TUNER_PLUGIN=cctune\n"
-        << "export CCTUNE_PROFILE=" << quoted(profile_path) << "\n";
+    out << "export NCCL_TUNER_PLUGIN=cctune\n";
+  }
+  if (nccl || shim) out << "export CCTUNE_PROFILE=" << quoted(profile_path) << "\n";
+  if (shim && shim_path.empty()) {
+    out << "# The profile chooses cctune's own algorithms for some sizes, but libcctune-mpi.so was not found\n"
+        << "# beside cctune: without it those sizes stay with Open MPI's own decision.\n";
+  } else if (shim) {
+    // Open MPI's env list sets variables in the ranks it launches, on every node, and not in mpirun
+    // itself: LD_PRELOAD in the job script's own environment would load MPI into every command it runs.
+    for (const std::string* path : {&profile_path, &shim_path}) {
+      if (path->find(';') != std::string::npos) {
+        CCTUNE_USAGE_ERROR("'" + *path + "' contains ';', which Open MPI's env list (mca_base_env_list) cannot carry");
+      }
+    }
+    out << "# The profile chooses cctune's own algorithms for some sizes: libcctune-mpi.so, preloaded into each\n"
+        << "# rank, runs them in place of MPI_Allreduce / MPI_Alltoall. Under Slurm's srun instead of mpirun:\n"
+        << "#   srun --export=ALL,LD_PRELOAD=\"$CCTUNE_MPI_PRELOAD\" ...\n"
+        << "export CCTUNE_MPI_PRELOAD=" << quoted(shim_path) << "\n"
+        << "export OMPI_MCA_mca_base_env_list=\"${OMPI_MCA_mca_base_env_list:+$OMPI_MCA_mca_base_env_list;}"
+        << "LD_PRELOAD=$CCTUNE_MPI_PRELOAD;CCTUNE_PROFILE=$CCTUNE_PROFILE\"\n";
   }
   return out.str();
 }

@@ -35,74 +35,85 @@ void finish(SizeDecision& decision, const std::vector<std::vector<double>>& samp
 
 }  // namespace
 
-SearchResult race(std::size_t candidates, std::size_t sizes, const MeasureFn& measure, const SearchOptions& options) {
-  SearchResult result;
-  for (std::size_t s = 0; s < sizes; ++s) {
-    SizeDecision decision;
-    decision.dropped.assign(candidates, false);
-    std::vector<std::vector<double>> samples(candidates);
-    int iterations = options.initial_iterations;
-    for (int round = 0; round < options.rounds; ++round) {
-      // Round-robin in blocks of the first round's size, so that a noisy (or quiet) stretch of a
-      // shared machine falls on every candidate alike instead of on one candidate's whole block.
-      for (int done = 0; done < iterations; done += options.initial_iterations) {
-        for (std::size_t c = 0; c < candidates; ++c) {
-          if (decision.dropped[c]) continue;
-          const auto more = measure(c, s, options.initial_iterations);
-          samples[c].insert(samples[c].end(), more.begin(), more.end());
-          result.iterations += static_cast<std::uint64_t>(options.initial_iterations);
-        }
-      }
-      std::size_t leader = candidates;
-      Quartiles best{};
+SizeDecision race_size(std::size_t candidates, std::size_t s, const MeasureFn& measure, const SearchOptions& options,
+                       std::uint64_t& measured) {
+  SizeDecision decision;
+  decision.dropped.assign(candidates, false);
+  std::vector<std::vector<double>> samples(candidates);
+  int iterations = options.initial_iterations;
+  for (int round = 0; round < options.rounds; ++round) {
+    // Round-robin in blocks of the first round's size, so that a noisy (or quiet) stretch of a
+    // shared machine falls on every candidate alike instead of on one candidate's whole block.
+    for (int done = 0; done < iterations; done += options.initial_iterations) {
       for (std::size_t c = 0; c < candidates; ++c) {
         if (decision.dropped[c]) continue;
-        const Quartiles q = quartiles(samples[c]);
-        if (leader == candidates || q.median < best.median) {
-          leader = c;
-          best = q;
-        }
+        const auto more = measure(c, s, options.initial_iterations);
+        samples[c].insert(samples[c].end(), more.begin(), more.end());
+        measured += static_cast<std::uint64_t>(options.initial_iterations);
       }
-      std::size_t alive = 0;
-      for (std::size_t c = 0; c < candidates; ++c) {
-        if (decision.dropped[c] || c == leader) {
-          alive += !decision.dropped[c];
-          continue;
-        }
-        if (quartiles(samples[c]).q25 > best.q75) {
-          decision.dropped[c] = true;
-        } else {
-          ++alive;
-        }
-      }
-      if (alive <= 1) break;
-      iterations *= 2;
     }
-    finish(decision, samples);
-    result.sizes.push_back(std::move(decision));
+    std::size_t leader = candidates;
+    Quartiles best{};
+    for (std::size_t c = 0; c < candidates; ++c) {
+      if (decision.dropped[c]) continue;
+      const Quartiles q = quartiles(samples[c]);
+      if (leader == candidates || q.median < best.median) {
+        leader = c;
+        best = q;
+      }
+    }
+    std::size_t alive = 0;
+    bool all_equivalent = true;
+    for (std::size_t c = 0; c < candidates; ++c) {
+      if (decision.dropped[c] || c == leader) {
+        alive += !decision.dropped[c];
+        continue;
+      }
+      const Quartiles q = quartiles(samples[c]);
+      if (q.q25 > best.q75) {
+        decision.dropped[c] = true;
+      } else {
+        ++alive;
+        all_equivalent &= q.q75 <= best.q25 * (1.0 + options.equivalence);
+      }
+    }
+    if (alive <= 1 || all_equivalent) break;
+    iterations *= 2;
   }
+  finish(decision, samples);
+  return decision;
+}
+
+SearchResult race(std::size_t candidates, std::size_t sizes, const MeasureFn& measure, const SearchOptions& options) {
+  SearchResult result;
+  for (std::size_t s = 0; s < sizes; ++s) result.sizes.push_back(race_size(candidates, s, measure, options, result.iterations));
   return result;
+}
+
+SizeDecision exhaustive_size(std::size_t candidates, std::size_t s, const MeasureFn& measure,
+                             const SearchOptions& options, std::uint64_t& measured) {
+  int iterations = 0;
+  for (int round = 0, n = options.initial_iterations; round < options.rounds; ++round, n *= 2) iterations += n;
+  SizeDecision decision;
+  decision.dropped.assign(candidates, false);
+  std::vector<std::vector<double>> samples(candidates);
+  // Interleaved in the same blocks as racing.
+  for (int done = 0; done < iterations; done += options.initial_iterations) {
+    for (std::size_t c = 0; c < candidates; ++c) {
+      const auto more = measure(c, s, options.initial_iterations);
+      samples[c].insert(samples[c].end(), more.begin(), more.end());
+      measured += static_cast<std::uint64_t>(options.initial_iterations);
+    }
+  }
+  finish(decision, samples);
+  return decision;
 }
 
 SearchResult exhaustive(std::size_t candidates, std::size_t sizes, const MeasureFn& measure,
                         const SearchOptions& options) {
-  int iterations = 0;
-  for (int round = 0, n = options.initial_iterations; round < options.rounds; ++round, n *= 2) iterations += n;
   SearchResult result;
   for (std::size_t s = 0; s < sizes; ++s) {
-    SizeDecision decision;
-    decision.dropped.assign(candidates, false);
-    std::vector<std::vector<double>> samples(candidates);
-    // Interleaved in the same blocks as racing.
-    for (int done = 0; done < iterations; done += options.initial_iterations) {
-      for (std::size_t c = 0; c < candidates; ++c) {
-        const auto more = measure(c, s, options.initial_iterations);
-        samples[c].insert(samples[c].end(), more.begin(), more.end());
-        result.iterations += static_cast<std::uint64_t>(options.initial_iterations);
-      }
-    }
-    finish(decision, samples);
-    result.sizes.push_back(std::move(decision));
+    result.sizes.push_back(exhaustive_size(candidates, s, measure, options, result.iterations));
   }
   return result;
 }

@@ -13,6 +13,9 @@ using MeasureFn = std::function<std::vector<double>(std::size_t candidate, std::
 struct SearchOptions {
   int initial_iterations = 5;  // first round, every candidate
   int rounds = 4;              // survivors get twice the iterations each round
+  // Racing stops early once every survivor is this close to the leader (their upper quartiles within
+  // this fraction of the leader's lower quartile): telling near-equals apart is not worth the calls.
+  double equivalence = 0.03;
 };
 
 struct SizeDecision {
@@ -30,12 +33,18 @@ struct SearchResult {
 };
 
 // Racing: every candidate measured briefly; candidates whose 25th percentile exceeds the leader's
-// 75th percentile are dropped as worse with confidence; survivors get twice the iterations per round.
+// 75th percentile are dropped as worse with confidence; survivors get twice the iterations per round,
+// until one is left, the rounds run out, or the survivors are equivalent (SearchOptions::equivalence).
 // Candidates are measured round-robin in blocks of initial_iterations calls, never one after another.
 SearchResult race(std::size_t candidates, std::size_t sizes, const MeasureFn& measure, const SearchOptions& options);
+// One size of it; adds the calls it measured to `iterations`.
+SizeDecision race_size(std::size_t candidates, std::size_t size, const MeasureFn& measure, const SearchOptions& options,
+                       std::uint64_t& iterations);
 
 // Every candidate at every size with as many iterations as racing can give one candidate at most.
 SearchResult exhaustive(std::size_t candidates, std::size_t sizes, const MeasureFn& measure,
                         const SearchOptions& options);
+SizeDecision exhaustive_size(std::size_t candidates, std::size_t size, const MeasureFn& measure,
+                             const SearchOptions& options, std::uint64_t& iterations);
 
 }  // namespace cctune::tuner

@@ -14,13 +14,23 @@
 namespace cctune::tuner {
 namespace {
 
-// What a tenant's MPI job can import: Open MPI's own decision and each of its forced algorithms.
-// (Our host algorithms live in cctune only: `bench` compares them, the profile cannot carry them.)
-std::vector<std::string> mpi_candidates(Collective collective) {
-  const int last = collective == Collective::allreduce ? 6 : 4;
-  std::vector<std::string> names{"mpi"};
-  for (int n = 1; n <= last; ++n) names.push_back(fmt::format("ompi:{}", n));
-  return names;
+bool runs_in_library(std::string_view name) { return name == "mpi" || name.rfind("ompi:", 0) == 0; }
+
+// Open MPI's own decision first (index 0: what the confirmation pass falls back to), then each of its
+// forced algorithms (a job gets them through the rules file), then ours (through libcctune-mpi.so).
+std::vector<std::string> mpi_candidates(const Backend& backend, Collective collective, bool library_only) {
+  std::vector<std::string> library, ours;
+  for (const AlgorithmInfo& info : backend.algorithms()) {
+    if (info.collective != collective) continue;
+    if (runs_in_library(info.name)) {
+      library.emplace_back(info.name);
+    } else if (!library_only) {
+      ours.emplace_back(info.name);
+    }
+  }
+  std::stable_partition(library.begin(), library.end(), [](const std::string& name) { return name == "mpi"; });
+  library.insert(library.end(), ours.begin(), ours.end());
+  return library;
 }
 
 std::string profile_name(const std::string& algorithm) { return algorithm == "mpi" ? "ompi:0" : algorithm; }
@@ -65,7 +75,7 @@ TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& 
     CollectiveReport part;
     part.collective = collective;
     std::vector<std::unique_ptr<BoundCollective>> bound;
-    for (const auto& name : mpi_candidates(collective)) {
+    for (const auto& name : mpi_candidates(backend, collective, options.library_only)) {
       bound.push_back(backend.bind(collective, name));
       part.candidates.push_back(profile_name(name));
     }
@@ -96,18 +106,29 @@ TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& 
       }
       return result.samples_us;
     };
-    if (options.strategy == Strategy::exhaustive || options.strategy == Strategy::both) {
-      const auto start = std::chrono::steady_clock::now();
-      part.exhaustive = exhaustive(bound.size(), shapes.size(), measure, options.search);
-      part.exhaustive_seconds = seconds_since(start);
+    // Size by size, so that with `both` racing and exhaustive search meet each size in the same state
+    // of the communicators (a candidate's speed can depend on what its communicator ran before:
+    // docs/perf.md); which of the two goes first alternates, so neither always profits from the other.
+    const bool run_exhaustive = options.strategy != Strategy::racing;
+    const bool run_racing = options.strategy != Strategy::exhaustive;
+    for (std::size_t s = 0; s < shapes.size(); ++s) {
+      for (int turn = 0; turn < 2; ++turn) {
+        const bool exhaustive_turn = (turn == 0) == (s % 2 == 0);
+        if (exhaustive_turn && run_exhaustive) {
+          const auto start = std::chrono::steady_clock::now();
+          part.exhaustive.sizes.push_back(
+              exhaustive_size(bound.size(), s, measure, options.search, part.exhaustive.iterations));
+          part.exhaustive_seconds += seconds_since(start);
+        } else if (!exhaustive_turn && run_racing) {
+          const auto start = std::chrono::steady_clock::now();
+          part.chosen.sizes.push_back(race_size(bound.size(), s, measure, options.search, part.chosen.iterations));
+          part.chosen_seconds += seconds_since(start);
+        }
+      }
     }
-    if (options.strategy == Strategy::exhaustive) {
+    if (!run_racing) {
       part.chosen = part.exhaustive;
       part.chosen_seconds = part.exhaustive_seconds;
-    } else {
-      const auto start = std::chrono::steady_clock::now();
-      part.chosen = race(bound.size(), shapes.size(), measure, options.search);
-      part.chosen_seconds = seconds_since(start);
     }
     report.collectives.push_back(std::move(part));
   }

@@ -21,6 +21,7 @@ struct TuneOptions {
   SearchOptions search;
   bench::BenchOptions bench;  // data type, op, seed for the measurements
   int confirm_rounds = 3;     // 0: keep the search's choices unconfirmed
+  bool library_only = false;  // only what Open MPI runs itself: a job needs no libcctune-mpi.so
 };
 
 struct CollectiveReport {

@@ -10,6 +10,7 @@ import unittest
 
 CCTUNE = os.environ.get("CCTUNE", "cctune")
 MPIRUN = os.environ.get("MPIRUN", "mpirun")
+SHIM_CLIENT = os.environ.get("SHIM_CLIENT", "cctune_shim_client")
 
 
 def mpirun(ranks, *args):
@@ -458,6 +459,72 @@ class Tune(unittest.TestCase):
                         "--collective", "allreduce", "-b", "4M", "-e", "4M", "--rounds", "3", "-n", "5"])
             self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
             self.assertIn("SLOWER beyond noise", proc.stdout)
+
+
+class MpiShim(unittest.TestCase):
+    """libcctune-mpi.so preloaded, through the env file, into an MPI program that knows nothing of cctune."""
+
+    RULES = [
+        {"collective": "allreduce", "backend": "mpi", "min_bytes": 0, "max_bytes": 4095,
+         "choice": {"algorithm": "recursive_doubling"}},
+        {"collective": "allreduce", "backend": "mpi", "min_bytes": 4096, "max_bytes": 18446744073709551615,
+         "choice": {"algorithm": "ring"}},
+        {"collective": "alltoall", "backend": "mpi", "min_bytes": 0, "max_bytes": 1023, "choice": {"algorithm": "ompi:2"}},
+        {"collective": "alltoall", "backend": "mpi", "min_bytes": 1024, "max_bytes": 18446744073709551615,
+         "choice": {"algorithm": "bruck"}},
+    ]
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.profile = os.path.join(self.tmp.name, "profile.json")
+        with open(self.profile, "w") as f:
+            f.write(Export.profile(self.RULES))
+        proc = run([CCTUNE, "export", self.profile])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.env = os.path.join(self.tmp.name, "cctune.env")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def job(self, ranks, program, extra=""):
+        command = shlex.join([MPIRUN, "--oversubscribe", "--bind-to", "none", "-np", str(ranks), *program])
+        return run(["bash", "-c", f"source {shlex.quote(self.env)} && export CCTUNE_MPI_LOG=info {extra}&& {command}"],
+                   timeout=120)
+
+    def test_the_profiles_algorithms_run_inside_an_unmodified_job_and_give_exact_results(self):
+        proc = self.job(4, [SHIM_CLIENT])
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertRegex(proc.stdout, r"shim_client: \d+ checks passed")
+        routed = set(re.findall(r"cctune-mpi: (\w+) of (\d+) B on 4 ranks runs (\w+)", proc.stderr))
+        # Each route is announced at its first size: 1 float (4 B); 4096 floats; 256 ints per peer (4 KiB
+        # in all). Alltoall below 1 KiB stays with the library (ompi:2 through the rules file).
+        self.assertIn(("allreduce", "4", "recursive_doubling"), routed)
+        self.assertIn(("allreduce", "16384", "ring"), routed)
+        self.assertIn(("alltoall", "4096", "bruck"), routed)
+        self.assertFalse([r for r in routed if r[0] == "alltoall" and int(r[1]) < 1024], routed)
+
+    def test_other_rank_counts_and_unreadable_profiles_are_left_to_the_library_with_one_warning(self):
+        proc = self.job(3, [SHIM_CLIENT])
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("checks passed", proc.stdout)
+        warnings = [l for l in proc.stderr.splitlines() if "tuned for 4 ranks, this job has 3" in l]
+        self.assertEqual(len(warnings), 1, proc.stderr)
+        self.assertNotIn(" runs ", proc.stderr)
+        with open(self.profile) as f:
+            text = f.read()
+        with open(self.profile, "w") as f:
+            f.write(text[: len(text) // 2])
+        proc = self.job(4, [SHIM_CLIENT])
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("checks passed", proc.stdout)
+        warnings = [l for l in proc.stderr.splitlines() if l.startswith("cctune-mpi:")]
+        self.assertEqual(len(warnings), 1, proc.stderr)
+        self.assertIn("not valid JSON", warnings[0])
+
+    def test_cctune_itself_measures_the_library_even_under_the_env_file(self):
+        proc = self.job(4, [CCTUNE, "bench", "--algorithm", "mpi", "-b", "16K", "-e", "16K", "-n", "2", "--no-progress"])
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertNotIn("cctune-mpi:", proc.stderr)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,28 @@ TEST(EnvFile, PointsOpenMpiAtTheRulesAndNcclAtThePluginOnlyWhenThereAreNcclRules
   EXPECT_NE(env.find("export NCCL_TUNER_PLUGIN=cctune\nexport CCTUNE_PROFILE='/p/profile.json'\n"), std::string::npos);
 }
 
+TEST(EnvFile, PreloadsTheMpiShimThroughOpenMpisLauncherOnlyForOurOwnAlgorithms) {
+  Profile profile;
+  profile.rules = {mpi_rule("allreduce", 0, 10, "ompi:1")};
+  EXPECT_FALSE(needs_mpi_shim(profile));
+  EXPECT_EQ(export_env_file(profile, "/p/profile.json", "/p/rules.conf", "/lib/libcctune-mpi.so").find("LD_PRELOAD"),
+            std::string::npos);
+  profile.rules.push_back(mpi_rule("allreduce", 11, 100, "ring"));
+  EXPECT_TRUE(needs_mpi_shim(profile));
+  const std::string env = export_env_file(profile, "/p/profile.json", "/p/rules.conf", "/lib/libcctune-mpi.so");
+  EXPECT_NE(env.find("export CCTUNE_PROFILE='/p/profile.json'\n"), std::string::npos);
+  EXPECT_NE(env.find("export CCTUNE_MPI_PRELOAD='/lib/libcctune-mpi.so'\n"), std::string::npos);
+  // Appends to a list the user may already have, and never preloads mpirun itself.
+  EXPECT_NE(env.find("export OMPI_MCA_mca_base_env_list=\"${OMPI_MCA_mca_base_env_list:+$OMPI_MCA_mca_base_env_list;}"
+                     "LD_PRELOAD=$CCTUNE_MPI_PRELOAD;CCTUNE_PROFILE=$CCTUNE_PROFILE\"\n"),
+            std::string::npos);
+  EXPECT_EQ(env.find("export LD_PRELOAD"), std::string::npos);
+  const std::string missing = export_env_file(profile, "/p/profile.json", "/p/rules.conf", "");
+  EXPECT_EQ(missing.find("LD_PRELOAD"), std::string::npos);
+  EXPECT_NE(missing.find("libcctune-mpi.so was not found"), std::string::npos);
+  EXPECT_THROW(export_env_file(profile, "/p/a;b/profile.json", "/p/rules.conf", "/lib/libcctune-mpi.so"), UsageError);
+}
+
 TEST(Profile, RoundTripsAndRefusesWhatItCannotRead) {
   Profile profile;
   profile.shape.nranks = 4;

@@ -9,11 +9,11 @@
 namespace cctune::tuner {
 namespace {
 
-// Candidate c at size s takes base[s][c] µs with 10% multiplicative noise.
-MeasureFn synthetic(const std::vector<std::vector<double>>& base, std::uint64_t seed) {
+// Candidate c at size s takes base[s][c] µs with ±spread multiplicative noise.
+MeasureFn synthetic(const std::vector<std::vector<double>>& base, std::uint64_t seed, double spread = 0.05) {
   auto rng = std::make_shared<std::mt19937_64>(seed);
-  return [base, rng](std::size_t c, std::size_t s, int iterations) {
-    std::uniform_real_distribution<double> noise(0.95, 1.05);
+  return [base, rng, spread](std::size_t c, std::size_t s, int iterations) {
+    std::uniform_real_distribution<double> noise(1.0 - spread, 1.0 + spread);
     std::vector<double> samples;
     for (int i = 0; i < iterations; ++i) samples.push_back(base[s][c] * noise(*rng));
     return samples;
@@ -51,6 +51,22 @@ TEST(Search, TiedCandidatesSurviveEveryRound) {
   EXPECT_FALSE(result.sizes[0].dropped[0]);
   EXPECT_FALSE(result.sizes[0].dropped[1]);
   EXPECT_EQ(result.iterations, 2u * (5 + 10 + 20 + 40));
+}
+
+TEST(Search, EquivalentCandidatesEndTheRaceEarly) {
+  // Within 1% of each other, with 0.5% noise: nothing to choose between, so one round is enough.
+  const SearchResult result = race(3, 1, synthetic({{10, 10.1, 10.05}}, 5, 0.005), SearchOptions{5, 4});
+  EXPECT_EQ(result.iterations, 3u * 5);
+  // 10% apart with the same tight noise: the slower one is dropped, not declared equivalent.
+  const SearchResult apart = race(2, 1, synthetic({{10, 11}}, 6, 0.005), SearchOptions{5, 4});
+  EXPECT_EQ(apart.sizes[0].winner, 0u);
+  EXPECT_TRUE(apart.sizes[0].dropped[1]);
+  // 2% apart in 3% noise: neither dropped in the first round nor equivalent, so the race goes on.
+  SearchOptions strict{5, 4};
+  strict.equivalence = 0.01;
+  const SearchResult close = race(2, 1, synthetic({{10, 10.2}}, 7, 0.03), strict);
+  EXPECT_GT(close.iterations, 2u * 5);
+  EXPECT_EQ(close.sizes[0].winner, 0u);
 }
 
 }  // namespace
