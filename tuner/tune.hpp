@@ -20,7 +20,8 @@ struct TuneOptions {
   Strategy strategy = Strategy::racing;
   SearchOptions search;
   bench::BenchOptions bench;  // data type, op, seed for the measurements
-  int confirm_rounds = 3;     // 0: keep the search's choices unconfirmed
+  int confirm_rounds = 5;     // 0: keep the search's choices unconfirmed
+  int confirm_iterations = 10;  // per candidate per confirmation round
   bool library_only = false;  // only what Open MPI runs itself: a job needs no libcctune-mpi.so
 };
 
@@ -32,7 +33,8 @@ struct CollectiveReport {
   double chosen_seconds = 0;
   SearchResult exhaustive;              // only with Strategy::both
   double exhaustive_seconds = 0;
-  std::vector<bool> reverted;           // per size: the choice lost a confirmation round to ompi:0
+  std::vector<bool> reverted;           // per size: the choice was not confirmed faster than ompi:0
+  std::vector<double> confirmed_speedup;  // per size: default over choice in the confirmation (0: none)
   double confirm_seconds = 0;
 };
 

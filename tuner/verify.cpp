@@ -34,7 +34,9 @@ VerifyRow judge(std::vector<double> default_samples, std::vector<double> tuned_s
     const double ratio = default_round_medians[r] / tuned_round_medians[r];
     row.speedup_low = std::min(row.speedup_low, ratio);
     row.speedup_high = std::max(row.speedup_high, ratio);
+    row.rounds_won += ratio > 1.0 ? 1 : 0;
   }
+  row.rounds = static_cast<int>(default_round_medians.size());
   // Slower beyond noise: tuned lost every round (a sign test: by chance with probability 2^-rounds),
   // and by more than a practical 3%. Calls within one round vary far less than rounds do on a shared
   // machine, so quartiles of the pooled calls would flag differences that are only drift.

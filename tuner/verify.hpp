@@ -23,7 +23,14 @@ struct VerifyRow {
   std::string tuned;  // the profile's choice at this size
   double default_median_us = 0, tuned_median_us = 0;
   double speedup = 1, speedup_low = 1, speedup_high = 1;  // pooled medians; range over rounds
+  int rounds_won = 0;    // rounds where tuned's median beat default's
+  int rounds = 0;
   bool slower = false;  // tuned lost every round, and by more than 3% overall
+  // What tune's confirmation keeps: faster by a practical margin over all calls pooled, and faster in
+  // most rounds. The margin mirrors `slower`'s: a gain of 1-2% can turn into a loss in the next launch
+  // (on an oversubscribed machine the scheduler places ranks anew each time), and is not worth it.
+  static constexpr double kMargin = 1.05;
+  bool confirmed() const { return speedup >= kMargin && 2 * rounds_won > rounds; }
 };
 
 struct VerifyReport {

@@ -52,6 +52,22 @@ TEST(Verify, SpeedupRangeAndTheNoiseRule) {
   EXPECT_FALSE(slight.slower);
   const VerifyRow slower = judge({10, 10, 11, 11}, {20, 21, 22, 23}, {10, 11, 10}, {21, 22, 20});
   EXPECT_TRUE(slower.slower);
+  EXPECT_FALSE(slower.confirmed());
+}
+
+TEST(Verify, ConfirmationKeepsWhatIsFasterPooledAndInMostRounds) {
+  EXPECT_TRUE(judge({10, 11, 12, 13}, {5, 5.5, 6, 6.5}, {11, 12}, {5.5, 6}).confirmed());
+  // One preempted round of three does not undo a clear gain.
+  const VerifyRow preempted = judge({10, 10, 10, 10, 10, 10}, {8, 8, 8, 8, 8, 30}, {10, 10, 10}, {8, 8, 30});
+  EXPECT_EQ(preempted.rounds_won, 2);
+  EXPECT_TRUE(preempted.confirmed());
+  // Faster in one round of three only: not confirmed, even when the pooled median says faster.
+  const VerifyRow lucky = judge({10, 10, 10}, {9, 9, 9}, {10, 10, 10}, {9, 11, 11});
+  EXPECT_FALSE(lucky.confirmed());
+  // Most rounds but slower pooled: not confirmed.
+  EXPECT_FALSE(judge({10, 10, 10}, {11, 11, 11}, {10, 10, 10}, {9, 9, 30}).confirmed());
+  // Faster everywhere, but by 2%: below the margin, not worth the risk of the next launch.
+  EXPECT_FALSE(judge({10, 10, 10}, {9.8, 9.8, 9.8}, {10, 10, 10}, {9.8, 9.8, 9.8}).confirmed());
 }
 
 TEST(Verify, TunedChoiceIsTheCoveringRuleOrOpenMpisOwn) {
