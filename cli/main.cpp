@@ -8,6 +8,7 @@
 #include "cli/bench_command.hpp"
 #include "cli/edge.hpp"
 #include "cli/export_command.hpp"
+#include "cli/results_command.hpp"
 #include "cli/topo_command.hpp"
 #include "cli/tune_command.hpp"
 #include "cli/verify_command.hpp"
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   auto* export_command = cctune::cli::add_export_command(app);
   auto* tune = cctune::cli::add_tune_command(app);
   auto* verify = cctune::cli::add_verify_command(app);
+  auto* results = cctune::cli::add_results_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -39,6 +41,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand("topo")) return cctune::cli::run_topo_command(topo, argc, argv);
     if (app.got_subcommand("export")) return cctune::cli::run_export_command(export_command);
+    if (app.got_subcommand("results")) return cctune::cli::run_results_command(results);
     if (app.got_subcommand("tune")) return cctune::cli::run_tune_command(tune, argc, argv);
     if (app.got_subcommand("verify")) return cctune::cli::run_verify_command(verify, argc, argv);
     return cctune::cli::run_bench_command(bench, argc, argv);

@@ -76,7 +76,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     for (const auto& row : report.rows) {
       fmt::print("  {:>9}  {:>10}  {:>8}  {:>12.2f}  {:>12.2f}  {:>7.2f}  {:>6.2f} - {:<6.2f}{}\n", row.collective,
                  row.bytes, row.tuned, row.default_median_us, row.tuned_median_us, row.speedup, row.speedup_low,
-                 row.speedup_high, row.slower ? "  SLOWER beyond noise" : "");
+                 row.speedup_high, row.slower ? "  SLOWER beyond noise" : row.same_as_default ? "  (= default)" : "");
     }
     fmt::print("# geometric-mean speedup of tuned over default: {:.3f}x over {} sizes; {}\n",
                report.geometric_mean_speedup, report.rows.size(),

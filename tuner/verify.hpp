@@ -26,6 +26,7 @@ struct VerifyRow {
   int rounds_won = 0;    // rounds where tuned's median beat default's
   int rounds = 0;
   bool slower = false;  // tuned lost every round, and by more than 3% overall
+  bool same_as_default = false;  // the profile keeps Open MPI's decision: measured once, speedup 1
   // What tune's confirmation keeps: faster by a practical margin over all calls pooled, and faster in
   // most rounds. The margin mirrors `slower`'s: a gain of 1-2% can turn into a loss in the next launch
   // (on an oversubscribed machine the scheduler places ranks anew each time), and is not worth it.

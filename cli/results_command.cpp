@@ -1,0 +1,124 @@
+// `cctune results list|show|export|import`: the history in the results database (docs/results.md).
+#include "cli/results_command.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "cli/edge.hpp"
+#include "collectives/error.hpp"
+#include "results/store.hpp"
+
+namespace cctune::cli {
+
+struct ResultsCommand {
+  std::string db;
+  CLI::App* list = nullptr;
+  CLI::App* show = nullptr;
+  CLI::App* export_record = nullptr;
+  CLI::App* import = nullptr;
+  int limit = 20;
+  std::int64_t id = 0;
+  std::string out;
+  std::vector<std::string> files;
+};
+
+ResultsCommand* add_results_command(CLI::App& app) {
+  static ResultsCommand command;
+  auto* sub = app.add_subcommand("results", "The results history: list, show, export and import records");
+  sub->require_subcommand(1);
+  sub->add_option("--db", command.db, "The results database (default: $CCTUNE_DB, else ~/.local/share/cctune/results.db)");
+  command.list = sub->add_subcommand("list", "The newest records, one line each");
+  command.list->add_option("-n,--limit", command.limit, "How many")->check(CLI::Range(1, 1000000))->capture_default_str();
+  command.show = sub->add_subcommand("show", "One record: what ran, where, and every size");
+  command.show->add_option("id", command.id, "Record id (from list)")->required()->check(CLI::PositiveNumber);
+  command.export_record = sub->add_subcommand("export", "One record as JSON, with every sample");
+  command.export_record->add_option("id", command.id, "Record id (from list)")->required()->check(CLI::PositiveNumber);
+  command.export_record->add_option("-o,--output", command.out, "Write to this file (default: stdout)");
+  command.import = sub->add_subcommand("import", "Store files as records: cctune bench -J output or exported records");
+  command.import->add_option("files", command.files, "Files to import")->required();
+  return &command;
+}
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) CCTUNE_USAGE_ERROR(path + ": cannot open");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+results::Record parse_record_file(const std::string& path) {
+  const std::string text = read_text(path);
+  const auto document = nlohmann::json::parse(text, nullptr, false);
+  if (document.is_discarded()) CCTUNE_USAGE_ERROR(path + ": not valid JSON (truncated?)");
+  results::Record record = document.is_object() && document.contains("format")
+                               ? results::record_from_json(document, path)
+                               : results::record_from_bench_json(document, path);
+  if (record.source.empty()) record.source = path;
+  return record;
+}
+
+void print_list(const results::Store& store, int limit) {
+  fmt::print("# {:>5}  {:<20}  {:<7}  {:>5}  {:>5}  {:<8}  {}\n", "id", "started", "kind", "ranks", "nodes",
+             "complete", "command");
+  for (const results::Record& r : store.list(limit)) {
+    fmt::print("  {:>5}  {:<20}  {:<7}  {:>5}  {:>5}  {:<8}  {}\n", r.id, r.started, r.kind, r.nranks, r.nnodes,
+               r.complete ? "yes" : "no", r.command);
+  }
+}
+
+void print_record(const results::Record& r) {
+  fmt::print("# record {}: {} started {} ended {}\n# command: {}\n# cctune {} ({}), {} ranks on {} node(s){}{}\n", r.id,
+             r.kind, r.started, r.ended, r.command, r.cctune_version, r.git_revision, r.nranks, r.nnodes,
+             r.source.empty() ? "" : ", imported from " + r.source, r.complete ? "" : ", INCOMPLETE");
+  fmt::print("# {:<10} {:<7} {:<20} {:>12} {:>8} {:>12} {:>10} {:>10} {:>8} {:>7}\n", "collective", "backend",
+             "algorithm", "size (B)", "place", "median (us)", "p99 (us)", "busbw", "#wrong", "samples");
+  for (const results::Measurement& m : r.measurements) {
+    fmt::print("  {:<10} {:<7} {:<20} {:>12} {:>8} {:>12.2f} {:>10.2f} {:>10.3f} {:>8} {:>7}\n", m.collective, m.backend,
+               m.algorithm, m.bytes, m.in_place ? "in" : "out", m.median_us, m.p99_us, m.busbw_gbs, m.wrong,
+               m.samples_us.size());
+  }
+}
+
+}  // namespace
+
+int run_results_command(ResultsCommand* command) {
+  try {
+    // Parse every file before opening the database: a bad file stores nothing.
+    std::vector<results::Record> imports;
+    if (command->import->parsed()) {
+      for (const std::string& path : command->files) imports.push_back(parse_record_file(path));
+    }
+    results::Store store(command->db.empty() ? results::default_database_path() : std::filesystem::path(command->db));
+    if (command->list->parsed()) {
+      print_list(store, command->limit);
+    } else if (command->show->parsed() || command->export_record->parsed()) {
+      const auto record = store.get(command->id);
+      if (!record) CCTUNE_USAGE_ERROR(fmt::format("no record {} in the results database", command->id));
+      if (command->show->parsed()) {
+        print_record(*record);
+      } else {
+        const std::string text = results::record_to_json(*record).dump(1) + "\n";
+        if (command->out.empty()) {
+          std::fwrite(text.data(), 1, text.size(), stdout);
+        } else {
+          write_file_atomically(command->out, text);
+        }
+      }
+    } else {
+      for (const results::Record& record : imports) {
+        fmt::print("stored {} as record {}\n", record.source, store.append(record));
+      }
+    }
+    return kOk;
+  } catch (const UsageError& e) {
+    report_usage_error(e.what());
+    return kUsage;
+  }
+}
+
+}  // namespace cctune::cli

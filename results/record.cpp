@@ -1,0 +1,133 @@
+#include "results/record.hpp"
+
+#include "collectives/error.hpp"
+
+namespace cctune::results {
+namespace {
+
+using Json = nlohmann::json;
+
+[[noreturn]] void refuse(const std::string& name, const std::string& reason) {
+  CCTUNE_USAGE_ERROR(name + ": " + reason);
+}
+
+Measurement measurement_from_placement(const Json& row, const Json& placement, bool in_place) {
+  Measurement m;
+  m.collective = row.value("collective", "");
+  m.backend = row.value("backend", "");
+  m.algorithm = row.value("algorithm", "");
+  m.datatype = row.value("type", "");
+  m.op = row.value("redop", "");
+  m.bytes = row.at("size").get<std::uint64_t>();
+  m.count = row.value("count", std::uint64_t{0});
+  m.in_place = in_place;
+  m.median_us = placement.value("median_us", 0.0);
+  m.min_us = placement.value("min_us", 0.0);
+  m.p99_us = placement.value("p99_us", 0.0);
+  m.mean_us = placement.value("mean_us", 0.0);
+  m.algbw_gbs = placement.value("alg_bw", 0.0);
+  m.busbw_gbs = placement.value("bus_bw", 0.0);
+  m.wrong = placement.contains("nwrong") && placement["nwrong"].is_number() ? placement["nwrong"].get<std::int64_t>() : -1;
+  if (placement.contains("times_us")) m.samples_us = placement["times_us"].get<std::vector<double>>();
+  return m;
+}
+
+}  // namespace
+
+Record record_from_bench_json(const Json& document, const std::string& name) {
+  if (!document.is_object() || !document.contains("results") || !document.contains("config")) {
+    refuse(name, "not a cctune bench JSON file (no \"results\" and \"config\")");
+  }
+  try {
+    Record record;
+    record.kind = "bench";
+    record.started = document.value("start_time", "");
+    record.ended = document.value("end_time", "");
+    record.command = document.value("args", "");
+    record.complete = document.value("complete", false);
+    const Json& env = document.value("env", Json::object());
+    record.cctune_version = env.value("cctune_version", "");
+    record.git_revision = env.value("git_revision", "");
+    record.nranks = env.value("nranks", 0);
+    record.nnodes = env.value("nnodes", 0);
+    record.fingerprint = env.value("fingerprint", "");
+    record.environment = {{"env", env}, {"config", document.at("config")}};
+    if (document.contains("errors")) record.environment["errors"] = document["errors"];
+    for (const Json& row : document.at("results")) {
+      if (row.contains("out_of_place") && row["out_of_place"].is_object()) {
+        record.measurements.push_back(measurement_from_placement(row, row["out_of_place"], false));
+      }
+      if (row.contains("in_place") && row["in_place"].is_object()) {
+        record.measurements.push_back(measurement_from_placement(row, row["in_place"], true));
+      }
+    }
+    return record;
+  } catch (const Json::exception& e) {
+    refuse(name, std::string("malformed bench JSON: ") + e.what());
+  }
+}
+
+Json record_to_json(const Record& record) {
+  Json measurements = Json::array();
+  for (const Measurement& m : record.measurements) {
+    measurements.push_back({{"collective", m.collective}, {"backend", m.backend}, {"algorithm", m.algorithm},
+                            {"datatype", m.datatype}, {"op", m.op}, {"bytes", m.bytes}, {"count", m.count},
+                            {"in_place", m.in_place}, {"median_us", m.median_us}, {"min_us", m.min_us},
+                            {"p99_us", m.p99_us}, {"mean_us", m.mean_us}, {"algbw_gbs", m.algbw_gbs},
+                            {"busbw_gbs", m.busbw_gbs}, {"wrong", m.wrong}, {"samples_us", m.samples_us}});
+  }
+  return {{"format", "cctune-record"}, {"version", 1}, {"id", record.id}, {"kind", record.kind},
+          {"started", record.started}, {"ended", record.ended}, {"command", record.command},
+          {"cctune_version", record.cctune_version}, {"git_revision", record.git_revision},
+          {"nranks", record.nranks}, {"nnodes", record.nnodes}, {"fingerprint", record.fingerprint},
+          {"environment", record.environment}, {"source", record.source}, {"complete", record.complete},
+          {"measurements", measurements}};
+}
+
+Record record_from_json(const Json& document, const std::string& name) {
+  if (!document.is_object() || document.value("format", "") != "cctune-record") {
+    refuse(name, "not a cctune record (format \"cctune-record\")");
+  }
+  if (document.value("version", 0) > 1) refuse(name, "a record from a newer cctune");
+  try {
+    Record r;
+    r.id = document.value("id", std::int64_t{0});
+    r.kind = document.at("kind").get<std::string>();
+    r.started = document.value("started", "");
+    r.ended = document.value("ended", "");
+    r.command = document.value("command", "");
+    r.cctune_version = document.value("cctune_version", "");
+    r.git_revision = document.value("git_revision", "");
+    r.nranks = document.value("nranks", 0);
+    r.nnodes = document.value("nnodes", 0);
+    r.fingerprint = document.value("fingerprint", "");
+    r.environment = document.value("environment", Json::object());
+    r.source = document.value("source", "");
+    r.complete = document.value("complete", false);
+    for (const Json& j : document.at("measurements")) {
+      Measurement m;
+      m.collective = j.at("collective").get<std::string>();
+      m.backend = j.value("backend", "");
+      m.algorithm = j.value("algorithm", "");
+      m.datatype = j.value("datatype", "");
+      m.op = j.value("op", "");
+      m.bytes = j.at("bytes").get<std::uint64_t>();
+      m.count = j.value("count", std::uint64_t{0});
+      m.in_place = j.value("in_place", false);
+      m.median_us = j.value("median_us", 0.0);
+      m.min_us = j.value("min_us", 0.0);
+      m.p99_us = j.value("p99_us", 0.0);
+      m.mean_us = j.value("mean_us", 0.0);
+      m.algbw_gbs = j.value("algbw_gbs", 0.0);
+      m.busbw_gbs = j.value("busbw_gbs", 0.0);
+      m.wrong = j.value("wrong", std::int64_t{-1});
+      m.samples_us = j.value("samples_us", std::vector<double>{});
+      r.measurements.push_back(std::move(m));
+    }
+    return r;
+  } catch (const Json::exception& e) {
+    refuse(name, std::string("malformed record: ") + e.what());
+  }
+}
+
+}  // namespace cctune::results

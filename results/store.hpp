@@ -1,0 +1,44 @@
+#pragma once
+// The results history: an SQLite database that several jobs may append to at once. WAL mode and a
+// busy timeout let writers queue instead of failing; each record is one transaction, so a reader
+// never sees half of one and a crash leaves none half-written.
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "results/record.hpp"
+
+namespace cctune::results {
+
+// $CCTUNE_DB, else $XDG_DATA_HOME/cctune/results.db, else ~/.local/share/cctune/results.db.
+std::filesystem::path default_database_path();
+
+class Store {
+ public:
+  // Creates the file and its folder when missing. Throws UsageError "PATH: reason" for a file that is
+  // not a cctune results database (corrupted, another program's, newer schema).
+  explicit Store(const std::filesystem::path& path);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Returns the new record's id.
+  std::int64_t append(const Record& record);
+  // Newest first, without measurements.
+  std::vector<Record> list(int limit = 50) const;
+  // With measurements; nullopt for an unknown id.
+  std::optional<Record> get(std::int64_t id) const;
+  std::int64_t count() const;
+
+ private:
+  void exec(const char* sql) const;
+  [[noreturn]] void fail(const std::string& what) const;
+  std::filesystem::path path_;
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace cctune::results
