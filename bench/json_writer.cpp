@@ -64,6 +64,17 @@ nlohmann::ordered_json JsonWriter::row_to_json(const Row& row) {
 }
 
 void JsonWriter::begin(const RunInfo& info, const BenchOptions& options) {
+  std::string text = head_to_json(info, options).dump(1);
+  text.pop_back();  // drop the closing brace: rows and the tail follow
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  text += ",\n \"results\": [";
+  std::lock_guard lock(mutex_);
+  std::fputs(text.c_str(), file_);
+  rows_end_ = std::ftell(file_);
+  write_tail(false);
+}
+
+nlohmann::ordered_json JsonWriter::head_to_json(const RunInfo& info, const BenchOptions& options) {
   nlohmann::ordered_json head;
   head["version"] = "cctune " + info.cctune_version;
   head["start_time"] = info.start_time;
@@ -99,14 +110,7 @@ void JsonWriter::begin(const RunInfo& info, const BenchOptions& options) {
     devices.push_back({{"rank", r}, {"host", info.hosts[r]}, {"pid", info.pids[r]}, {"device", "cpu"}});
   }
   head["devices"] = devices;
-  std::string text = head.dump(1);
-  text.pop_back();  // drop the closing brace: rows and the tail follow
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  text += ",\n \"results\": [";
-  std::lock_guard lock(mutex_);
-  std::fputs(text.c_str(), file_);
-  rows_end_ = std::ftell(file_);
-  write_tail(false);
+  return head;
 }
 
 void JsonWriter::begin_table(Collective collective, const std::string& algorithm) {
@@ -161,6 +165,19 @@ void JsonWriter::write_tail(bool complete) {
   if (ftruncate(fileno(file_), std::ftell(file_)) != 0) {
     CCTUNE_THROW("cannot truncate JSON file '" + path_ + "': " + std::strerror(errno));
   }
+}
+
+void JsonCollector::begin(const RunInfo& info, const BenchOptions& options) {
+  document_ = JsonWriter::head_to_json(info, options);
+  document_["results"] = nlohmann::ordered_json::array();
+  document_["complete"] = false;
+}
+
+void JsonCollector::row(const Row& row) { document_["results"].push_back(JsonWriter::row_to_json(row)); }
+
+void JsonCollector::end(const TableTotals&) {
+  document_["end_time"] = utc_now();
+  document_["complete"] = true;
 }
 
 }  // namespace cctune::bench

@@ -29,6 +29,8 @@ class JsonWriter final : public Sink {
   void record_error(const std::string& message);
 
   static nlohmann::ordered_json row_to_json(const Row& row);
+  // Everything before "results": version, args, env, config, devices.
+  static nlohmann::ordered_json head_to_json(const RunInfo& info, const BenchOptions& options);
 
  private:
   void write_tail(bool complete);  // caller holds mutex_
@@ -42,6 +44,18 @@ class JsonWriter final : public Sink {
   std::string current_collective_, current_algorithm_;
   nlohmann::ordered_json errors_ = nlohmann::ordered_json::array();
   std::mutex mutex_;  // the main thread writes rows, the watchdog thread may record an error
+};
+
+// The same document kept in memory, for the results store: complete once the sweep has ended.
+class JsonCollector final : public Sink {
+ public:
+  void begin(const RunInfo& info, const BenchOptions& options) override;
+  void row(const Row& row) override;
+  void end(const TableTotals& totals) override;
+  const nlohmann::ordered_json& document() const { return document_; }
+
+ private:
+  nlohmann::ordered_json document_;
 };
 
 }  // namespace cctune::bench

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 
 #include "bench/json_writer.hpp"
@@ -15,6 +16,8 @@
 #include "collectives/backends.hpp"
 #include "collectives/bootstrap.hpp"
 #include "collectives/error.hpp"
+#include "results/record.hpp"
+#include "results/store.hpp"
 
 namespace cctune::cli {
 
@@ -23,6 +26,8 @@ struct BenchCommand {
   bench::RawBenchOptions raw;
   bool list = false;
   bool no_progress = false;
+  std::string db;
+  bool no_db = false;
 };
 
 BenchCommand* add_bench_command(CLI::App& app) {
@@ -54,6 +59,10 @@ BenchCommand* add_bench_command(CLI::App& app) {
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--seed", raw.seed, "Seed of the generated input data")->capture_default_str();
+  sub->add_option("--db", command.db,
+                  "Record the run in this results database (default: $CCTUNE_DB, else "
+                  "~/.local/share/cctune/results.db; see cctune results)");
+  sub->add_flag("--no-db", command.no_db, "Do not record the run in the results database");
   sub->add_flag("--list", command.list, "List the backends' algorithms and exit");
   sub->add_flag("--no-progress", command.no_progress, "Never draw the progress line");
   sub->add_option("--inject-delay", raw.inject_delay,
@@ -117,6 +126,22 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
         open_error = e.what();
       }
     }
+    // The history: a database named on the command line must open, or nothing runs; the default one
+    // is a convenience, so failing to open it costs a warning, not the run.
+    std::unique_ptr<results::Store> store;
+    std::filesystem::path db_path;
+    if (rank == 0 && open_error.empty() && !command->no_db) {
+      db_path = command->db.empty() ? results::default_database_path() : std::filesystem::path(command->db);
+      try {
+        store = std::make_unique<results::Store>(db_path);
+      } catch (const Error& e) {
+        if (!command->db.empty()) {
+          open_error = e.what();
+        } else {
+          std::fprintf(stderr, "cctune: warning: not recording this run: %s\n", e.what());
+        }
+      }
+    }
     if (world.sum(open_error.empty() ? 0 : 1) != 0) throw UsageError(open_error, __FILE__, __LINE__);
 
     std::unique_ptr<bench::Watchdog> watchdog;
@@ -126,13 +151,21 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
       watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, options.timeout_seconds, info.hosts, record);
     }
     bench::TextWriter text(stdout);
+    bench::JsonCollector collected;
     std::vector<bench::Sink*> sinks;
     if (rank == 0) {
       sinks.push_back(&text);
       if (json) sinks.push_back(json.get());
+      if (store) sinks.push_back(&collected);
     }
     const std::uint64_t wrong =
         bench::run_sweep(*backend, world, options, info, sinks, watchdog.get(), progress.get());
+    if (store) {
+      const auto document = nlohmann::json::parse(collected.document().dump());
+      const std::int64_t id = store->append(results::record_from_bench_json(document, "this run"));
+      fmt::print("# Recorded as run {} in {}\n", id, db_path.string());
+      std::fflush(stdout);
+    }
     return static_cast<int>(wrong == 0 ? kOk : kFailed);
   });
 }

@@ -7,17 +7,23 @@ namespace {
 
 using Json = nlohmann::json;
 
+// A string member, or "" when it is missing or null (an unfinished run has "end_time": null).
+std::string text_of(const Json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 [[noreturn]] void refuse(const std::string& name, const std::string& reason) {
   CCTUNE_USAGE_ERROR(name + ": " + reason);
 }
 
 Measurement measurement_from_placement(const Json& row, const Json& placement, bool in_place) {
   Measurement m;
-  m.collective = row.value("collective", "");
-  m.backend = row.value("backend", "");
-  m.algorithm = row.value("algorithm", "");
-  m.datatype = row.value("type", "");
-  m.op = row.value("redop", "");
+  m.collective = text_of(row, "collective");
+  m.backend = text_of(row, "backend");
+  m.algorithm = text_of(row, "algorithm");
+  m.datatype = text_of(row, "type");
+  m.op = text_of(row, "redop");
   m.bytes = row.at("size").get<std::uint64_t>();
   m.count = row.value("count", std::uint64_t{0});
   m.in_place = in_place;
@@ -41,16 +47,16 @@ Record record_from_bench_json(const Json& document, const std::string& name) {
   try {
     Record record;
     record.kind = "bench";
-    record.started = document.value("start_time", "");
-    record.ended = document.value("end_time", "");
-    record.command = document.value("args", "");
+    record.started = text_of(document, "start_time");
+    record.ended = text_of(document, "end_time");
+    record.command = text_of(document, "args");
     record.complete = document.value("complete", false);
     const Json& env = document.value("env", Json::object());
-    record.cctune_version = env.value("cctune_version", "");
-    record.git_revision = env.value("git_revision", "");
+    record.cctune_version = text_of(env, "cctune_version");
+    record.git_revision = text_of(env, "git_revision");
     record.nranks = env.value("nranks", 0);
     record.nnodes = env.value("nnodes", 0);
-    record.fingerprint = env.value("fingerprint", "");
+    record.fingerprint = text_of(env, "fingerprint");
     record.environment = {{"env", env}, {"config", document.at("config")}};
     if (document.contains("errors")) record.environment["errors"] = document["errors"];
     for (const Json& row : document.at("results")) {
