@@ -107,6 +107,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
   std::unique_ptr<bench::ProgressLine> progress;
   if (speaks_for_job() && !command->no_progress) progress = bench::ProgressLine::open_if_terminal();
 
+  pin_to_one_cpu_if_unbound();  // before MPI_Init, so that MPI's memory is touched from there
   MpiRuntime mpi(argc, argv, options.timeout_seconds > 0);
   return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);

@@ -7,6 +7,7 @@
 
 #include "cli/bench_command.hpp"
 #include "cli/edge.hpp"
+#include "cli/compare_command.hpp"
 #include "cli/export_command.hpp"
 #include "cli/results_command.hpp"
 #include "cli/topo_command.hpp"
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   auto* tune = cctune::cli::add_tune_command(app);
   auto* verify = cctune::cli::add_verify_command(app);
   auto* results = cctune::cli::add_results_command(app);
+  auto* compare = cctune::cli::add_compare_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("topo")) return cctune::cli::run_topo_command(topo, argc, argv);
     if (app.got_subcommand("export")) return cctune::cli::run_export_command(export_command);
     if (app.got_subcommand("results")) return cctune::cli::run_results_command(results);
+    if (app.got_subcommand("compare")) return cctune::cli::run_compare_command(compare);
     if (app.got_subcommand("tune")) return cctune::cli::run_tune_command(tune, argc, argv);
     if (app.got_subcommand("verify")) return cctune::cli::run_verify_command(verify, argc, argv);
     return cctune::cli::run_bench_command(bench, argc, argv);

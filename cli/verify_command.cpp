@@ -46,6 +46,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     return kUsage;
   }
 
+  pin_to_one_cpu_if_unbound();  // before MPI_Init, so that MPI's memory is touched from there
   MpiRuntime mpi(argc, argv, false);
   return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);

@@ -1,8 +1,12 @@
 #include "collectives/bootstrap.hpp"
 
+#include <sched.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "collectives/error.hpp"
 
@@ -26,6 +30,39 @@ std::optional<int> launcher_rank() {
     }
   }
   return std::nullopt;
+}
+
+int pin_to_one_cpu_if_unbound() {
+  const char* pin = std::getenv("CCTUNE_PIN");
+  if (pin != nullptr && std::string_view(pin) == "0") return -1;
+  // The launchers' own words for this process's place on its node.
+  const char* local_rank = nullptr;
+  const char* local_size = nullptr;
+  for (const auto& [rank_variable, size_variable] :
+       {std::pair{"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"},
+        std::pair{"SLURM_LOCALID", "SLURM_TASKS_PER_NODE"}, std::pair{"MPI_LOCALRANKID", "MPI_LOCALNRANKS"}}) {
+    if (std::getenv(rank_variable) != nullptr) {
+      local_rank = std::getenv(rank_variable);
+      local_size = std::getenv(size_variable);
+      break;
+    }
+  }
+  if (local_rank == nullptr || local_size == nullptr || std::atoi(local_size) <= 1) return -1;
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return -1;
+  // Bound already (by mpirun, srun --cpu-bind, taskset): the user's placement stands.
+  if (CPU_COUNT(&allowed) < static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))) return -1;
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+  }
+  if (cpus.size() <= 1) return -1;
+  const int chosen = cpus[static_cast<std::size_t>(std::atoi(local_rank)) % cpus.size()];
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(chosen, &one);
+  return sched_setaffinity(0, sizeof(one), &one) == 0 ? chosen : -1;
 }
 
 MpiRuntime::MpiRuntime(int& argc, char**& argv, bool thread_multiple) {

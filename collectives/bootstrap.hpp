@@ -18,6 +18,13 @@ void check_mpi(int rc, std::string_view call, const char* file, int line);
 // usage error can be reported by one rank only without any communication.
 std::optional<int> launcher_rank();
 
+// When the launcher left this process free to run on every CPU and started several ranks on this node,
+// binds it to one CPU, chosen by its local rank (round-robin over the CPUs it may use, as mpirun's
+// --map-by core would). Unbound ranks are placed anew by the kernel at every launch, and which ranks
+// share a core then changes the timings between launches by up to 1.5x (docs/bench.md). Call before
+// MPI_Init. CCTUNE_PIN=0 turns it off. Returns the CPU, or -1 when it left the process as it was.
+int pin_to_one_cpu_if_unbound();
+
 // Owns MPI_Init_thread / MPI_Finalize.
 class MpiRuntime {
  public:

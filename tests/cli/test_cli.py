@@ -615,5 +615,72 @@ class Results(unittest.TestCase):
             self.assertEqual(os.path.getsize(garbage), size)
 
 
+class Compare(unittest.TestCase):
+    SWEEP = ["--collective", "allreduce", "--algorithm", "ring,rabenseifner", "-b", "8K", "-e", "32K", "-f", "4",
+             "-n", "20", "-w", "2", "--no-progress"]
+
+    def bench(self, db, *extra):
+        proc = run(mpirun(4, "bench", *self.SWEEP, "--db", db, *extra))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return re.search(r"# Recorded as run (\d+)", proc.stdout).group(1)
+
+    def test_a_slowed_algorithm_is_named_and_fails_the_junit_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            baseline = self.bench(db)
+            # Rank 0 sleeps 5 ms in every timed ring call: hundreds of times slower, far beyond any noise.
+            slowed = self.bench(db, "--inject-delay", "0:0.005:0:ring")
+            junit, markdown = os.path.join(tmp, "compare.xml"), os.path.join(tmp, "compare.md")
+            proc = run([CCTUNE, "compare", baseline, slowed, "--db", db, "--threshold", "300%", "--junit", junit,
+                        "--markdown-file", markdown])
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            named = re.search(r"# REGRESSION at (\d+) of (\d+) comparisons: (.*)", proc.stdout)
+            self.assertIsNotNone(named, proc.stdout)
+            self.assertEqual(named.group(2), "8")  # 2 algorithms x 2 sizes x 2 placements
+            self.assertEqual(sorted(named.group(3).split("; ")),
+                             sorted(f"allreduce ring float sum {p} {s}" for p in ("in-place", "out-of-place")
+                                    for s in (8192, 32768)))
+            import xml.etree.ElementTree as ET
+            suite = ET.parse(junit).getroot().find("testsuite")
+            self.assertEqual(suite.get("tests"), "8")
+            failed = [case.get("name") for case in suite.findall("testcase") if case.find("failure") is not None]
+            self.assertEqual(len(failed), 4)
+            self.assertTrue(all(" ring " in name for name in failed), failed)
+            with open(markdown) as f:
+                self.assertIn("4 regression(s)", f.read())
+            # A run against itself: identical samples, nothing to report, exit 0.
+            proc = run([CCTUNE, "compare", baseline, baseline, "--db", db])
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            self.assertIn("# no regression in 8 comparisons", proc.stdout)
+            # The same comparison from exported files, and best-of lists.
+            exported = os.path.join(tmp, "base.json")
+            self.assertEqual(run([CCTUNE, "results", "--db", db, "export", baseline, "-o", exported]).returncode, 0)
+            proc = run([CCTUNE, "compare", exported, f"{slowed},{slowed}", "--db", db, "--threshold", "300%"])
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+
+    def test_bad_input_gives_one_line_and_exit_2(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            run_id = self.bench(db)
+            alltoall = run(mpirun(4, "bench", "--collective", "alltoall", "-b", "1K", "-e", "1K", "-n", "2",
+                                  "--no-progress", "--db", db))
+            other = re.search(r"# Recorded as run (\d+)", alltoall.stdout).group(1)
+            truncated = os.path.join(tmp, "t.json")
+            with open(truncated, "w") as f:
+                f.write('{"results": [')
+            cases = [([run_id, "99"], "no record 99"), ([run_id, truncated], "not valid JSON"),
+                     ([run_id, run_id, "--threshold", "abc"], "--threshold 'abc'"),
+                     ([run_id, run_id, "--threshold", "5"], "ambiguous"),
+                     ([run_id, f"{run_id},"], "empty run id"),
+                     ([run_id, other], "nothing to compare")]
+            for args, expected in cases:
+                with self.subTest(args=args):
+                    proc = run([CCTUNE, "compare", *args, "--db", db])
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(expected, lines[0])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,152 @@
+// `cctune compare BASELINE CURRENT`: exit 0 no regression, 1 regression, 2 usage error (docs/results.md).
+#include "cli/compare_command.hpp"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "cli/edge.hpp"
+#include "collectives/error.hpp"
+#include "results/compare.hpp"
+#include "results/store.hpp"
+
+namespace cctune::cli {
+
+struct CompareCommand {
+  std::string baseline, current;
+  std::string db;
+  std::string threshold = "5%";
+  double alpha = 0.001;
+  std::string markdown_path, junit_path;
+  bool markdown = false;
+};
+
+CompareCommand* add_compare_command(CLI::App& app) {
+  static CompareCommand command;
+  auto* sub = app.add_subcommand("compare", "Compare two runs size by size; exit 1 when something got slower");
+  sub->add_option("baseline", command.baseline,
+                  "Run id in the results database, or a bench JSON / record file; several, comma-separated, "
+                  "count as one run that kept each size's best")
+      ->required();
+  sub->add_option("current", command.current, "Run id(s) or file(s), as for the baseline")->required();
+  sub->add_option("--threshold", command.threshold, "Change in median time that counts, e.g. 5% or 0.05")
+      ->capture_default_str();
+  sub->add_option("--alpha", command.alpha, "Significance level of each size's Mann-Whitney U test")
+      ->check(CLI::Range(1e-12, 0.5))
+      ->capture_default_str();
+  sub->add_option("--db", command.db, "The results database for run ids (default: as cctune results)");
+  sub->add_flag("--markdown", command.markdown, "Print Markdown (for a CI comment) instead of the table");
+  sub->add_option("--markdown-file", command.markdown_path, "Also write the Markdown report to this file");
+  sub->add_option("--junit", command.junit_path, "Also write JUnit XML (one test case per size) to this file");
+  return &command;
+}
+
+namespace {
+
+double parse_threshold(const std::string& text) {
+  std::string number = text;
+  const bool percent = !number.empty() && number.back() == '%';
+  if (percent) number.pop_back();
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(number, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != number.size() || !(value >= 0)) {
+    CCTUNE_USAGE_ERROR("--threshold '" + text + "': give a percentage like 5% or a fraction like 0.05");
+  }
+  if (!percent && value >= 1) {
+    CCTUNE_USAGE_ERROR("--threshold '" + text + "' is ambiguous: write " + text + "% or a fraction below 1");
+  }
+  return percent ? value / 100.0 : value;
+}
+
+results::Record load_one(const std::string& spec, const std::string& db) {
+  if (!spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos) {
+    results::Store store(db.empty() ? results::default_database_path() : std::filesystem::path(db));
+    auto record = store.get(std::stoll(spec));
+    if (!record) CCTUNE_USAGE_ERROR("no record " + spec + " in the results database");
+    return *record;
+  }
+  std::ifstream in(spec, std::ios::binary);
+  if (!in) CCTUNE_USAGE_ERROR(spec + ": cannot open (give a run id or a file)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  const auto document = nlohmann::json::parse(text.str(), nullptr, false);
+  if (document.is_discarded()) CCTUNE_USAGE_ERROR(spec + ": not valid JSON (truncated?)");
+  return document.is_object() && document.contains("format") ? results::record_from_json(document, spec)
+                                                             : results::record_from_bench_json(document, spec);
+}
+
+results::Record load(const std::string& specs, const std::string& db) {
+  std::vector<results::Record> runs;
+  std::size_t start = 0;
+  while (start <= specs.size()) {
+    const std::size_t comma = std::min(specs.find(',', start), specs.size());
+    const std::string spec = specs.substr(start, comma - start);
+    if (spec.empty()) CCTUNE_USAGE_ERROR("'" + specs + "': an empty run id or file name in the list");
+    runs.push_back(load_one(spec, db));
+    start = comma + 1;
+  }
+  return results::best_of(runs);
+}
+
+void print_table(const results::CompareReport& report, const results::CompareOptions& options) {
+  fmt::print("# cctune compare: threshold {:g}% on the median time, Mann-Whitney U at alpha {:g}\n",
+             100.0 * options.threshold, options.alpha);
+  fmt::print("# {:<10} {:<20} {:<6} {:<4} {:<5} {:>11} {:>13} {:>13} {:>8} {:>9} {:>9} {:>8}  {}\n", "collective",
+             "algorithm", "type", "op", "place", "size (B)", "baseline (us)", "current (us)", "change", "busbw was",
+             "busbw now", "p", "verdict");
+  for (const auto& c : report.rows) {
+    fmt::print("  {:<10} {:<20} {:<6} {:<4} {:<5} {:>11} {:>13.2f} {:>13.2f} {:>+7.1f}% {:>9.3f} {:>9.3f} {:>8}  {}\n",
+               c.collective, c.algorithm, c.datatype, c.op, c.in_place ? "in" : "out", c.bytes, c.baseline_median_us,
+               c.current_median_us, 100.0 * c.change, c.baseline_busbw_gbs, c.current_busbw_gbs,
+               c.p_value ? fmt::format("{:.2g}", *c.p_value) : "-", to_string(c.verdict));
+  }
+  if (!report.only_in_baseline.empty() || !report.only_in_current.empty()) {
+    fmt::print("# not compared: {} measurement(s) only in the baseline, {} only in the current run\n",
+               report.only_in_baseline.size(), report.only_in_current.size());
+  }
+  std::vector<std::string> slower;
+  for (const auto& c : report.rows) {
+    if (c.verdict == results::Verdict::regression) slower.push_back(c.name());
+  }
+  if (slower.empty()) {
+    fmt::print("# no regression in {} comparisons\n", report.rows.size());
+  } else {
+    fmt::print("# REGRESSION at {} of {} comparisons: {}\n", slower.size(), report.rows.size(), fmt::join(slower, "; "));
+  }
+}
+
+}  // namespace
+
+int run_compare_command(CompareCommand* command) {
+  try {
+    results::CompareOptions options;
+    options.threshold = parse_threshold(command->threshold);
+    options.alpha = command->alpha;
+    const results::Record baseline = load(command->baseline, command->db);
+    const results::Record current = load(command->current, command->db);
+    const results::CompareReport report = results::compare(baseline, current, options);
+    if (report.rows.empty()) {
+      CCTUNE_USAGE_ERROR("the two runs have no collective, algorithm and size in common: nothing to compare");
+    }
+    if (!command->junit_path.empty()) write_file_atomically(command->junit_path, results::to_junit(report, options));
+    const std::string markdown = results::to_markdown(report, options);
+    if (!command->markdown_path.empty()) write_file_atomically(command->markdown_path, markdown);
+    if (command->markdown) {
+      std::fwrite(markdown.data(), 1, markdown.size(), stdout);
+    } else {
+      print_table(report, options);
+    }
+    return report.any_regression ? kFailed : kOk;
+  } catch (const UsageError& e) {
+    report_usage_error(e.what());
+    return kUsage;
+  }
+}
+
+}  // namespace cctune::cli

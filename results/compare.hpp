@@ -1,0 +1,59 @@
+#pragma once
+// `cctune compare`: did anything get slower between two runs? Per collective, algorithm and size:
+// the change in median time and bus bandwidth, a Mann-Whitney U test on the per-iteration samples,
+// and a threshold below which a change does not count, however significant.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "results/record.hpp"
+
+namespace cctune::results {
+
+struct CompareOptions {
+  double threshold = 0.05;  // relative change in median time that counts (0.05: 5%)
+  double alpha = 0.001;     // significance level of each size's test
+};
+
+enum class Verdict {
+  same,         // within the threshold
+  regression,   // slower beyond the threshold, and significant (or no samples to test)
+  improvement,  // faster beyond the threshold, and significant (or no samples to test)
+  noise,        // beyond the threshold, but the samples do not show it with confidence
+};
+std::string_view to_string(Verdict verdict);
+
+struct Comparison {
+  std::string collective, backend, algorithm, datatype, op;
+  std::uint64_t bytes = 0;
+  bool in_place = false;
+  double baseline_median_us = 0, current_median_us = 0;
+  double change = 0;  // current / baseline - 1, in time: +0.10 is 10% slower
+  double baseline_busbw_gbs = 0, current_busbw_gbs = 0;
+  std::optional<double> p_value;  // two-sided; none when either side has fewer than 3 samples
+  Verdict verdict = Verdict::same;
+  std::string name() const;  // "allreduce ring float sum out-of-place 1048576"
+};
+
+struct CompareReport {
+  std::vector<Comparison> rows;
+  std::vector<std::string> only_in_baseline, only_in_current;  // names of unmatched measurements
+  bool any_regression = false;
+};
+
+CompareReport compare(const Record& baseline, const Record& current, const CompareOptions& options);
+
+// Several runs of the same sweep as one: per collective, algorithm, size and placement, the run with
+// the lowest median time, with its samples. On a shared machine a slow stretch only ever adds time, so
+// the best of a few launches is what the code costs; a real regression slows every launch.
+Record best_of(const std::vector<Record>& runs);
+
+// Two-sided p-value of the Mann-Whitney U test (normal approximation with tie and continuity
+// corrections), the chance of samples this far apart if both came from the same distribution.
+double mann_whitney_p(const std::vector<double>& a, const std::vector<double>& b);
+
+// The report as a Markdown table (for CI comments) and as JUnit XML (one test case per size).
+std::string to_markdown(const CompareReport& report, const CompareOptions& options);
+std::string to_junit(const CompareReport& report, const CompareOptions& options);
+
+}  // namespace cctune::results

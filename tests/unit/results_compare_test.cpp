@@ -1,0 +1,135 @@
+// compare's statistics and verdicts on synthetic runs, and its JUnit XML read back by an XML parser.
+#include "results/compare.hpp"
+
+#include <gtest/gtest.h>
+#include <pugixml.hpp>
+
+#include <random>
+
+namespace cctune::results {
+namespace {
+
+TEST(MannWhitney, MatchesTheTextbookNormalApproximation) {
+  // U = 0, mean 4.5, variance 5.25, continuity-corrected z = 4 / sqrt(5.25): p = 0.0809 (as SciPy's
+  // mannwhitneyu with method="asymptotic" gives).
+  EXPECT_NEAR(mann_whitney_p({1, 2, 3}, {4, 5, 6}), 0.0809, 0.0005);
+  EXPECT_NEAR(mann_whitney_p({4, 5, 6}, {1, 2, 3}), 0.0809, 0.0005);
+  EXPECT_DOUBLE_EQ(mann_whitney_p({2, 2, 2}, {2, 2, 2}), 1.0);
+  // Ties across the groups count half.
+  EXPECT_GT(mann_whitney_p({1, 2, 2, 3}, {2, 2, 3, 3}), 0.3);
+}
+
+TEST(MannWhitney, SeparatesShiftedSamplesAndNotSameOnes) {
+  std::mt19937_64 rng(11);
+  std::lognormal_distribution<double> noise(0.0, 0.05);
+  std::vector<double> a, b, shifted;
+  for (int i = 0; i < 50; ++i) {
+    a.push_back(100 * noise(rng));
+    b.push_back(100 * noise(rng));
+    shifted.push_back(110 * noise(rng));
+  }
+  EXPECT_GT(mann_whitney_p(a, b), 0.01);
+  EXPECT_LT(mann_whitney_p(a, shifted), 1e-6);
+}
+
+Record run_with(double scale_ring, double scale_linear) {
+  Record r;
+  std::mt19937_64 rng(static_cast<std::uint64_t>(scale_ring * 1000 + scale_linear));
+  std::lognormal_distribution<double> noise(0.0, 0.03);
+  for (const char* algorithm : {"ring", "linear"}) {
+    for (std::uint64_t bytes : {1024u, 65536u}) {
+      Measurement m;
+      m.collective = "allreduce";
+      m.backend = "mpi";
+      m.algorithm = algorithm;
+      m.datatype = "float";
+      m.op = "sum";
+      m.bytes = bytes;
+      const double base = static_cast<double>(bytes) / 100 * (std::string(algorithm) == "ring" ? scale_ring : scale_linear);
+      for (int i = 0; i < 40; ++i) m.samples_us.push_back(base * noise(rng));
+      std::vector<double> sorted = m.samples_us;
+      std::sort(sorted.begin(), sorted.end());
+      m.median_us = sorted[20];
+      m.busbw_gbs = static_cast<double>(bytes) / m.median_us / 1e3;
+      r.measurements.push_back(m);
+    }
+  }
+  return r;
+}
+
+TEST(Compare, NamesTheSlowedAlgorithmOnly) {
+  const CompareReport report = compare(run_with(1.0, 1.0), run_with(1.3, 1.0), CompareOptions{});
+  ASSERT_EQ(report.rows.size(), 4u);
+  EXPECT_TRUE(report.any_regression);
+  for (const Comparison& c : report.rows) {
+    EXPECT_EQ(c.verdict == Verdict::regression, c.algorithm == "ring") << c.name();
+  }
+  const CompareReport same = compare(run_with(1.0, 1.0), run_with(1.0, 1.0), CompareOptions{});
+  EXPECT_FALSE(same.any_regression);
+  const CompareReport faster = compare(run_with(1.3, 1.0), run_with(1.0, 1.0), CompareOptions{});
+  EXPECT_FALSE(faster.any_regression);
+  EXPECT_EQ(faster.rows[0].verdict, Verdict::improvement);
+}
+
+TEST(Compare, ABigChangeWithoutConfidenceIsNoise) {
+  Record a = run_with(1.0, 1.0), b = run_with(1.0, 1.0);
+  // Three calls each, overlapping: the medians differ by 20%, the samples cannot tell.
+  a.measurements.resize(1);
+  b.measurements.resize(1);
+  a.measurements[0].samples_us = {10, 14, 12};
+  a.measurements[0].median_us = 12;
+  b.measurements[0].samples_us = {9, 16, 14.4};
+  b.measurements[0].median_us = 14.4;
+  const CompareReport report = compare(a, b, CompareOptions{});
+  EXPECT_EQ(report.rows[0].verdict, Verdict::noise);
+  EXPECT_FALSE(report.any_regression);
+  // Summaries only (nccl-tests logs): the threshold alone decides.
+  a.measurements[0].samples_us.clear();
+  EXPECT_EQ(compare(a, b, CompareOptions{}).rows[0].verdict, Verdict::regression);
+}
+
+TEST(Compare, UnmatchedMeasurementsAreListedNotCompared) {
+  Record a = run_with(1.0, 1.0), b = run_with(1.0, 1.0);
+  b.measurements.back().bytes = 999;
+  const CompareReport report = compare(a, b, CompareOptions{});
+  EXPECT_EQ(report.rows.size(), 3u);
+  EXPECT_EQ(report.only_in_baseline.size(), 1u);
+  EXPECT_EQ(report.only_in_current.size(), 1u);
+}
+
+TEST(Compare, JunitListsEverySizeAndFailsTheRegressions) {
+  const CompareOptions options;
+  const CompareReport report = compare(run_with(1.0, 1.0), run_with(1.3, 1.0), options);
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_string(to_junit(report, options).c_str()));
+  const auto suite = doc.child("testsuites").child("testsuite");
+  EXPECT_EQ(suite.attribute("tests").as_int(), 4);
+  EXPECT_EQ(suite.attribute("failures").as_int(), 2);
+  int failed = 0;
+  for (auto test : suite.children("testcase")) {
+    if (test.child("failure")) {
+      ++failed;
+      EXPECT_NE(std::string(test.attribute("name").value()).find("ring"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(failed, 2);
+  const std::string markdown = to_markdown(report, options);
+  EXPECT_NE(markdown.find("2 regression(s)"), std::string::npos);
+  EXPECT_NE(markdown.find("**REGRESSION**"), std::string::npos);
+}
+
+TEST(Compare, BestOfSeveralRunsKeepsEachSizesFastestRun) {
+  Record slow_period = run_with(1.5, 1.5), normal = run_with(1.0, 1.0);
+  normal.measurements[1].median_us *= 2;  // this size was hit in the "normal" run only
+  const Record best = best_of({slow_period, normal});
+  ASSERT_EQ(best.measurements.size(), normal.measurements.size());
+  EXPECT_EQ(best.measurements[0].median_us, normal.measurements[0].median_us);
+  EXPECT_EQ(best.measurements[1].median_us, slow_period.measurements[1].median_us);
+  EXPECT_EQ(best.measurements[1].samples_us, slow_period.measurements[1].samples_us);
+  // A slow stretch in one of three current runs is not a regression; a slowdown in all of them is.
+  EXPECT_FALSE(compare(best_of({run_with(1.0, 1.0)}), best_of({run_with(1.0, 1.0), slow_period}), {}).any_regression);
+  EXPECT_TRUE(compare(run_with(1.0, 1.0), best_of({run_with(1.3, 1.0), run_with(1.31, 1.0)}), {}).any_regression);
+}
+
+}  // namespace
+}  // namespace cctune::results
