@@ -98,8 +98,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
   try {
     options = bench::resolve(command->raw);
   } catch (const UsageError& e) {
-    report_usage_error(e.what());
-    return kUsage;
+    return report_usage_error(e.what());
   }
   options.command_line = join_command_line(argc, argv);
   // Before MPI_Init: a singleton MPI_Init sets OMPI_COMM_WORLD_RANK in our own environment, which

@@ -3,12 +3,12 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
-#include <sstream>
+#include <optional>
 
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
 #include "results/compare.hpp"
+#include "results/files.hpp"
 #include "results/store.hpp"
 
 namespace cctune::cli {
@@ -20,13 +20,15 @@ struct CompareCommand {
   double alpha = 0.001;
   std::string markdown_path, junit_path;
   bool markdown = false;
+  std::string collective;
 };
 
 CompareCommand* add_compare_command(CLI::App& app) {
   static CompareCommand command;
   auto* sub = app.add_subcommand("compare", "Compare two runs size by size; exit 1 when something got slower");
   sub->add_option("baseline", command.baseline,
-                  "Run id in the results database, or a bench JSON / record file; several, comma-separated, "
+                  "Run id in the results database, or a file (cctune or nccl-tests JSON or text output, an "
+                  "exported record); several, comma-separated, "
                   "count as one run that kept each size's best")
       ->required();
   sub->add_option("current", command.current, "Run id(s) or file(s), as for the baseline")->required();
@@ -36,6 +38,8 @@ CompareCommand* add_compare_command(CLI::App& app) {
       ->check(CLI::Range(1e-12, 0.5))
       ->capture_default_str();
   sub->add_option("--db", command.db, "The results database for run ids (default: as cctune results)");
+  sub->add_option("--collective", command.collective,
+                  "For nccl-tests output that does not name its binary: allreduce, alltoall, ...");
   sub->add_flag("--markdown", command.markdown, "Print Markdown (for a CI comment) instead of the table");
   sub->add_option("--markdown-file", command.markdown_path, "Also write the Markdown report to this file");
   sub->add_option("--junit", command.junit_path, "Also write JUnit XML (one test case per size) to this file");
@@ -64,31 +68,24 @@ double parse_threshold(const std::string& text) {
   return percent ? value / 100.0 : value;
 }
 
-results::Record load_one(const std::string& spec, const std::string& db) {
+results::Record load_one(const std::string& spec, const std::string& db, const std::optional<std::string>& collective) {
   if (!spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos) {
     results::Store store(db.empty() ? results::default_database_path() : std::filesystem::path(db));
     auto record = store.get(std::stoll(spec));
     if (!record) CCTUNE_USAGE_ERROR("no record " + spec + " in the results database");
     return *record;
   }
-  std::ifstream in(spec, std::ios::binary);
-  if (!in) CCTUNE_USAGE_ERROR(spec + ": cannot open (give a run id or a file)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  const auto document = nlohmann::json::parse(text.str(), nullptr, false);
-  if (document.is_discarded()) CCTUNE_USAGE_ERROR(spec + ": not valid JSON (truncated?)");
-  return document.is_object() && document.contains("format") ? results::record_from_json(document, spec)
-                                                             : results::record_from_bench_json(document, spec);
+  return results::load_record_file(spec, collective).record;
 }
 
-results::Record load(const std::string& specs, const std::string& db) {
+results::Record load(const std::string& specs, const std::string& db, const std::optional<std::string>& collective) {
   std::vector<results::Record> runs;
   std::size_t start = 0;
   while (start <= specs.size()) {
     const std::size_t comma = std::min(specs.find(',', start), specs.size());
     const std::string spec = specs.substr(start, comma - start);
     if (spec.empty()) CCTUNE_USAGE_ERROR("'" + specs + "': an empty run id or file name in the list");
-    runs.push_back(load_one(spec, db));
+    runs.push_back(load_one(spec, db, collective));
     start = comma + 1;
   }
   return results::best_of(runs);
@@ -128,8 +125,10 @@ int run_compare_command(CompareCommand* command) {
     results::CompareOptions options;
     options.threshold = parse_threshold(command->threshold);
     options.alpha = command->alpha;
-    const results::Record baseline = load(command->baseline, command->db);
-    const results::Record current = load(command->current, command->db);
+    const std::optional<std::string> collective =
+        command->collective.empty() ? std::nullopt : std::optional<std::string>(command->collective);
+    const results::Record baseline = load(command->baseline, command->db, collective);
+    const results::Record current = load(command->current, command->db, collective);
     const results::CompareReport report = results::compare(baseline, current, options);
     if (report.rows.empty()) {
       CCTUNE_USAGE_ERROR("the two runs have no collective, algorithm and size in common: nothing to compare");
@@ -144,8 +143,7 @@ int run_compare_command(CompareCommand* command) {
     }
     return report.any_regression ? kFailed : kOk;
   } catch (const UsageError& e) {
-    report_usage_error(e.what());
-    return kUsage;
+    return report_usage_error(e.what());
   }
 }
 

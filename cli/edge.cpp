@@ -14,9 +14,14 @@ namespace cctune::cli {
 
 bool speaks_for_job() { return launcher_rank().value_or(0) == 0; }
 
-void report_usage_error(std::string_view message) {
-  if (!speaks_for_job() || message.empty()) return;
-  std::fprintf(stderr, "cctune: error: %.*s\n", static_cast<int>(message.size()), message.data());
+int report_usage_error(std::string_view message) {
+  // Under a launcher, every rank finds the same mistake before MPI_Init, and only rank 0 says so. The
+  // others exit 0: mpirun kills a job as soon as one of its processes exits non-zero, and a silent
+  // rank exiting 2 first could take rank 0 down before its line is out (seen under load). Rank 0's
+  // exit code, 2, is still the job's.
+  if (!speaks_for_job()) return kOk;
+  if (!message.empty()) std::fprintf(stderr, "cctune: error: %.*s\n", static_cast<int>(message.size()), message.data());
+  return kUsage;
 }
 
 void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
@@ -36,7 +41,13 @@ int run_mpi_job(const std::function<int(int& rank)>& body) {
   try {
     return body(rank);
   } catch (const UsageError& e) {
-    if (rank == 0) std::fprintf(stderr, "cctune: error: %s\n", e.what());
+    if (rank == 0) {
+      std::fprintf(stderr, "cctune: error: %s\n", e.what());
+      std::fflush(stderr);
+    }
+    // Every rank raised it (each check is collective): the others wait until rank 0 has spoken, or
+    // mpirun, seeing them exit non-zero first, could kill rank 0 before its line is out.
+    MPI_Barrier(MPI_COMM_WORLD);
     return kUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
@@ -45,7 +56,6 @@ int run_mpi_job(const std::function<int(int& rank)>& body) {
     return kFailed;
   }
 }
-
 
 std::string mpi_shim_path() {
   namespace fs = std::filesystem;

@@ -11,8 +11,9 @@ enum ExitCode : int { kOk = 0, kFailed = 1, kUsage = 2 };
 
 // True on the process that should speak for the job: rank 0, or a process started without a launcher.
 bool speaks_for_job();
-// "cctune: error: MESSAGE" on stderr, from the speaking rank only.
-void report_usage_error(std::string_view message);
+// "cctune: error: MESSAGE" on stderr from the speaking rank only; returns the exit code for this
+// process: kUsage where it spoke, kOk on the other ranks of a launched job (see edge.cpp).
+int report_usage_error(std::string_view message);
 
 // Writes beside the target, then renames: a job reading the old file never sees half of the new one.
 // Throws UsageError naming the file.

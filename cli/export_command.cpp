@@ -38,11 +38,9 @@ int run_export_command(ExportCommand* command) {
     if (speaks_for_job()) std::printf("wrote %s\nwrote %s\n", rules.c_str(), env.c_str());
     return kOk;
   } catch (const UsageError& e) {
-    report_usage_error(e.what());
-    return kUsage;
+    return report_usage_error(e.what());
   } catch (const std::filesystem::filesystem_error& e) {
-    report_usage_error(e.what());
-    return kUsage;
+    return report_usage_error(e.what());
   }
 }
 

@@ -37,8 +37,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    cctune::cli::report_usage_error(std::string(e.what()) + " (see cctune --help)");
-    return cctune::cli::kUsage;
+    return cctune::cli::report_usage_error(std::string(e.what()) + " (see cctune --help)");
   }
   try {
     if (app.got_subcommand("topo")) return cctune::cli::run_topo_command(topo, argc, argv);

@@ -4,10 +4,12 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
+#include "results/files.hpp"
 #include "results/store.hpp"
 
 namespace cctune::cli {
@@ -22,6 +24,7 @@ struct ResultsCommand {
   std::int64_t id = 0;
   std::string out;
   std::vector<std::string> files;
+  std::string collective;
 };
 
 ResultsCommand* add_results_command(CLI::App& app) {
@@ -36,31 +39,15 @@ ResultsCommand* add_results_command(CLI::App& app) {
   command.export_record = sub->add_subcommand("export", "One record as JSON, with every sample");
   command.export_record->add_option("id", command.id, "Record id (from list)")->required()->check(CLI::PositiveNumber);
   command.export_record->add_option("-o,--output", command.out, "Write to this file (default: stdout)");
-  command.import = sub->add_subcommand("import", "Store files as records: cctune bench -J output or exported records");
+  command.import = sub->add_subcommand(
+      "import", "Store files as records: cctune or nccl-tests -J JSON, nccl-tests text logs, exported records");
   command.import->add_option("files", command.files, "Files to import")->required();
+  command.import->add_option("--collective", command.collective,
+                             "For nccl-tests output that does not name its binary: allreduce, alltoall, ...");
   return &command;
 }
 
 namespace {
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) CCTUNE_USAGE_ERROR(path + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-results::Record parse_record_file(const std::string& path) {
-  const std::string text = read_text(path);
-  const auto document = nlohmann::json::parse(text, nullptr, false);
-  if (document.is_discarded()) CCTUNE_USAGE_ERROR(path + ": not valid JSON (truncated?)");
-  results::Record record = document.is_object() && document.contains("format")
-                               ? results::record_from_json(document, path)
-                               : results::record_from_bench_json(document, path);
-  if (record.source.empty()) record.source = path;
-  return record;
-}
 
 void print_list(const results::Store& store, int limit) {
   fmt::print("# {:>5}  {:<20}  {:<7}  {:>5}  {:>5}  {:<8}  {}\n", "id", "started", "kind", "ranks", "nodes",
@@ -89,9 +76,11 @@ void print_record(const results::Record& r) {
 int run_results_command(ResultsCommand* command) {
   try {
     // Parse every file before opening the database: a bad file stores nothing.
-    std::vector<results::Record> imports;
+    std::vector<results::LoadedFile> imports;
     if (command->import->parsed()) {
-      for (const std::string& path : command->files) imports.push_back(parse_record_file(path));
+      const std::optional<std::string> collective =
+          command->collective.empty() ? std::nullopt : std::optional<std::string>(command->collective);
+      for (const std::string& path : command->files) imports.push_back(results::load_record_file(path, collective));
     }
     results::Store store(command->db.empty() ? results::default_database_path() : std::filesystem::path(command->db));
     if (command->list->parsed()) {
@@ -110,14 +99,15 @@ int run_results_command(ResultsCommand* command) {
         }
       }
     } else {
-      for (const results::Record& record : imports) {
-        fmt::print("stored {} as record {}\n", record.source, store.append(record));
+      for (const results::LoadedFile& parsed : imports) {
+        fmt::print("stored {} as record {}", parsed.record.source, store.append(parsed.record));
+        if (parsed.skipped_lines) fmt::print(" ({} unreadable table line(s) skipped)", parsed.skipped_lines);
+        fmt::print("\n");
       }
     }
     return kOk;
   } catch (const UsageError& e) {
-    report_usage_error(e.what());
-    return kUsage;
+    return report_usage_error(e.what());
   }
 }
 

@@ -80,8 +80,7 @@ int run_topo_command(TopoCommand* command, int& argc, char**& argv) {
     if (!command->xml.empty() || !command->nccl_xml.empty()) return from_file(*command);
     return probe_cluster(*command, argc, argv);
   } catch (const UsageError& e) {
-    report_usage_error(e.what());
-    return kUsage;
+    return report_usage_error(e.what());
   }
 }
 

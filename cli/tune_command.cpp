@@ -124,8 +124,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     options.confirm_rounds = command->no_confirm ? 0 : command->confirm_rounds;
     options.library_only = command->library_only;
   } catch (const UsageError& e) {
-    report_usage_error(e.what());
-    return kUsage;
+    return report_usage_error(e.what());
   }
 
   pin_to_one_cpu_if_unbound();  // before MPI_Init, so that MPI's memory is touched from there

@@ -42,8 +42,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     options.rounds = command->rounds;
     options.iterations = command->iterations;
   } catch (const UsageError& e) {
-    report_usage_error(e.what());
-    return kUsage;
+    return report_usage_error(e.what());
   }
 
   pin_to_one_cpu_if_unbound();  // before MPI_Init, so that MPI's memory is touched from there

@@ -1,6 +1,9 @@
 #include "results/record.hpp"
 
+#include <set>
+
 #include "collectives/error.hpp"
+#include "results/nccl_tests.hpp"
 
 namespace cctune::results {
 namespace {
@@ -40,7 +43,8 @@ Measurement measurement_from_placement(const Json& row, const Json& placement, b
 
 }  // namespace
 
-Record record_from_bench_json(const Json& document, const std::string& name) {
+Record record_from_bench_json(const Json& document, const std::string& name,
+                             const std::optional<std::string>& collective) {
   if (!document.is_object() || !document.contains("results") || !document.contains("config")) {
     refuse(name, "not a cctune bench JSON file (no \"results\" and \"config\")");
   }
@@ -56,15 +60,33 @@ Record record_from_bench_json(const Json& document, const std::string& name) {
     record.git_revision = text_of(env, "git_revision");
     record.nranks = env.value("nranks", 0);
     record.nnodes = env.value("nnodes", 0);
+    if (record.nranks == 0 && document.contains("devices") && document["devices"].is_array()) {
+      // nccl-tests says it per device: one entry per rank, with its host.
+      std::set<std::string> hosts;
+      for (const Json& device : document["devices"]) {
+        if (device.is_object()) hosts.insert(text_of(device, "host"));
+      }
+      record.nranks = static_cast<int>(document["devices"].size());
+      record.nnodes = static_cast<int>(hosts.size());
+    }
     record.fingerprint = text_of(env, "fingerprint");
     record.environment = {{"env", env}, {"config", document.at("config")}};
     if (document.contains("errors")) record.environment["errors"] = document["errors"];
+    // nccl-tests' rows do not say what they measured: its binary's name does.
+    const std::string fallback = collective.value_or(collective_of_nccl_tests_binary(record.command));
     for (const Json& row : document.at("results")) {
-      if (row.contains("out_of_place") && row["out_of_place"].is_object()) {
-        record.measurements.push_back(measurement_from_placement(row, row["out_of_place"], false));
+      if (!row.contains("collective")) {
+        if (fallback.empty()) refuse(name, "the rows do not name their collective, nor does \"args\": give --collective");
+        record.kind = "nccl-tests";
       }
-      if (row.contains("in_place") && row["in_place"].is_object()) {
-        record.measurements.push_back(measurement_from_placement(row, row["in_place"], true));
+      for (const auto& [key, in_place] : {std::pair{"out_of_place", false}, std::pair{"in_place", true}}) {
+        if (!row.contains(key) || !row[key].is_object()) continue;
+        Measurement m = measurement_from_placement(row, row[key], in_place);
+        if (m.collective.empty()) {
+          m.collective = fallback;
+          m.backend = m.algorithm = "nccl";
+        }
+        record.measurements.push_back(std::move(m));
       }
     }
     return record;

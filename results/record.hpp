@@ -3,6 +3,7 @@
 // what, where, with which build, and every size's samples, so that later runs can be compared with it.
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,9 +34,12 @@ struct Record {
   std::vector<Measurement> measurements;
 };
 
-// A `cctune bench -J` document (docs/bench.md) as a record, one measurement per row and placement.
-// Throws UsageError "NAME: reason" for a document that is not one.
-Record record_from_bench_json(const nlohmann::json& document, const std::string& name);
+// A `cctune bench -J` document (docs/bench.md), or nccl-tests' own -J document (the same layout
+// without collective and algorithm per row: the collective then comes from the binary named in
+// "args", or from `collective`), as a record, one measurement per row and placement. Throws
+// UsageError "NAME: reason" for a document that is neither.
+Record record_from_bench_json(const nlohmann::json& document, const std::string& name,
+                             const std::optional<std::string>& collective = std::nullopt);
 
 // The record as JSON (what `cctune results export` writes), and back.
 nlohmann::json record_to_json(const Record& record);

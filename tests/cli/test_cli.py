@@ -682,5 +682,77 @@ class Compare(unittest.TestCase):
                     self.assertIn(expected, lines[0])
 
 
+class Import(unittest.TestCase):
+    """Real nccl-tests output, as posted in public threads (tests/fixtures/nccl-tests/README.md)."""
+    FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "nccl-tests")
+
+    def fixture(self, name):
+        return os.path.join(self.FIXTURES, name)
+
+    def export(self, db, record_id):
+        proc = run([CCTUNE, "results", "--db", db, "export", record_id])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return json.loads(proc.stdout)
+
+    def test_logs_become_records(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            proc = run([CCTUNE, "results", "--db", db, "import", self.fixture("gb10-allreduce-2node.txt")])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("as record 1", proc.stdout)
+            record = self.export(db, "1")
+            self.assertEqual((record["kind"], record["nranks"], record["nnodes"]), ("nccl-tests", 2, 2))
+            self.assertEqual(len(record["measurements"]), 8)
+            last = record["measurements"][-2]  # 65536 B out of place
+            self.assertEqual((last["collective"], last["bytes"], last["in_place"]), ("allreduce", 65536, False))
+            self.assertEqual((last["median_us"], last["busbw_gbs"], last["wrong"]), (67.93, 0.96, 0))
+            self.assertFalse(record["complete"])  # the excerpt stops before the footer
+
+            # Old format: no binary named, so the collective must be given; "error" is not a count.
+            old = self.fixture("a100-old-format.txt")
+            proc = run([CCTUNE, "results", "--db", db, "import", old])
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("give --collective", proc.stderr)
+            proc = run([CCTUNE, "results", "--db", db, "import", old, "--collective", "allreduce"])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            record = self.export(db, "2")
+            self.assertEqual(len(record["measurements"]), 12)
+            self.assertTrue(all(m["wrong"] == -1 for m in record["measurements"]))
+            self.assertEqual(record["measurements"][-1]["median_us"], 117.4)
+
+            proc = run([CCTUNE, "results", "--db", db, "import", self.fixture("p5-tag-output.txt"), "--collective",
+                        "allreduce"])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(len(self.export(db, "3")["measurements"]), 6)
+
+            # Logs compare like runs: against itself nothing changed.
+            proc = run([CCTUNE, "compare", self.fixture("gb10-allreduce-2node.txt"),
+                        self.fixture("gb10-allreduce-2node.txt")])
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            self.assertIn("# no regression in 8 comparisons", proc.stdout)
+
+    def test_garbage_lines_are_counted_and_unreadable_logs_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            for name, unreadable in (("h100-info-interleaved.txt", 1), ("mi300x-side-by-side.txt", 2)):
+                with self.subTest(name=name):
+                    proc = run([CCTUNE, "results", "--db", db, "import", self.fixture(name), "--collective",
+                                "allreduce"])
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(f"no nccl-tests table rows found ({unreadable} unreadable)", lines[0])
+            # A log whose table has an NCCL INFO line written into it: the good rows are kept.
+            mixed = os.path.join(tmp, "mixed.txt")
+            with open(mixed, "w") as out:
+                for name in ("gb10-allreduce-2node.txt", "h100-info-interleaved.txt"):
+                    with open(self.fixture(name)) as f:
+                        out.write(f.read())
+            proc = run([CCTUNE, "results", "--db", db, "import", mixed])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("as record 1 (1 unreadable table line(s) skipped)", proc.stdout)
+            self.assertEqual(self.export(db, "1")["environment"]["skipped_lines"], 1)
+
+
 if __name__ == "__main__":
     unittest.main()
