@@ -84,11 +84,6 @@ int list_algorithms() {
   return kOk;
 }
 
-std::string join_command_line(int argc, char** argv) {
-  std::string line;
-  for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);
-  return line;
-}
 
 }  // namespace
 
@@ -126,23 +121,10 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
         open_error = e.what();
       }
     }
-    // The history: a database named on the command line must open, or nothing runs; the default one
-    // is a convenience, so failing to open it costs a warning, not the run.
-    std::unique_ptr<results::Store> store;
-    std::filesystem::path db_path;
-    if (rank == 0 && open_error.empty() && !command->no_db) {
-      db_path = command->db.empty() ? results::default_database_path() : std::filesystem::path(command->db);
-      try {
-        store = std::make_unique<results::Store>(db_path);
-      } catch (const Error& e) {
-        if (!command->db.empty()) {
-          open_error = e.what();
-        } else {
-          std::fprintf(stderr, "cctune: warning: not recording this run: %s\n", e.what());
-        }
-      }
-    }
-    if (world.sum(open_error.empty() ? 0 : 1) != 0) throw UsageError(open_error, __FILE__, __LINE__);
+    // The JSON file's error, if any, travels with the database's: one collective check for both.
+    const std::unique_ptr<results::Store> store = open_run_store(rank, command->db, command->no_db, open_error);
+    const std::filesystem::path db_path =
+        command->db.empty() ? results::default_database_path() : std::filesystem::path(command->db);
 
     std::unique_ptr<bench::Watchdog> watchdog;
     if (options.timeout_seconds > 0) {

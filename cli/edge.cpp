@@ -9,6 +9,7 @@
 
 #include "collectives/bootstrap.hpp"
 #include "collectives/error.hpp"
+#include "results/store.hpp"
 
 namespace cctune::cli {
 
@@ -55,6 +56,34 @@ int run_mpi_job(const std::function<int(int& rank)>& body) {
     MPI_Abort(MPI_COMM_WORLD, kFailed);
     return kFailed;
   }
+}
+
+std::string join_command_line(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);
+  return line;
+}
+
+std::unique_ptr<results::Store> open_run_store(int rank, const std::string& explicit_path, bool no_db,
+                                               const std::string& earlier_error) {
+  std::unique_ptr<results::Store> store;
+  std::string error = earlier_error;
+  if (rank == 0 && error.empty() && !no_db) {
+    const std::filesystem::path path = explicit_path.empty() ? results::default_database_path() : std::filesystem::path(explicit_path);
+    try {
+      store = std::make_unique<results::Store>(path);
+    } catch (const Error& e) {
+      if (!explicit_path.empty()) {
+        error = e.what();
+      } else {
+        std::fprintf(stderr, "cctune: warning: not recording this run: %s\n", e.what());
+      }
+    }
+  }
+  long long failed = error.empty() ? 0 : 1;
+  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+  if (failed != 0) throw UsageError(error, __FILE__, __LINE__);
+  return store;
 }
 
 std::string mpi_shim_path() {

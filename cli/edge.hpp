@@ -2,8 +2,13 @@
 // The program's edge: exceptions become one line on stderr and an exit code.
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+
+namespace cctune::results {
+class Store;
+}
 
 namespace cctune::cli {
 
@@ -21,6 +26,15 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 
 // libcctune-mpi.so as built or installed with this cctune (absolute), or "" when it is in neither place.
 std::string mpi_shim_path();
+
+// The command line as typed, for records and JSON files.
+std::string join_command_line(int argc, char** argv);
+
+// Collective over MPI_COMM_WORLD: rank 0 opens the results database for this run (null elsewhere, and
+// with no_db). A database named by `explicit_path` must open, or every rank throws the same
+// UsageError before anything is measured; the default one only costs a warning.
+std::unique_ptr<results::Store> open_run_store(int rank, const std::string& explicit_path, bool no_db,
+                                               const std::string& earlier_error = {});
 
 // The edge of a command once MPI is initialised. body(rank) sets rank as soon as it knows it.
 // A UsageError is raised alike on every rank (each check is collective), so rank 0 prints it and every

@@ -9,6 +9,7 @@
 #include "cli/edge.hpp"
 #include "cli/compare_command.hpp"
 #include "cli/export_command.hpp"
+#include "cli/report_command.hpp"
 #include "cli/results_command.hpp"
 #include "cli/topo_command.hpp"
 #include "cli/tune_command.hpp"
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   auto* verify = cctune::cli::add_verify_command(app);
   auto* results = cctune::cli::add_results_command(app);
   auto* compare = cctune::cli::add_compare_command(app);
+  auto* report = cctune::cli::add_report_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("export")) return cctune::cli::run_export_command(export_command);
     if (app.got_subcommand("results")) return cctune::cli::run_results_command(results);
     if (app.got_subcommand("compare")) return cctune::cli::run_compare_command(compare);
+    if (app.got_subcommand("report")) return cctune::cli::run_report_command(report);
     if (app.got_subcommand("tune")) return cctune::cli::run_tune_command(tune, argc, argv);
     if (app.got_subcommand("verify")) return cctune::cli::run_verify_command(verify, argc, argv);
     return cctune::cli::run_bench_command(bench, argc, argv);

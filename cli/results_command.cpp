@@ -42,6 +42,8 @@ ResultsCommand* add_results_command(CLI::App& app) {
   command.import = sub->add_subcommand(
       "import", "Store files as records: cctune or nccl-tests -J JSON, nccl-tests text logs, exported records");
   command.import->add_option("files", command.files, "Files to import")->required();
+  // `cctune results show 3 --db FILE` as well as `cctune results --db FILE show 3`.
+  for (CLI::App* action : {command.list, command.show, command.export_record, command.import}) action->fallthrough();
   command.import->add_option("--collective", command.collective,
                              "For nccl-tests output that does not name its binary: allreduce, alltoall, ...");
   return &command;

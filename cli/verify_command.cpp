@@ -1,6 +1,10 @@
 #include "cli/verify_command.hpp"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
+
+#include <ctime>
+#include <optional>
 
 #include "bench/sweep.hpp"
 #include "cli/edge.hpp"
@@ -9,6 +13,8 @@
 #include "collectives/error.hpp"
 #include "topology/cluster.hpp"
 #include "topology/sources.hpp"
+#include "results/record.hpp"
+#include "results/store.hpp"
 #include "tuner/verify.hpp"
 
 namespace cctune::cli {
@@ -17,6 +23,8 @@ struct VerifyCommand {
   std::string profile;
   SweepOptions sweep;
   int rounds = 5, iterations = 10;
+  std::string db;
+  bool no_db = false;
 };
 
 VerifyCommand* add_verify_command(CLI::App& app) {
@@ -29,8 +37,53 @@ VerifyCommand* add_verify_command(CLI::App& app) {
   sub->add_option("-n,--iters", command.iterations, "Iterations per candidate per round")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
+  sub->add_option("--db", command.db, "Record the comparison in this results database (default: as cctune bench)");
+  sub->add_flag("--no-db", command.no_db, "Do not record the comparison");
   return &command;
 }
+
+namespace {
+
+// Two measurements per size, "default" and "tuned", so that `cctune report` can draw one against the
+// other; which algorithm was tuned in at each size is kept in the environment.
+results::Record verify_record(const tuner::VerifyReport& report, const bench::RunInfo& info,
+                              const std::string& fingerprint, const std::string& profile_path) {
+  results::Record record;
+  record.kind = "verify";
+  record.started = info.start_time;
+  record.ended = fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::time(nullptr)));
+  record.command = info.command_line;
+  record.cctune_version = info.cctune_version;
+  record.git_revision = info.git_revision;
+  record.nranks = info.nranks;
+  record.nnodes = info.nnodes;
+  record.fingerprint = fingerprint;
+  record.complete = true;
+  nlohmann::json choices = nlohmann::json::array();
+  for (const tuner::VerifyRow& row : report.rows) {
+    for (const bool tuned : {false, true}) {
+      results::Measurement m;
+      m.collective = row.collective;
+      m.backend = "mpi";
+      m.algorithm = tuned ? "tuned" : "default";
+      m.datatype = "float";
+      m.op = row.collective == "allreduce" ? "sum" : "none";
+      m.bytes = row.bytes;
+      m.median_us = tuned ? row.tuned_median_us : row.default_median_us;
+      record.measurements.push_back(m);
+    }
+    choices.push_back({{"collective", row.collective}, {"bytes", row.bytes}, {"tuned", row.tuned},
+                       {"speedup", row.speedup}, {"slower", row.slower}});
+  }
+  record.environment = {{"profile", profile_path},
+                        {"hosts", info.hosts},
+                        {"mpi_library", info.mpi_library},
+                        {"geometric_mean_speedup", report.geometric_mean_speedup},
+                        {"choices", choices}};
+  return record;
+}
+
+}  // namespace
 
 int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
   tuner::Profile profile;
@@ -41,6 +94,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     options.sizes = options.bench.sizes;
     options.rounds = command->rounds;
     options.iterations = command->iterations;
+    options.bench.command_line = join_command_line(argc, argv);
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }
@@ -65,9 +119,14 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
                            ", these have " + (rank == 0 ? view.types.front().fingerprint : std::string("another")),
                        __FILE__, __LINE__);
     }
+    const std::unique_ptr<results::Store> store = open_run_store(rank, command->db, command->no_db);
     auto backend = find_backend("mpi").create(MPI_COMM_WORLD);
     const tuner::VerifyReport report = tuner::verify(*backend, world, profile, options);
     if (rank != 0) return static_cast<int>(report.any_slower ? kFailed : kOk);
+    std::optional<std::int64_t> recorded;
+    if (store) {
+      recorded = store->append(verify_record(report, info, view.types.front().fingerprint, command->profile));
+    }
     fmt::print("# cctune verify {}: Open MPI's default (ompi:0) against the profile, {} interleaved rounds of {} "
                "calls, {} ranks\n",
                command->profile, options.rounds, options.iterations, info.nranks);
@@ -81,6 +140,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     fmt::print("# geometric-mean speedup of tuned over default: {:.3f}x over {} sizes; {}\n",
                report.geometric_mean_speedup, report.rows.size(),
                report.any_slower ? "SLOWER than default beyond noise at some size" : "nowhere slower beyond noise");
+    if (recorded) fmt::print("# Recorded as run {}\n", *recorded);
     return static_cast<int>(report.any_slower ? kFailed : kOk);
   });
 }

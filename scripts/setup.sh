@@ -7,6 +7,7 @@ packages=(
   libopenmpi-dev openmpi-bin libhwloc-dev
   libcli11-dev nlohmann-json3-dev libpugixml-dev libfmt-dev libboost-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  chromium fonts-dejavu-core  # the report test renders cctune's HTML in headless Chromium
 )
 
 missing=()

@@ -3,6 +3,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -752,6 +753,60 @@ class Import(unittest.TestCase):
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertIn("as record 1 (1 unreadable table line(s) skipped)", proc.stdout)
             self.assertEqual(self.export(db, "1")["environment"]["skipped_lines"], 1)
+
+
+class Report(unittest.TestCase):
+    """The HTML report, opened by a real browser: headless Chromium must draw every curve."""
+
+    def render(self, html):
+        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+        self.assertIsNotNone(chromium, "Chromium is needed (scripts/setup.sh installs Debian's chromium)")
+        proc = run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                    "--dump-dom", "file://" + html], timeout=120)
+        body = re.search(r'<body data-series-total="(\d+)" data-series-drawn="(\d+)"', proc.stdout)
+        self.assertIsNotNone(body, proc.stdout[:500] + proc.stderr[-2000:])
+        return int(body.group(1)), int(body.group(2))
+
+    def test_report_is_self_contained_and_every_curve_is_drawn(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            proc = run(mpirun(4, "bench", "--collective", "allreduce", "--algorithm", "mpi,ring", "-b", "1K", "-e",
+                              "64K", "-n", "5", "-w", "1", "--no-progress", "--db", db))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            topology = os.path.join(tmp, "topo.json")
+            proc = run(mpirun(2, "topo", "--json", topology))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            html = os.path.join(tmp, "report.html")
+            gb10 = os.path.join(Import.FIXTURES, "gb10-allreduce-2node.txt")
+            proc = run([CCTUNE, "report", "1", gb10, "--db", db, "--topology", topology, "-o", html])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(html) as f:
+                text = f.read()
+            # Nothing to fetch: no links, no external scripts, styles, images or fonts.
+            self.assertIsNone(re.search(r'(src|href)\s*=|@import|url\(', text))
+            self.assertEqual(re.findall(r"https?://[^\s\"']+", text), ["http://www.w3.org/2000/svg"] * text.count("<svg"))
+            self.assertIn("<h2>Topology</h2>", text)
+            # allreduce: 3 bandwidth curves (mpi, ring, nccl-tests' nccl); per curve a latency chart with a
+            # median and, where p99 is known (not in nccl-tests logs), a p99 line: 3 + 2 + 2 + 1.
+            total, drawn = self.render(html)
+            self.assertEqual((total, drawn), (8, 8))
+
+    def test_bad_runs_and_topology_give_one_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "r.html")
+            bad_topology = os.path.join(tmp, "t.json")
+            with open(bad_topology, "w") as f:
+                f.write('{"not": "topology"}')
+            gb10 = os.path.join(Import.FIXTURES, "gb10-allreduce-2node.txt")
+            for args, expected in ((["7", "--db", os.path.join(tmp, "db")], "no record 7"),
+                                   ([gb10, "--topology", bad_topology], "not the JSON that cctune topo --json writes"),
+                                   ([os.path.join(tmp, "missing.txt")], "cannot open")):
+                with self.subTest(args=args):
+                    proc = run([CCTUNE, "report", *args, "-o", out])
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    self.assertEqual(len(cctune_lines(proc.stderr)), 1, proc.stderr)
+                    self.assertIn(expected, proc.stderr)
+                    self.assertFalse(os.path.exists(out))
 
 
 if __name__ == "__main__":

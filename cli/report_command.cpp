@@ -1,0 +1,86 @@
+// `cctune report RUN... -o FILE`: one self-contained HTML file with SVG plots (docs/results.md).
+#include "cli/report_command.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <ctime>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include "cli/edge.hpp"
+#include "collectives/error.hpp"
+#include "results/files.hpp"
+#include "results/report.hpp"
+#include "results/store.hpp"
+
+namespace cctune::cli {
+
+struct ReportCommand {
+  std::vector<std::string> runs;
+  std::string out = "cctune-report.html";
+  std::string db, topology, title = "cctune report", collective;
+};
+
+ReportCommand* add_report_command(CLI::App& app) {
+  static ReportCommand command;
+  auto* sub = app.add_subcommand("report", "Write one self-contained HTML file with plots of runs");
+  sub->add_option("runs", command.runs,
+                  "Run ids in the results database, or files (cctune or nccl-tests JSON or text, exported records)")
+      ->required();
+  sub->add_option("-o,--output", command.out, "The HTML file to write")->capture_default_str();
+  sub->add_option("--db", command.db, "The results database for run ids (default: as cctune results)");
+  sub->add_option("--topology", command.topology, "`cctune topo --json` output to show beside the runs");
+  sub->add_option("--title", command.title, "The page's title")->capture_default_str();
+  sub->add_option("--collective", command.collective,
+                  "For nccl-tests output that does not name its binary: allreduce, alltoall, ...");
+  return &command;
+}
+
+int run_report_command(ReportCommand* command) {
+  try {
+    const std::optional<std::string> collective =
+        command->collective.empty() ? std::nullopt : std::optional<std::string>(command->collective);
+    std::vector<results::Record> runs;
+    std::unique_ptr<results::Store> store;
+    for (const std::string& spec : command->runs) {
+      if (!spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos) {
+        if (!store) {
+          store = std::make_unique<results::Store>(command->db.empty() ? results::default_database_path()
+                                                                       : std::filesystem::path(command->db));
+        }
+        auto record = store->get(std::stoll(spec));
+        if (!record) CCTUNE_USAGE_ERROR("no record " + spec + " in the results database");
+        runs.push_back(std::move(*record));
+      } else {
+        runs.push_back(results::load_record_file(spec, collective).record);
+      }
+    }
+    results::ReportOptions options;
+    options.title = command->title;
+    options.cctune_version = CCTUNE_VERSION;
+    options.generated = fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(std::time(nullptr)));
+    if (!command->topology.empty()) {
+      std::ifstream in(command->topology, std::ios::binary);
+      if (!in) CCTUNE_USAGE_ERROR(command->topology + ": cannot open");
+      std::ostringstream text;
+      text << in.rdbuf();
+      auto topology = nlohmann::json::parse(text.str(), nullptr, false);
+      if (topology.is_discarded() || !topology.is_object() ||
+          (!topology.contains("node_types") && !topology.contains("gpus"))) {
+        CCTUNE_USAGE_ERROR(command->topology + ": not the JSON that cctune topo --json writes");
+      }
+      options.topology = std::move(topology);
+    }
+    const std::string html = results::render_report(runs, options);
+    write_file_atomically(command->out, html);
+    fmt::print("wrote {} ({:.0f} KiB, {} run(s))\n", command->out, static_cast<double>(html.size()) / 1024.0,
+               runs.size());
+    return kOk;
+  } catch (const UsageError& e) {
+    return report_usage_error(e.what());
+  }
+}
+
+}  // namespace cctune::cli
