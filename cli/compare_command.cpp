@@ -68,16 +68,6 @@ double parse_threshold(const std::string& text) {
   return percent ? value / 100.0 : value;
 }
 
-results::Record load_one(const std::string& spec, const std::string& db, const std::optional<std::string>& collective) {
-  if (!spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos) {
-    results::Store store(db.empty() ? results::default_database_path() : std::filesystem::path(db));
-    auto record = store.get(std::stoll(spec));
-    if (!record) CCTUNE_USAGE_ERROR("no record " + spec + " in the results database");
-    return *record;
-  }
-  return results::load_record_file(spec, collective).record;
-}
-
 results::Record load(const std::string& specs, const std::string& db, const std::optional<std::string>& collective) {
   std::vector<results::Record> runs;
   std::size_t start = 0;
@@ -85,7 +75,7 @@ results::Record load(const std::string& specs, const std::string& db, const std:
     const std::size_t comma = std::min(specs.find(',', start), specs.size());
     const std::string spec = specs.substr(start, comma - start);
     if (spec.empty()) CCTUNE_USAGE_ERROR("'" + specs + "': an empty run id or file name in the list");
-    runs.push_back(load_one(spec, db, collective));
+    runs.push_back(load_run(spec, db, collective));
     start = comma + 1;
   }
   return results::best_of(runs);

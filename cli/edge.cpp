@@ -9,6 +9,7 @@
 
 #include "collectives/bootstrap.hpp"
 #include "collectives/error.hpp"
+#include "results/files.hpp"
 #include "results/store.hpp"
 
 namespace cctune::cli {
@@ -84,6 +85,17 @@ std::unique_ptr<results::Store> open_run_store(int rank, const std::string& expl
   MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
   if (failed != 0) throw UsageError(error, __FILE__, __LINE__);
   return store;
+}
+
+results::Record load_run(const std::string& spec, const std::string& db,
+                         const std::optional<std::string>& collective) {
+  if (!spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos) {
+    results::Store store(db.empty() ? results::default_database_path() : std::filesystem::path(db));
+    auto record = store.get(std::stoll(spec));
+    if (!record) CCTUNE_USAGE_ERROR("no record " + spec + " in the results database");
+    return std::move(*record);
+  }
+  return results::load_record_file(spec, collective).record;
 }
 
 std::string mpi_shim_path() {

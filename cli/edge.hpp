@@ -3,11 +3,13 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace cctune::results {
 class Store;
+struct Record;
 }
 
 namespace cctune::cli {
@@ -35,6 +37,11 @@ std::string join_command_line(int argc, char** argv);
 // UsageError before anything is measured; the default one only costs a warning.
 std::unique_ptr<results::Store> open_run_store(int rank, const std::string& explicit_path, bool no_db,
                                                const std::string& earlier_error = {});
+
+// A run named on the command line: an id in the results database (db, or the default one), or a file
+// (results::load_record_file). Throws UsageError for an unknown id or a bad file.
+results::Record load_run(const std::string& spec, const std::string& db,
+                         const std::optional<std::string>& collective);
 
 // The edge of a command once MPI is initialised. body(rank) sets rank as soon as it knows it.
 // A UsageError is raised alike on every rank (each check is collective), so rank 0 prints it and every

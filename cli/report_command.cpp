@@ -43,20 +43,7 @@ int run_report_command(ReportCommand* command) {
     const std::optional<std::string> collective =
         command->collective.empty() ? std::nullopt : std::optional<std::string>(command->collective);
     std::vector<results::Record> runs;
-    std::unique_ptr<results::Store> store;
-    for (const std::string& spec : command->runs) {
-      if (!spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos) {
-        if (!store) {
-          store = std::make_unique<results::Store>(command->db.empty() ? results::default_database_path()
-                                                                       : std::filesystem::path(command->db));
-        }
-        auto record = store->get(std::stoll(spec));
-        if (!record) CCTUNE_USAGE_ERROR("no record " + spec + " in the results database");
-        runs.push_back(std::move(*record));
-      } else {
-        runs.push_back(results::load_record_file(spec, collective).record);
-      }
-    }
+    for (const std::string& spec : command->runs) runs.push_back(load_run(spec, command->db, collective));
     results::ReportOptions options;
     options.title = command->title;
     options.cctune_version = CCTUNE_VERSION;
