@@ -1,6 +1,9 @@
 #include "cli/tune_command.hpp"
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
+
+#include <ctime>
 
 #include <algorithm>
 #include <filesystem>
@@ -14,6 +17,8 @@
 #include "topology/cluster.hpp"
 #include "topology/sources.hpp"
 #include "tuner/exporters.hpp"
+#include "results/record.hpp"
+#include "results/store.hpp"
 #include "tuner/tune.hpp"
 #include "tuner/verify.hpp"
 
@@ -27,6 +32,8 @@ struct TuneCommand {
   int initial_iterations = 5, rounds = 4;
   bool no_confirm = false;
   bool library_only = false;
+  std::string db;
+  bool no_db = false;
   int confirm_rounds = 5;
   std::uint64_t seed = 1;
 };
@@ -53,6 +60,8 @@ TuneCommand* add_tune_command(CLI::App& app) {
                   "Rounds of the final check against Open MPI's default; a choice must win most of them")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  sub->add_option("--db", command.db, "Record the tuning's measurements in this results database (default: as bench)");
+  sub->add_flag("--no-db", command.no_db, "Do not record the tuning");
   sub->add_flag("--library-only", command.library_only,
                 "Candidates only Open MPI's own algorithms, which a job gets from the rules file alone "
                 "(cctune's need libcctune-mpi.so preloaded, which the env file arranges)");
@@ -107,6 +116,49 @@ void print_report(const tuner::TuneReport& report, bool judged) {
 
 }  // namespace
 
+namespace {
+
+// Every candidate's median at every size, as the strategy that chose measured it (a candidate racing
+// dropped early has few calls behind its median), with the choices in the environment.
+results::Record tune_record(const tuner::TuneReport& report, const bench::RunInfo& info, const std::string& fingerprint,
+                            const std::string& profile_path) {
+  results::Record record;
+  record.kind = "tune";
+  record.started = info.start_time;
+  record.ended = fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::time(nullptr)));
+  record.command = info.command_line;
+  record.cctune_version = info.cctune_version;
+  record.git_revision = info.git_revision;
+  record.nranks = info.nranks;
+  record.nnodes = info.nnodes;
+  record.fingerprint = fingerprint;
+  record.complete = true;
+  for (const auto& part : report.collectives) {
+    for (std::size_t s = 0; s < part.bytes.size(); ++s) {
+      const tuner::SizeDecision& decision = part.chosen.sizes[s];
+      for (std::size_t c = 0; c < part.candidates.size(); ++c) {
+        if (decision.median_us[c] <= 0) continue;
+        results::Measurement m;
+        m.collective = std::string(to_string(part.collective));
+        m.backend = "mpi";
+        m.algorithm = part.candidates[c];
+        m.datatype = "float";
+        m.op = part.collective == Collective::allreduce ? "sum" : "none";
+        m.bytes = part.bytes[s];
+        m.median_us = decision.median_us[c];
+        record.measurements.push_back(m);
+      }
+    }
+  }
+  record.environment = {{"profile", profile_path},
+                        {"hosts", info.hosts},
+                        {"mpi_library", info.mpi_library},
+                        {"choices", nlohmann::json::parse(tuner::profile_to_json(report.profile))["rules"]}};
+  return record;
+}
+
+}  // namespace
+
 int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
   tuner::TuneOptions options;
   try {
@@ -114,6 +166,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     raw.dtype = command->dtype;
     raw.seed = command->seed;
     options.bench = bench::resolve(raw);
+    options.bench.command_line = join_command_line(argc, argv);
     options.sizes = options.bench.sizes;
     options.collectives.clear();
     for (const auto& selection : options.bench.selections) options.collectives.push_back(selection.collective);
@@ -142,6 +195,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
       if (!view.homogeneous()) fmt::print("# warning: the nodes are not built alike; the profile records node type 1\n");
       std::fflush(stdout);
     }
+    const std::unique_ptr<results::Store> store = open_run_store(rank, command->db, command->no_db);
     const tuner::TuneReport report = tuner::tune(*backend, world, options, info, fingerprint);
     if (rank != 0) return static_cast<int>(kOk);
     print_report(report, options.strategy == tuner::Strategy::both);
@@ -153,6 +207,10 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     write_file_atomically(rules, tuner::export_ompi_rules(report.profile));
     write_file_atomically(env, tuner::export_env_file(report.profile, profile.string(), rules.string(), mpi_shim_path()));
     fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
+    if (store) {
+      const auto id = store->append(tune_record(report, info, fingerprint, profile.string()));
+      fmt::print("# Recorded as run {}\n", id);
+    }
     fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
     return static_cast<int>(kOk);
   });

@@ -420,6 +420,14 @@ class Tune(unittest.TestCase):
                 self.assertIn(f"# tune {collective}: candidates ompi:0", proc.stdout)
             self.assertRegex(proc.stdout, r"racing cost \d+% of its time")
             self.assertRegex(proc.stdout, r"confirmation [\d.]+ s \(\d+ size\(s\) reverted to ompi:0\)")
+            # The tuning is recorded: every candidate's median per size, in the results database.
+            tuned_run = re.search(r"# Recorded as run (\d+)", proc.stdout).group(1)
+            exported = run([CCTUNE, "results", "export", tuned_run])
+            self.assertEqual(exported.returncode, 0, exported.stderr)
+            record = json.loads(exported.stdout)
+            self.assertEqual((record["kind"], record["nranks"]), ("tune", 3))
+            self.assertIn("ompi:0", {m["algorithm"] for m in record["measurements"]})
+            self.assertTrue(all(m["median_us"] > 0 for m in record["measurements"]))
             profile_path = os.path.join(tmp, "profile.json")
             with open(profile_path) as f:
                 profile = json.load(f)
@@ -442,6 +450,11 @@ class Tune(unittest.TestCase):
                               "-n", "3"))
             self.assertIn(proc.returncode, (0, 1), proc.stderr)
             self.assertIn("geometric-mean speedup of tuned over default", proc.stdout)
+            verified_run = re.search(r"# Recorded as run (\d+)", proc.stdout).group(1)
+            record = json.loads(run([CCTUNE, "results", "export", verified_run]).stdout)
+            self.assertEqual(record["kind"], "verify")
+            self.assertEqual({m["algorithm"] for m in record["measurements"]}, {"default", "tuned"})
+            self.assertEqual(len(record["environment"]["choices"]), 6)
             self.assertEqual(len([l for l in proc.stdout.splitlines() if l.strip().startswith(("allreduce", "alltoall"))]),
                              6)
             proc = run(mpirun(2, "verify", profile_path))
