@@ -745,6 +745,39 @@ class Import(unittest.TestCase):
             self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
             self.assertIn("# no regression in 8 comparisons", proc.stdout)
 
+    def test_nccl_tests_json_takes_its_collective_from_args(self):
+        # nccl-tests -J has cctune's layout without a collective, algorithm or backend per row. No public
+        # thread shows one yet (it appeared in Oct 2025), so this one is a cctune bench file stripped of
+        # those keys, with nccl-tests' own "args".
+        with tempfile.TemporaryDirectory() as tmp:
+            own = os.path.join(tmp, "own.json")
+            proc = run(mpirun(2, "bench", "--collective", "allreduce", "--algorithm", "mpi", "-b", "1K", "-e", "4K",
+                              "-n", "3", "--no-progress", "--no-db", "-J", own))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(own) as f:
+                document = json.load(f)
+            document["args"] = "./build/all_reduce_perf -b 1K -e 4K -J out.json"
+            for row in document["results"]:
+                for key in ("collective", "algorithm", "backend", "requested_size", "count_per_call"):
+                    row.pop(key, None)
+            path = os.path.join(tmp, "nccl.json")
+            with open(path, "w") as f:
+                json.dump(document, f)
+            db = os.path.join(tmp, "results.db")
+            proc = run([CCTUNE, "results", "--db", db, "import", path])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            record = self.export(db, "1")
+            self.assertEqual(record["kind"], "nccl-tests")
+            self.assertEqual({(m["collective"], m["backend"], m["algorithm"]) for m in record["measurements"]},
+                             {("allreduce", "nccl", "nccl")})
+            self.assertEqual(len(record["measurements"]), 6)
+            document["args"] = "./a.out"
+            with open(path, "w") as f:
+                json.dump(document, f)
+            proc = run([CCTUNE, "results", "--db", db, "import", path])
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("give --collective", proc.stderr)
+
     def test_garbage_lines_are_counted_and_unreadable_logs_refused(self):
         with tempfile.TemporaryDirectory() as tmp:
             db = os.path.join(tmp, "results.db")
