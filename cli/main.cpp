@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "cli/accept_command.hpp"
 #include "cli/bench_command.hpp"
 #include "cli/edge.hpp"
 #include "cli/compare_command.hpp"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   auto* results = cctune::cli::add_results_command(app);
   auto* compare = cctune::cli::add_compare_command(app);
   auto* report = cctune::cli::add_report_command(app);
+  auto* accept = cctune::cli::add_accept_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -47,6 +49,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("results")) return cctune::cli::run_results_command(results);
     if (app.got_subcommand("compare")) return cctune::cli::run_compare_command(compare);
     if (app.got_subcommand("report")) return cctune::cli::run_report_command(report);
+    if (app.got_subcommand("accept")) return cctune::cli::run_accept_command(accept, argc, argv);
     if (app.got_subcommand("tune")) return cctune::cli::run_tune_command(tune, argc, argv);
     if (app.got_subcommand("verify")) return cctune::cli::run_verify_command(verify, argc, argv);
     return cctune::cli::run_bench_command(bench, argc, argv);

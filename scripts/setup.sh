@@ -6,7 +6,7 @@ packages=(
   g++ cmake ninja-build pkg-config git python3 bsdutils
   libopenmpi-dev openmpi-bin libhwloc-dev
   libcli11-dev nlohmann-json3-dev libpugixml-dev libfmt-dev libboost-dev libsqlite3-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
   chromium fonts-dejavu-core  # the report test renders cctune's HTML in headless Chromium
 )
 

@@ -855,5 +855,68 @@ class Report(unittest.TestCase):
                     self.assertFalse(os.path.exists(out))
 
 
+class Accept(unittest.TestCase):
+    SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "accept-cpu.yaml")
+
+    def accept(self, tmp, spec):
+        json_path, junit = os.path.join(tmp, "verdicts.json"), os.path.join(tmp, "verdicts.xml")
+        proc = run(mpirun(4, "accept", "--spec", spec, "--json", json_path, "--junit", junit))
+        return proc, json_path, junit
+
+    def test_the_cpu_spec_passes_here_and_an_impossible_floor_fails_in_junit(self):
+        import xml.etree.ElementTree as ET
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, json_path, junit = self.accept(tmp, self.SPEC)
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            self.assertIn("# ACCEPTED: 9 passed, 0 failed, 0 skipped", proc.stdout)
+            with open(json_path) as f:
+                verdicts = json.load(f)
+            self.assertTrue(verdicts["passed"])
+            self.assertEqual({v["subject"] for v in verdicts["verdicts"]}, {socket_host(), "allocation"})
+            suite = ET.parse(junit).getroot().find("testsuite")
+            self.assertEqual((suite.get("tests"), suite.get("failures")), ("9", "0"))
+
+            with open(self.SPEC) as f:
+                impossible = f.read().replace("min_busbw: 0.2GB/s", "min_busbw: 100000GB/s")
+            spec = os.path.join(tmp, "impossible.yaml")
+            with open(spec, "w") as f:
+                f.write(impossible)
+            proc, json_path, junit = self.accept(tmp, spec)
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            self.assertIn("# NOT ACCEPTED: 7 passed, 2 failed", proc.stdout)
+            suite = ET.parse(junit).getroot().find("testsuite")
+            self.assertEqual((suite.get("tests"), suite.get("failures")), ("9", "2"))
+            failed = [(c.get("classname"), c.get("name"), c.find("failure").get("type"))
+                      for c in suite.findall("testcase") if c.find("failure") is not None]
+            self.assertEqual(sorted(failed), sorted([(socket_host(), "allreduce 1 MiB busbw >= 100000 GB/s", "BUSBW_LOW"),
+                                                     ("allocation", "allreduce 1 MiB busbw >= 100000 GB/s", "BUSBW_LOW")]))
+
+    def test_bad_specs_name_the_key_and_line(self):
+        cases = {
+            "unknown key": ("version: 1\nnode:\n  gpus: {count: 0}\n  nicks: {count: 1}\n", ":4: node.nicks: unknown key"),
+            "missing unit": ("version: 1\ncollectives:\n  - {collective: allreduce, size: 1MiB, min_busbw: 5}\n",
+                             ":3: collectives[0].min_busbw: '5' needs a unit"),
+            "impossible": ("version: 1\nnode:\n  numa_nodes: 0\n", ":3: node.numa_nodes: 0 is impossible"),
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, (text, expected) in cases.items():
+                with self.subTest(name=name):
+                    spec = os.path.join(tmp, "spec.yaml")
+                    with open(spec, "w") as f:
+                        f.write(text)
+                    proc, json_path, _ = self.accept(tmp, spec)
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(spec + expected, lines[0])
+                    self.assertFalse(os.path.exists(json_path))
+
+
+def socket_host():
+    """The host name MPI reports (MPI_Get_processor_name is gethostname on Linux)."""
+    import socket
+    return socket.gethostname()
+
+
 if __name__ == "__main__":
     unittest.main()

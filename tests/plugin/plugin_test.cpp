@@ -2,6 +2,7 @@
 // first, init per communicator, getCollInfo with cost tables, finalize. No NCCL or GPU needed.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdarg>
 #include <cstdlib>
@@ -92,7 +93,9 @@ class Plugin : public testing::Test {
     return context;
   }
 
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / "cctune_plugin_test";
+  // One folder per process: ctest -j runs these tests in parallel processes, and TearDown removes it.
+  std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("cctune_plugin_test_" + std::to_string(getpid()));
   void* handle = nullptr;
   const cctuneTunerPlugin_v5* v5 = nullptr;
   const cctuneTunerPlugin_v4* v4 = nullptr;

@@ -1,0 +1,219 @@
+#include "accept/spec.hpp"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "collectives/error.hpp"
+
+namespace cctune::accept {
+namespace {
+
+// A number and its unit, "400Gb/s" or "400 Gb/s". The unit is looked up in `units` (factor to the
+// result's unit); a bare number is refused, since "400" could mean bits or bytes.
+double with_unit(const std::string& text, const std::map<std::string, double>& units, const char* what) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw std::invalid_argument(fmt::format("'{}' is not a {}", text, what));
+  }
+  std::string unit = text.substr(used);
+  unit.erase(0, unit.find_first_not_of(' '));
+  std::string known;
+  for (const auto& [name, factor] : units) known += (known.empty() ? "" : ", ") + name;
+  if (unit.empty()) throw std::invalid_argument(fmt::format("'{}' needs a unit ({})", text, known));
+  const auto it = units.find(unit);
+  if (it == units.end()) throw std::invalid_argument(fmt::format("'{}': unknown unit '{}' ({})", text, unit, known));
+  if (!(value > 0) || !std::isfinite(value)) throw std::invalid_argument(fmt::format("'{}' must be above 0", text));
+  return value * it->second;
+}
+
+class Reader {
+ public:
+  explicit Reader(std::string name) : name_(std::move(name)) {}
+
+  [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& reason) const {
+    CCTUNE_USAGE_ERROR(fmt::format("{}:{}: {}: {}", name_, node.Mark().line + 1, key, reason));
+  }
+
+  // Refuses keys the spec does not define: a typo must not silently drop a check.
+  void only(const YAML::Node& map, const std::string& where, std::initializer_list<const char*> allowed) const {
+    if (!map.IsMap()) fail(map, where, "expected a mapping of keys");
+    const std::set<std::string> known(allowed.begin(), allowed.end());
+    for (const auto& entry : map) {
+      const std::string key = entry.first.as<std::string>();
+      if (!known.count(key)) {
+        std::string list;
+        for (const char* k : allowed) list += (list.empty() ? "" : ", ") + std::string(k);
+        fail(entry.first, where.empty() ? key : where + "." + key, "unknown key (known here: " + list + ")");
+      }
+    }
+  }
+
+  template <typename T>
+  T scalar(const YAML::Node& node, const std::string& key) const {
+    if (!node.IsScalar()) fail(node, key, "expected a single value");
+    try {
+      return node.as<T>();
+    } catch (const YAML::Exception&) {
+      fail(node, key, "'" + node.Scalar() + "' is not " + (std::is_same_v<T, int> ? "a whole number" : "a value of the right kind"));
+    }
+  }
+
+  int count(const YAML::Node& node, const std::string& key, int minimum) const {
+    const int value = scalar<int>(node, key);
+    if (value < minimum) fail(node, key, fmt::format("{} is impossible (at least {})", value, minimum));
+    return value;
+  }
+
+  template <typename Parse>
+  auto measure(const YAML::Node& node, const std::string& key, Parse parse) const {
+    const std::string text = scalar<std::string>(node, key);
+    try {
+      return parse(text);
+    } catch (const std::invalid_argument& e) {
+      fail(node, key, e.what());
+    }
+  }
+
+ private:
+  std::string name_;
+};
+
+}  // namespace
+
+double parse_link_speed_gbps(const std::string& text) {
+  return with_unit(text, {{"Gb/s", 1.0}, {"Gbps", 1.0}, {"Tb/s", 1000.0}, {"Mb/s", 0.001}}, "link speed");
+}
+double parse_bandwidth_gbs(const std::string& text) {
+  return with_unit(text, {{"GB/s", 1.0}, {"MB/s", 0.001}, {"TB/s", 1000.0}}, "bandwidth");
+}
+double parse_duration_us(const std::string& text) {
+  return with_unit(text, {{"us", 1.0}, {"ms", 1000.0}, {"s", 1e6}}, "duration");
+}
+std::uint64_t parse_size_bytes(const std::string& text) {
+  const double bytes = with_unit(
+      text, {{"B", 1.0}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"K", 1024.0}, {"M", 1048576.0},
+             {"G", 1073741824.0}},
+      "size");
+  if (bytes != std::floor(bytes)) throw std::invalid_argument(fmt::format("'{}' is not a whole number of bytes", text));
+  return static_cast<std::uint64_t>(bytes);
+}
+
+std::string CollectiveCheck::name() const {
+  std::string size = fmt::format("{} B", bytes);
+  for (const auto& [unit, factor] : {std::pair{"GiB", 1ull << 30}, std::pair{"MiB", 1ull << 20}, std::pair{"KiB", 1ull << 10}}) {
+    if (bytes >= factor && bytes % factor == 0) {
+      size = fmt::format("{} {}", bytes / factor, unit);
+      break;
+    }
+  }
+  if (min_busbw_gbs) return fmt::format("{} {} busbw >= {:g} GB/s", collective, size, *min_busbw_gbs);
+  return fmt::format("{} {} latency <= {:g} us", collective, size, max_latency_us.value_or(0));
+}
+
+Spec parse_spec(const std::string& text, const std::string& name) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    CCTUNE_USAGE_ERROR(fmt::format("{}:{}: not valid YAML: {}", name, e.mark.line + 1, e.msg));
+  }
+  const Reader read(name);
+  if (!root.IsMap()) CCTUNE_USAGE_ERROR(name + ": expected a mapping with 'version', 'node', 'collectives'");
+  read.only(root, "", {"version", "node", "collectives", "run"});
+  if (!root["version"] || read.scalar<int>(root["version"], "version") != 1) {
+    read.fail(root["version"] ? root["version"] : root, "version", "must be 1 (this cctune reads version 1)");
+  }
+  Spec spec;
+  if (const YAML::Node node = root["node"]) {
+    read.only(node, "node", {"gpus", "nics", "gpu_nic_path", "numa_nodes"});
+    if (const YAML::Node gpus = node["gpus"]) {
+      read.only(gpus, "node.gpus", {"count", "model"});
+      if (gpus["count"]) spec.node.gpu_count = read.count(gpus["count"], "node.gpus.count", 0);
+      if (gpus["model"]) spec.node.gpu_model = read.scalar<std::string>(gpus["model"], "node.gpus.model");
+      if (spec.node.gpu_model && spec.node.gpu_count == 0) {
+        read.fail(gpus["model"], "node.gpus.model", "a model for zero GPUs is impossible");
+      }
+    }
+    if (const YAML::Node nics = node["nics"]) {
+      read.only(nics, "node.nics", {"count", "rdma", "min_speed"});
+      if (nics["count"]) spec.node.nic_count = read.count(nics["count"], "node.nics.count", 0);
+      if (nics["rdma"]) spec.node.nic_rdma = read.scalar<bool>(nics["rdma"], "node.nics.rdma");
+      if (nics["min_speed"]) {
+        spec.node.nic_min_speed_gbps = read.measure(nics["min_speed"], "node.nics.min_speed", parse_link_speed_gbps);
+      }
+    }
+    if (const YAML::Node path = node["gpu_nic_path"]) {
+      const std::string value = read.scalar<std::string>(path, "node.gpu_nic_path");
+      if (value != "PIX" && value != "PXB" && value != "PHB" && value != "NODE" && value != "SYS") {
+        read.fail(path, "node.gpu_nic_path", "'" + value + "' is not a path class (PIX, PXB, PHB, NODE, SYS)");
+      }
+      spec.node.gpu_nic_path = value;
+    }
+    if (node["numa_nodes"]) spec.node.numa_nodes = read.count(node["numa_nodes"], "node.numa_nodes", 1);
+  }
+  if (const YAML::Node run = root["run"]) {
+    read.only(run, "run", {"backend", "algorithm", "iterations", "warmup"});
+    if (run["backend"]) spec.run.backend = read.scalar<std::string>(run["backend"], "run.backend");
+    if (run["algorithm"]) spec.run.algorithm = read.scalar<std::string>(run["algorithm"], "run.algorithm");
+    if (run["iterations"]) spec.run.iterations = read.count(run["iterations"], "run.iterations", 1);
+    if (run["warmup"]) spec.run.warmup = read.count(run["warmup"], "run.warmup", 0);
+  }
+  if (const YAML::Node checks = root["collectives"]) {
+    if (!checks.IsSequence()) read.fail(checks, "collectives", "expected a list of checks");
+    for (std::size_t i = 0; i < checks.size(); ++i) {
+      const YAML::Node c = checks[i];
+      const std::string where = fmt::format("collectives[{}]", i);
+      read.only(c, where, {"collective", "size", "scope", "min_busbw", "max_latency"});
+      CollectiveCheck check;
+      check.line = c.Mark().line + 1;
+      if (!c["collective"]) read.fail(c, where, "needs 'collective' (allreduce or alltoall)");
+      check.collective = read.scalar<std::string>(c["collective"], where + ".collective");
+      if (check.collective != "allreduce" && check.collective != "alltoall") {
+        read.fail(c["collective"], where + ".collective", "'" + check.collective + "' is not allreduce or alltoall");
+      }
+      if (!c["size"]) read.fail(c, where, "needs 'size', with a unit (8B, 1MiB)");
+      check.bytes = read.measure(c["size"], where + ".size", parse_size_bytes);
+      if (c["scope"]) {
+        const std::string scope = read.scalar<std::string>(c["scope"], where + ".scope");
+        if (scope == "node") {
+          check.scope = Scope::node;
+        } else if (scope == "allocation") {
+          check.scope = Scope::allocation;
+        } else if (scope == "both") {
+          check.scope = Scope::both;
+        } else {
+          read.fail(c["scope"], where + ".scope", "'" + scope + "' is not node, allocation or both");
+        }
+      }
+      if (c["min_busbw"]) check.min_busbw_gbs = read.measure(c["min_busbw"], where + ".min_busbw", parse_bandwidth_gbs);
+      if (c["max_latency"]) {
+        check.max_latency_us = read.measure(c["max_latency"], where + ".max_latency", parse_duration_us);
+      }
+      if (check.min_busbw_gbs.has_value() == check.max_latency_us.has_value()) {
+        read.fail(c, where, "give exactly one of min_busbw and max_latency");
+      }
+      spec.collectives.push_back(check);
+    }
+  }
+  return spec;
+}
+
+Spec read_spec(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) CCTUNE_USAGE_ERROR(path + ": cannot open the spec");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_spec(text.str(), path);
+}
+
+}  // namespace cctune::accept

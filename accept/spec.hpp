@@ -1,0 +1,58 @@
+#pragma once
+// The acceptance spec a cluster engineer writes (YAML, docs/acceptance.md): what every node must have,
+// and what the collectives must reach on each node and on the whole allocation.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cctune::accept {
+
+struct NodeSpec {
+  std::optional<int> gpu_count;
+  std::optional<std::string> gpu_model;    // every GPU's name contains it ("H100")
+  std::optional<int> nic_count;            // NICs counted (RDMA ones only when nic_rdma)
+  bool nic_rdma = false;
+  std::optional<double> nic_min_speed_gbps;  // every counted NIC at least this fast
+  std::optional<std::string> gpu_nic_path;   // every GPU's nearest counted NIC at most this path class
+  std::optional<int> numa_nodes;
+};
+
+enum class Scope { node, allocation, both };
+
+struct CollectiveCheck {
+  std::string collective;  // allreduce, alltoall
+  std::uint64_t bytes = 0;
+  Scope scope = Scope::both;
+  std::optional<double> min_busbw_gbs;  // GB/s, nccl-tests' bus bandwidth
+  std::optional<double> max_latency_us;  // median time per call
+  int line = 0;                          // in the spec, for messages
+  std::string name() const;              // "allreduce 1 MiB busbw >= 5 GB/s"
+};
+
+struct RunSettings {
+  std::string backend = "mpi";
+  std::string algorithm = "mpi";
+  int iterations = 20;
+  int warmup = 5;
+};
+
+struct Spec {
+  NodeSpec node;
+  std::vector<CollectiveCheck> collectives;
+  RunSettings run;
+};
+
+// Throws UsageError "NAME:LINE: KEY: reason" for unknown keys, values without units, impossible
+// values and malformed YAML.
+Spec parse_spec(const std::string& text, const std::string& name);
+Spec read_spec(const std::string& path);
+
+// "400Gb/s" -> 400 (Gb/s); "5GB/s" -> 5 (GB/s); "50us" -> 50 (us); "1MiB" -> 1048576. Throw
+// std::invalid_argument with the reason.
+double parse_link_speed_gbps(const std::string& text);
+double parse_bandwidth_gbs(const std::string& text);
+double parse_duration_us(const std::string& text);
+std::uint64_t parse_size_bytes(const std::string& text);
+
+}  // namespace cctune::accept

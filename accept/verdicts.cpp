@@ -1,0 +1,110 @@
+#include "accept/verdicts.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <pugixml.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "collectives/error.hpp"
+
+namespace cctune::accept {
+namespace {
+
+void write_whole(const std::string& path, const std::string& text) {
+  if (path.empty()) return;
+  const std::string partial = path + ".partial";
+  {
+    std::ofstream out(partial, std::ios::trunc);
+    out << text;
+    if (!out.flush()) CCTUNE_USAGE_ERROR(path + ": cannot write the verdicts");
+  }
+  if (std::rename(partial.c_str(), path.c_str()) != 0) CCTUNE_USAGE_ERROR(path + ": cannot write the verdicts");
+}
+
+}  // namespace
+
+std::string_view to_string(Status status) {
+  switch (status) {
+    case Status::pass: return "pass";
+    case Status::fail: return "FAIL";
+    case Status::skip: return "skip";
+  }
+  return "?";
+}
+
+VerdictLog::VerdictLog(std::string json_path, std::string junit_path)
+    : json_path_(std::move(json_path)), junit_path_(std::move(junit_path)) {
+  flush();  // an unwritable path fails before anything is measured
+}
+
+void VerdictLog::add(Verdict verdict) {
+  verdicts_.push_back(std::move(verdict));
+  flush();
+}
+
+void VerdictLog::fail_in_progress(const std::string& subject, const std::string& check, const std::string& fault,
+                                  const std::string& detail) {
+  add({subject, check, Status::fail, fault, "", "", detail});
+}
+
+bool VerdictLog::all_pass() const {
+  return std::none_of(verdicts_.begin(), verdicts_.end(), [](const Verdict& v) { return v.status == Status::fail; });
+}
+
+std::string VerdictLog::json() const {
+  nlohmann::ordered_json out;
+  out["format"] = "cctune-acceptance";
+  out["version"] = 1;
+  out["passed"] = all_pass();
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
+  for (const Verdict& v : verdicts_) {
+    list.push_back({{"subject", v.subject}, {"check", v.check}, {"status", std::string(to_string(v.status))},
+                    {"fault", v.fault}, {"measured", v.measured}, {"expected", v.expected}, {"detail", v.detail}});
+  }
+  out["verdicts"] = list;
+  return out.dump(1) + "\n";
+}
+
+std::string VerdictLog::junit() const {
+  pugi::xml_document doc;
+  auto declaration = doc.append_child(pugi::node_declaration);
+  declaration.append_attribute("version") = "1.0";
+  declaration.append_attribute("encoding") = "UTF-8";
+  auto suite = doc.append_child("testsuites").append_child("testsuite");
+  suite.append_attribute("name") = "cctune accept";
+  suite.append_attribute("tests") = static_cast<unsigned long long>(verdicts_.size());
+  suite.append_attribute("failures") = static_cast<long long>(
+      std::count_if(verdicts_.begin(), verdicts_.end(), [](const Verdict& v) { return v.status == Status::fail; }));
+  suite.append_attribute("skipped") = static_cast<long long>(
+      std::count_if(verdicts_.begin(), verdicts_.end(), [](const Verdict& v) { return v.status == Status::skip; }));
+  for (const Verdict& v : verdicts_) {
+    auto test = suite.append_child("testcase");
+    test.append_attribute("classname") = v.subject.c_str();
+    test.append_attribute("name") = v.check.c_str();
+    const std::string line = fmt::format("measured {} expected {}{}{}", v.measured.empty() ? "-" : v.measured,
+                                         v.expected.empty() ? "-" : v.expected, v.detail.empty() ? "" : ": ", v.detail);
+    if (v.status == Status::fail) {
+      auto failure = test.append_child("failure");
+      failure.append_attribute("type") = v.fault.c_str();
+      failure.append_attribute("message") = (v.fault + ": " + line).c_str();
+    } else if (v.status == Status::skip) {
+      test.append_child("skipped").append_attribute("message") = (v.fault + ": " + line).c_str();
+    } else {
+      test.append_child("system-out").text() = line.c_str();
+    }
+  }
+  std::ostringstream out;
+  doc.save(out, "  ");
+  return out.str();
+}
+
+void VerdictLog::flush() const {
+  write_whole(json_path_, json());
+  write_whole(junit_path_, junit());
+}
+
+}  // namespace cctune::accept

@@ -1,0 +1,41 @@
+#pragma once
+// Verdicts per node and per check, kept on disk as they are reached: a rank that dies later cannot
+// take the verdicts already reached with it.
+#include <string>
+#include <vector>
+
+namespace cctune::accept {
+
+enum class Status { pass, fail, skip };
+std::string_view to_string(Status status);
+
+struct Verdict {
+  std::string subject;   // a host, or "allocation"
+  std::string check;     // "gpu count", "allreduce 1 MiB busbw >= 5 GB/s"
+  Status status = Status::pass;
+  std::string fault;     // stable code for fail (GPU_COUNT, BUSBW_LOW, ...), reason code for skip
+  std::string measured, expected;
+  std::string detail;    // one line for people
+};
+
+class VerdictLog {
+ public:
+  // Empty paths write nothing. Each add() rewrites both files whole (write, then rename).
+  VerdictLog(std::string json_path, std::string junit_path);
+  void add(Verdict verdict);
+  // The check in progress when the run ended badly: written at once, before anything else can fail.
+  void fail_in_progress(const std::string& subject, const std::string& check, const std::string& fault,
+                        const std::string& detail);
+  const std::vector<Verdict>& verdicts() const { return verdicts_; }
+  bool all_pass() const;
+
+  std::string json() const;
+  std::string junit() const;
+
+ private:
+  void flush() const;
+  std::string json_path_, junit_path_;
+  std::vector<Verdict> verdicts_;
+};
+
+}  // namespace cctune::accept

@@ -1,0 +1,188 @@
+// `cctune accept --spec SPEC`: every node checked against the spec, then the collective floors on
+// each node and on the whole allocation; verdicts printed and written as they are reached
+// (docs/acceptance.md). Exit 0 only when every check passed.
+#include "cli/accept_command.hpp"
+
+#include <fmt/format.h>
+
+#include <sstream>
+
+#include "accept/node_checks.hpp"
+#include "accept/spec.hpp"
+#include "accept/verdicts.hpp"
+#include "bench/measure.hpp"
+#include "bench/options.hpp"
+#include "bench/size_plan.hpp"
+#include "bench/sweep.hpp"
+#include "cli/edge.hpp"
+#include "collectives/backends.hpp"
+#include "collectives/error.hpp"
+#include "topology/cluster.hpp"
+#include "topology/sources.hpp"
+
+namespace cctune::cli {
+
+struct AcceptCommand {
+  std::string spec;
+  std::string json = "cctune-accept.json";
+  std::string junit = "cctune-accept.xml";
+};
+
+AcceptCommand* add_accept_command(CLI::App& app) {
+  static AcceptCommand command;
+  auto* sub = app.add_subcommand("accept", "Check every node and the collectives against an acceptance spec; "
+                                           "a verdict per node and check");
+  sub->add_option("--spec", command.spec, "The acceptance spec (YAML, docs/acceptance.md)")->required();
+  sub->add_option("--json", command.json, "Verdicts as JSON, rewritten as each is reached")->capture_default_str();
+  sub->add_option("--junit", command.junit, "Verdicts as JUnit XML, rewritten as each is reached")
+      ->capture_default_str();
+  return &command;
+}
+
+namespace {
+
+void print(const accept::Verdict& v) {
+  fmt::print("  {:<14} {:<40} {:<7} {:>20} {:>18}  {}\n", v.subject, v.check, to_string(v.status),
+             v.measured.empty() ? "-" : v.measured, v.expected.empty() ? "-" : v.expected,
+             v.fault.empty() ? v.detail : v.fault + (v.detail.empty() ? "" : ": " + v.detail));
+  std::fflush(stdout);
+}
+
+struct Outcome {
+  double busbw_gbs = 0, median_us = 0;
+  std::uint64_t wrong = 0;
+};
+
+// One check on `comm` (every rank of it takes part); the result on its rank 0.
+Outcome run_check(const accept::CollectiveCheck& check, const bench::BenchOptions& options, MPI_Comm comm) {
+  Communicator communicator = Communicator::duplicate(comm);
+  auto backend = find_backend(options.backend).create(comm);
+  bench::Measurer measurer(*backend, communicator, options, nullptr);
+  const Collective collective = check.collective == "allreduce" ? Collective::allreduce : Collective::alltoall;
+  const bench::MessageShape shape = bench::shape_of(check.bytes, collective, options.type, communicator.size());
+  measurer.allocate(shape.bytes);
+  auto bound = backend->bind(collective, options.selections.front().algorithms.front());
+  const auto result = measurer.measure(*bound, shape, false,
+                                       bench::Repetitions{options.iterations, options.warmup, options.check_iterations});
+  return {result.busbw_gbs, result.slowest.median, result.wrong.value_or(0)};
+}
+
+accept::Verdict judge(const accept::CollectiveCheck& check, const std::string& subject, const Outcome& outcome) {
+  accept::Verdict v{subject, check.name(), accept::Status::pass, "", "", "", ""};
+  if (outcome.wrong != 0) {
+    v.status = accept::Status::fail;
+    v.fault = "WRONG_RESULT";
+    v.measured = fmt::format("{} wrong elements", outcome.wrong);
+    v.expected = "0";
+    return v;
+  }
+  if (check.min_busbw_gbs) {
+    v.measured = fmt::format("{:.3f} GB/s", outcome.busbw_gbs);
+    v.expected = fmt::format(">= {:g} GB/s", *check.min_busbw_gbs);
+    if (outcome.busbw_gbs < *check.min_busbw_gbs) {
+      v.status = accept::Status::fail;
+      v.fault = "BUSBW_LOW";
+    }
+  } else {
+    v.measured = fmt::format("{:.2f} us", outcome.median_us);
+    v.expected = fmt::format("<= {:g} us", *check.max_latency_us);
+    if (outcome.median_us > *check.max_latency_us) {
+      v.status = accept::Status::fail;
+      v.fault = "LATENCY_HIGH";
+    }
+  }
+  return v;
+}
+
+}  // namespace
+
+int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
+  accept::Spec spec;
+  bench::BenchOptions options;
+  try {
+    spec = accept::read_spec(command->spec);
+    bench::RawBenchOptions raw;
+    raw.backend = spec.run.backend;
+    raw.algorithms = {spec.run.algorithm};
+    raw.collectives = {"allreduce"};
+    for (const auto& check : spec.collectives) {
+      if (check.collective == "alltoall") raw.collectives = {"all"};
+    }
+    raw.iterations = spec.run.iterations;
+    raw.warmup = spec.run.warmup;
+    raw.min_bytes = raw.max_bytes = "4";
+    options = bench::resolve(raw);
+  } catch (const UsageError& e) {
+    return report_usage_error(e.what());
+  }
+
+  pin_to_one_cpu_if_unbound();
+  MpiRuntime mpi(argc, argv, false);
+  return run_mpi_job([&](int& rank) {
+    Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
+    rank = world.rank();
+    const std::string host = processor_name();
+    const topology::ClusterView view = topology::gather_cluster(world, host, topology::probe_local);
+    std::unique_ptr<accept::VerdictLog> log;
+    std::string open_error;
+    if (rank == 0) {
+      try {
+        log = std::make_unique<accept::VerdictLog>(command->json, command->junit);
+      } catch (const UsageError& e) {
+        open_error = e.what();
+      }
+    }
+    if (world.sum(open_error.empty() ? 0 : 1) != 0) throw UsageError(open_error, __FILE__, __LINE__);
+    auto add = [&](const accept::Verdict& v) {
+      log->add(v);
+      print(v);
+    };
+    if (rank == 0) {
+      fmt::print("# cctune accept {}: {} ranks on {} node(s)\n", command->spec, world.size(), view.nodes.size());
+      fmt::print("# {:<14} {:<40} {:<7} {:>20} {:>18}  {}\n", "subject", "check", "verdict", "measured", "expected",
+                 "fault / detail");
+      for (const auto& node : view.nodes) {
+        const auto type = std::find_if(view.types.begin(), view.types.end(),
+                                       [&](const topology::NodeType& t) { return t.fingerprint == node.fingerprint; });
+        for (const accept::Verdict& v : accept::check_node(spec.node, type->model, node.host)) add(v);
+      }
+    }
+    // Each node alone (all nodes at once, each on its own communicator), then the whole allocation.
+    MPI_Comm node_comm = MPI_COMM_NULL;
+    CCTUNE_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node_comm));
+    Communicator node = Communicator::duplicate(node_comm);
+    MPI_Comm_free(&node_comm);
+    for (const accept::CollectiveCheck& check : spec.collectives) {
+      if (check.scope != accept::Scope::allocation) {
+        const Outcome outcome = run_check(check, options, node.get());
+        std::ostringstream mine;
+        if (node.rank() == 0) mine << host << ' ' << outcome.busbw_gbs << ' ' << outcome.median_us << ' ' << outcome.wrong;
+        const auto reports = world.gather_to_root(mine.str());
+        for (const std::string& report : reports) {
+          if (report.empty()) continue;
+          std::istringstream in(report);
+          std::string reporter;
+          Outcome o;
+          in >> reporter >> o.busbw_gbs >> o.median_us >> o.wrong;
+          add(judge(check, reporter, o));
+        }
+      }
+      if (check.scope != accept::Scope::node) {
+        const Outcome outcome = run_check(check, options, world.get());
+        if (rank == 0) add(judge(check, "allocation", outcome));
+      }
+    }
+    if (rank != 0) return static_cast<int>(kOk);
+    const bool passed = log->all_pass();
+    const auto& all = log->verdicts();
+    const auto count = [&](accept::Status s) {
+      return std::count_if(all.begin(), all.end(), [&](const accept::Verdict& v) { return v.status == s; });
+    };
+    fmt::print("# {}: {} passed, {} failed, {} skipped; verdicts in {} and {}\n", passed ? "ACCEPTED" : "NOT ACCEPTED",
+               count(accept::Status::pass), count(accept::Status::fail), count(accept::Status::skip), command->json,
+               command->junit);
+    return static_cast<int>(passed ? kOk : kFailed);
+  });
+}
+
+}  // namespace cctune::cli
