@@ -5,6 +5,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
 #include <sstream>
 
 #include "accept/node_checks.hpp"
@@ -24,6 +28,8 @@ namespace cctune::cli {
 
 struct AcceptCommand {
   std::string spec;
+  double budget_seconds = 300;
+  std::string inject_delay;
   std::string json = "cctune-accept.json";
   std::string junit = "cctune-accept.xml";
 };
@@ -36,6 +42,13 @@ AcceptCommand* add_accept_command(CLI::App& app) {
   sub->add_option("--json", command.json, "Verdicts as JSON, rewritten as each is reached")->capture_default_str();
   sub->add_option("--junit", command.junit, "Verdicts as JUnit XML, rewritten as each is reached")
       ->capture_default_str();
+  sub->add_option("--budget", command.budget_seconds,
+                  "Seconds that isolating the slow node or rank may take after a whole-allocation check fails")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  sub->add_option("--inject-delay", command.inject_delay,
+                  "Testing only: RANK:SECONDS[:MIN_SIZE] makes that rank sleep in each timed call")
+      ->group("Testing");
   return &command;
 }
 
@@ -54,8 +67,14 @@ struct Outcome {
 };
 
 // One check on `comm` (every rank of it takes part); the result on its rank 0.
-Outcome run_check(const accept::CollectiveCheck& check, const bench::BenchOptions& options, MPI_Comm comm) {
+Outcome run_check(const accept::CollectiveCheck& check, bench::BenchOptions options, MPI_Comm comm) {
   Communicator communicator = Communicator::duplicate(comm);
+  // The test-only delay names a rank of the whole job; on a smaller communicator it is that process.
+  if (options.delay) {
+    int world_rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    options.delay->rank = world_rank == options.delay->rank ? communicator.rank() : -1;
+  }
   auto backend = find_backend(options.backend).create(comm);
   bench::Measurer measurer(*backend, communicator, options, nullptr);
   const Collective collective = check.collective == "allreduce" ? Collective::allreduce : Collective::alltoall;
@@ -94,6 +113,94 @@ accept::Verdict judge(const accept::CollectiveCheck& check, const std::string& s
   return v;
 }
 
+// After a whole-allocation check missed its mark: run it again on small groups of participants (nodes,
+// or ranks on a single node), all groups at once, in two pairings shifted by one: (0,1)(2,3)... then
+// (1,2)(3,0)... Each group runs twice and keeps its better run. A participant whose groups were all
+// slow (below half the median group's bus bandwidth, or above twice its median time) is named. The
+// margin is wide because groups running side by side on a shared machine differ by tens of percent
+// (a 0.7x rule named an innocent rank here); a broken node or rank is slower by far more than that.
+constexpr double kSlowFactor = 2.0;
+
+void isolate(const accept::CollectiveCheck& check, const bench::BenchOptions& options, const Communicator& world,
+             const std::string& host, double budget_seconds, accept::VerdictLog* log,
+             const std::function<void(const accept::Verdict&)>& add) {
+  const auto start = std::chrono::steady_clock::now();
+  const std::vector<std::string> hosts = world.allgather(host);
+  std::vector<std::string> distinct;
+  for (const std::string& h : hosts) {
+    if (std::find(distinct.begin(), distinct.end(), h) == distinct.end()) distinct.push_back(h);
+  }
+  const bool by_node = distinct.size() > 1;
+  const int participants = by_node ? static_cast<int>(distinct.size()) : world.size();
+  const int me = by_node ? static_cast<int>(std::find(distinct.begin(), distinct.end(), host) - distinct.begin())
+                         : world.rank();
+  auto name_of = [&](int p) {
+    return by_node ? distinct[p] : fmt::format("rank {} ({})", p, hosts[p]);
+  };
+  const std::string what = "isolation: " + check.name();
+  if (participants < 3) {
+    if (world.rank() == 0) {
+      add({"allocation", what, accept::Status::skip, "TOO_FEW_TO_ISOLATE", "", "",
+           fmt::format("{} {}: pairs cannot tell them apart", participants, by_node ? "nodes" : "ranks")});
+    }
+    return;
+  }
+  std::vector<int> slow_rounds(participants, 0);
+  int rounds = 0;
+  for (int shift = 0; shift < 2; ++shift) {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (world.max(elapsed) > budget_seconds) break;
+    // Groups of two; with an odd count the last participant joins the group before it.
+    auto group_of = [&](int p) {
+      const int shifted = (p - shift + participants) % participants;
+      return std::min(shifted / 2, participants / 2 - 1);
+    };
+    const int groups = participants / 2;
+    MPI_Comm group_comm = MPI_COMM_NULL;
+    CCTUNE_MPI(MPI_Comm_split(world.get(), group_of(me), world.rank(), &group_comm));
+    const Outcome first = run_check(check, options, group_comm);
+    const Outcome second = run_check(check, options, group_comm);
+    int group_rank = 0;
+    MPI_Comm_rank(group_comm, &group_rank);
+    MPI_Comm_free(&group_comm);
+    const double value = check.min_busbw_gbs ? std::max(first.busbw_gbs, second.busbw_gbs)
+                                             : std::min(first.median_us, second.median_us);
+    // Every group's value, from its first rank; NaN from the others.
+    const std::vector<double> all = world.allgather(group_rank == 0 ? value : std::nan(""));
+    std::vector<double> per_group(groups, std::nan(""));
+    for (int r = 0; r < world.size(); ++r) {
+      const int p = by_node ? static_cast<int>(std::find(distinct.begin(), distinct.end(), hosts[r]) - distinct.begin()) : r;
+      if (!std::isnan(all[r])) per_group[group_of(p)] = all[r];
+    }
+    std::vector<double> sorted = per_group;
+    std::sort(sorted.begin(), sorted.end());
+    // With an even count, the middle value nearer the good end: with two groups, the faster one.
+    const double median = check.min_busbw_gbs ? sorted[sorted.size() / 2] : sorted[(sorted.size() - 1) / 2];
+    for (int p = 0; p < participants; ++p) {
+      const double v = per_group[group_of(p)];
+      slow_rounds[p] += check.min_busbw_gbs ? (v * kSlowFactor < median) : (v > kSlowFactor * median);
+    }
+    ++rounds;
+  }
+  if (world.rank() != 0) return;
+  bool named = false;
+  for (int p = 0; p < participants && rounds == 2; ++p) {
+    if (slow_rounds[p] != 2) continue;
+    named = true;
+    add({name_of(p), what, accept::Status::fail, by_node ? "SLOW_NODE" : "SLOW_RANK", "slow in every group", "",
+         fmt::format("in both pairings, every group with it ran {} of the median group",
+                     check.min_busbw_gbs ? "below half the bus bandwidth" : "above twice the time")});
+  }
+  if (rounds < 2) {
+    add({"allocation", what, accept::Status::skip, "ISOLATION_BUDGET", "", "",
+         fmt::format("--budget {:g} s ran out after {} of 2 pairings", budget_seconds, rounds)});
+  } else if (!named) {
+    add({"allocation", what, accept::Status::skip, "NO_SLOW_PARTICIPANT", "", "",
+         "every group ran alike: the shortfall is not one node or rank"});
+  }
+  (void)log;
+}
+
 }  // namespace
 
 int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
@@ -111,6 +218,7 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     raw.iterations = spec.run.iterations;
     raw.warmup = spec.run.warmup;
     raw.min_bytes = raw.max_bytes = "4";
+    raw.inject_delay = command->inject_delay;
     options = bench::resolve(raw);
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
@@ -169,7 +277,13 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
       }
       if (check.scope != accept::Scope::node) {
         const Outcome outcome = run_check(check, options, world.get());
-        if (rank == 0) add(judge(check, "allocation", outcome));
+        bool missed = false;
+        if (rank == 0) {
+          const accept::Verdict verdict = judge(check, "allocation", outcome);
+          missed = verdict.status == accept::Status::fail && verdict.fault != "WRONG_RESULT";
+          add(verdict);
+        }
+        if (world.sum(missed ? 1 : 0) != 0) isolate(check, options, world, host, command->budget_seconds, log.get(), add);
       }
     }
     if (rank != 0) return static_cast<int>(kOk);

@@ -883,13 +883,31 @@ class Accept(unittest.TestCase):
                 f.write(impossible)
             proc, json_path, junit = self.accept(tmp, spec)
             self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
-            self.assertIn("# NOT ACCEPTED: 7 passed, 2 failed", proc.stdout)
+            # The allocation missed too, so isolation ran: with no slow rank it names none (a skip).
+            self.assertIn("# NOT ACCEPTED: 7 passed, 2 failed, 1 skipped", proc.stdout)
             suite = ET.parse(junit).getroot().find("testsuite")
-            self.assertEqual((suite.get("tests"), suite.get("failures")), ("9", "2"))
+            self.assertEqual((suite.get("tests"), suite.get("failures"), suite.get("skipped")), ("10", "2", "1"))
             failed = [(c.get("classname"), c.get("name"), c.find("failure").get("type"))
                       for c in suite.findall("testcase") if c.find("failure") is not None]
             self.assertEqual(sorted(failed), sorted([(socket_host(), "allreduce 1 MiB busbw >= 100000 GB/s", "BUSBW_LOW"),
                                                      ("allocation", "allreduce 1 MiB busbw >= 100000 GB/s", "BUSBW_LOW")]))
+
+    def test_isolation_names_the_slowed_rank(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = os.path.join(tmp, "spec.yaml")
+            with open(spec, "w") as f:
+                # About 4-5 GB/s here; rank 2 sleeping 2 ms in every call brings the allocation far below 2.
+                f.write("version: 1\ncollectives:\n"
+                        "  - {collective: allreduce, size: 1MiB, min_busbw: 2GB/s, scope: allocation}\n")
+            json_path = os.path.join(tmp, "verdicts.json")
+            proc = run(mpirun(4, "accept", "--spec", spec, "--json", json_path, "--junit", os.path.join(tmp, "v.xml"),
+                              "--inject-delay", "2:0.002"))
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            with open(json_path) as f:
+                verdicts = json.load(f)["verdicts"]
+            self.assertEqual(verdicts[0]["fault"], "BUSBW_LOW")
+            named = [(v["subject"], v["fault"]) for v in verdicts if v["check"].startswith("isolation:")]
+            self.assertEqual(named, [(f"rank 2 ({socket_host()})", "SLOW_RANK")])
 
     def test_bad_specs_name_the_key_and_line(self):
         cases = {
