@@ -32,22 +32,30 @@ std::optional<int> launcher_rank() {
   return std::nullopt;
 }
 
-int pin_to_one_cpu_if_unbound() {
-  const char* pin = std::getenv("CCTUNE_PIN");
-  if (pin != nullptr && std::string_view(pin) == "0") return -1;
-  // The launchers' own words for this process's place on its node.
-  const char* local_rank = nullptr;
-  const char* local_size = nullptr;
+namespace {
+
+struct LocalPlace {
+  int rank = -1, size = 0;  // this process on its node, as the launcher says; size 0 when none does
+};
+
+LocalPlace local_place() {
   for (const auto& [rank_variable, size_variable] :
        {std::pair{"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"},
         std::pair{"SLURM_LOCALID", "SLURM_TASKS_PER_NODE"}, std::pair{"MPI_LOCALRANKID", "MPI_LOCALNRANKS"}}) {
-    if (std::getenv(rank_variable) != nullptr) {
-      local_rank = std::getenv(rank_variable);
-      local_size = std::getenv(size_variable);
-      break;
-    }
+    const char* rank = std::getenv(rank_variable);
+    const char* size = std::getenv(size_variable);
+    if (rank != nullptr && size != nullptr) return {std::atoi(rank), std::atoi(size)};  // "4(x2)" reads as 4
   }
-  if (local_rank == nullptr || local_size == nullptr || std::atoi(local_size) <= 1) return -1;
+  return {};
+}
+
+}  // namespace
+
+int pin_to_one_cpu_if_unbound() {
+  const char* pin = std::getenv("CCTUNE_PIN");
+  if (pin != nullptr && std::string_view(pin) == "0") return -1;
+  const LocalPlace place = local_place();
+  if (place.size <= 1 || place.rank < 0) return -1;
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
   if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) return -1;
@@ -58,7 +66,7 @@ int pin_to_one_cpu_if_unbound() {
     if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
   }
   if (cpus.size() <= 1) return -1;
-  const int chosen = cpus[static_cast<std::size_t>(std::atoi(local_rank)) % cpus.size()];
+  const int chosen = cpus[static_cast<std::size_t>(place.rank) % cpus.size()];
   cpu_set_t one;
   CPU_ZERO(&one);
   CPU_SET(chosen, &one);
@@ -72,6 +80,10 @@ MpiRuntime::MpiRuntime(int& argc, char**& argv, bool thread_multiple) {
   // Lets the "ompi:N" algorithms force Open MPI's coll/tuned choices through MPI_T. Read only at
   // start-up; with nothing forced, Open MPI keeps its own decision. A user's explicit setting wins.
   setenv("OMPI_MCA_coll_tuned_use_dynamic_rules", "1", 0);
+  // More ranks on this node than CPUs: a rank that busy-polls while it waits holds the CPU its peer
+  // needs, and a microsecond call takes a scheduler time slice (8 ms per 8-byte allreduce under srun
+  // here). mpirun sets this itself when it knows it oversubscribes; srun's direct launch does not.
+  if (local_place().size > sysconf(_SC_NPROCESSORS_ONLN)) setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
   const int wanted = thread_multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED;
   int provided = MPI_THREAD_SINGLE;
   if (MPI_Init_thread(&argc, &argv, wanted, &provided) != MPI_SUCCESS) {

@@ -8,7 +8,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libpugixml-dev libfmt-dev libboost-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
   chromium fonts-dejavu-core  # the report test renders cctune's HTML in headless Chromium
-  shellcheck                  # the Slurm scripts' test
+  shellcheck slurm-wlm munge  # the Slurm scripts' tests, with a real local Slurm
 )
 
 missing=()
