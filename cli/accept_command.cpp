@@ -15,6 +15,7 @@
 #include "accept/spec.hpp"
 #include "accept/verdicts.hpp"
 #include "bench/measure.hpp"
+#include "bench/watchdog.hpp"
 #include "bench/options.hpp"
 #include "bench/size_plan.hpp"
 #include "bench/sweep.hpp"
@@ -29,6 +30,7 @@ namespace cctune::cli {
 struct AcceptCommand {
   std::string spec;
   double budget_seconds = 300;
+  double timeout_seconds = 600;
   std::string inject_delay;
   std::string json = "cctune-accept.json";
   std::string junit = "cctune-accept.xml";
@@ -41,6 +43,11 @@ AcceptCommand* add_accept_command(CLI::App& app) {
   sub->add_option("--spec", command.spec, "The acceptance spec (YAML, docs/acceptance.md)")->required();
   sub->add_option("--json", command.json, "Verdicts as JSON, rewritten as each is reached")->capture_default_str();
   sub->add_option("--junit", command.junit, "Verdicts as JUnit XML, rewritten as each is reached")
+      ->capture_default_str();
+  sub->add_option("-T,--timeout", command.timeout_seconds,
+                  "Fail the check in progress and end the job when a collective call is stuck this long, "
+                  "naming the ranks that had not arrived (0: never)")
+      ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   sub->add_option("--budget", command.budget_seconds,
                   "Seconds that isolating the slow node or rank may take after a whole-allocation check fails")
@@ -67,7 +74,10 @@ struct Outcome {
 };
 
 // One check on `comm` (every rank of it takes part); the result on its rank 0.
-Outcome run_check(const accept::CollectiveCheck& check, bench::BenchOptions options, MPI_Comm comm) {
+Outcome run_check(const accept::CollectiveCheck& check, bench::BenchOptions options, MPI_Comm comm,
+                  bench::Watchdog* watchdog, const std::string& where) {
+  // The same words on every rank: the watchdog's message and the failed verdict use them.
+  if (watchdog) watchdog->describe(where + ": " + check.name());
   Communicator communicator = Communicator::duplicate(comm);
   // The test-only delay names a rank of the whole job; on a smaller communicator it is that process.
   if (options.delay) {
@@ -76,7 +86,7 @@ Outcome run_check(const accept::CollectiveCheck& check, bench::BenchOptions opti
     options.delay->rank = world_rank == options.delay->rank ? communicator.rank() : -1;
   }
   auto backend = find_backend(options.backend).create(comm);
-  bench::Measurer measurer(*backend, communicator, options, nullptr);
+  bench::Measurer measurer(*backend, communicator, options, watchdog);
   const Collective collective = check.collective == "allreduce" ? Collective::allreduce : Collective::alltoall;
   const bench::MessageShape shape = bench::shape_of(check.bytes, collective, options.type, communicator.size());
   measurer.allocate(shape.bytes);
@@ -122,7 +132,7 @@ accept::Verdict judge(const accept::CollectiveCheck& check, const std::string& s
 constexpr double kSlowFactor = 2.0;
 
 void isolate(const accept::CollectiveCheck& check, const bench::BenchOptions& options, const Communicator& world,
-             const std::string& host, double budget_seconds, accept::VerdictLog* log,
+             const std::string& host, double budget_seconds, bench::Watchdog* watchdog,
              const std::function<void(const accept::Verdict&)>& add) {
   const auto start = std::chrono::steady_clock::now();
   const std::vector<std::string> hosts = world.allgather(host);
@@ -158,8 +168,9 @@ void isolate(const accept::CollectiveCheck& check, const bench::BenchOptions& op
     const int groups = participants / 2;
     MPI_Comm group_comm = MPI_COMM_NULL;
     CCTUNE_MPI(MPI_Comm_split(world.get(), group_of(me), world.rank(), &group_comm));
-    const Outcome first = run_check(check, options, group_comm);
-    const Outcome second = run_check(check, options, group_comm);
+    const std::string where = fmt::format("isolation, pairing {}", shift + 1);
+    const Outcome first = run_check(check, options, group_comm, watchdog, where);
+    const Outcome second = run_check(check, options, group_comm, watchdog, where);
     int group_rank = 0;
     MPI_Comm_rank(group_comm, &group_rank);
     MPI_Comm_free(&group_comm);
@@ -198,7 +209,6 @@ void isolate(const accept::CollectiveCheck& check, const bench::BenchOptions& op
     add({"allocation", what, accept::Status::skip, "NO_SLOW_PARTICIPANT", "", "",
          "every group ran alike: the shortfall is not one node or rank"});
   }
-  (void)log;
 }
 
 }  // namespace
@@ -225,11 +235,12 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
   }
 
   pin_to_one_cpu_if_unbound();
-  MpiRuntime mpi(argc, argv, false);
+  MpiRuntime mpi(argc, argv, command->timeout_seconds > 0);
   return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
     const std::string host = processor_name();
+    const std::vector<std::string> hosts = world.allgather(host);
     const topology::ClusterView view = topology::gather_cluster(world, host, topology::probe_local);
     std::unique_ptr<accept::VerdictLog> log;
     std::string open_error;
@@ -245,6 +256,18 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
       log->add(v);
       print(v);
     };
+    // A stuck call: the check in progress fails, naming the late ranks and their hosts, and is on disk
+    // with every verdict before it when the job is aborted (exit 124).
+    std::unique_ptr<bench::Watchdog> watchdog;
+    if (command->timeout_seconds > 0) {
+      bench::Watchdog::AbortHook hook;
+      if (rank == 0) {
+        hook = [&log](const std::string& message) {
+          log->fail_in_progress("allocation", "call in progress", "RANK_HUNG", message);
+        };
+      }
+      watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, command->timeout_seconds, hosts, hook);
+    }
     if (rank == 0) {
       fmt::print("# cctune accept {}: {} ranks on {} node(s)\n", command->spec, world.size(), view.nodes.size());
       fmt::print("# {:<14} {:<40} {:<7} {:>20} {:>18}  {}\n", "subject", "check", "verdict", "measured", "expected",
@@ -262,7 +285,7 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     MPI_Comm_free(&node_comm);
     for (const accept::CollectiveCheck& check : spec.collectives) {
       if (check.scope != accept::Scope::allocation) {
-        const Outcome outcome = run_check(check, options, node.get());
+        const Outcome outcome = run_check(check, options, node.get(), watchdog.get(), "each node alone");
         std::ostringstream mine;
         if (node.rank() == 0) mine << host << ' ' << outcome.busbw_gbs << ' ' << outcome.median_us << ' ' << outcome.wrong;
         const auto reports = world.gather_to_root(mine.str());
@@ -276,14 +299,16 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
         }
       }
       if (check.scope != accept::Scope::node) {
-        const Outcome outcome = run_check(check, options, world.get());
+        const Outcome outcome = run_check(check, options, world.get(), watchdog.get(), "whole allocation");
         bool missed = false;
         if (rank == 0) {
           const accept::Verdict verdict = judge(check, "allocation", outcome);
           missed = verdict.status == accept::Status::fail && verdict.fault != "WRONG_RESULT";
           add(verdict);
         }
-        if (world.sum(missed ? 1 : 0) != 0) isolate(check, options, world, host, command->budget_seconds, log.get(), add);
+        if (world.sum(missed ? 1 : 0) != 0) {
+          isolate(check, options, world, host, command->budget_seconds, watchdog.get(), add);
+        }
       }
     }
     if (rank != 0) return static_cast<int>(kOk);

@@ -909,6 +909,27 @@ class Accept(unittest.TestCase):
             named = [(v["subject"], v["fault"]) for v in verdicts if v["check"].startswith("isolation:")]
             self.assertEqual(named, [(f"rank 2 ({socket_host()})", "SLOW_RANK")])
 
+    def test_a_hung_rank_fails_the_check_in_progress_and_keeps_the_verdicts_reached(self):
+        import xml.etree.ElementTree as ET
+        with tempfile.TemporaryDirectory() as tmp:
+            json_path, junit = os.path.join(tmp, "verdicts.json"), os.path.join(tmp, "verdicts.xml")
+            # Rank 3 sleeps 30 s in every timed call: the watchdog (-T 2) ends the job long before.
+            start = time.monotonic()
+            proc = run(mpirun(4, "accept", "--spec", self.SPEC, "--json", json_path, "--junit", junit, "-T", "2",
+                              "--inject-delay", "3:30"), timeout=120)
+            self.assertEqual(proc.returncode, 124, proc.stdout + proc.stderr)
+            self.assertLess(time.monotonic() - start, 60)
+            with open(json_path) as f:
+                verdicts = json.load(f)["verdicts"]
+            self.assertEqual([v["status"] for v in verdicts[:3]], ["pass"] * 3)  # the node checks, reached first
+            hung = verdicts[-1]
+            self.assertEqual((hung["status"], hung["fault"]), ("FAIL", "RANK_HUNG"))
+            self.assertIn(f"3 ({socket_host()})", hung["detail"])
+            self.assertIn("allreduce 1 MiB", hung["detail"])
+            failures = [c.find("failure").get("type") for c in ET.parse(junit).getroot().iter("testcase")
+                        if c.find("failure") is not None]
+            self.assertEqual(failures, ["RANK_HUNG"])
+
     def test_bad_specs_name_the_key_and_line(self):
         cases = {
             "unknown key": ("version: 1\nnode:\n  gpus: {count: 0}\n  nicks: {count: 1}\n", ":4: node.nicks: unknown key"),
