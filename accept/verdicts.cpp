@@ -42,7 +42,14 @@ VerdictLog::VerdictLog(std::string json_path, std::string junit_path)
 }
 
 void VerdictLog::add(Verdict verdict) {
+  in_progress_.reset();
   verdicts_.push_back(std::move(verdict));
+  flush();
+}
+
+void VerdictLog::begin(const std::string& subject, const std::string& check) {
+  in_progress_ = Verdict{subject, check, Status::fail, "INTERRUPTED", "", "",
+                         "the job ended during this check (a rank died or the job was killed)"};
   flush();
 }
 
@@ -52,7 +59,8 @@ void VerdictLog::fail_in_progress(const std::string& subject, const std::string&
 }
 
 bool VerdictLog::all_pass() const {
-  return std::none_of(verdicts_.begin(), verdicts_.end(), [](const Verdict& v) { return v.status == Status::fail; });
+  return !in_progress_ &&
+         std::none_of(verdicts_.begin(), verdicts_.end(), [](const Verdict& v) { return v.status == Status::fail; });
 }
 
 std::string VerdictLog::json() const {
@@ -61,7 +69,7 @@ std::string VerdictLog::json() const {
   out["version"] = 1;
   out["passed"] = all_pass();
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
-  for (const Verdict& v : verdicts_) {
+  for (const Verdict& v : on_disk()) {
     list.push_back({{"subject", v.subject}, {"check", v.check}, {"status", std::string(to_string(v.status))},
                     {"fault", v.fault}, {"measured", v.measured}, {"expected", v.expected}, {"detail", v.detail}});
   }
@@ -75,13 +83,14 @@ std::string VerdictLog::junit() const {
   declaration.append_attribute("version") = "1.0";
   declaration.append_attribute("encoding") = "UTF-8";
   auto suite = doc.append_child("testsuites").append_child("testsuite");
+  const std::vector<Verdict> all = on_disk();
   suite.append_attribute("name") = "cctune accept";
-  suite.append_attribute("tests") = static_cast<unsigned long long>(verdicts_.size());
+  suite.append_attribute("tests") = static_cast<unsigned long long>(all.size());
   suite.append_attribute("failures") = static_cast<long long>(
-      std::count_if(verdicts_.begin(), verdicts_.end(), [](const Verdict& v) { return v.status == Status::fail; }));
+      std::count_if(all.begin(), all.end(), [](const Verdict& v) { return v.status == Status::fail; }));
   suite.append_attribute("skipped") = static_cast<long long>(
-      std::count_if(verdicts_.begin(), verdicts_.end(), [](const Verdict& v) { return v.status == Status::skip; }));
-  for (const Verdict& v : verdicts_) {
+      std::count_if(all.begin(), all.end(), [](const Verdict& v) { return v.status == Status::skip; }));
+  for (const Verdict& v : all) {
     auto test = suite.append_child("testcase");
     test.append_attribute("classname") = v.subject.c_str();
     test.append_attribute("name") = v.check.c_str();
@@ -100,6 +109,12 @@ std::string VerdictLog::junit() const {
   std::ostringstream out;
   doc.save(out, "  ");
   return out.str();
+}
+
+std::vector<Verdict> VerdictLog::on_disk() const {
+  std::vector<Verdict> all = verdicts_;
+  if (in_progress_) all.push_back(*in_progress_);
+  return all;
 }
 
 void VerdictLog::flush() const {

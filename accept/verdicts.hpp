@@ -1,6 +1,7 @@
 #pragma once
 // Verdicts per node and per check, kept on disk as they are reached: a rank that dies later cannot
 // take the verdicts already reached with it.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,10 @@ class VerdictLog {
   // Empty paths write nothing. Each add() rewrites both files whole (write, then rename).
   VerdictLog(std::string json_path, std::string junit_path);
   void add(Verdict verdict);
+  // Written ahead of a check: until its verdict replaces it, the files carry it as failed with
+  // INTERRUPTED, so a job killed mid-check (a rank that died takes the job with it) leaves a failure
+  // in the files rather than a silently missing check.
+  void begin(const std::string& subject, const std::string& check);
   // The check in progress when the run ended badly: written at once, before anything else can fail.
   void fail_in_progress(const std::string& subject, const std::string& check, const std::string& fault,
                         const std::string& detail);
@@ -34,8 +39,10 @@ class VerdictLog {
 
  private:
   void flush() const;
+  std::vector<Verdict> on_disk() const;  // the verdicts, then the check in progress
   std::string json_path_, junit_path_;
   std::vector<Verdict> verdicts_;
+  std::optional<Verdict> in_progress_;
 };
 
 }  // namespace cctune::accept

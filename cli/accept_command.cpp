@@ -285,6 +285,7 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     MPI_Comm_free(&node_comm);
     for (const accept::CollectiveCheck& check : spec.collectives) {
       if (check.scope != accept::Scope::allocation) {
+        if (rank == 0) log->begin("each node", check.name());
         const Outcome outcome = run_check(check, options, node.get(), watchdog.get(), "each node alone");
         std::ostringstream mine;
         if (node.rank() == 0) mine << host << ' ' << outcome.busbw_gbs << ' ' << outcome.median_us << ' ' << outcome.wrong;
@@ -299,6 +300,7 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
         }
       }
       if (check.scope != accept::Scope::node) {
+        if (rank == 0) log->begin("allocation", check.name());
         const Outcome outcome = run_check(check, options, world.get(), watchdog.get(), "whole allocation");
         bool missed = false;
         if (rank == 0) {

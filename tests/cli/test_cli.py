@@ -930,6 +930,44 @@ class Accept(unittest.TestCase):
                         if c.find("failure") is not None]
             self.assertEqual(failures, ["RANK_HUNG"])
 
+    def test_a_rank_that_dies_leaves_the_check_in_progress_failed(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            json_path = os.path.join(tmp, "verdicts.json")
+            # Rank 3 is slowed so that the first collective check is surely in progress when it is killed.
+            job = subprocess.Popen(mpirun(4, "accept", "--spec", self.SPEC, "--json", json_path, "--junit",
+                                          os.path.join(tmp, "v.xml"), "-T", "0", "--inject-delay", "3:30"),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                victim = None
+                deadline = time.monotonic() + 60
+                while victim is None and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    if not os.path.exists(json_path) or "INTERRUPTED" not in open(json_path).read():
+                        continue
+                    for pid in filter(str.isdigit, os.listdir("/proc")):
+                        try:
+                            environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+                            cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+                        except OSError:
+                            continue
+                        if b"OMPI_COMM_WORLD_RANK=3" in environ and json_path.encode() in cmdline:
+                            victim = int(pid)
+                self.assertIsNotNone(victim, "rank 3 never reached its first collective check")
+                os.kill(victim, 9)
+                job.communicate(timeout=60)
+            finally:
+                if job.poll() is None:
+                    job.kill()
+                    job.communicate()
+            self.assertNotEqual(job.returncode, 0)
+            with open(json_path) as f:
+                result = json.load(f)
+            self.assertFalse(result["passed"])
+            verdicts = result["verdicts"]
+            self.assertEqual([v["status"] for v in verdicts[:3]], ["pass"] * 3)
+            self.assertEqual((verdicts[-1]["status"], verdicts[-1]["fault"]), ("FAIL", "INTERRUPTED"))
+            self.assertIn("allreduce 1 MiB", verdicts[-1]["check"])
+
     def test_bad_specs_name_the_key_and_line(self):
         cases = {
             "unknown key": ("version: 1\nnode:\n  gpus: {count: 0}\n  nicks: {count: 1}\n", ":4: node.nicks: unknown key"),
