@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 
 #include "bench/json_writer.hpp"
@@ -122,9 +121,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
       }
     }
     // The JSON file's error, if any, travels with the database's: one collective check for both.
-    const std::unique_ptr<results::Store> store = open_run_store(rank, command->db, command->no_db, open_error);
-    const std::filesystem::path db_path =
-        command->db.empty() ? results::default_database_path() : std::filesystem::path(command->db);
+    const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db, open_error);
 
     std::unique_ptr<bench::Watchdog> watchdog;
     if (options.timeout_seconds > 0) {
@@ -145,7 +142,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     if (store) {
       const auto document = nlohmann::json::parse(collected.document().dump());
       const std::int64_t id = store->append(results::record_from_bench_json(document, "this run"));
-      fmt::print("# Recorded as run {} in {}\n", id, db_path.string());
+      fmt::print("# Recorded as run {} in {}\n", id, store->path().string());
       std::fflush(stdout);
     }
     return static_cast<int>(wrong == 0 ? kOk : kFailed);

@@ -65,14 +65,13 @@ std::string join_command_line(int argc, char** argv) {
   return line;
 }
 
-std::unique_ptr<results::Store> open_run_store(int rank, const std::string& explicit_path, bool no_db,
-                                               const std::string& earlier_error) {
+std::unique_ptr<results::Store> open_run_store(const Communicator& world, const std::string& explicit_path,
+                                               bool no_db, const std::string& earlier_error) {
   std::unique_ptr<results::Store> store;
   std::string error = earlier_error;
-  if (rank == 0 && error.empty() && !no_db) {
-    const std::filesystem::path path = explicit_path.empty() ? results::default_database_path() : std::filesystem::path(explicit_path);
+  if (world.rank() == 0 && error.empty() && !no_db) {
     try {
-      store = std::make_unique<results::Store>(path);
+      store = std::make_unique<results::Store>(results::database_path(explicit_path));
     } catch (const Error& e) {
       if (!explicit_path.empty()) {
         error = e.what();
@@ -81,16 +80,14 @@ std::unique_ptr<results::Store> open_run_store(int rank, const std::string& expl
       }
     }
   }
-  long long failed = error.empty() ? 0 : 1;
-  MPI_Allreduce(MPI_IN_PLACE, &failed, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
-  if (failed != 0) throw UsageError(error, __FILE__, __LINE__);
+  if (world.sum(error.empty() ? 0 : 1) != 0) throw UsageError(error, __FILE__, __LINE__);
   return store;
 }
 
 results::Record load_run(const std::string& spec, const std::string& db,
                          const std::optional<std::string>& collective) {
   if (!spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos) {
-    results::Store store(db.empty() ? results::default_database_path() : std::filesystem::path(db));
+    results::Store store(results::database_path(db));
     auto record = store.get(std::stoll(spec));
     if (!record) CCTUNE_USAGE_ERROR("no record " + spec + " in the results database");
     return std::move(*record);

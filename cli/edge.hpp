@@ -7,6 +7,10 @@
 #include <string>
 #include <string_view>
 
+namespace cctune {
+class Communicator;
+}
+
 namespace cctune::results {
 class Store;
 struct Record;
@@ -32,11 +36,11 @@ std::string mpi_shim_path();
 // The command line as typed, for records and JSON files.
 std::string join_command_line(int argc, char** argv);
 
-// Collective over MPI_COMM_WORLD: rank 0 opens the results database for this run (null elsewhere, and
+// Collective over `world`: its rank 0 opens the results database for this run (null elsewhere, and
 // with no_db). A database named by `explicit_path` must open, or every rank throws the same
 // UsageError before anything is measured; the default one only costs a warning.
-std::unique_ptr<results::Store> open_run_store(int rank, const std::string& explicit_path, bool no_db,
-                                               const std::string& earlier_error = {});
+std::unique_ptr<results::Store> open_run_store(const Communicator& world, const std::string& explicit_path,
+                                               bool no_db, const std::string& earlier_error = {});
 
 // A run named on the command line: an id in the results database (db, or the default one), or a file
 // (results::load_record_file). Throws UsageError for an unknown id or a bad file.

@@ -84,7 +84,7 @@ int run_results_command(ResultsCommand* command) {
           command->collective.empty() ? std::nullopt : std::optional<std::string>(command->collective);
       for (const std::string& path : command->files) imports.push_back(results::load_record_file(path, collective));
     }
-    results::Store store(command->db.empty() ? results::default_database_path() : std::filesystem::path(command->db));
+    results::Store store(results::database_path(command->db));
     if (command->list->parsed()) {
       print_list(store, command->limit);
     } else if (command->show->parsed() || command->export_record->parsed()) {

@@ -195,7 +195,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
       if (!view.homogeneous()) fmt::print("# warning: the nodes are not built alike; the profile records node type 1\n");
       std::fflush(stdout);
     }
-    const std::unique_ptr<results::Store> store = open_run_store(rank, command->db, command->no_db);
+    const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db);
     const tuner::TuneReport report = tuner::tune(*backend, world, options, info, fingerprint);
     if (rank != 0) return static_cast<int>(kOk);
     print_report(report, options.strategy == tuner::Strategy::both);

@@ -119,7 +119,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
                            ", these have " + (rank == 0 ? view.types.front().fingerprint : std::string("another")),
                        __FILE__, __LINE__);
     }
-    const std::unique_ptr<results::Store> store = open_run_store(rank, command->db, command->no_db);
+    const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db);
     auto backend = find_backend("mpi").create(MPI_COMM_WORLD);
     const tuner::VerifyReport report = tuner::verify(*backend, world, profile, options);
     if (rank != 0) return static_cast<int>(report.any_slower ? kFailed : kOk);

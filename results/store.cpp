@@ -53,7 +53,8 @@ std::string column_text(sqlite3_stmt* statement, int column) {
 
 }  // namespace
 
-std::filesystem::path default_database_path() {
+std::filesystem::path database_path(const std::string& given) {
+  if (!given.empty()) return given;
   if (const char* db = std::getenv("CCTUNE_DB"); db && *db) return db;
   if (const char* data = std::getenv("XDG_DATA_HOME"); data && *data) return std::filesystem::path(data) / "cctune" / "results.db";
   const char* home = std::getenv("HOME");

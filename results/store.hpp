@@ -14,8 +14,9 @@
 
 namespace cctune::results {
 
-// $CCTUNE_DB, else $XDG_DATA_HOME/cctune/results.db, else ~/.local/share/cctune/results.db.
-std::filesystem::path default_database_path();
+// `given` when the user named one (--db), else $CCTUNE_DB, else $XDG_DATA_HOME/cctune/results.db, else
+// ~/.local/share/cctune/results.db.
+std::filesystem::path database_path(const std::string& given = {});
 
 class Store {
  public:
@@ -33,6 +34,7 @@ class Store {
   // With measurements; nullopt for an unknown id.
   std::optional<Record> get(std::int64_t id) const;
   std::int64_t count() const;
+  const std::filesystem::path& path() const { return path_; }
 
  private:
   void exec(const char* sql) const;
