@@ -3,9 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include "collectives/error.hpp"
@@ -30,10 +28,6 @@ nlohmann::ordered_json placement_to_json(const PlacementResult& p) {
   return j;
 }
 
-std::string utc_now() {
-  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(
-                                                   std::chrono::system_clock::now())));
-}
 
 }  // namespace
 

@@ -44,6 +44,9 @@ struct RunInfo {
   std::vector<int> ranks_per_node; // per distinct host, in order of first appearance
 };
 
+// Now, as ISO 8601 UTC to the second ("2026-11-21T08:00:57Z"): the form of every time cctune writes.
+std::string utc_now();
+
 struct TableTotals {
   std::uint64_t wrong = 0;
   double busbw_sum = 0;

@@ -20,13 +20,17 @@
 
 namespace cctune::bench {
 
+std::string utc_now() {
+  return fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
+                     fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
+}
+
 RunInfo gather_run_info(const Communicator& world, const BenchOptions& options) {
   RunInfo info;
   info.cctune_version = CCTUNE_VERSION;
   info.git_revision = CCTUNE_GIT_REVISION;
   info.mpi_library = MpiRuntime::library_version();
-  info.start_time = fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(
-                                                             std::chrono::system_clock::now())));
+  info.start_time = utc_now();
   info.command_line = options.command_line;
   info.nranks = world.size();
   info.hosts = world.allgather(processor_name());

@@ -9,6 +9,7 @@
 
 #include "collectives/bootstrap.hpp"
 #include "collectives/error.hpp"
+#include "bench/report.hpp"
 #include "results/files.hpp"
 #include "results/store.hpp"
 
@@ -82,6 +83,21 @@ std::unique_ptr<results::Store> open_run_store(const Communicator& world, const 
   }
   if (world.sum(error.empty() ? 0 : 1) != 0) throw UsageError(error, __FILE__, __LINE__);
   return store;
+}
+
+results::Record run_record(std::string kind, const bench::RunInfo& info, const std::string& fingerprint) {
+  results::Record record;
+  record.kind = std::move(kind);
+  record.started = info.start_time;
+  record.ended = bench::utc_now();
+  record.command = info.command_line;
+  record.cctune_version = info.cctune_version;
+  record.git_revision = info.git_revision;
+  record.nranks = info.nranks;
+  record.nnodes = info.nnodes;
+  record.fingerprint = fingerprint;
+  record.complete = true;
+  return record;
 }
 
 results::Record load_run(const std::string& spec, const std::string& db,

@@ -11,6 +11,10 @@ namespace cctune {
 class Communicator;
 }
 
+namespace cctune::bench {
+struct RunInfo;
+}
+
 namespace cctune::results {
 class Store;
 struct Record;
@@ -46,6 +50,10 @@ std::unique_ptr<results::Store> open_run_store(const Communicator& world, const 
 // (results::load_record_file). Throws UsageError for an unknown id or a bad file.
 results::Record load_run(const std::string& spec, const std::string& db,
                          const std::optional<std::string>& collective);
+
+// A record of this run as the results store keeps it, without measurements: kind ("tune", "verify"),
+// the run's start, command, build and shape, ended now.
+results::Record run_record(std::string kind, const bench::RunInfo& info, const std::string& fingerprint);
 
 // The edge of a command once MPI is initialised. body(rank) sets rank as soon as it knows it.
 // A UsageError is raised alike on every rank (each check is collective), so rank 0 prints it and every

@@ -1,9 +1,6 @@
 #include "cli/tune_command.hpp"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
-
-#include <ctime>
 
 #include <algorithm>
 #include <filesystem>
@@ -122,17 +119,7 @@ namespace {
 // dropped early has few calls behind its median), with the choices in the environment.
 results::Record tune_record(const tuner::TuneReport& report, const bench::RunInfo& info, const std::string& fingerprint,
                             const std::string& profile_path) {
-  results::Record record;
-  record.kind = "tune";
-  record.started = info.start_time;
-  record.ended = fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::time(nullptr)));
-  record.command = info.command_line;
-  record.cctune_version = info.cctune_version;
-  record.git_revision = info.git_revision;
-  record.nranks = info.nranks;
-  record.nnodes = info.nnodes;
-  record.fingerprint = fingerprint;
-  record.complete = true;
+  results::Record record = run_record("tune", info, fingerprint);
   for (const auto& part : report.collectives) {
     for (std::size_t s = 0; s < part.bytes.size(); ++s) {
       const tuner::SizeDecision& decision = part.chosen.sizes[s];

@@ -1,9 +1,7 @@
 #include "cli/verify_command.hpp"
 
-#include <fmt/chrono.h>
 #include <fmt/format.h>
 
-#include <ctime>
 #include <optional>
 
 #include "bench/sweep.hpp"
@@ -48,17 +46,7 @@ namespace {
 // other; which algorithm was tuned in at each size is kept in the environment.
 results::Record verify_record(const tuner::VerifyReport& report, const bench::RunInfo& info,
                               const std::string& fingerprint, const std::string& profile_path) {
-  results::Record record;
-  record.kind = "verify";
-  record.started = info.start_time;
-  record.ended = fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::time(nullptr)));
-  record.command = info.command_line;
-  record.cctune_version = info.cctune_version;
-  record.git_revision = info.git_revision;
-  record.nranks = info.nranks;
-  record.nnodes = info.nnodes;
-  record.fingerprint = fingerprint;
-  record.complete = true;
+  results::Record record = run_record("verify", info, fingerprint);
   nlohmann::json choices = nlohmann::json::array();
   for (const tuner::VerifyRow& row : report.rows) {
     for (const bool tuned : {false, true}) {
