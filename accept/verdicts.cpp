@@ -5,27 +5,9 @@
 #include <pugixml.hpp>
 
 #include <algorithm>
-#include <cstdio>
-#include <fstream>
 #include <sstream>
 
-#include "collectives/error.hpp"
-
 namespace cctune::accept {
-namespace {
-
-void write_whole(const std::string& path, const std::string& text) {
-  if (path.empty()) return;
-  const std::string partial = path + ".partial";
-  {
-    std::ofstream out(partial, std::ios::trunc);
-    out << text;
-    if (!out.flush()) CCTUNE_USAGE_ERROR(path + ": cannot write the verdicts");
-  }
-  if (std::rename(partial.c_str(), path.c_str()) != 0) CCTUNE_USAGE_ERROR(path + ": cannot write the verdicts");
-}
-
-}  // namespace
 
 std::string_view to_string(Status status) {
   switch (status) {
@@ -36,8 +18,8 @@ std::string_view to_string(Status status) {
   return "?";
 }
 
-VerdictLog::VerdictLog(std::string json_path, std::string junit_path)
-    : json_path_(std::move(json_path)), junit_path_(std::move(junit_path)) {
+VerdictLog::VerdictLog(std::string json_path, std::string junit_path, Writer write)
+    : json_path_(std::move(json_path)), junit_path_(std::move(junit_path)), write_(std::move(write)) {
   flush();  // an unwritable path fails before anything is measured
 }
 
@@ -118,8 +100,8 @@ std::vector<Verdict> VerdictLog::on_disk() const {
 }
 
 void VerdictLog::flush() const {
-  write_whole(json_path_, json());
-  write_whole(junit_path_, junit());
+  if (!json_path_.empty()) write_(json_path_, json());
+  if (!junit_path_.empty()) write_(junit_path_, junit());
 }
 
 }  // namespace cctune::accept

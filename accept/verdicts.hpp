@@ -1,6 +1,7 @@
 #pragma once
 // Verdicts per node and per check, kept on disk as they are reached: a rank that dies later cannot
 // take the verdicts already reached with it.
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,8 +22,12 @@ struct Verdict {
 
 class VerdictLog {
  public:
-  // Empty paths write nothing. Each add() rewrites both files whole (write, then rename).
-  VerdictLog(std::string json_path, std::string junit_path);
+  // Writes a whole file so that a reader never sees half of it (the CLI's write-then-rename); throws
+  // UsageError naming the file when it cannot.
+  using Writer = std::function<void(const std::string& path, const std::string& text)>;
+
+  // Empty paths write nothing. Each add() rewrites both files whole.
+  VerdictLog(std::string json_path, std::string junit_path, Writer write);
   void add(Verdict verdict);
   // Written ahead of a check: until its verdict replaces it, the files carry it as failed with
   // INTERRUPTED, so a job killed mid-check (a rank that died takes the job with it) leaves a failure
@@ -41,6 +46,7 @@ class VerdictLog {
   void flush() const;
   std::vector<Verdict> on_disk() const;  // the verdicts, then the check in progress
   std::string json_path_, junit_path_;
+  Writer write_;
   std::vector<Verdict> verdicts_;
   std::optional<Verdict> in_progress_;
 };

@@ -246,7 +246,9 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     std::string open_error;
     if (rank == 0) {
       try {
-        log = std::make_unique<accept::VerdictLog>(command->json, command->junit);
+        log = std::make_unique<accept::VerdictLog>(
+            command->json, command->junit,
+            [](const std::string& path, const std::string& text) { write_file_atomically(path, text); });
       } catch (const UsageError& e) {
         open_error = e.what();
       }
