@@ -5,9 +5,7 @@
 #include <fmt/format.h>
 
 #include <ctime>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
@@ -49,11 +47,7 @@ int run_report_command(ReportCommand* command) {
     options.cctune_version = CCTUNE_VERSION;
     options.generated = fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(std::time(nullptr)));
     if (!command->topology.empty()) {
-      std::ifstream in(command->topology, std::ios::binary);
-      if (!in) CCTUNE_USAGE_ERROR(command->topology + ": cannot open");
-      std::ostringstream text;
-      text << in.rdbuf();
-      auto topology = nlohmann::json::parse(text.str(), nullptr, false);
+      auto topology = nlohmann::json::parse(results::read_text_file(command->topology), nullptr, false);
       if (topology.is_discarded() || !topology.is_object() ||
           (!topology.contains("node_types") && !topology.contains("gpus"))) {
         CCTUNE_USAGE_ERROR(command->topology + ": not the JSON that cctune topo --json writes");

@@ -8,12 +8,16 @@
 
 namespace cctune::results {
 
-LoadedFile load_record_file(const std::string& path, const std::optional<std::string>& collective) {
+std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) CCTUNE_USAGE_ERROR(path + ": cannot open");
   std::ostringstream buffer;
   buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  return buffer.str();
+}
+
+LoadedFile load_record_file(const std::string& path, const std::optional<std::string>& collective) {
+  const std::string text = read_text_file(path);
   LoadedFile loaded;
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '{') {
