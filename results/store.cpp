@@ -41,11 +41,6 @@ CREATE TABLE IF NOT EXISTS measurements (
 CREATE INDEX IF NOT EXISTS measurements_by_run ON measurements(run_id);
 )sql";
 
-struct StatementDeleter {
-  void operator()(sqlite3_stmt* statement) const { sqlite3_finalize(statement); }
-};
-using Statement = std::unique_ptr<sqlite3_stmt, StatementDeleter>;
-
 std::string column_text(sqlite3_stmt* statement, int column) {
   const auto* text = sqlite3_column_text(statement, column);
   return text ? reinterpret_cast<const char*>(text) : std::string();
@@ -86,12 +81,8 @@ Store::Store(const std::filesystem::path& path) : path_(path) {
     exec("PRAGMA foreign_keys=ON");
     exec("BEGIN IMMEDIATE");
     exec(kSchema);
-    Statement statement;
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db_, "SELECT value FROM meta WHERE key='schema_version'", -1, &raw, nullptr) != SQLITE_OK) {
-      fail("reading the schema version");
-    }
-    statement.reset(raw);
+    Statement statement = prepare("SELECT value FROM meta WHERE key='schema_version'", "reading the schema version");
+    sqlite3_stmt* raw = statement.get();
     if (sqlite3_step(raw) == SQLITE_ROW) {
       const int version = std::atoi(column_text(raw, 0).c_str());
       if (version > kSchemaVersion) {
@@ -121,6 +112,12 @@ void Store::fail(const std::string& what) const {
   CCTUNE_THROW(path_.string() + ": " + what + ": " + message);
 }
 
+Store::Statement Store::prepare(const std::string& sql, const std::string& what) const {
+  sqlite3_stmt* raw = nullptr;
+  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) fail(what);
+  return Statement(raw, sqlite3_finalize);
+}
+
 void Store::exec(const char* sql) const {
   char* error = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
@@ -132,14 +129,10 @@ void Store::exec(const char* sql) const {
 std::int64_t Store::append(const Record& record) {
   exec("BEGIN IMMEDIATE");
   try {
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v2(db_,
-                           "INSERT INTO runs(kind, started, ended, command, cctune_version, git_revision, nranks, "
-                           "nnodes, fingerprint, environment, source, complete) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &raw, nullptr) != SQLITE_OK) {
-      fail("preparing the run");
-    }
-    Statement run(raw);
+    Statement run = prepare("INSERT INTO runs(kind, started, ended, command, cctune_version, git_revision, nranks, "
+                            "nnodes, fingerprint, environment, source, complete) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "preparing the run");
+    sqlite3_stmt* raw = run.get();
     const std::string environment = record.environment.dump();
     int column = 0;
     for (const std::string* text : {&record.kind, &record.started, &record.ended, &record.command,
@@ -155,14 +148,11 @@ std::int64_t Store::append(const Record& record) {
     if (sqlite3_step(raw) != SQLITE_DONE) fail("storing the run");
     const std::int64_t id = sqlite3_last_insert_rowid(db_);
 
-    if (sqlite3_prepare_v2(db_,
-                           "INSERT INTO measurements(run_id, collective, backend, algorithm, datatype, op, bytes, count, "
-                           "in_place, median_us, min_us, p99_us, mean_us, algbw_gbs, busbw_gbs, wrong, samples_us) "
-                           "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &raw, nullptr) != SQLITE_OK) {
-      fail("preparing the measurements");
-    }
-    Statement row(raw);
+    Statement row = prepare("INSERT INTO measurements(run_id, collective, backend, algorithm, datatype, op, bytes, count, "
+                            "in_place, median_us, min_us, p99_us, mean_us, algbw_gbs, busbw_gbs, wrong, samples_us) "
+                            "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                            "preparing the measurements");
+    raw = row.get();
     for (const Measurement& m : record.measurements) {
       sqlite3_reset(raw);
       column = 0;
@@ -218,10 +208,8 @@ constexpr const char* kRunColumns =
 }  // namespace
 
 std::vector<Record> Store::list(int limit) const {
-  sqlite3_stmt* raw = nullptr;
-  const std::string sql = std::string(kRunColumns) + "ORDER BY id DESC LIMIT ?";
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) fail("listing runs");
-  Statement statement(raw);
+  const Statement statement = prepare(std::string(kRunColumns) + "ORDER BY id DESC LIMIT ?", "listing runs");
+  sqlite3_stmt* raw = statement.get();
   sqlite3_bind_int(raw, 1, limit);
   std::vector<Record> records;
   int rc = 0;
@@ -231,24 +219,18 @@ std::vector<Record> Store::list(int limit) const {
 }
 
 std::optional<Record> Store::get(std::int64_t id) const {
-  sqlite3_stmt* raw = nullptr;
-  const std::string sql = std::string(kRunColumns) + "WHERE id = ?";
-  if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &raw, nullptr) != SQLITE_OK) fail("reading a run");
-  Statement statement(raw);
+  const Statement run = prepare(std::string(kRunColumns) + "WHERE id = ?", "reading a run");
+  sqlite3_stmt* raw = run.get();
   sqlite3_bind_int64(raw, 1, id);
   const int rc = sqlite3_step(raw);
   if (rc == SQLITE_DONE) return std::nullopt;
   if (rc != SQLITE_ROW) fail("reading a run");
   Record record = run_from_row(raw);
-  statement.reset();
-  if (sqlite3_prepare_v2(db_,
-                         "SELECT collective, backend, algorithm, datatype, op, bytes, count, in_place, median_us, "
-                         "min_us, p99_us, mean_us, algbw_gbs, busbw_gbs, wrong, samples_us FROM measurements "
-                         "WHERE run_id = ? ORDER BY rowid",
-                         -1, &raw, nullptr) != SQLITE_OK) {
-    fail("reading measurements");
-  }
-  statement.reset(raw);
+  const Statement rows = prepare("SELECT collective, backend, algorithm, datatype, op, bytes, count, in_place, median_us, "
+                                 "min_us, p99_us, mean_us, algbw_gbs, busbw_gbs, wrong, samples_us FROM measurements "
+                                 "WHERE run_id = ? ORDER BY rowid",
+                                 "reading measurements");
+  raw = rows.get();
   sqlite3_bind_int64(raw, 1, id);
   int step = 0;
   while ((step = sqlite3_step(raw)) == SQLITE_ROW) {
@@ -281,9 +263,8 @@ std::optional<Record> Store::get(std::int64_t id) const {
 }
 
 std::int64_t Store::count() const {
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v2(db_, "SELECT count(*) FROM runs", -1, &raw, nullptr) != SQLITE_OK) fail("counting runs");
-  Statement statement(raw);
+  const Statement statement = prepare("SELECT count(*) FROM runs", "counting runs");
+  sqlite3_stmt* raw = statement.get();
   if (sqlite3_step(raw) != SQLITE_ROW) fail("counting runs");
   return sqlite3_column_int64(raw, 0);
 }

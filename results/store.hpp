@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,9 @@ class Store {
   const std::filesystem::path& path() const { return path_; }
 
  private:
+  // A prepared statement, finalized when it goes out of scope.
+  using Statement = std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>;
+  Statement prepare(const std::string& sql, const std::string& what) const;
   void exec(const char* sql) const;
   [[noreturn]] void fail(const std::string& what) const;
   std::filesystem::path path_;
