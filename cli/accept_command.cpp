@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <numeric>
 #include <sstream>
 
 #include "accept/node_checks.hpp"
@@ -132,18 +133,21 @@ accept::Verdict judge(const accept::CollectiveCheck& check, const std::string& s
 constexpr double kSlowFactor = 2.0;
 
 void isolate(const accept::CollectiveCheck& check, const bench::BenchOptions& options, const Communicator& world,
-             const std::string& host, double budget_seconds, bench::Watchdog* watchdog,
+             const std::vector<std::string>& hosts, double budget_seconds, bench::Watchdog* watchdog,
              const std::function<void(const accept::Verdict&)>& add) {
   const auto start = std::chrono::steady_clock::now();
-  const std::vector<std::string> hosts = world.allgather(host);
+  // Each rank's participant: its node's index (nodes in order of their first rank), or the rank itself.
   std::vector<std::string> distinct;
+  std::vector<int> participant_of;
   for (const std::string& h : hosts) {
-    if (std::find(distinct.begin(), distinct.end(), h) == distinct.end()) distinct.push_back(h);
+    const auto at = std::find(distinct.begin(), distinct.end(), h);
+    participant_of.push_back(static_cast<int>(at - distinct.begin()));
+    if (at == distinct.end()) distinct.push_back(h);
   }
   const bool by_node = distinct.size() > 1;
+  if (!by_node) std::iota(participant_of.begin(), participant_of.end(), 0);
   const int participants = by_node ? static_cast<int>(distinct.size()) : world.size();
-  const int me = by_node ? static_cast<int>(std::find(distinct.begin(), distinct.end(), host) - distinct.begin())
-                         : world.rank();
+  const int me = participant_of[static_cast<std::size_t>(world.rank())];
   auto name_of = [&](int p) {
     return by_node ? distinct[p] : fmt::format("rank {} ({})", p, hosts[p]);
   };
@@ -179,9 +183,8 @@ void isolate(const accept::CollectiveCheck& check, const bench::BenchOptions& op
     // Every group's value, from its first rank; NaN from the others.
     const std::vector<double> all = world.allgather(group_rank == 0 ? value : std::nan(""));
     std::vector<double> per_group(groups, std::nan(""));
-    for (int r = 0; r < world.size(); ++r) {
-      const int p = by_node ? static_cast<int>(std::find(distinct.begin(), distinct.end(), hosts[r]) - distinct.begin()) : r;
-      if (!std::isnan(all[r])) per_group[group_of(p)] = all[r];
+    for (std::size_t r = 0; r < all.size(); ++r) {
+      if (!std::isnan(all[r])) per_group[group_of(participant_of[r])] = all[r];
     }
     std::vector<double> sorted = per_group;
     std::sort(sorted.begin(), sorted.end());
@@ -311,7 +314,7 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
           add(verdict);
         }
         if (world.sum(missed ? 1 : 0) != 0) {
-          isolate(check, options, world, host, command->budget_seconds, watchdog.get(), add);
+          isolate(check, options, world, hosts, command->budget_seconds, watchdog.get(), add);
         }
       }
     }
