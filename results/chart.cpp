@@ -14,13 +14,14 @@ constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", 
                                     "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
 constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 
+// Data to pixels, linear or logarithmic (where the base does not matter: only ratios of logs are used).
 struct Scale {
   double from, to;      // data
   double start, end;    // pixels
   bool log;
   double operator()(double v) const {
-    const double a = log ? std::log2(from) : from, b = log ? std::log2(to) : to;
-    const double t = ((log ? std::log2(v) : v) - a) / (b - a == 0 ? 1 : b - a);
+    const double a = log ? std::log(from) : from, b = log ? std::log(to) : to;
+    const double t = ((log ? std::log(v) : v) - a) / (b - a == 0 ? 1 : b - a);
     return start + t * (end - start);
   }
 };
@@ -108,12 +109,7 @@ std::string svg_line_chart(const std::vector<Series>& series, const std::vector<
     y_to = 1;
   }
   const Scale sx{x_min, x_max, left, plot_right, true};
-  Scale sy{y_from, y_to, plot_bottom, top, false};
-  auto ypix = [&](double y) {
-    if (!options.log_y) return sy(y);
-    const double t = (std::log10(y) - std::log10(y_from)) / (std::log10(y_to) - std::log10(y_from));
-    return plot_bottom + t * (top - plot_bottom);
-  };
+  const Scale sy{y_from, y_to, plot_bottom, top, options.log_y};
 
   // Grid and axes. x: powers of two, about 8 labels; y: 1-2-5 steps or decades.
   svg += fmt::format(R"(<g stroke="#ddd" stroke-width="1">)");
@@ -136,7 +132,7 @@ std::string svg_line_chart(const std::vector<Series>& series, const std::vector<
     for (double v = 0; v <= y_to * 1.0001; v += step) y_ticks.push_back(v);
   }
   for (double v : y_ticks) {
-    const double py = ypix(v);
+    const double py = sy(v);
     svg += fmt::format(R"(<line x1="{0}" y1="{1:.1f}" x2="{2}" y2="{1:.1f}"/>)", left, py, plot_right);
     labels += fmt::format(R"(<text x="{}" y="{:.1f}" text-anchor="end">{}</text>)", left - 6, py + 4, format_number(v));
   }
@@ -151,10 +147,10 @@ std::string svg_line_chart(const std::vector<Series>& series, const std::vector<
   for (const Band& band : bands) {
     std::string points;
     for (const auto& [x, y] : band.lower) {
-      if (usable(x, y)) points += fmt::format("{:.1f},{:.1f} ", sx(x), ypix(y));
+      if (usable(x, y)) points += fmt::format("{:.1f},{:.1f} ", sx(x), sy(y));
     }
     for (auto it = band.upper.rbegin(); it != band.upper.rend(); ++it) {
-      if (usable(it->first, it->second)) points += fmt::format("{:.1f},{:.1f} ", sx(it->first), ypix(it->second));
+      if (usable(it->first, it->second)) points += fmt::format("{:.1f},{:.1f} ", sx(it->first), sy(it->second));
     }
     svg += fmt::format(R"(<polygon class="band" points="{}" fill="{}" fill-opacity="0.15" stroke="none"/>)", points,
                        kPalette[band.color % kPaletteSize]);
@@ -165,9 +161,9 @@ std::string svg_line_chart(const std::vector<Series>& series, const std::vector<
     std::string points, dots;
     for (const Point& p : s.points) {
       if (!usable(p.x, p.y)) continue;
-      points += fmt::format("{:.1f},{:.1f} ", sx(p.x), ypix(p.y));
+      points += fmt::format("{:.1f},{:.1f} ", sx(p.x), sy(p.y));
       dots += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="2.5" fill="{}"><title>{}</title></circle>)", sx(p.x),
-                          ypix(p.y), color, escape_html(p.title));
+                          sy(p.y), color, escape_html(p.title));
     }
     if (points.empty()) continue;
     svg += fmt::format(R"(<polyline class="series" data-label="{}" points="{}" fill="none" stroke="{}" )"
