@@ -86,7 +86,7 @@ std::string export_ompi_rules(const Profile& profile) {
 
 bool needs_mpi_shim(const Profile& profile) {
   return std::any_of(profile.rules.begin(), profile.rules.end(), [](const Rule& r) {
-    return r.backend == "mpi" && r.choice.algorithm != "mpi" && r.choice.algorithm.rfind("ompi:", 0) != 0;
+    return r.backend == "mpi" && !runs_in_mpi_library(r.choice.algorithm);
   });
 }
 

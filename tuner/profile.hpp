@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cctune::tuner {
@@ -49,6 +50,13 @@ struct Profile {
   std::uint64_t measurements = 0;
   double measurement_seconds = 0;
 };
+
+// An mpi-backend choice the MPI library runs itself: its own decision ("mpi") or a forced Open MPI
+// algorithm ("ompi:N"), which a job gets through the rules file. Anything else is one of cctune's host
+// algorithms, which a job gets only through libcctune-mpi.so.
+inline bool runs_in_mpi_library(std::string_view algorithm) {
+  return algorithm == "mpi" || algorithm.substr(0, 5) == "ompi:";
+}
 
 // Throws cctune::UsageError "PATH: reason" for a missing, malformed, truncated or newer-version file.
 Profile read_profile(const std::string& path);

@@ -14,15 +14,13 @@
 namespace cctune::tuner {
 namespace {
 
-bool runs_in_library(std::string_view name) { return name == "mpi" || name.rfind("ompi:", 0) == 0; }
-
 // Open MPI's own decision first (index 0: what the confirmation pass falls back to), then each of its
 // forced algorithms (a job gets them through the rules file), then ours (through libcctune-mpi.so).
 std::vector<std::string> mpi_candidates(const Backend& backend, Collective collective, bool library_only) {
   std::vector<std::string> library, ours;
   for (const AlgorithmInfo& info : backend.algorithms()) {
     if (info.collective != collective) continue;
-    if (runs_in_library(info.name)) {
+    if (runs_in_mpi_library(info.name)) {
       library.emplace_back(info.name);
     } else if (!library_only) {
       ours.emplace_back(info.name);

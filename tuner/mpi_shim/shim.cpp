@@ -102,7 +102,7 @@ void load_once() {
 
 const cctune::mpi::MpiAlgorithm* host_algorithm(const std::string& name, Collective collective) {
   // The library's own entries ("mpi", "ompi:N") reach the library through PMPI without our help.
-  if (name == "mpi" || name.rfind("ompi:", 0) == 0) return nullptr;
+  if (cctune::tuner::runs_in_mpi_library(name)) return nullptr;
   for (const auto& algorithm : cctune::mpi::registry()) {
     if (algorithm->info().collective == collective && algorithm->info().name == name) return algorithm.get();
   }
