@@ -19,9 +19,15 @@ Key key_of(const Measurement& m) {
   return {m.collective, m.backend, m.algorithm, m.datatype, m.op, m.bytes, m.in_place};
 }
 
+// "allreduce ring float sum out-of-place 1048576": how a compared size is named everywhere.
+std::string describe(const std::string& collective, const std::string& algorithm, const std::string& datatype,
+                     const std::string& op, bool in_place, std::uint64_t bytes) {
+  return fmt::format("{} {} {} {} {} {}", collective, algorithm, datatype, op, in_place ? "in-place" : "out-of-place",
+                     bytes);
+}
+
 std::string name_of(const Measurement& m) {
-  return fmt::format("{} {} {} {} {} {}", m.collective, m.algorithm, m.datatype, m.op,
-                     m.in_place ? "in-place" : "out-of-place", m.bytes);
+  return describe(m.collective, m.algorithm, m.datatype, m.op, m.in_place, m.bytes);
 }
 
 }  // namespace
@@ -36,10 +42,7 @@ std::string_view to_string(Verdict verdict) {
   return "?";
 }
 
-std::string Comparison::name() const {
-  return fmt::format("{} {} {} {} {} {}", collective, algorithm, datatype, op, in_place ? "in-place" : "out-of-place",
-                     bytes);
-}
+std::string Comparison::name() const { return describe(collective, algorithm, datatype, op, in_place, bytes); }
 
 double mann_whitney_p(const std::vector<double>& a, const std::vector<double>& b) {
   const double n1 = static_cast<double>(a.size()), n2 = static_cast<double>(b.size());
