@@ -10,23 +10,17 @@ namespace {
 
 using Json = nlohmann::json;
 
-// A string member, or "" when it is missing or null (an unfinished run has "end_time": null).
-std::string text_of(const Json& object, const char* key) {
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 [[noreturn]] void refuse(const std::string& name, const std::string& reason) {
   CCTUNE_USAGE_ERROR(name + ": " + reason);
 }
 
 Measurement measurement_from_placement(const Json& row, const Json& placement, bool in_place) {
   Measurement m;
-  m.collective = text_of(row, "collective");
-  m.backend = text_of(row, "backend");
-  m.algorithm = text_of(row, "algorithm");
-  m.datatype = text_of(row, "type");
-  m.op = text_of(row, "redop");
+  m.collective = json_string(row, "collective");
+  m.backend = json_string(row, "backend");
+  m.algorithm = json_string(row, "algorithm");
+  m.datatype = json_string(row, "type");
+  m.op = json_string(row, "redop");
   m.bytes = row.at("size").get<std::uint64_t>();
   m.count = row.value("count", std::uint64_t{0});
   m.in_place = in_place;
@@ -43,6 +37,11 @@ Measurement measurement_from_placement(const Json& row, const Json& placement, b
 
 }  // namespace
 
+std::string json_string(const Json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 Record record_from_bench_json(const Json& document, const std::string& name,
                              const std::optional<std::string>& collective) {
   if (!document.is_object() || !document.contains("results") || !document.contains("config")) {
@@ -51,25 +50,25 @@ Record record_from_bench_json(const Json& document, const std::string& name,
   try {
     Record record;
     record.kind = "bench";
-    record.started = text_of(document, "start_time");
-    record.ended = text_of(document, "end_time");
-    record.command = text_of(document, "args");
+    record.started = json_string(document, "start_time");
+    record.ended = json_string(document, "end_time");
+    record.command = json_string(document, "args");
     record.complete = document.value("complete", false);
     const Json& env = document.value("env", Json::object());
-    record.cctune_version = text_of(env, "cctune_version");
-    record.git_revision = text_of(env, "git_revision");
+    record.cctune_version = json_string(env, "cctune_version");
+    record.git_revision = json_string(env, "git_revision");
     record.nranks = env.value("nranks", 0);
     record.nnodes = env.value("nnodes", 0);
     if (record.nranks == 0 && document.contains("devices") && document["devices"].is_array()) {
       // nccl-tests says it per device: one entry per rank, with its host.
       std::set<std::string> hosts;
       for (const Json& device : document["devices"]) {
-        if (device.is_object()) hosts.insert(text_of(device, "host"));
+        if (device.is_object()) hosts.insert(json_string(device, "host"));
       }
       record.nranks = static_cast<int>(document["devices"].size());
       record.nnodes = static_cast<int>(hosts.size());
     }
-    record.fingerprint = text_of(env, "fingerprint");
+    record.fingerprint = json_string(env, "fingerprint");
     record.environment = {{"env", env}, {"config", document.at("config")}};
     if (document.contains("errors")) record.environment["errors"] = document["errors"];
     // nccl-tests' rows do not say what they measured: its binary's name does.

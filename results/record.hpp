@@ -34,6 +34,10 @@ struct Record {
   std::vector<Measurement> measurements;
 };
 
+// An object's string member, or "" when it is missing, null or not a string (an unfinished run has
+// "end_time": null; hand-made files may lack anything).
+std::string json_string(const nlohmann::json& object, const char* key);
+
 // A `cctune bench -J` document (docs/bench.md), or nccl-tests' own -J document (the same layout
 // without collective and algorithm per row: the collective then comes from the binary named in
 // "args", or from `collective`), as a record, one measurement per row and placement. Throws

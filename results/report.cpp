@@ -41,11 +41,6 @@ std::string run_label(const Record& run, bool several) {
   return several ? id + ": " : "";
 }
 
-std::string text_of(const Json& j, const char* key) {
-  const auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
 std::string runs_table(const std::vector<Record>& runs) {
   std::string html = "<table><tr><th>run</th><th>kind</th><th>started</th><th>ranks</th><th>nodes</th>"
                      "<th>cctune</th><th>complete</th><th>command</th></tr>";
@@ -63,7 +58,7 @@ std::string runs_table(const std::vector<Record>& runs) {
 std::string nodes_table(const std::vector<Record>& runs, const std::optional<Json>& topology) {
   std::map<std::string, std::set<std::string>> fingerprint_of;
   if (topology && topology->contains("node_list")) {
-    for (const Json& node : (*topology)["node_list"]) fingerprint_of[text_of(node, "host")].insert(text_of(node, "fingerprint"));
+    for (const Json& node : (*topology)["node_list"]) fingerprint_of[json_string(node, "host")].insert(json_string(node, "fingerprint"));
   }
   std::string html;
   for (const Record& r : runs) {
@@ -92,7 +87,7 @@ std::string model_row(const Json& model, const std::string& hosts) {
   const Json gpus = model.value("gpus", Json::array());
   const Json nics = model.value("nics", Json::array());
   std::map<std::string, int> gpu_names;
-  for (const Json& g : gpus) ++gpu_names[text_of(g, "name")];
+  for (const Json& g : gpus) ++gpu_names[json_string(g, "name")];
   std::string gpu_text;
   for (const auto& [name, count] : gpu_names) gpu_text += fmt::format("{}{} × {}", gpu_text.empty() ? "" : ", ", count, name);
   int rdma = 0;
@@ -105,7 +100,7 @@ std::string model_row(const Json& model, const std::string& hosts) {
   for (double s : speeds) speed_text += fmt::format("{}{:g} Gb/s", speed_text.empty() ? "" : ", ", s);
   return fmt::format("<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=num>{} ({} RDMA{})</td>"
                      "<td class=num>{}</td><td class=num>{}</td></tr>",
-                     escape_html(text_of(model, "fingerprint")), escape_html(hosts),
+                     escape_html(json_string(model, "fingerprint")), escape_html(hosts),
                      gpu_text.empty() ? "none" : escape_html(gpu_text), nics.size(), rdma,
                      speed_text.empty() ? "" : ", " + speed_text, model.value("numa_nodes", Json::array()).size(),
                      model.value("nvswitches", Json::array()).size());
@@ -121,7 +116,7 @@ std::string topology_section(const Json& topology) {
       html += model_row(type.value("model", Json::object()), hosts);
     }
   } else {
-    html += model_row(topology, text_of(topology, "source"));
+    html += model_row(topology, json_string(topology, "source"));
   }
   return html + "</table>";
 }
