@@ -68,16 +68,25 @@ struct Measurer::State {
       Watchdog::Call guard(watchdog_);
       world_.barrier();
     }
-    std::vector<double> samples(static_cast<std::size_t>(repetitions.iterations));
-    const bool delayed = delay_applies(collective, shape);
-    const auto batch_start = Clock::now();
-    for (int i = 0; i < repetitions.iterations; ++i) {
-      const auto start = Clock::now();
-      if (delayed) std::this_thread::sleep_for(std::chrono::duration<double>(options_.delay->seconds));
-      call(collective, args);
-      samples[static_cast<std::size_t>(i)] = seconds_between(start, Clock::now()) * 1e6;
+    std::vector<double> samples;
+    double my_time_us = 0;
+    // A device backend times its calls on its own stream, and gives up on a stuck one itself.
+    if (auto device_samples = collective.time_on_device(args, repetitions.iterations)) {
+      samples = std::move(*device_samples);
+      for (double sample : samples) my_time_us += sample;
+      my_time_us /= static_cast<double>(std::max<std::size_t>(samples.size(), 1));
+    } else {
+      samples.resize(static_cast<std::size_t>(repetitions.iterations));
+      const bool delayed = delay_applies(collective, shape);
+      const auto batch_start = Clock::now();
+      for (int i = 0; i < repetitions.iterations; ++i) {
+        const auto start = Clock::now();
+        if (delayed) std::this_thread::sleep_for(std::chrono::duration<double>(options_.delay->seconds));
+        call(collective, args);
+        samples[static_cast<std::size_t>(i)] = seconds_between(start, Clock::now()) * 1e6;
+      }
+      my_time_us = seconds_between(batch_start, Clock::now()) * 1e6 / repetitions.iterations;
     }
-    const double my_time_us = seconds_between(batch_start, Clock::now()) * 1e6 / repetitions.iterations;
 
     result.time_us = combine(world_.allgather(my_time_us));
     result.samples_us = world_.max(samples);
@@ -92,10 +101,7 @@ struct Measurer::State {
         // A fresh seed per check iteration, so an intermittent fault cannot hide behind stale data.
         const std::uint64_t seed = options_.seed + 1000003ull * static_cast<std::uint64_t>(c + 1);
         load_inputs(collective.info().collective, shape, in_place, seed);
-        if (!in_place) {
-          poison(buffers_.host_output.data(), shape.bytes);
-          buffers_.recv->copy_from_host(buffers_.host_output.data(), shape.bytes);
-        }
+        if (!in_place) buffers_.recv->fill_bytes(kPoison, shape.bytes);
         call(collective, args);
         wrong += verify(collective.info().collective, shape, seed);
       }
@@ -116,6 +122,11 @@ struct Measurer::State {
 
   PatternSpec pattern(std::uint64_t seed) const { return {seed, options_.type, world_.size()}; }
 
+  PatternRequest request(Collective collective, const MessageShape& shape, std::uint64_t seed) const {
+    return {collective, seed, options_.type, options_.op, world_.size(), world_.rank(),
+            static_cast<std::size_t>(shape.count_per_call)};
+  }
+
   // Generates this rank's input and places it where the collective reads it. Out of place, the send
   // buffer is never written (the multi-rank tests hold every algorithm to that), so when it already
   // holds this very input it is kept: tune and verify measure in many short blocks, and regenerating
@@ -123,17 +134,23 @@ struct Measurer::State {
   void load_inputs(Collective collective, const MessageShape& shape, bool in_place, std::uint64_t seed) {
     const LoadedInput wanted{collective, shape.count, shape.count_per_call, seed};
     if (!in_place && send_holds_ == wanted) return;
+    Buffer& target = in_place ? *buffers_.recv : *buffers_.send;
+    if (backend_.fill_input(target, request(collective, shape, seed))) {
+      send_holds_ = in_place ? std::nullopt : std::optional(wanted);
+      return;
+    }
     void* host = buffers_.host_input.data();
     if (collective == Collective::allreduce) {
       fill_pattern(pattern(seed), world_.rank(), 0, shape.count, host);
     } else {
       fill_alltoall_input(pattern(seed), world_.rank(), shape.count_per_call, host);
     }
-    (in_place ? buffers_.recv : buffers_.send)->copy_from_host(host, shape.bytes);
+    target.copy_from_host(host, shape.bytes);
     if (!in_place) send_holds_ = wanted;
   }
 
   std::uint64_t verify(Collective collective, const MessageShape& shape, std::uint64_t seed) {
+    if (auto wrong = backend_.count_wrong(*buffers_.recv, request(collective, shape, seed))) return *wrong;
     buffers_.recv->copy_to_host(buffers_.host_output.data(), shape.bytes);
     void* expected = buffers_.host_expected.data();
     if (collective == Collective::allreduce) {

@@ -84,6 +84,7 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   if (collectives.empty()) CCTUNE_USAGE_ERROR("--collective needs at least one name");
   const bool reduces = std::find(collectives.begin(), collectives.end(), Collective::allreduce) != collectives.end();
   if (reduces) check_supported(options.type, options.op);
+  for (Collective c : collectives) backend.check(c, options.type, options.op);
 
   const auto requested = split_list(raw.algorithms);
   if (requested.empty()) CCTUNE_USAGE_ERROR("--algorithm needs a name, a comma-separated list, or all");
@@ -138,7 +139,11 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   options.timeout_seconds = raw.timeout_seconds;
   options.json_path = raw.json_path;
   options.seed = raw.seed;
-  if (!raw.inject_delay.empty()) options.delay = parse_injected_delay(raw.inject_delay);
+  if (!raw.inject_delay.empty()) {
+    // The delay is a sleep before each host-timed call; device backends time on their stream.
+    if (options.backend != "mpi") CCTUNE_USAGE_ERROR("--inject-delay works with --backend mpi only");
+    options.delay = parse_injected_delay(raw.inject_delay);
+  }
   return options;
 }
 

@@ -4,38 +4,10 @@
 #include <cstring>
 #include <limits>
 
+#include "collectives/data_pattern.hpp"
+
 namespace cctune::bench {
 namespace {
-
-std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser: cheap and well spread
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebull;
-  x ^= x >> 31;
-  return x;
-}
-
-// Largest integer magnitude that every partial sum of nranks values must stay within.
-std::int64_t exact_limit(DataType type) {
-  switch (type) {
-    case DataType::float32: return 1 << 24;
-    case DataType::float64: return std::int64_t{1} << 53;
-    case DataType::int32: return std::numeric_limits<std::int32_t>::max();
-    // Inputs must be exact in the half type itself; sums are formed in float32.
-    case DataType::float16: return 1 << 24;
-    case DataType::bfloat16: return 1 << 24;
-  }
-  return 1;
-}
-
-std::int64_t input_limit(DataType type) {
-  switch (type) {
-    case DataType::float16: return 2048;   // 11 significant bits
-    case DataType::bfloat16: return 256;   // 8 significant bits
-    default: return std::int64_t{1} << 20;  // plenty of distinct values to catch misplaced data
-  }
-}
 
 template <typename T>
 void store(void* out, std::size_t i, T value) {
@@ -55,16 +27,10 @@ void store_as(DataType type, void* out, std::size_t i, double value) {
 
 }  // namespace
 
-std::int64_t pattern_bound(const PatternSpec& spec) {
-  const std::int64_t by_sum = exact_limit(spec.type) / std::max(spec.nranks, 1);
-  return std::max<std::int64_t>(1, std::min(input_limit(spec.type), by_sum));
-}
+std::int64_t pattern_bound(const PatternSpec& spec) { return pattern::bound(spec.type, spec.nranks); }
 
 std::int64_t pattern_value(const PatternSpec& spec, int rank, std::uint64_t index) {
-  const std::int64_t bound = pattern_bound(spec);
-  const std::uint64_t h = mix(spec.seed * 0x9e3779b97f4a7c15ull ^ mix(static_cast<std::uint64_t>(rank) + 1) ^
-                              (index * 0xd1b54a32d192ed03ull));
-  return static_cast<std::int64_t>(h % static_cast<std::uint64_t>(2 * bound + 1)) - bound;
+  return pattern::value(spec.seed, pattern_bound(spec), rank, index);
 }
 
 void fill_pattern(const PatternSpec& spec, int rank, std::uint64_t first_index, std::size_t count, void* out) {
@@ -109,7 +75,7 @@ void expected_alltoall(const PatternSpec& spec, int rank, std::size_t count_per_
   }
 }
 
-void poison(void* data, std::size_t bytes) { std::memset(data, 0xff, bytes); }
+void poison(void* data, std::size_t bytes) { std::memset(data, static_cast<int>(kPoison), bytes); }
 
 std::uint64_t count_mismatches(const void* actual, const void* expected, std::size_t count, DataType type) {
   const std::size_t element = size_of(type);

@@ -32,7 +32,9 @@ void expected_alltoall(const PatternSpec& spec, int rank, std::size_t count_per_
 // The send buffer of rank `rank` for alltoall: block d holds indices d*count_per_peer ...
 void fill_alltoall_input(const PatternSpec& spec, int rank, std::size_t count_per_peer, void* out);
 
-// Bytes that no correct result contains (a NaN payload for floats), written before each check.
+// Written over every output byte before each check. All ones is a NaN for the floating types, which no
+// correct result holds; for int32 it is -1, so an unwritten int32 element escapes only where -1 is right.
+inline constexpr std::byte kPoison{0xff};
 void poison(void* data, std::size_t bytes);
 
 // Elements whose bits differ.

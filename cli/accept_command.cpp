@@ -86,7 +86,7 @@ Outcome run_check(const accept::CollectiveCheck& check, bench::BenchOptions opti
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     options.delay->rank = world_rank == options.delay->rank ? communicator.rank() : -1;
   }
-  auto backend = find_backend(options.backend).create(comm);
+  auto backend = find_backend(options.backend).create(comm, BackendSettings{options.timeout_seconds});
   bench::Measurer measurer(*backend, communicator, options, watchdog);
   const Collective collective = check.collective == "allreduce" ? Collective::allreduce : Collective::alltoall;
   const bench::MessageShape shape = bench::shape_of(check.bytes, collective, options.type, communicator.size());

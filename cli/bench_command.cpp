@@ -106,7 +106,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
     bench::check_against_world(options, world.size());
-    auto backend = find_backend(options.backend).create(MPI_COMM_WORLD);
+    auto backend = find_backend(options.backend).create(MPI_COMM_WORLD, BackendSettings{options.timeout_seconds});
     const bench::RunInfo info = bench::gather_run_info(world, options);
 
     // Rank 0 owns the outputs; every rank must learn whether opening them failed, or some would
@@ -123,8 +123,9 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     // The JSON file's error, if any, travels with the database's: one collective check for both.
     const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db, open_error);
 
+    // A device backend enforces -T itself, so that NCCL's communicator is aborted rather than the job.
     std::unique_ptr<bench::Watchdog> watchdog;
-    if (options.timeout_seconds > 0) {
+    if (options.timeout_seconds > 0 && options.backend == "mpi") {
       bench::Watchdog::AbortHook record;
       if (json) record = [writer = json.get()](const std::string& message) { writer->record_error(message); };
       watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, options.timeout_seconds, info.hosts, record);

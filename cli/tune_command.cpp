@@ -172,7 +172,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
   return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
-    auto backend = find_backend("mpi").create(MPI_COMM_WORLD);
+    auto backend = find_backend("mpi").create(MPI_COMM_WORLD, BackendSettings{});
     const bench::RunInfo info = bench::gather_run_info(world, options.bench);
     const topology::ClusterView view = topology::gather_cluster(world, processor_name(), topology::probe_local);
     const std::string fingerprint = rank == 0 ? view.types.front().fingerprint : std::string();

@@ -108,7 +108,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
                        __FILE__, __LINE__);
     }
     const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db);
-    auto backend = find_backend("mpi").create(MPI_COMM_WORLD);
+    auto backend = find_backend("mpi").create(MPI_COMM_WORLD, BackendSettings{});
     const tuner::VerifyReport report = tuner::verify(*backend, world, profile, options);
     if (rank != 0) return static_cast<int>(report.any_slower ? kFailed : kOk);
     std::optional<std::int64_t> recorded;

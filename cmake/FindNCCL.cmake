@@ -3,7 +3,8 @@
 find_path(NCCL_INCLUDE_DIR nccl.h
   HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_ROOT} $ENV{CUDA_HOME} /usr/local/cuda
   PATH_SUFFIXES include)
-find_library(NCCL_LIBRARY nccl
+# NAMES: pip's NCCL wheels ship libnccl.so.2 with no libnccl.so beside it.
+find_library(NCCL_LIBRARY NAMES nccl libnccl.so.2
   HINTS ${NCCL_ROOT} $ENV{NCCL_ROOT} ${CUDAToolkit_ROOT} $ENV{CUDA_HOME} /usr/local/cuda
   PATH_SUFFIXES lib64 lib lib/x86_64-linux-gnu)
 

@@ -1,14 +1,24 @@
 #pragma once
-// The interface every backend (MPI today; NCCL and CUDA kernels next) implements, so that bench and
-// tune treat them alike. A backend owns its memory (host or device) and its communicator.
+// The interface every backend (MPI, NCCL, our CUDA kernels) implements, so that bench and tune treat
+// them alike. A backend owns its memory (host or device) and its communicator. Nothing here needs MPI:
+// the GPU backends are built into a test program for machines that have no MPI.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "collectives/types.hpp"
 
 namespace cctune {
+
+// What a backend is told when it is created.
+struct BackendSettings {
+  // A device backend gives up on a call stuck this long (NCCL: ncclCommAbort) and throws; 0: never.
+  double timeout_seconds = 0;
+};
 
 struct AlgorithmInfo {
   std::string_view name;
@@ -24,6 +34,20 @@ class Buffer {
   virtual std::size_t bytes() const = 0;
   virtual void copy_from_host(const void* source, std::size_t bytes) = 0;
   virtual void copy_to_host(void* destination, std::size_t bytes) const = 0;
+  // Sets the first `bytes` bytes to `value` (the poison written before each check).
+  virtual void fill_bytes(std::byte value, std::size_t bytes) = 0;
+};
+
+// The generated data (collectives/data_pattern.hpp) a buffer must hold: this rank's input, or what a
+// correct collective leaves in this rank's output.
+struct PatternRequest {
+  Collective collective = Collective::allreduce;
+  std::uint64_t seed = 0;
+  DataType type = DataType::float32;
+  ReduceOp op = ReduceOp::sum;
+  int nranks = 1;
+  int rank = 0;
+  std::size_t count = 0;  // as CollectiveArgs::count
 };
 
 // One call's arguments. send == recv means in place. For allreduce, count is the element count of
@@ -44,7 +68,21 @@ class BoundCollective {
   virtual const AlgorithmInfo& info() const = 0;
   // Returns when this rank's part of the collective has completed.
   virtual void run(const CollectiveArgs& args) = 0;
+  // Backends that run on a device stream queue `iterations` calls back to back and time each between
+  // two events, as nccl-tests does: a host clock around each call would time the launch and the
+  // synchronisation too. Microseconds per call; nullopt: this backend is timed on the host.
+  virtual std::optional<std::vector<double>> time_on_device(const CollectiveArgs& /*args*/, int /*iterations*/) {
+    return std::nullopt;
+  }
 };
+
+// The AlgorithmInfo of each entry of an algorithm registry (a range of pointers to objects with info()).
+template <typename Registry>
+std::vector<AlgorithmInfo> infos_of(const Registry& registry) {
+  std::vector<AlgorithmInfo> infos;
+  for (const auto& algorithm : registry) infos.push_back(algorithm->info());
+  return infos;
+}
 
 class Backend {
  public:
@@ -57,6 +95,12 @@ class Backend {
   virtual std::unique_ptr<Buffer> allocate(std::size_t bytes) = 0;
   // Throws UsageError for an unknown name.
   virtual std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) = 0;
+  // Backends whose buffers live on a device generate the input and check the output there, so that
+  // checking 256 MiB moves nothing over PCIe. false / nullopt: bench does it on the host.
+  virtual bool fill_input(Buffer& /*buffer*/, const PatternRequest& /*input*/) { return false; }
+  virtual std::optional<std::uint64_t> count_wrong(Buffer& /*buffer*/, const PatternRequest& /*expected*/) {
+    return std::nullopt;
+  }
 };
 
 }  // namespace cctune

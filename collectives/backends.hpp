@@ -16,7 +16,11 @@ struct BackendEntry {
   // The algorithms it offers, known without creating the backend (so options are checked before
   // any rank communicates).
   std::span<const AlgorithmInfo> (*algorithms)();
-  std::unique_ptr<Backend> (*create)(MPI_Comm world);
+  // Throws UsageError for a collective, element type and operation this backend cannot run, again
+  // before any rank communicates.
+  void (*check)(Collective collective, DataType type, ReduceOp op);
+  // Collective over `world`.
+  std::unique_ptr<Backend> (*create)(MPI_Comm world, const BackendSettings& settings);
 };
 
 std::span<const BackendEntry> backend_registry();

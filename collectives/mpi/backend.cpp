@@ -21,6 +21,9 @@ class HostBuffer final : public Buffer {
   void copy_to_host(void* destination, std::size_t bytes) const override {
     if (bytes) std::memcpy(destination, storage_.data(), bytes);
   }
+  void fill_bytes(std::byte value, std::size_t bytes) override {
+    if (bytes) std::memset(storage_.data(), static_cast<int>(value), bytes);
+  }
 
  private:
   std::vector<std::byte> storage_;

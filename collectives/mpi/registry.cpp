@@ -29,11 +29,7 @@ std::span<const std::unique_ptr<MpiAlgorithm>> registry() {
 }
 
 std::span<const AlgorithmInfo> registry_infos() {
-  static const auto infos = [] {
-    std::vector<AlgorithmInfo> list;
-    for (const auto& algorithm : registry()) list.push_back(algorithm->info());
-    return list;
-  }();
+  static const auto infos = infos_of(registry());
   return infos;
 }
 

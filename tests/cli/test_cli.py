@@ -23,6 +23,12 @@ def run(command, timeout=300, **kwargs):
                           **kwargs)
 
 
+def built_backends():
+    """The backends this cctune was built with, as `bench --list` names them."""
+    listing = run([CCTUNE, "bench", "--list"], timeout=30).stdout
+    return set(re.findall(r"^backend (\w+):", listing, re.M))
+
+
 def cctune_lines(stderr):
     """Lines cctune itself printed (mpirun adds banners of its own around a failed job)."""
     return [line for line in stderr.splitlines() if line.startswith("cctune")]
@@ -114,7 +120,6 @@ class BadInput(unittest.TestCase):
         (["-n", "0"], "-n 0"),
         (["-n", "abc"], "abc"),
         (["-a", "9"], "-a 9"),
-        (["--backend", "nccl"], "built without"),
         (["--frobnicate"], "frobnicate"),
         (["-T", "-1"], "-T"),
     ]
@@ -127,10 +132,22 @@ class BadInput(unittest.TestCase):
         for noise in ("terminate called", "Traceback", "Segmentation", "core dumped"):
             self.assertNotIn(noise, proc.stderr)
 
+    @staticmethod
+    def gpu_cases():
+        """What --backend nccl|cuda answer depends on the build, and on whether this machine has a GPU."""
+        built = built_backends()
+        if "nccl" not in built:
+            return [(["--backend", "nccl"], "built without"), (["--backend", "cuda"], "built without")]
+        return [
+            (["--backend", "cuda", "-d", "double"], "reduce float, half and bfloat16"),
+            (["--backend", "nccl", "-o", "avg"], "sum, max and min"),
+            (["--backend", "nccl", "--inject-delay", "0:0.1"], "--backend mpi only"),
+        ]
+
     def test_each_bad_input_gives_one_line_exit_2_and_no_file(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "out.json")
-            for args, expected in self.CASES:
+            for args, expected in self.CASES + self.gpu_cases():
                 with self.subTest(args=args):
                     proc = run([CCTUNE, "bench", *args, "-J", path], timeout=30)
                     self.assertEqual(proc.returncode, 2, proc.stderr)

@@ -1,0 +1,62 @@
+#pragma once
+// The nccl backend: NCCL's collectives on device buffers, one GPU per rank chosen by local rank. Each
+// bound configuration gets its own communicator, created with that configuration's settings; the
+// unique id travels over the PeerExchange (MPI in cctune).
+#include <nccl.h>
+
+#include <memory>
+
+#include "collectives/backend.hpp"
+#include "collectives/gpu/device_backend.hpp"
+#include "collectives/gpu/runtime.hpp"
+#include "collectives/nccl/configurations.hpp"
+#include "collectives/peer_exchange.hpp"
+
+namespace cctune::nccl {
+
+// Throws cctune::Error naming the call and NCCL's message when rc is neither success nor in progress.
+void check_nccl(ncclResult_t rc, std::string_view call, const char* file, int line);
+#define CCTUNE_NCCL(call) ::cctune::nccl::check_nccl((call), #call, __FILE__, __LINE__)
+
+// "2.28.9": the NCCL library this process loaded (not the header it was built against).
+std::string loaded_version();
+
+class NcclCommunicator {
+ public:
+  // Collective over `peers`.
+  NcclCommunicator(PeerExchange& peers, const Configuration& configuration);
+  NcclCommunicator(const NcclCommunicator&) = delete;
+  NcclCommunicator& operator=(const NcclCommunicator&) = delete;
+  ~NcclCommunicator();
+  ncclComm_t get() const { return comm_; }
+  // Ends every operation in flight: what a timeout does, so that no rank waits for ever.
+  void abort() noexcept;
+  // NCCL's asynchronous error, ncclSuccess while healthy.
+  ncclResult_t async_error() const;
+
+ private:
+  ncclComm_t comm_ = nullptr;
+};
+
+class NcclBackend final : public gpu::DeviceBackend {
+ public:
+  NcclBackend(std::unique_ptr<PeerExchange> peers, const BackendSettings& settings);
+  std::string_view name() const override { return "nccl"; }
+  int rank() const override { return peers_->rank(); }
+  int size() const override { return peers_->size(); }
+  std::span<const AlgorithmInfo> algorithms() const override { return configuration_infos(); }
+  std::unique_ptr<Buffer> allocate(std::size_t bytes) override;
+  // Collective: creates the configuration's communicator.
+  std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) override;
+
+  cudaStream_t stream() const { return stream_.get(); }
+  double timeout_seconds() const { return settings_.timeout_seconds; }
+
+ private:
+  std::unique_ptr<PeerExchange> peers_;
+  BackendSettings settings_;
+  gpu::CurrentDevice device_;
+  gpu::Stream stream_;
+};
+
+}  // namespace cctune::nccl
