@@ -83,7 +83,12 @@ nlohmann::ordered_json JsonWriter::head_to_json(const RunInfo& info, const Bench
   env["cctune_version"] = info.cctune_version;
   env["git_revision"] = info.git_revision;
   head["env"] = env;
-  head["nccl_version"] = nullptr;
+  if (info.nccl_version.empty()) {
+    head["nccl_version"] = nullptr;
+  } else {
+    head["nccl_version"] = info.nccl_version;
+  }
+  if (!info.devices.empty()) head["env"]["devices"] = info.devices;
   nlohmann::ordered_json config;
   config["backend"] = options.backend;
   config["min_bytes"] = options.range.min_bytes;

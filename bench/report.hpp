@@ -41,6 +41,8 @@ struct RunInfo {
   int nnodes = 1;
   std::vector<std::string> hosts;  // per rank
   std::vector<long> pids;          // per rank
+  std::vector<std::string> devices;  // per rank, for device backends ("1 [0000:1b:00.0] NVIDIA H200")
+  std::string nccl_version;          // the NCCL the nccl backend loaded
   std::vector<int> ranks_per_node; // per distinct host, in order of first appearance
 };
 

@@ -25,7 +25,7 @@ std::string utc_now() {
                      fmt::gmtime(std::chrono::system_clock::to_time_t(std::chrono::system_clock::now())));
 }
 
-RunInfo gather_run_info(const Communicator& world, const BenchOptions& options) {
+RunInfo gather_run_info(const Communicator& world, const BenchOptions& options, const Backend* backend) {
   RunInfo info;
   info.cctune_version = CCTUNE_VERSION;
   info.git_revision = CCTUNE_GIT_REVISION;
@@ -46,6 +46,10 @@ RunInfo gather_run_info(const Communicator& world, const BenchOptions& options) 
     }
   }
   info.nnodes = static_cast<int>(distinct.size());
+  if (backend && !backend->device().empty()) {
+    info.devices = world.allgather(backend->device());
+    info.nccl_version = backend->library_version();
+  }
   return info;
 }
 

@@ -14,7 +14,8 @@ class ProgressLine;
 class Watchdog;
 
 // Every rank's host, pid and the library versions; collective over `world`.
-RunInfo gather_run_info(const Communicator& world, const BenchOptions& options);
+// Collective. With a device backend, also each rank's device and the NCCL version.
+RunInfo gather_run_info(const Communicator& world, const BenchOptions& options, const Backend* backend = nullptr);
 
 // Runs on every rank. Sinks and progress are given on rank 0 only. Returns the total number of
 // wrong elements over all ranks (the same value on every rank).

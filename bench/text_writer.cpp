@@ -31,6 +31,11 @@ void TextWriter::begin(const RunInfo& info, const BenchOptions& options) {
              info.nranks, options.range.min_bytes, options.range.max_bytes, step, options.warmup,
              options.iterations, options.check_iterations, static_cast<int>(options.aggregation));
   for (int r = 0; r < info.nranks; ++r) {
+    if (!info.devices.empty()) {
+      fmt::print(out_, "#  Rank {:2} Group  0 Pid {:6} on {:>10} device {}\n", r, info.pids[r], info.hosts[r],
+                 info.devices[static_cast<std::size_t>(r)]);
+      continue;
+    }
     fmt::print(out_, "#  Rank {:2} Group  0 Pid {:6} on {:>10} device {:2} [cpu] host memory\n", r, info.pids[r],
                info.hosts[r], -1);
   }

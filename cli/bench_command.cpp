@@ -107,7 +107,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     rank = world.rank();
     bench::check_against_world(options, world.size());
     auto backend = find_backend(options.backend).create(MPI_COMM_WORLD, BackendSettings{options.timeout_seconds});
-    const bench::RunInfo info = bench::gather_run_info(world, options);
+    const bench::RunInfo info = bench::gather_run_info(world, options, backend.get());
 
     // Rank 0 owns the outputs; every rank must learn whether opening them failed, or some would
     // wait forever in the first collective.

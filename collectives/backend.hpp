@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -88,6 +89,10 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string_view name() const = 0;
+  // This rank's device as nccl-tests names it ("1 [0000:1b:00.0] NVIDIA H200"); empty for host memory.
+  virtual std::string device() const { return {}; }
+  // The collective library's version where it is not MPI ("2.28.9" for NCCL); empty otherwise.
+  virtual std::string library_version() const { return {}; }
   virtual int rank() const = 0;
   virtual int size() const = 0;
   // Every algorithm this backend offers, for every collective, in the registry's order.

@@ -26,6 +26,7 @@ class CudaBackend final : public gpu::DeviceBackend {
   // Collective over `peers`. Throws UsageError when the ranks span nodes or are more than kMaxRanks.
   CudaBackend(std::unique_ptr<PeerExchange> peers, const BackendSettings& settings);
   std::string_view name() const override { return "cuda"; }
+  std::string device() const override { return device_.describe(); }
   int rank() const override { return peers_->rank(); }
   int size() const override { return peers_->size(); }
   std::span<const AlgorithmInfo> algorithms() const override { return registry_infos(); }

@@ -45,6 +45,14 @@ CurrentDevice::CurrentDevice(int local_rank) : index(device_for_local_rank(local
   CCTUNE_CUDA(cudaSetDevice(index));
 }
 
+std::string CurrentDevice::describe() const {
+  cudaDeviceProp properties{};
+  CCTUNE_CUDA(cudaGetDeviceProperties(&properties, index));
+  char bus[32] = {};
+  cudaDeviceGetPCIBusId(bus, sizeof bus, index);
+  return std::to_string(index) + " [" + bus + "] " + properties.name;
+}
+
 DeviceMemory::DeviceMemory(std::size_t bytes) : bytes_(bytes) {
   // cudaMalloc(0) returns no memory; one byte keeps data() distinct for every buffer.
   CCTUNE_CUDA(cudaMalloc(&pointer_, bytes ? bytes : 1));

@@ -31,6 +31,8 @@ int device_for_local_rank(int local_rank);
 // stream, since those belong to the device current when they are made.
 struct CurrentDevice {
   explicit CurrentDevice(int local_rank);
+  // "1 [0000:1b:00.0] NVIDIA H200", as nccl-tests lists its devices.
+  std::string describe() const;
   int index = 0;
 };
 

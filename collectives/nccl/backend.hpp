@@ -42,6 +42,8 @@ class NcclBackend final : public gpu::DeviceBackend {
  public:
   NcclBackend(std::unique_ptr<PeerExchange> peers, const BackendSettings& settings);
   std::string_view name() const override { return "nccl"; }
+  std::string device() const override { return device_.describe(); }
+  std::string library_version() const override { return loaded_version(); }
   int rank() const override { return peers_->rank(); }
   int size() const override { return peers_->size(); }
   std::span<const AlgorithmInfo> algorithms() const override { return configuration_infos(); }

@@ -1,7 +1,10 @@
 // Every bad input a user can type is refused with a UsageError whose message names the problem.
 #include "bench/options.hpp"
+#include "collectives/backends.hpp"
 
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "collectives/error.hpp"
 
@@ -92,9 +95,24 @@ TEST(BenchOptions, BadInputsNameTheProblem) {
   raw.aggregation = 7;
   EXPECT_NE(error_of(raw).find("-a 7"), std::string::npos);
 
+  // The GPU backends: refused by a build without them, else their own limits are checked up front.
+  const auto backends = backend_registry();
+  const bool has_nccl = std::any_of(backends.begin(), backends.end(), [](const auto& b) { return b.name == "nccl"; });
   raw = {};
   raw.backend = "nccl";
-  EXPECT_NE(error_of(raw).find("built without"), std::string::npos);
+  if (!has_nccl) {
+    EXPECT_NE(error_of(raw).find("built without"), std::string::npos);
+  } else {
+    raw.op = "avg";
+    EXPECT_NE(error_of(raw).find("sum, max and min"), std::string::npos);
+    raw = {};
+    raw.backend = "cuda";
+    raw.dtype = "double";
+    EXPECT_NE(error_of(raw).find("float, half and bfloat16"), std::string::npos);
+    raw.dtype = "float";
+    raw.inject_delay = "0:0.1";
+    EXPECT_NE(error_of(raw).find("--backend mpi only"), std::string::npos);
+  }
 
   raw = {};
   raw.backend = "gloo";
