@@ -154,8 +154,12 @@ void check_kernel(const cuda::CudaAlgorithm& algorithm, const Case& c, bool in_p
       fail(describe(c, algorithm.info().name, in_place) + ": the device check disagrees with the host");
     }
     if (!wrong && c.elements() > 0 && r == 0) {
-      const std::size_t at = c.elements() / 2;
-      CCTUNE_CUDA(cudaMemset(static_cast<std::byte*>(ranks.output(r)) + at * size_of(c.type), 0x7f, 1));
+      // Flip every bit of one byte: whatever was there, that element is now wrong.
+      std::byte* planted = static_cast<std::byte*>(ranks.output(r)) + c.elements() / 2 * size_of(c.type);
+      std::byte value{};
+      CCTUNE_CUDA(cudaMemcpy(&value, planted, 1, cudaMemcpyDeviceToHost));
+      value = ~value;
+      CCTUNE_CUDA(cudaMemcpy(planted, &value, 1, cudaMemcpyHostToDevice));
       if (gpu::count_wrong_on_device(ranks.output(r), request) != 1) {
         fail(describe(c, algorithm.info().name, in_place) + ": the device check missed a planted error");
       }

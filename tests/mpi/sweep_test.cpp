@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "bench/patterns.hpp"
 #include "bench/sweep.hpp"
 #include "collectives/mpi/backend.hpp"
 
@@ -43,6 +44,55 @@ class CorruptingBackend final : public Backend {
     bound->corrupt = inner_.rank() == inner_.size() - 1;
     return bound;
   }
+
+ private:
+  mpi::MpiBackend inner_;
+};
+
+// Runs on the MPI backend but answers as a device backend does (collectives/gpu): it fills the input and
+// counts wrong elements itself, and times its calls itself. The sweep must take those answers as given.
+class DeviceStyleBackend final : public Backend {
+ public:
+  explicit DeviceStyleBackend(MPI_Comm world) : inner_(world) {}
+  std::string_view name() const override { return "device-style"; }
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  std::span<const AlgorithmInfo> algorithms() const override { return inner_.algorithms(); }
+  std::unique_ptr<Buffer> allocate(std::size_t bytes) override { return inner_.allocate(bytes); }
+  std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) override {
+    struct SelfTimed final : BoundCollective {
+      std::unique_ptr<BoundCollective> inner;
+      const AlgorithmInfo& info() const override { return inner->info(); }
+      void run(const CollectiveArgs& args) override { inner->run(args); }
+      std::optional<std::vector<double>> time_on_device(const CollectiveArgs& args, int iterations) override {
+        std::vector<double> samples;
+        for (int i = 0; i < iterations; ++i) {
+          inner->run(args);
+          samples.push_back(i + 1.0);  // 1, 2, 3, ... us: recognisably ours
+        }
+        return samples;
+      }
+    };
+    auto bound = std::make_unique<SelfTimed>();
+    bound->inner = inner_.bind(collective, algorithm);
+    return bound;
+  }
+  bool fill_input(Buffer& buffer, const PatternRequest& input) override {
+    ++fills;
+    const PatternSpec spec{input.seed, input.type, input.nranks};
+    if (input.collective == Collective::allreduce) {
+      fill_pattern(spec, input.rank, 0, input.count, buffer.data());
+    } else {
+      fill_alltoall_input(spec, input.rank, input.count, buffer.data());
+    }
+    return true;
+  }
+  std::optional<std::uint64_t> count_wrong(Buffer&, const PatternRequest&) override {
+    ++checks;
+    return rank() == size() - 1 ? 1 : 0;  // the last rank always reports one wrong element
+  }
+  int fills = 0;
+  int checks = 0;
 
  private:
   mpi::MpiBackend inner_;
@@ -94,6 +144,24 @@ TEST(Sweep, CountsEveryCorruptedElement) {
   EXPECT_EQ(sink.rows[0].in_place.wrong, 2u);
   ASSERT_EQ(sink.tables.size(), 1u);
   EXPECT_EQ(sink.tables[0].wrong, wrong);
+}
+
+TEST(Sweep, TakesADeviceBackendsOwnTimesFillsAndChecks) {
+  Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
+  DeviceStyleBackend backend(MPI_COMM_WORLD);
+  const BenchOptions options = small_options(Collective::allreduce, "ring");
+  const RunInfo info = gather_run_info(world, options);
+  RecordingSink sink;
+  const auto wrong = run_sweep(backend, world, options, info, {&sink}, nullptr, nullptr);
+  EXPECT_EQ(wrong, options.sizes.size() * 2 * 2);  // the backend's own count, summed over ranks
+  EXPECT_GT(backend.fills, 0);
+  EXPECT_EQ(backend.checks, static_cast<int>(options.sizes.size()) * 2 * 2);
+  ASSERT_EQ(sink.rows.size(), options.sizes.size());
+  for (const Row& row : sink.rows) {
+    EXPECT_EQ(row.out_of_place.samples_us, (std::vector<double>{1, 2, 3, 4}));
+    EXPECT_DOUBLE_EQ(row.out_of_place.time_us, 2.5);  // the mean of the backend's samples
+    EXPECT_EQ(row.in_place.wrong, 2u);
+  }
 }
 
 }  // namespace
