@@ -34,8 +34,10 @@ fi
 
 generator=()
 command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+# Warnings are not errors here: the GPU machine's host compiler may warn where CI's does not, and a
+# failed build would waste the lease. CI builds the same code with warnings as errors.
 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DCCTUNE_GPU_ONLY=ON \
-  -DCCTUNE_WERROR=ON "${nccl_args[@]}" | grep "cctune:" || true
+  "${nccl_args[@]}" | grep "cctune:" || true
 cmake --build "$build" --parallel "$(nproc)"
 
 mkdir -p "$out"

@@ -7,6 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"
 bash "$root/scripts/build.sh"
+# shellcheck source=mpi-env.sh
 source "$root/scripts/mpi-env.sh"
 out=${CCTUNE_OUT:-$root/build/quickstart}
 ranks=${CCTUNE_RANKS:-4}
