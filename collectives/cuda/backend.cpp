@@ -8,28 +8,6 @@
 namespace cctune::cuda {
 namespace {
 
-// Device memory that the other ranks also address: the allocation stays registered with the backend,
-// which owns the peers' mappings of it.
-class SharedBuffer final : public Buffer {
- public:
-  explicit SharedBuffer(gpu::DeviceMemory memory) : buffer_(std::move(memory)) {}
-  void* data() override { return buffer_.get(); }
-  std::size_t bytes() const override { return buffer_.bytes(); }
-  void copy_from_host(const void* source, std::size_t bytes) override {
-    if (bytes) CCTUNE_CUDA(cudaMemcpy(buffer_.get(), source, bytes, cudaMemcpyHostToDevice));
-  }
-  void copy_to_host(void* destination, std::size_t bytes) const override {
-    if (bytes) CCTUNE_CUDA(cudaMemcpy(destination, buffer_.get(), bytes, cudaMemcpyDeviceToHost));
-  }
-  void fill_bytes(std::byte value, std::size_t bytes) override {
-    if (bytes) CCTUNE_CUDA(cudaMemset(buffer_.get(), static_cast<int>(value), bytes));
-    CCTUNE_CUDA(cudaDeviceSynchronize());
-  }
-
- private:
-  gpu::DeviceMemory buffer_;
-};
-
 class BoundKernel final : public gpu::QueuedCollective {
  public:
   BoundKernel(CudaBackend& backend, const CudaAlgorithm& algorithm) : backend_(backend), algorithm_(algorithm) {}
@@ -123,7 +101,7 @@ std::unique_ptr<Buffer> CudaBackend::allocate(std::size_t bytes) {
   }
   if (peers_->any(failed)) throw std::bad_alloc();
   shared_.push_back(share(memory));
-  return std::make_unique<SharedBuffer>(std::move(memory));
+  return std::make_unique<gpu::DeviceBuffer>(std::move(memory));
 }
 
 std::pair<const SharedAllocation*, std::size_t> CudaBackend::find_shared(const void* pointer) const {

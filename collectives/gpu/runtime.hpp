@@ -112,16 +112,15 @@ class CallTimer {
   std::vector<Event> events_;
 };
 
-// Buffers in device memory on the current device.
+// Buffers in device memory on the current device (the cuda backend's are also mapped by its peers).
 class DeviceBuffer final : public Buffer {
  public:
-  explicit DeviceBuffer(std::size_t bytes) : memory_(bytes) {}
+  explicit DeviceBuffer(DeviceMemory memory) : memory_(std::move(memory)) {}
   void* data() override { return memory_.get(); }
   std::size_t bytes() const override { return memory_.bytes(); }
   void copy_from_host(const void* source, std::size_t bytes) override;
   void copy_to_host(void* destination, std::size_t bytes) const override;
   void fill_bytes(std::byte value, std::size_t bytes) override;
-  const void* device_pointer() const { return memory_.get(); }
 
  private:
   DeviceMemory memory_;

@@ -166,7 +166,7 @@ NcclBackend::NcclBackend(std::unique_ptr<PeerExchange> peers, const BackendSetti
     : peers_(std::move(peers)), settings_(settings), device_(peers_->local_rank()) {}
 
 std::unique_ptr<Buffer> NcclBackend::allocate(std::size_t bytes) {
-  return std::make_unique<gpu::DeviceBuffer>(bytes);
+  return std::make_unique<gpu::DeviceBuffer>(gpu::DeviceMemory(bytes));
 }
 
 std::unique_ptr<BoundCollective> NcclBackend::bind(Collective collective, std::string_view algorithm) {
