@@ -135,17 +135,16 @@ struct Measurer::State {
     const LoadedInput wanted{collective, shape.count, shape.count_per_call, seed};
     if (!in_place && send_holds_ == wanted) return;
     Buffer& target = in_place ? *buffers_.recv : *buffers_.send;
-    if (backend_.fill_input(target, request(collective, shape, seed))) {
-      send_holds_ = in_place ? std::nullopt : std::optional(wanted);
-      return;
+    // A device backend generates the input where it lives; otherwise it is made here and copied over.
+    if (!backend_.fill_input(target, request(collective, shape, seed))) {
+      void* host = buffers_.host_input.data();
+      if (collective == Collective::allreduce) {
+        fill_pattern(pattern(seed), world_.rank(), 0, shape.count, host);
+      } else {
+        fill_alltoall_input(pattern(seed), world_.rank(), shape.count_per_call, host);
+      }
+      target.copy_from_host(host, shape.bytes);
     }
-    void* host = buffers_.host_input.data();
-    if (collective == Collective::allreduce) {
-      fill_pattern(pattern(seed), world_.rank(), 0, shape.count, host);
-    } else {
-      fill_alltoall_input(pattern(seed), world_.rank(), shape.count_per_call, host);
-    }
-    target.copy_from_host(host, shape.bytes);
     if (!in_place) send_holds_ = wanted;
   }
 
