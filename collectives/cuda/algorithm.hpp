@@ -42,9 +42,14 @@ std::unique_ptr<CudaAlgorithm> make_direct_write_alltoall();
 // multiprocessor.
 int plan_blocks(std::size_t work_items, int views, int resident_per_sm, int multiprocessors);
 
-// Launches `kernel(params)` with grid (params.blocks, params.views) as a cooperative launch, which
-// fails rather than start blocks that could not all be resident.
-void launch_cooperative(const void* kernel, LaunchParams& params, cudaStream_t stream);
+// Launches `kernel(params, more...)` with grid (params.blocks, params.views) as a cooperative launch,
+// which fails rather than start blocks that could not all be resident.
+void launch_cooperative_with(const void* kernel, const LaunchParams& params, void** arguments, cudaStream_t stream);
+template <typename... More>
+void launch_cooperative(const void* kernel, LaunchParams& params, cudaStream_t stream, More&... more) {
+  void* arguments[] = {&params, &more...};
+  launch_cooperative_with(kernel, params, arguments, stream);
+}
 
 // How many blocks of `kernel` fit on one multiprocessor, and the device's multiprocessor count (cached).
 int resident_blocks_per_sm(const void* kernel);

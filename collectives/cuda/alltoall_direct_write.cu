@@ -5,7 +5,6 @@
 
 #include "collectives/cuda/algorithm.hpp"
 #include "collectives/cuda/device.cuh"
-#include "collectives/gpu/runtime.hpp"
 
 namespace cctune::cuda {
 namespace {
@@ -40,11 +39,9 @@ __global__ void __launch_bounds__(kThreads) direct_write_alltoall(const LaunchPa
 template <typename Unit>
 void launch_with(LaunchParams& p, std::size_t block_bytes, cudaStream_t stream) {
   const void* kernel = reinterpret_cast<const void*>(&direct_write_alltoall<Unit>);
-  const std::size_t units = block_bytes / sizeof(Unit);
+  std::size_t units = block_bytes / sizeof(Unit);
   p.blocks = plan_blocks(units, p.views, resident_blocks_per_sm(kernel), multiprocessor_count());
-  void* arguments[] = {&p, const_cast<std::size_t*>(&units)};
-  CCTUNE_CUDA(cudaLaunchCooperativeKernel(kernel, dim3(static_cast<unsigned>(p.blocks), static_cast<unsigned>(p.views)),
-                                          dim3(kThreads), arguments, 0, stream));
+  launch_cooperative(kernel, p, stream, units);
 }
 
 class DirectWriteAlltoall final : public CudaAlgorithm {

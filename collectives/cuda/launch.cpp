@@ -32,8 +32,7 @@ int multiprocessor_count() {
   return count;
 }
 
-void launch_cooperative(const void* kernel, LaunchParams& params, cudaStream_t stream) {
-  void* arguments[] = {&params};
+void launch_cooperative_with(const void* kernel, const LaunchParams& params, void** arguments, cudaStream_t stream) {
   CCTUNE_CUDA(cudaLaunchCooperativeKernel(kernel, dim3(static_cast<unsigned>(params.blocks),
                                                        static_cast<unsigned>(params.views)),
                                           dim3(kThreads), arguments, 0, stream));
