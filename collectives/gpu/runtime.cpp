@@ -6,8 +6,6 @@
 #include <thread>
 
 #include "collectives/error.hpp"
-#include "collectives/gpu/device_backend.hpp"
-#include "collectives/gpu/pattern_kernels.hpp"
 
 namespace cctune::gpu {
 
@@ -142,15 +140,6 @@ void DeviceBuffer::copy_to_host(void* destination, std::size_t bytes) const {
 void DeviceBuffer::fill_bytes(std::byte value, std::size_t bytes) {
   if (bytes) CCTUNE_CUDA(cudaMemset(memory_.get(), static_cast<int>(value), bytes));
   CCTUNE_CUDA(cudaDeviceSynchronize());
-}
-
-bool DeviceBackend::fill_input(Buffer& buffer, const PatternRequest& input) {
-  fill_input_on_device(buffer.data(), input);
-  return true;
-}
-
-std::optional<std::uint64_t> DeviceBackend::count_wrong(Buffer& buffer, const PatternRequest& expected) {
-  return count_wrong_on_device(buffer.data(), expected);
 }
 
 }  // namespace cctune::gpu
