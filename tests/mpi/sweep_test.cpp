@@ -20,15 +20,24 @@ class RecordingSink final : public Sink {
   std::vector<TableTotals> tables;
 };
 
-// Wraps the MPI backend and flips the bits of element 0 of the last rank's result.
-class CorruptingBackend final : public Backend {
+// The MPI backend, with the parts a test changes left to it.
+class WrappedMpiBackend : public Backend {
  public:
-  explicit CorruptingBackend(MPI_Comm world) : inner_(world) {}
-  std::string_view name() const override { return "corrupting"; }
+  explicit WrappedMpiBackend(MPI_Comm world) : inner_(world) {}
   int rank() const override { return inner_.rank(); }
   int size() const override { return inner_.size(); }
   std::span<const AlgorithmInfo> algorithms() const override { return inner_.algorithms(); }
   std::unique_ptr<Buffer> allocate(std::size_t bytes) override { return inner_.allocate(bytes); }
+
+ protected:
+  mpi::MpiBackend inner_;
+};
+
+// Flips the bits of element 0 of the last rank's result.
+class CorruptingBackend final : public WrappedMpiBackend {
+ public:
+  using WrappedMpiBackend::WrappedMpiBackend;
+  std::string_view name() const override { return "corrupting"; }
   std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) override {
     struct Corrupting final : BoundCollective {
       std::unique_ptr<BoundCollective> inner;
@@ -44,21 +53,14 @@ class CorruptingBackend final : public Backend {
     bound->corrupt = inner_.rank() == inner_.size() - 1;
     return bound;
   }
-
- private:
-  mpi::MpiBackend inner_;
 };
 
 // Runs on the MPI backend but answers as a device backend does (collectives/gpu): it fills the input and
 // counts wrong elements itself, and times its calls itself. The sweep must take those answers as given.
-class DeviceStyleBackend final : public Backend {
+class DeviceStyleBackend final : public WrappedMpiBackend {
  public:
-  explicit DeviceStyleBackend(MPI_Comm world) : inner_(world) {}
+  using WrappedMpiBackend::WrappedMpiBackend;
   std::string_view name() const override { return "device-style"; }
-  int rank() const override { return inner_.rank(); }
-  int size() const override { return inner_.size(); }
-  std::span<const AlgorithmInfo> algorithms() const override { return inner_.algorithms(); }
-  std::unique_ptr<Buffer> allocate(std::size_t bytes) override { return inner_.allocate(bytes); }
   std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) override {
     struct SelfTimed final : BoundCollective {
       std::unique_ptr<BoundCollective> inner;
@@ -93,9 +95,6 @@ class DeviceStyleBackend final : public Backend {
   }
   int fills = 0;
   int checks = 0;
-
- private:
-  mpi::MpiBackend inner_;
 };
 
 BenchOptions small_options(Collective collective, const std::string& algorithm) {
