@@ -26,10 +26,15 @@ int resident_blocks_per_sm(const void* kernel) {
 }
 
 int multiprocessor_count() {
-  int device = 0, count = 0;
+  // Asked at every launch, so asked of CUDA once per device.
+  static std::mutex mutex;
+  static std::map<int, int> known;
+  int device = 0;
   CCTUNE_CUDA(cudaGetDevice(&device));
-  CCTUNE_CUDA(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
-  return count;
+  const std::lock_guard lock(mutex);
+  auto [it, added] = known.try_emplace(device, 0);
+  if (added) CCTUNE_CUDA(cudaDeviceGetAttribute(&it->second, cudaDevAttrMultiProcessorCount, device));
+  return it->second;
 }
 
 void launch_cooperative_with(const void* kernel, const LaunchParams& params, void** arguments, cudaStream_t stream) {
