@@ -23,6 +23,8 @@ namespace cctune::cli {
 
 struct TuneCommand {
   SweepOptions sweep;
+  std::string backend = "mpi";
+  double timeout_seconds = 0;
   std::string strategy = "racing";
   std::string out_dir = "cctune-tuned";
   std::string dtype = "float";
@@ -37,9 +39,16 @@ struct TuneCommand {
 
 TuneCommand* add_tune_command(CLI::App& app) {
   static TuneCommand command;
-  auto* sub = app.add_subcommand("tune", "Measure Open MPI's algorithms and cctune's on this allocation, choose per size, "
-                                         "write a profile and the files a job imports");
+  auto* sub = app.add_subcommand("tune", "Measure the library's algorithms and cctune's on this allocation, choose per "
+                                         "size, write a profile and the files a job imports");
   command.sweep.add_to(sub);
+  sub->add_option("--backend", command.backend,
+                  "mpi: Open MPI's algorithms and ours; nccl: NCCL's algorithms, protocols, channel caps and "
+                  "p2p knobs; cuda: our kernels against NCCL's choice")
+      ->capture_default_str();
+  sub->add_option("-T,--timeout", command.timeout_seconds,
+                  "nccl, cuda: abort a call stuck this many seconds, with a message (0: wait)")
+      ->capture_default_str();
   sub->add_option("--strategy", command.strategy, "racing, exhaustive, or both (racing chooses; both also judges it)")
       ->check(CLI::IsMember({"racing", "exhaustive", "both"}))
       ->capture_default_str();
@@ -54,16 +63,16 @@ TuneCommand* add_tune_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--seed", command.seed, "Seed of the generated data")->capture_default_str();
   sub->add_option("--confirm-rounds", command.confirm_rounds,
-                  "Rounds of the final check against Open MPI's default; a choice must win most of them")
+                  "Rounds of the final check against the library's default; a choice must win most of them")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
   sub->add_option("--db", command.db, "Record the tuning's measurements in this results database (default: as bench)");
   sub->add_flag("--no-db", command.no_db, "Do not record the tuning");
   sub->add_flag("--library-only", command.library_only,
-                "Candidates only Open MPI's own algorithms, which a job gets from the rules file alone "
+                "mpi: candidates only Open MPI's own algorithms, which a job gets from the rules file alone "
                 "(cctune's need libcctune-mpi.so preloaded, which the env file arranges)");
   sub->add_flag("--no-confirm", command.no_confirm,
-                "Keep the search's choices without the final interleaved check against Open MPI's default");
+                "Keep the search's choices without the final interleaved check against the library's default");
   return &command;
 }
 
@@ -93,14 +102,14 @@ void print_report(const tuner::TuneReport& report, bool judged) {
       }
       if (!part.confirmed_speedup.empty()) fmt::print("  {:>9.2f}", part.confirmed_speedup[s]);
       if (!part.reverted.empty() && part.reverted[s]) {
-        fmt::print("  (reverted to ompi:0: {} was not confirmed {:.2f}x faster)", part.candidates[d.runner_up],
-                   tuner::VerifyRow::kMargin);
+        fmt::print("  (reverted to {}: {} was not confirmed {:.2f}x faster)", part.candidates[0],
+                   part.candidates[d.runner_up], tuner::VerifyRow::kMargin);
       }
       fmt::print("\n");
     }
     const auto reverted = std::count(part.reverted.begin(), part.reverted.end(), true);
-    fmt::print("# measured {} calls in {:.1f} s, confirmation {:.1f} s ({} size(s) reverted to ompi:0)",
-               part.chosen.iterations, part.chosen_seconds, part.confirm_seconds, reverted);
+    fmt::print("# measured {} calls in {:.1f} s, confirmation {:.1f} s ({} size(s) reverted to {})",
+               part.chosen.iterations, part.chosen_seconds, part.confirm_seconds, reverted, part.candidates[0]);
     if (judged) {
       fmt::print("; exhaustive {} calls in {:.1f} s: racing cost {:.0f}% of its time, its choices (before "
                  "confirmation) at most {:.1f}% slower than the exhaustive optimum",
@@ -118,7 +127,7 @@ namespace {
 // Every candidate's median at every size, as the strategy that chose measured it (a candidate racing
 // dropped early has few calls behind its median), with the choices in the environment.
 results::Record tune_record(const tuner::TuneReport& report, const bench::RunInfo& info, const std::string& fingerprint,
-                            const std::string& profile_path) {
+                            const std::string& profile_path, DataType type) {
   results::Record record = run_record("tune", info, fingerprint);
   for (const auto& part : report.collectives) {
     for (std::size_t s = 0; s < part.bytes.size(); ++s) {
@@ -127,9 +136,9 @@ results::Record tune_record(const tuner::TuneReport& report, const bench::RunInf
         if (decision.median_us[c] <= 0) continue;
         results::Measurement m;
         m.collective = std::string(to_string(part.collective));
-        m.backend = "mpi";
+        m.backend = part.space[c].backend;
         m.algorithm = part.candidates[c];
-        m.datatype = "float";
+        m.datatype = std::string(to_string(type));
         m.op = part.collective == Collective::allreduce ? "sum" : "none";
         m.bytes = part.bytes[s];
         m.median_us = decision.median_us[c];
@@ -152,7 +161,16 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     bench::RawBenchOptions raw = command->sweep.raw();
     raw.dtype = command->dtype;
     raw.seed = command->seed;
+    raw.backend = command->backend;
+    raw.timeout_seconds = command->timeout_seconds;
     options.bench = bench::resolve(raw);
+    options.backend = options.bench.backend;
+    if (options.backend == "mpi" && options.bench.timeout_seconds > 0) {
+      throw UsageError("-T works with --backend nccl or cuda in tune (bench has a watchdog for mpi)", __FILE__, __LINE__);
+    }
+    if (options.backend != "mpi" && command->library_only) {
+      throw UsageError("--library-only is about Open MPI's algorithms: it needs --backend mpi", __FILE__, __LINE__);
+    }
     options.bench.command_line = join_command_line(argc, argv);
     options.sizes = options.bench.sizes;
     options.collectives.clear();
@@ -163,6 +181,12 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     options.search = {command->initial_iterations, command->rounds};
     options.confirm_rounds = command->no_confirm ? 0 : command->confirm_rounds;
     options.library_only = command->library_only;
+    for (Collective collective : options.collectives) {
+      if (tuner::search_space(options.backend, collective, options.library_only).empty()) {
+        throw UsageError(fmt::format("backend {} has nothing to tune for {}", options.backend, to_string(collective)),
+                         __FILE__, __LINE__);
+      }
+    }
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }
@@ -172,18 +196,21 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
   return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
-    auto backend = find_backend("mpi").create(MPI_COMM_WORLD, BackendSettings{});
-    const bench::RunInfo info = bench::gather_run_info(world, options.bench);
+    const BackendSettings settings{options.bench.timeout_seconds};
+    tuner::CandidateRunner runner(world, options.bench, *std::max_element(options.sizes.begin(), options.sizes.end()),
+                                  [&](std::string_view name) { return find_backend(name).create(MPI_COMM_WORLD, settings); });
+    const bench::RunInfo info = bench::gather_run_info(world, options.bench, &runner.backend(options.backend));
     const topology::ClusterView view = topology::gather_cluster(world, processor_name(), topology::probe_local);
     const std::string fingerprint = rank == 0 ? view.types.front().fingerprint : std::string();
     if (rank == 0) {
-      fmt::print("# cctune tune: {} ranks on {} node(s), {}; strategy {}\n", info.nranks, info.nnodes, info.mpi_library,
+      fmt::print("# cctune tune: backend {}, {} ranks on {} node(s), {}{}; strategy {}\n", options.backend, info.nranks,
+                 info.nnodes, info.mpi_library, info.nccl_version.empty() ? "" : ", NCCL " + info.nccl_version,
                  command->strategy);
       if (!view.homogeneous()) fmt::print("# warning: the nodes are not built alike; the profile records node type 1\n");
       std::fflush(stdout);
     }
     const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db);
-    const tuner::TuneReport report = tuner::tune(*backend, world, options, info, fingerprint);
+    const tuner::TuneReport report = tuner::tune(runner, world, options, info, fingerprint);
     if (rank != 0) return static_cast<int>(kOk);
     print_report(report, options.strategy == tuner::Strategy::both);
     namespace fs = std::filesystem;
@@ -195,7 +222,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     write_file_atomically(env, tuner::export_env_file(report.profile, profile.string(), rules.string(), mpi_shim_path()));
     fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
     if (store) {
-      const auto id = store->append(tune_record(report, info, fingerprint, profile.string()));
+      const auto id = store->append(tune_record(report, info, fingerprint, profile.string(), options.bench.type));
       fmt::print("# Recorded as run {}\n", id);
     }
     fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());

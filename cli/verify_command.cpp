@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "bench/sweep.hpp"
@@ -20,6 +21,7 @@ namespace cctune::cli {
 struct VerifyCommand {
   std::string profile;
   SweepOptions sweep;
+  double timeout_seconds = 0;
   int rounds = 5, iterations = 10;
   std::string db;
   bool no_db = false;
@@ -27,10 +29,13 @@ struct VerifyCommand {
 
 VerifyCommand* add_verify_command(CLI::App& app) {
   static VerifyCommand command;
-  auto* sub = app.add_subcommand("verify", "Open MPI's default against the profile's choices, interleaved on these "
-                                           "ranks; exit 1 if tuned is slower beyond noise anywhere");
+  auto* sub = app.add_subcommand("verify", "The library's default (Open MPI's, NCCL's) against the profile's choices, "
+                                           "interleaved on these ranks; exit 1 if tuned is slower beyond noise anywhere");
   sub->add_option("profile", command.profile, "The profile cctune tune wrote")->required();
   command.sweep.add_to(sub);
+  sub->add_option("-T,--timeout", command.timeout_seconds,
+                  "nccl, cuda profiles: abort a call stuck this many seconds, with a message (0: wait)")
+      ->capture_default_str();
   sub->add_option("--rounds", command.rounds, "Interleaved rounds")->check(CLI::Range(1, 100))->capture_default_str();
   sub->add_option("-n,--iters", command.iterations, "Iterations per candidate per round")
       ->check(CLI::Range(1, 100000))
@@ -45,16 +50,17 @@ namespace {
 // Two measurements per size, "default" and "tuned", so that `cctune report` can draw one against the
 // other; which algorithm was tuned in at each size is kept in the environment.
 results::Record verify_record(const tuner::VerifyReport& report, const bench::RunInfo& info,
-                              const std::string& fingerprint, const std::string& profile_path) {
+                              const std::string& fingerprint, const std::string& profile_path,
+                              const std::string& backend, DataType type) {
   results::Record record = run_record("verify", info, fingerprint);
   nlohmann::json choices = nlohmann::json::array();
   for (const tuner::VerifyRow& row : report.rows) {
     for (const bool tuned : {false, true}) {
       results::Measurement m;
       m.collective = row.collective;
-      m.backend = "mpi";
+      m.backend = backend;
       m.algorithm = tuned ? "tuned" : "default";
-      m.datatype = "float";
+      m.datatype = std::string(to_string(type));
       m.op = row.collective == "allreduce" ? "sum" : "none";
       m.bytes = row.bytes;
       m.median_us = tuned ? row.tuned_median_us : row.default_median_us;
@@ -78,7 +84,16 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
   tuner::VerifyOptions options;
   try {
     profile = tuner::read_profile(command->profile);
-    options.bench = bench::resolve(command->sweep.raw());
+    bench::RawBenchOptions raw = command->sweep.raw();
+    raw.backend = profile.backend;
+    raw.timeout_seconds = command->timeout_seconds;
+    options.bench = bench::resolve(raw);
+    if (profile.backend == "mpi" && options.bench.timeout_seconds > 0) {
+      throw UsageError("-T works with nccl and cuda profiles in verify", __FILE__, __LINE__);
+    }
+    std::vector<Collective> collectives;
+    for (const auto& selection : options.bench.selections) collectives.push_back(selection.collective);
+    tuner::check_runnable(profile, collectives);
     options.sizes = options.bench.sizes;
     options.rounds = command->rounds;
     options.iterations = command->iterations;
@@ -92,7 +107,10 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
   return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
-    const bench::RunInfo info = bench::gather_run_info(world, options.bench);
+    const BackendSettings settings{options.bench.timeout_seconds};
+    tuner::CandidateRunner runner(world, options.bench, *std::max_element(options.sizes.begin(), options.sizes.end()),
+                                  [&](std::string_view name) { return find_backend(name).create(MPI_COMM_WORLD, settings); });
+    const bench::RunInfo info = bench::gather_run_info(world, options.bench, &runner.backend(profile.backend));
     if (info.nranks != profile.shape.nranks || info.nnodes != profile.shape.nnodes) {
       throw UsageError(fmt::format("{}: tuned for {} ranks on {} node(s), run on {} ranks on {} node(s)",
                                    command->profile, profile.shape.nranks, profile.shape.nnodes, info.nranks,
@@ -108,16 +126,16 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
                        __FILE__, __LINE__);
     }
     const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db);
-    auto backend = find_backend("mpi").create(MPI_COMM_WORLD, BackendSettings{});
-    const tuner::VerifyReport report = tuner::verify(*backend, world, profile, options);
+    const tuner::VerifyReport report = tuner::verify(runner, world, profile, options);
     if (rank != 0) return static_cast<int>(report.any_slower ? kFailed : kOk);
     std::optional<std::int64_t> recorded;
     if (store) {
-      recorded = store->append(verify_record(report, info, view.types.front().fingerprint, command->profile));
+      recorded = store->append(verify_record(report, info, view.types.front().fingerprint, command->profile,
+                                              profile.backend, options.bench.type));
     }
-    fmt::print("# cctune verify {}: Open MPI's default (ompi:0) against the profile, {} interleaved rounds of {} "
-               "calls, {} ranks\n",
-               command->profile, options.rounds, options.iterations, info.nranks);
+    fmt::print("# cctune verify {}: backend {}, the library's default ({}) against the profile, {} interleaved "
+               "rounds of {} calls, {} ranks\n",
+               command->profile, profile.backend, report.default_label, options.rounds, options.iterations, info.nranks);
     fmt::print("# {:>9}  {:>10}  {:>8}  {:>12}  {:>12}  {:>7}  {:>15}\n", "collective", "size (B)", "tuned",
                "default (us)", "tuned (us)", "speedup", "range (rounds)");
     for (const auto& row : report.rows) {

@@ -102,6 +102,23 @@ std::string export_env_file(const Profile& profile, const std::string& profile_p
   if (nccl) {
     out << "export NCCL_TUNER_PLUGIN=cctune\n";
   }
+  // NCCL never shows alltoall to a tuner plugin, and reads its p2p knobs once per process: one value
+  // for the whole job, so the one chosen for the largest messages, where they matter.
+  const Rule* largest_alltoall = nullptr;
+  for (const Rule& rule : profile.rules) {
+    if (rule.backend == "nccl" && rule.collective == "alltoall" &&
+        (!largest_alltoall || rule.max_bytes > largest_alltoall->max_bytes)) {
+      largest_alltoall = &rule;
+    }
+  }
+  if (largest_alltoall && largest_alltoall->choice.channels_per_net_peer > 0) {
+    out << "# alltoall from " << largest_alltoall->min_bytes << " B up: network channels per remote peer (job-wide)\n"
+        << "export NCCL_NCHANNELS_PER_NET_PEER=" << largest_alltoall->choice.channels_per_net_peer << "\n";
+  }
+  if (std::any_of(profile.rules.begin(), profile.rules.end(), [](const Rule& r) { return r.backend == "cuda"; })) {
+    out << "# The profile's cuda rules are cctune's own kernels: no job imports them yet; they say where they\n"
+        << "# would beat NCCL's choice (docs/profile.md).\n";
+  }
   if (nccl || shim) out << "export CCTUNE_PROFILE=" << quoted(profile_path) << "\n";
   if (shim && shim_path.empty()) {
     out << "# The profile chooses cctune's own algorithms for some sizes, but libcctune-mpi.so was not found\n"

@@ -26,6 +26,7 @@ bool one_of(const std::string& value, const char* const (&names)[N]) {
 
 Json choice_json(const Choice& c) {
   Json j{{"algorithm", c.algorithm}, {"protocol", c.protocol}, {"channels", c.channels}};
+  if (c.channels_per_net_peer) j["channels_per_net_peer"] = c.channels_per_net_peer;
   if (c.segsize) j["segsize"] = c.segsize;
   if (c.fanout) j["fanout"] = c.fanout;
   return j;
@@ -36,12 +37,18 @@ Choice choice_from(const Json& j) {
   c.algorithm = j.at("algorithm").get<std::string>();
   c.protocol = j.value("protocol", std::string("any"));
   c.channels = j.value("channels", 0);
+  c.channels_per_net_peer = j.value("channels_per_net_peer", 0);
   c.segsize = j.value("segsize", std::uint64_t{0});
   c.fanout = j.value("fanout", 0);
   return c;
 }
 
 }  // namespace
+
+bool operator==(const Choice& a, const Choice& b) {
+  return a.algorithm == b.algorithm && a.protocol == b.protocol && a.channels == b.channels &&
+         a.channels_per_net_peer == b.channels_per_net_peer && a.segsize == b.segsize && a.fanout == b.fanout;
+}
 
 Profile parse_profile(const std::string& text, const std::string& name) {
   auto fail = [&](const std::string& reason) -> void { CCTUNE_USAGE_ERROR(name + ": " + reason); };
@@ -62,6 +69,8 @@ Profile parse_profile(const std::string& text, const std::string& name) {
     p.created = j.value("created", std::string());
     p.cctune_version = j.value("cctune_version", std::string());
     p.git_revision = j.value("git_revision", std::string());
+    p.backend = j.value("backend", std::string("mpi"));  // profiles before the GPU backends were all mpi
+    if (!one_of(p.backend, kBackends)) fail("unknown backend '" + p.backend + "'");
     const Json& shape = j.at("shape");
     p.shape.nranks = shape.at("nranks").get<int>();
     p.shape.nnodes = shape.at("nnodes").get<int>();
@@ -92,9 +101,11 @@ Profile parse_profile(const std::string& text, const std::string& name) {
       if (!one_of(rule.backend, kBackends)) fail(where + ": unknown backend '" + rule.backend + "'");
       if (rule.min_bytes > rule.max_bytes) fail(where + ": min_bytes is larger than max_bytes");
       if (rule.backend == "nccl") {
-        if (!one_of(rule.choice.algorithm, kNcclAlgorithms)) fail(where + ": unknown NCCL algorithm '" + rule.choice.algorithm + "'");
+        const bool p2p = rule.choice.algorithm == "p2p_grouped" && rule.collective == "alltoall";
+        if (!p2p && !one_of(rule.choice.algorithm, kNcclAlgorithms)) fail(where + ": unknown NCCL algorithm '" + rule.choice.algorithm + "'");
         if (!one_of(rule.choice.protocol, kNcclProtocols)) fail(where + ": unknown NCCL protocol '" + rule.choice.protocol + "'");
         if (rule.choice.channels < 0) fail(where + ": channels must be 0 (NCCL's choice) or more");
+        if (rule.choice.channels_per_net_peer < 0) fail(where + ": channels_per_net_peer must be 0 (NCCL's choice) or more");
       }
       if (rule.backend == "mpi" && rule.choice.algorithm.rfind("ompi:", 0) == 0) {
         const int limit = rule.collective == "allreduce" ? 6 : rule.collective == "alltoall" ? 5 : -1;
@@ -133,6 +144,7 @@ std::string profile_to_json(const Profile& p) {
   j["created"] = p.created;
   j["cctune_version"] = p.cctune_version;
   j["git_revision"] = p.git_revision;
+  j["backend"] = p.backend;
   j["shape"] = {{"nranks", p.shape.nranks}, {"nnodes", p.shape.nnodes}, {"ranks_per_node", p.shape.ranks_per_node},
                 {"fingerprint", p.shape.fingerprint}, {"nccl_version", p.shape.nccl_version},
                 {"mpi_library", p.shape.mpi_library}};

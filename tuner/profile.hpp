@@ -12,9 +12,12 @@ namespace cctune::tuner {
 inline constexpr int kProfileVersion = 1;
 
 struct Choice {
-  std::string algorithm;  // nccl: tree, ring, ..., pat or "any"; mpi: ours (ring ...) or "ompi:N"
+  // nccl: tree, ring, ..., pat or "any" (NCCL's choice); for alltoall also "p2p_grouped"
+  // mpi: ours (ring ...) or "ompi:N"; cuda: our kernel (one_shot ...)
+  std::string algorithm;
   std::string protocol = "any";  // nccl only: ll, ll128, simple or "any"
   int channels = 0;              // nccl only: cap on channels; 0 leaves NCCL's count
+  int channels_per_net_peer = 0;  // nccl alltoall only: network channels per remote peer; 0: NCCL's
   std::uint64_t segsize = 0;     // mpi "ompi:N" only: coll/tuned segment size in bytes; 0: Open MPI's
   int fanout = 0;                // mpi "ompi:N" only: tree fan-in/out; 0: Open MPI's
 };
@@ -45,6 +48,7 @@ struct Shape {
 struct Profile {
   int version = kProfileVersion;
   std::string created, cctune_version, git_revision;
+  std::string backend = "mpi";  // the backend tuned: its library's own decision is what verify compares with
   Shape shape;
   std::vector<Rule> rules;
   std::uint64_t measurements = 0;
@@ -54,6 +58,8 @@ struct Profile {
 // An mpi-backend choice the MPI library runs itself: its own decision ("mpi") or a forced Open MPI
 // algorithm ("ompi:N"), which a job gets through the rules file. Anything else is one of cctune's host
 // algorithms, which a job gets only through libcctune-mpi.so.
+bool operator==(const Choice& a, const Choice& b);
+
 inline bool runs_in_mpi_library(std::string_view algorithm) {
   return algorithm == "mpi" || algorithm.substr(0, 5) == "ompi:";
 }

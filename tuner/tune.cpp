@@ -14,25 +14,6 @@
 namespace cctune::tuner {
 namespace {
 
-// Open MPI's own decision first (index 0: what the confirmation pass falls back to), then each of its
-// forced algorithms (a job gets them through the rules file), then ours (through libcctune-mpi.so).
-std::vector<std::string> mpi_candidates(const Backend& backend, Collective collective, bool library_only) {
-  std::vector<std::string> library, ours;
-  for (const AlgorithmInfo& info : backend.algorithms()) {
-    if (info.collective != collective) continue;
-    if (runs_in_mpi_library(info.name)) {
-      library.emplace_back(info.name);
-    } else if (!library_only) {
-      ours.emplace_back(info.name);
-    }
-  }
-  std::stable_partition(library.begin(), library.end(), [](const std::string& name) { return name == "mpi"; });
-  library.insert(library.end(), ours.begin(), ours.end());
-  return library;
-}
-
-std::string profile_name(const std::string& algorithm) { return algorithm == "mpi" ? "ompi:0" : algorithm; }
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -43,20 +24,20 @@ std::vector<Rule> merge_into_rules(const CollectiveReport& report) {
   std::vector<Rule> rules;
   for (std::size_t s = 0; s < report.chosen.sizes.size(); ++s) {
     const SizeDecision& decision = report.chosen.sizes[s];
-    const std::string& winner = report.candidates[decision.winner];
-    if (!rules.empty() && rules.back().choice.algorithm == winner) {
+    const Candidate& winner = report.space[decision.winner];
+    if (!rules.empty() && rules.back().backend == winner.backend && rules.back().choice == winner.choice) {
       rules.back().max_bytes = s + 1 < report.bytes.size() ? report.bytes[s + 1] - 1 : UINT64_MAX;
       continue;
     }
     Rule rule;
     rule.collective = std::string(to_string(report.collective));
-    rule.backend = "mpi";
+    rule.backend = winner.backend;
     rule.min_bytes = rules.empty() ? 0 : report.bytes[s];
     rule.max_bytes = s + 1 < report.bytes.size() ? report.bytes[s + 1] - 1 : UINT64_MAX;
-    rule.choice.algorithm = winner;
+    rule.choice = winner.choice;
     rule.median_us = decision.winner_median_us;
     if (decision.runner_up != decision.winner) {
-      rule.runner_up = Choice{report.candidates[decision.runner_up]};
+      rule.runner_up = report.space[decision.runner_up].choice;
       rule.runner_up_median_us = decision.runner_up_median_us;
     }
     rules.push_back(rule);
@@ -64,18 +45,17 @@ std::vector<Rule> merge_into_rules(const CollectiveReport& report) {
   return rules;
 }
 
-TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& options, const bench::RunInfo& info,
-                const std::string& fingerprint) {
+TuneReport tune(CandidateRunner& runner, const Communicator& world, const TuneOptions& options,
+                const bench::RunInfo& info, const std::string& fingerprint) {
   TuneReport report;
-  bench::Measurer measurer(backend, world, options.bench, nullptr);
-  measurer.allocate(*std::max_element(options.sizes.begin(), options.sizes.end()));
   for (Collective collective : options.collectives) {
     CollectiveReport part;
     part.collective = collective;
+    part.space = search_space(options.backend, collective, options.library_only);
     std::vector<std::unique_ptr<BoundCollective>> bound;
-    for (const auto& name : mpi_candidates(backend, collective, options.library_only)) {
-      bound.push_back(backend.bind(collective, name));
-      part.candidates.push_back(profile_name(name));
+    for (const Candidate& candidate : part.space) {
+      bound.push_back(runner.bind(candidate, collective));
+      part.candidates.push_back(label(candidate));
     }
     std::vector<bench::MessageShape> shapes;
     for (std::uint64_t size : options.sizes) {
@@ -96,7 +76,7 @@ TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& 
     const MeasureFn measure = [&](std::size_t c, std::size_t s, int iterations) {
       const int checks = checked[c][s] ? 0 : 1;
       checked[c][s] = true;
-      const auto result = measurer.measure(*bound[c], shapes[s], false, bench::Repetitions{iterations, 1, checks});
+      const auto result = runner.measure(part.space[c], *bound[c], shapes[s], bench::Repetitions{iterations, 1, checks});
       if (result.wrong.value_or(0) != 0) {
         throw Error(fmt::format("{} {} returned {} wrong elements at {} B: not tuning on a broken algorithm",
                                 to_string(collective), part.candidates[c], *result.wrong, shapes[s].bytes),
@@ -140,6 +120,8 @@ TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& 
   profile.shape.ranks_per_node = *std::max_element(info.ranks_per_node.begin(), info.ranks_per_node.end());
   profile.shape.fingerprint = fingerprint;
   profile.shape.mpi_library = info.mpi_library;
+  profile.shape.nccl_version = info.nccl_version;
+  profile.backend = options.backend;
   auto rebuild_rules = [&] {
     profile.rules.clear();
     for (const auto& part : report.collectives) {
@@ -155,9 +137,9 @@ TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& 
   if (options.confirm_rounds > 0) {
     // The search measured each candidate in its own order and state; a communicator's history can
     // change its speed (docs/perf.md). So tune ends by verifying itself, as a later `verify` launch
-    // would: the profile against Open MPI's default, interleaved, in ascending sizes, on fresh
-    // communicators. A choice that is not faster both pooled and in most rounds falls back to Open
-    // MPI's own decision. (Winning every round of a few short ones was too strict on a shared machine:
+    // would: the profile against the library's default, interleaved, in ascending sizes, on fresh
+    // communicators. A choice that is not faster both pooled and in most rounds falls back to the
+    // library's own decision. (Winning every round of a few short ones was too strict on a shared machine:
     // one preempted round reverted real 1.3x gains.)
     VerifyOptions confirm;
     confirm.sizes = options.sizes;
@@ -165,7 +147,7 @@ TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& 
     confirm.iterations = options.confirm_iterations;
     confirm.bench = options.bench;
     const auto start = std::chrono::steady_clock::now();
-    const VerifyReport verdict = verify(backend, world, profile, confirm);
+    const VerifyReport verdict = verify(runner, world, profile, confirm);
     const double seconds = seconds_since(start);
     for (auto& part : report.collectives) {
       part.confirm_seconds = seconds / static_cast<double>(report.collectives.size());
@@ -176,11 +158,11 @@ TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& 
         if (at == part.bytes.end()) continue;
         const auto s = static_cast<std::size_t>(at - part.bytes.begin());
         part.confirmed_speedup[s] = row.speedup;
-        if (row.tuned == "ompi:0" || row.confirmed()) continue;
+        if (row.same_as_default || row.confirmed()) continue;
         SizeDecision& decision = part.chosen.sizes[s];
         decision.runner_up = decision.winner;
         decision.runner_up_median_us = decision.winner_median_us;
-        decision.winner = 0;  // ompi:0, Open MPI's own decision
+        decision.winner = 0;  // the library's own decision
         decision.winner_median_us = decision.median_us[0];
         part.reverted[s] = true;
       }

@@ -9,12 +9,14 @@
 #include "collectives/bootstrap.hpp"
 #include "tuner/profile.hpp"
 #include "tuner/search.hpp"
+#include "tuner/search_space.hpp"
 
 namespace cctune::tuner {
 
 enum class Strategy { racing, exhaustive, both };
 
 struct TuneOptions {
+  std::string backend = "mpi";  // whose search space (tuner/search_space.hpp)
   std::vector<Collective> collectives{Collective::allreduce, Collective::alltoall};
   std::vector<std::uint64_t> sizes;
   Strategy strategy = Strategy::racing;
@@ -22,18 +24,19 @@ struct TuneOptions {
   bench::BenchOptions bench;  // data type, op, seed for the measurements
   int confirm_rounds = 5;     // 0: keep the search's choices unconfirmed
   int confirm_iterations = 10;  // per candidate per confirmation round
-  bool library_only = false;  // only what Open MPI runs itself: a job needs no libcctune-mpi.so
+  bool library_only = false;  // mpi: only what Open MPI runs itself, so a job needs no libcctune-mpi.so
 };
 
 struct CollectiveReport {
   Collective collective;
-  std::vector<std::string> candidates;  // profile names: "ompi:0" is Open MPI's own decision
+  std::vector<Candidate> space;         // [0]: the library's own decision
+  std::vector<std::string> candidates;  // their labels: "ompi:0" is Open MPI's own decision
   std::vector<std::uint64_t> bytes;     // per size, what was moved
   SearchResult chosen;                  // the strategy whose choices went into the profile
   double chosen_seconds = 0;
   SearchResult exhaustive;              // only with Strategy::both
   double exhaustive_seconds = 0;
-  std::vector<bool> reverted;           // per size: the choice was not confirmed faster than ompi:0
+  std::vector<bool> reverted;           // per size: the choice was not confirmed faster than the baseline
   std::vector<double> confirmed_speedup;  // per size: default over choice in the confirmation (0: none)
   double confirm_seconds = 0;
 };
@@ -43,8 +46,9 @@ struct TuneReport {
   std::vector<CollectiveReport> collectives;
 };
 
-// Collective over `world`; the same result on every rank.
-TuneReport tune(Backend& backend, const Communicator& world, const TuneOptions& options, const bench::RunInfo& info,
+// Collective over `world`; the same result on every rank. `runner` creates the backends the search
+// space needs.
+TuneReport tune(CandidateRunner& runner, const Communicator& world, const TuneOptions& options, const bench::RunInfo& info,
                 const std::string& fingerprint);
 
 // Neighbouring sizes with the same winner become one rule; the first starts at 0, the last is open.

@@ -12,13 +12,48 @@
 
 namespace cctune::tuner {
 
-std::string tuned_choice(const Profile& profile, const std::string& collective, std::uint64_t bytes) {
-  for (const Rule& rule : profile.rules) {
-    if (rule.backend == "mpi" && rule.collective == collective && rule.min_bytes <= bytes && bytes <= rule.max_bytes) {
-      return rule.choice.algorithm;
+namespace {
+
+std::string describe(const Rule& rule) {
+  std::string text = rule.backend + " " + rule.collective + " " + rule.choice.algorithm;
+  if (rule.backend == "nccl") {
+    text += "/" + rule.choice.protocol;
+    if (rule.choice.channels > 0) text += ", " + std::to_string(rule.choice.channels) + " channels";
+    if (rule.choice.channels_per_net_peer > 0) {
+      text += ", " + std::to_string(rule.choice.channels_per_net_peer) + " channels per net peer";
     }
   }
-  return "ompi:0";
+  if (rule.choice.segsize > 0 || rule.choice.fanout > 0) text += " with segsize/fanout";
+  return text;
+}
+
+const Candidate& candidate_of(const std::vector<Candidate>& space, const Rule& rule) {
+  if (const Candidate* candidate = find_candidate(space, rule)) return *candidate;
+  CCTUNE_USAGE_ERROR("the profile chooses " + describe(rule) + " for " + std::to_string(rule.min_bytes) + "-" +
+                     std::to_string(rule.max_bytes) + " B, which is not a candidate this cctune measures");
+}
+
+}  // namespace
+
+const Candidate& tuned_candidate(const std::vector<Candidate>& space, const Profile& profile, Collective collective,
+                                 std::uint64_t bytes) {
+  const std::string name(to_string(collective));
+  for (const Rule& rule : profile.rules) {
+    if (rule.collective == name && rule.min_bytes <= bytes && bytes <= rule.max_bytes) return candidate_of(space, rule);
+  }
+  return space.front();
+}
+
+void check_runnable(const Profile& profile, const std::vector<Collective>& collectives) {
+  for (Collective collective : collectives) {
+    const auto space = search_space(profile.backend, collective);
+    if (space.empty()) {
+      CCTUNE_USAGE_ERROR("backend " + profile.backend + " has no " + std::string(to_string(collective)) + " to verify");
+    }
+    for (const Rule& rule : profile.rules) {
+      if (rule.collective == to_string(collective)) candidate_of(space, rule);
+    }
+  }
 }
 
 VerifyRow judge(std::vector<double> default_samples, std::vector<double> tuned_samples,
@@ -44,38 +79,41 @@ VerifyRow judge(std::vector<double> default_samples, std::vector<double> tuned_s
   return row;
 }
 
-VerifyReport verify(Backend& backend, const Communicator& world, const Profile& profile, const VerifyOptions& options) {
+VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Profile& profile,
+                    const VerifyOptions& options) {
   VerifyReport report;
-  bench::Measurer measurer(backend, world, options.bench, nullptr);
-  measurer.allocate(*std::max_element(options.sizes.begin(), options.sizes.end()));
   double log_sum = 0;
   for (const auto& selection : options.bench.selections) {
     const Collective collective = selection.collective;
     const std::string name(to_string(collective));
-    // One bound communicator per distinct choice; "ompi:0" is the library's own decision ("mpi").
-    std::map<std::string, std::unique_ptr<BoundCollective>> bound;
-    auto bind = [&](const std::string& choice) -> BoundCollective& {
-      const std::string algorithm = choice == "ompi:0" ? "mpi" : choice;
-      auto& slot = bound[algorithm];
-      if (!slot) slot = backend.bind(collective, algorithm);
+    const std::vector<Candidate> space = search_space(profile.backend, collective);
+    // One bound communicator per distinct choice, made when a size first needs it.
+    std::map<const Candidate*, std::unique_ptr<BoundCollective>> bound;
+    auto bind = [&](const Candidate& candidate) -> BoundCollective& {
+      auto& slot = bound[&candidate];
+      if (!slot) slot = runner.bind(candidate, collective);
       return *slot;
     };
-    BoundCollective& baseline = bind("ompi:0");
+    const Candidate& default_candidate = space.front();
+    const std::string default_label = label(default_candidate);
+    report.default_label = default_label;
+    BoundCollective& baseline = bind(default_candidate);
     std::uint64_t previous = 0;
     for (std::uint64_t size : options.sizes) {
       const bench::MessageShape shape = bench::shape_of(size, collective, options.bench.type, world.size());
       if (shape.bytes == 0 || shape.bytes == previous) continue;  // alltoall floors small sizes to nothing
       previous = shape.bytes;
-      const std::string choice = tuned_choice(profile, name, shape.bytes);
-      BoundCollective& tuned = bind(choice);
+      const Candidate& tuned_choice = tuned_candidate(space, profile, collective, shape.bytes);
+      const std::string choice = label(tuned_choice);
+      BoundCollective& tuned = bind(tuned_choice);
       std::vector<double> base_samples, tuned_samples, base_medians, tuned_medians;
       if (&tuned == &baseline) {
-        // The profile keeps Open MPI's own decision here: the job runs exactly the default, so the
+        // The profile keeps the library's own decision here: the job runs exactly the default, so the
         // speedup is 1 by construction. Comparing the default with itself would only report noise
         // (as "slower beyond noise" once in a while); its time is measured for the table.
-        const auto result = measurer.measure(baseline, shape, false,
-                                             bench::Repetitions{options.iterations * options.rounds, 1, 1});
-        if (result.wrong.value_or(0) != 0) CCTUNE_THROW(name + " ompi:0 returned wrong elements");
+        const auto result = runner.measure(default_candidate, baseline, shape,
+                                           bench::Repetitions{options.iterations * options.rounds, 1, 1});
+        if (result.wrong.value_or(0) != 0) CCTUNE_THROW(name + " " + default_label + " returned wrong elements");
         VerifyRow row;
         row.collective = name;
         row.bytes = shape.bytes;
@@ -90,9 +128,10 @@ VerifyReport verify(Backend& backend, const Communicator& world, const Profile& 
         // Alternate who goes first, so that neither profits from the other's warm caches.
         for (int turn = 0; turn < 2; ++turn) {
           const bool measure_tuned = (turn == 1) == (round % 2 == 0);
-          const auto result = measurer.measure(measure_tuned ? tuned : baseline, shape, false, repetitions);
+          const auto result = measure_tuned ? runner.measure(tuned_choice, tuned, shape, repetitions)
+                                            : runner.measure(default_candidate, baseline, shape, repetitions);
           if (result.wrong.value_or(0) != 0) {
-            CCTUNE_THROW(name + " " + (measure_tuned ? choice : std::string("ompi:0")) + " returned wrong elements");
+            CCTUNE_THROW(name + " " + (measure_tuned ? choice : default_label) + " returned wrong elements");
           }
           auto& pool = measure_tuned ? tuned_samples : base_samples;
           pool.insert(pool.end(), result.samples_us.begin(), result.samples_us.end());

@@ -1,5 +1,6 @@
 #pragma once
-// `cctune verify`: does the tuned configuration beat Open MPI's own decision on these ranks?
+// `cctune verify`: does the tuned configuration beat the library's own decision (Open MPI's, NCCL's)
+// on these ranks?
 #include <string>
 #include <vector>
 
@@ -7,6 +8,7 @@
 #include "collectives/backend.hpp"
 #include "collectives/bootstrap.hpp"
 #include "tuner/profile.hpp"
+#include "tuner/search_space.hpp"
 
 namespace cctune::tuner {
 
@@ -20,13 +22,13 @@ struct VerifyOptions {
 struct VerifyRow {
   std::string collective;
   std::uint64_t bytes = 0;
-  std::string tuned;  // the profile's choice at this size
+  std::string tuned;  // the label of the profile's choice at this size
   double default_median_us = 0, tuned_median_us = 0;
   double speedup = 1, speedup_low = 1, speedup_high = 1;  // pooled medians; range over rounds
   int rounds_won = 0;    // rounds where tuned's median beat default's
   int rounds = 0;
   bool slower = false;  // tuned lost every round, and by more than 3% overall
-  bool same_as_default = false;  // the profile keeps Open MPI's decision: measured once, speedup 1
+  bool same_as_default = false;  // the profile keeps the library's decision: measured once, speedup 1
   // What tune's confirmation keeps: faster by a practical margin over all calls pooled, and faster in
   // most rounds. The margin mirrors `slower`'s: a gain of 1-2% can turn into a loss in the next launch
   // (on an oversubscribed machine the scheduler places ranks anew each time), and is not worth it.
@@ -35,18 +37,25 @@ struct VerifyRow {
 };
 
 struct VerifyReport {
+  std::string default_label;  // what tuned is compared with: "ompi:0", "nccl"
   std::vector<VerifyRow> rows;
   double geometric_mean_speedup = 1;
   bool any_slower = false;
 };
 
-// The profile's choice for a collective at a size ("ompi:0" when no rule covers it).
-std::string tuned_choice(const Profile& profile, const std::string& collective, std::uint64_t bytes);
+// The candidate of `space` (search_space() of the profile's backend) that the profile chose for a
+// collective at a size; the baseline, space[0], where no rule covers the size. Throws UsageError for a
+// rule this build cannot run.
+const Candidate& tuned_candidate(const std::vector<Candidate>& space, const Profile& profile, Collective collective,
+                                 std::uint64_t bytes);
+// Every rule of the profile for these collectives is one this build can run; UsageError naming the first that
+// is not. Needs no ranks: run it before any rank communicates.
+void check_runnable(const Profile& profile, const std::vector<Collective>& collectives);
 
 // The verdict on one size from the pooled samples and the per-round medians of both candidates.
 VerifyRow judge(std::vector<double> default_samples, std::vector<double> tuned_samples,
                 const std::vector<double>& default_round_medians, const std::vector<double>& tuned_round_medians);
 
-VerifyReport verify(Backend& backend, const Communicator& world, const Profile& profile, const VerifyOptions& options);
+VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Profile& profile, const VerifyOptions& options);
 
 }  // namespace cctune::tuner

@@ -142,6 +142,9 @@ NcclCommunicator::NcclCommunicator(PeerExchange& peers, const Configuration& con
   peers.broadcast(&id, sizeof id, 0);
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   if (configuration.max_channels > 0) config.maxCTAs = configuration.max_channels;
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
+  if (configuration.channels_per_net_peer > 0) config.nChannelsPerNetPeer = configuration.channels_per_net_peer;
+#endif
   const ScopedEnvironment algo("NCCL_ALGO", configuration.algo);
   const ScopedEnvironment proto("NCCL_PROTO", configuration.proto);
   CCTUNE_NCCL(ncclCommInitRankConfig(&comm_, peers.size(), id, peers.rank(), &config));

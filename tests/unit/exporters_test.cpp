@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <sstream>
 
 #include "collectives/error.hpp"
@@ -119,6 +121,50 @@ TEST(Profile, RoundTripsAndRefusesWhatItCannotRead) {
   wrong.replace(wrong.find("ompi:5"), 6, "ompi:9");
   EXPECT_THROW(parse_profile(wrong, "p.json"), UsageError);
   EXPECT_THROW(parse_profile(R"({"format": "cctune-profile", "version": 2})", "p.json"), UsageError);
+}
+
+TEST(Profile, KeepsTheTunedBackendAndReadsOlderProfilesAsMpi) {
+  Profile profile;
+  profile.shape.nranks = 8;
+  profile.shape.nnodes = 1;
+  profile.backend = "nccl";
+  Rule alltoall = mpi_rule("alltoall", 0, UINT64_MAX, "any");
+  alltoall.backend = "nccl";
+  alltoall.choice.channels_per_net_peer = 4;
+  profile.rules = {alltoall};
+  const std::string text = profile_to_json(profile);
+  const Profile back = parse_profile(text, "p.json");
+  EXPECT_EQ(back.backend, "nccl");
+  EXPECT_EQ(back.rules.at(0).choice, alltoall.choice);
+  nlohmann::json older = nlohmann::json::parse(text);
+  older.erase("backend");
+  older["rules"] = nlohmann::json::array();
+  EXPECT_EQ(parse_profile(older.dump(), "p.json").backend, "mpi");
+  nlohmann::json unknown = nlohmann::json::parse(text);
+  unknown["backend"] = "gloo";
+  EXPECT_THROW(parse_profile(unknown.dump(), "p.json"), UsageError);
+  std::string negative = text;
+  const std::string four = "\"channels_per_net_peer\": 4";
+  negative.replace(negative.find(four), four.size(), "\"channels_per_net_peer\": -4");
+  EXPECT_THROW(parse_profile(negative, "p.json"), UsageError);
+}
+
+TEST(EnvFile, SetsAlltoallsNetworkChannelsPerPeerFromTheRuleForTheLargestSizes) {
+  Profile profile;
+  Rule small = mpi_rule("alltoall", 0, 1023, "any");
+  small.backend = "nccl";
+  small.choice.channels_per_net_peer = 2;
+  Rule large = small;
+  large.min_bytes = 1024;
+  large.max_bytes = UINT64_MAX;
+  large.choice.channels_per_net_peer = 4;
+  profile.rules = {large, small};
+  EXPECT_NE(export_env_file(profile, "/p/profile.json", "/p/rules.conf").find("export NCCL_NCHANNELS_PER_NET_PEER=4\n"),
+            std::string::npos);
+  // NCCL's own count at the largest sizes: nothing to set, whatever the smaller ones chose.
+  profile.rules[0].choice.channels_per_net_peer = 0;
+  EXPECT_EQ(export_env_file(profile, "/p/profile.json", "/p/rules.conf").find("NCCL_NCHANNELS_PER_NET_PEER"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The decisions of tune and verify that do not need ranks: range merging and the noise rule.
 #include <gtest/gtest.h>
 
+#include "collectives/error.hpp"
 #include "tuner/tune.hpp"
 #include "tuner/verify.hpp"
 
@@ -21,12 +22,13 @@ SizeDecision decided(std::size_t winner, std::size_t runner_up) {
 TEST(MergeIntoRules, NeighbouringSizesWithOneWinnerBecomeOneRangeFromZeroToOpen) {
   CollectiveReport report;
   report.collective = Collective::allreduce;
-  report.candidates = {"ompi:0", "ompi:1", "ompi:6"};
+  report.space = {{"mpi", "mpi", Choice{"ompi:0"}}, {"mpi", "ompi:1", Choice{"ompi:1"}}, {"mpi", "ompi:6", Choice{"ompi:6"}}};
   report.bytes = {8, 16, 32, 64, 128};
   for (std::size_t w : {1, 1, 0, 2, 2}) report.chosen.sizes.push_back(decided(w, w == 0 ? 1 : 0));
   const auto rules = merge_into_rules(report);
   ASSERT_EQ(rules.size(), 3u);
   EXPECT_EQ(rules[0].choice.algorithm, "ompi:1");
+  EXPECT_EQ(rules[0].backend, "mpi");
   EXPECT_EQ(rules[0].min_bytes, 0u);
   EXPECT_EQ(rules[0].max_bytes, 31u);
   EXPECT_EQ(rules[1].choice.algorithm, "ompi:0");
@@ -70,7 +72,26 @@ TEST(Verify, ConfirmationKeepsWhatIsFasterPooledAndInMostRounds) {
   EXPECT_FALSE(judge({10, 10, 10}, {9.8, 9.8, 9.8}, {10, 10, 10}, {9.8, 9.8, 9.8}).confirmed());
 }
 
-TEST(Verify, TunedChoiceIsTheCoveringRuleOrOpenMpisOwn) {
+TEST(MergeIntoRules, CandidatesOfTwoBackendsKeepTheirBackendAndSettings) {
+  CollectiveReport report;
+  report.collective = Collective::allreduce;
+  Choice capped{"ring", "ll128", 8};
+  Choice nccls_own{"any", "any"};
+  report.space = {{"nccl", "nccl", nccls_own}, {"nccl", "ring_ll128_8ch", capped}, {"cuda", "one_shot", Choice{"one_shot"}}};
+  report.bytes = {8, 16, 32};
+  for (std::size_t w : {2, 1, 1}) report.chosen.sizes.push_back(decided(w, 0));
+  const auto rules = merge_into_rules(report);
+  ASSERT_EQ(rules.size(), 2u);
+  EXPECT_EQ(rules[0].backend, "cuda");
+  EXPECT_EQ(rules[1].backend, "nccl");
+  EXPECT_EQ(rules[1].choice, capped);
+  EXPECT_EQ(rules[1].min_bytes, 16u);
+  ASSERT_TRUE(rules[1].runner_up.has_value());
+  EXPECT_EQ(*rules[1].runner_up, nccls_own);
+}
+
+TEST(Verify, TunedChoiceIsTheCoveringRuleOrTheLibrarysOwn) {
+  const auto space = search_space("mpi", Collective::allreduce);
   Profile profile;
   Rule rule;
   rule.collective = "allreduce";
@@ -79,9 +100,19 @@ TEST(Verify, TunedChoiceIsTheCoveringRuleOrOpenMpisOwn) {
   rule.max_bytes = 199;
   rule.choice.algorithm = "ompi:3";
   profile.rules = {rule};
-  EXPECT_EQ(tuned_choice(profile, "allreduce", 150), "ompi:3");
-  EXPECT_EQ(tuned_choice(profile, "allreduce", 200), "ompi:0");
-  EXPECT_EQ(tuned_choice(profile, "alltoall", 150), "ompi:0");
+  EXPECT_EQ(tuned_candidate(space, profile, Collective::allreduce, 150).algorithm, "ompi:3");
+  EXPECT_EQ(tuned_candidate(space, profile, Collective::allreduce, 200).algorithm, "mpi");
+  EXPECT_EQ(label(tuned_candidate(space, profile, Collective::allreduce, 200)), "ompi:0");
+  EXPECT_EQ(tuned_candidate(search_space("mpi", Collective::alltoall), profile, Collective::alltoall, 150).algorithm, "mpi");
+  EXPECT_NO_THROW(check_runnable(profile, {Collective::allreduce, Collective::alltoall}));
+  // A rule no candidate of this build matches is refused up front, naming it.
+  profile.rules[0].choice.algorithm = "ring_of_my_own";
+  try {
+    check_runnable(profile, {Collective::allreduce});
+    FAIL() << "an unknown choice was accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("ring_of_my_own"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -1,0 +1,137 @@
+#include "tuner/search_space.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "collectives/backends.hpp"
+#include "collectives/error.hpp"
+#if CCTUNE_HAVE_NCCL
+#include "collectives/nccl/configurations.hpp"
+#endif
+
+namespace cctune::tuner {
+namespace {
+
+std::vector<Candidate> mpi_space(Collective collective, bool library_only) {
+  std::vector<Candidate> library, ours;
+  for (const AlgorithmInfo& info : find_backend("mpi").algorithms()) {
+    if (info.collective != collective) continue;
+    const std::string name(info.name);
+    if (name == "mpi") {
+      library.insert(library.begin(), {"mpi", name, Choice{"ompi:0"}});
+    } else if (runs_in_mpi_library(name)) {
+      library.push_back({"mpi", name, Choice{name}});
+    } else if (!library_only) {
+      ours.push_back({"mpi", name, Choice{name}});
+    }
+  }
+  library.insert(library.end(), ours.begin(), ours.end());
+  return library;
+}
+
+#if CCTUNE_HAVE_NCCL
+std::string lowercase(const char* text) {
+  std::string out = text ? text : "any";
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+Choice nccl_choice(const nccl::Configuration& configuration) {
+  Choice choice;
+  choice.algorithm = configuration.path == nccl::Path::grouped_p2p ? "p2p_grouped" : lowercase(configuration.algo);
+  choice.protocol = lowercase(configuration.proto);
+  choice.channels = configuration.max_channels;
+  choice.channels_per_net_peer = configuration.channels_per_net_peer;
+  return choice;
+}
+
+bool importable(const nccl::Configuration& configuration) {
+  if (configuration.info.collective == Collective::allreduce) return true;
+  return configuration.path == nccl::Path::library && configuration.max_channels == 0;
+}
+#endif
+
+std::vector<Candidate> nccl_space(Collective collective) {
+  std::vector<Candidate> space;
+  find_backend("nccl");  // says this binary has no NCCL
+#if CCTUNE_HAVE_NCCL
+  for (const nccl::Configuration& configuration : nccl::configurations()) {
+    if (configuration.info.collective != collective || !importable(configuration)) continue;
+    space.push_back({"nccl", std::string(configuration.info.name), nccl_choice(configuration)});
+  }
+#else
+  (void)collective;
+#endif
+  return space;
+}
+
+std::vector<Candidate> cuda_space(Collective collective) {
+  std::vector<Candidate> space;
+  const auto& cuda = find_backend("cuda");
+  const auto& registry = backend_registry();
+  if (std::any_of(registry.begin(), registry.end(), [](const BackendEntry& e) { return e.name == "nccl"; })) {
+    const auto baseline = nccl_space(collective);
+    if (!baseline.empty()) space.push_back(baseline.front());
+  }
+  for (const AlgorithmInfo& info : cuda.algorithms()) {
+    if (info.collective == collective) space.push_back({"cuda", std::string(info.name), Choice{std::string(info.name)}});
+  }
+  return space;
+}
+
+}  // namespace
+
+std::vector<Candidate> search_space(std::string_view backend, Collective collective, bool library_only) {
+  if (backend == "mpi") return mpi_space(collective, library_only);
+  if (backend == "nccl") return nccl_space(collective);
+  if (backend == "cuda") return cuda_space(collective);
+  find_backend(backend);  // throws, naming the known ones
+  CCTUNE_USAGE_ERROR("backend '" + std::string(backend) + "' has no search space");
+}
+
+std::string label(const Candidate& candidate) { return candidate.backend == "mpi" ? candidate.choice.algorithm : candidate.algorithm; }
+
+const Candidate* find_candidate(const std::vector<Candidate>& space, const Rule& rule) {
+  for (const Candidate& candidate : space) {
+    if (candidate.backend == rule.backend && candidate.choice == rule.choice) return &candidate;
+  }
+  return nullptr;
+}
+
+struct CandidateRunner::Slot {
+  std::string name;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<bench::Measurer> measurer;
+};
+
+CandidateRunner::CandidateRunner(const Communicator& world, const bench::BenchOptions& options, std::uint64_t max_bytes,
+                                 CreateBackend create)
+    : world_(world), options_(options), max_bytes_(max_bytes), create_(std::move(create)) {}
+
+CandidateRunner::~CandidateRunner() = default;
+
+CandidateRunner::Slot& CandidateRunner::slot(std::string_view name) {
+  for (auto& existing : slots_) {
+    if (existing->name == name) return *existing;
+  }
+  auto created = std::make_unique<Slot>();
+  created->name = std::string(name);
+  created->backend = create_(name);
+  created->measurer = std::make_unique<bench::Measurer>(*created->backend, world_, options_, nullptr);
+  created->measurer->allocate(max_bytes_);
+  slots_.push_back(std::move(created));
+  return *slots_.back();
+}
+
+Backend& CandidateRunner::backend(std::string_view name) { return *slot(name).backend; }
+
+std::unique_ptr<BoundCollective> CandidateRunner::bind(const Candidate& candidate, Collective collective) {
+  return slot(candidate.backend).backend->bind(collective, candidate.algorithm);
+}
+
+bench::PlacementResult CandidateRunner::measure(const Candidate& candidate, BoundCollective& bound,
+                                                const bench::MessageShape& shape, const bench::Repetitions& repetitions) {
+  return slot(candidate.backend).measurer->measure(bound, shape, false, repetitions);
+}
+
+}  // namespace cctune::tuner

@@ -1,0 +1,71 @@
+#pragma once
+// What `cctune tune` measures for a backend, and what each candidate becomes in the profile.
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench/measure.hpp"
+#include "collectives/backend.hpp"
+#include "collectives/bootstrap.hpp"
+#include "tuner/profile.hpp"
+
+namespace cctune::tuner {
+
+struct Candidate {
+  std::string backend;    // the backend that runs it
+  std::string algorithm;  // that backend's name for it (`cctune bench --algorithm`)
+  Choice choice;          // what the profile records, and the exporters turn into settings
+};
+
+// The candidates of one backend for one collective. The first is the baseline: the library's own
+// decision, which a job gets with no configuration at all (Open MPI's for mpi, NCCL's for nccl and for
+// cuda, whose kernels are judged against NCCL). Tune falls back to it and verify compares with it.
+// Only what a job can import is in it:
+//   mpi:  "ompi:0", each forced Open MPI algorithm (rules file), our host algorithms (libcctune-mpi.so;
+//         not with library_only);
+//   nccl: allreduce: NCCL's choice and each algorithm x protocol, each with and without a channel cap
+//         (the tuner plugin sets all three per call); alltoall: NCCL's choice and more network
+//         channels per peer (the env file). Grouped send/recv and capped alltoall stay bench-only:
+//         the plugin never sees alltoall, and a job-wide NCCL_MAX_CTAS would cap allreduce too;
+//   cuda: NCCL's choice, then our kernels (no job imports them yet: this measures what they would gain).
+// Throws UsageError for a backend this binary does not have.
+std::vector<Candidate> search_space(std::string_view backend, Collective collective, bool library_only = false);
+
+// The profile's name of a candidate in tables and records: "ompi:0" for Open MPI's own decision,
+// otherwise the backend's algorithm name.
+std::string label(const Candidate& candidate);
+
+// The candidate of `space` a profile rule chose; nullptr when the space has none like it (a profile
+// written by another cctune build, or edited).
+const Candidate* find_candidate(const std::vector<Candidate>& space, const Rule& rule);
+
+// Runs candidates of several backends side by side: each backend is created, and given buffers of
+// max_bytes, the first time one of its candidates is bound. Collective: every rank must bind the same
+// candidates in the same order.
+class CandidateRunner {
+ public:
+  using CreateBackend = std::function<std::unique_ptr<Backend>(std::string_view name)>;
+  CandidateRunner(const Communicator& world, const bench::BenchOptions& options, std::uint64_t max_bytes,
+                  CreateBackend create);
+  ~CandidateRunner();
+  CandidateRunner(const CandidateRunner&) = delete;
+  CandidateRunner& operator=(const CandidateRunner&) = delete;
+
+  Backend& backend(std::string_view name);
+  std::unique_ptr<BoundCollective> bind(const Candidate& candidate, Collective collective);
+  bench::PlacementResult measure(const Candidate& candidate, BoundCollective& bound, const bench::MessageShape& shape,
+                                 const bench::Repetitions& repetitions);
+
+ private:
+  struct Slot;
+  Slot& slot(std::string_view name);
+  const Communicator& world_;
+  const bench::BenchOptions& options_;
+  std::uint64_t max_bytes_;
+  CreateBackend create_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+};
+
+}  // namespace cctune::tuner
