@@ -479,6 +479,37 @@ class Tune(unittest.TestCase):
             self.assertEqual(len(cctune_lines(proc.stderr)), 1, proc.stderr)
             self.assertIn("tuned for 3 ranks", proc.stderr)
 
+    def test_what_tune_and_verify_cannot_run_is_one_line_before_any_rank_communicates(self):
+        built = built_backends()
+        cases = [
+            (["tune", "-T", "5"], "-T works with --backend nccl or cuda"),
+            (["tune", "--backend", "nccl", "--library-only"], "--library-only"),
+            (["tune", "--backend", "gloo"], "unknown backend 'gloo'"),
+        ]
+        if "nccl" not in built:
+            cases.append((["tune", "--backend", "nccl"], "built without"))
+        with tempfile.TemporaryDirectory() as tmp:
+            # Choices no candidate of this build is: a host algorithm cctune does not have, and a
+            # channel cap the nccl search space never measures (or, without NCCL, any nccl rule).
+            for name, backend, choice, message in (
+                    ("unknown-host", "mpi", {"algorithm": "ring_of_my_own"}, "ring_of_my_own"),
+                    ("odd-cap", "nccl", {"algorithm": "ring", "protocol": "ll", "channels": 12},
+                     "12 channels" if "nccl" in built else "built without")):
+                path = os.path.join(tmp, name + ".json")
+                profile = json.loads(Export.profile([{"collective": "allreduce", "backend": backend, "min_bytes": 0,
+                                                      "max_bytes": 1023, "choice": choice}]))
+                profile["backend"] = backend
+                with open(path, "w") as f:
+                    json.dump(profile, f)
+                cases.append((["verify", path, "--collective", "allreduce"], message))
+            for args, message in cases:
+                with self.subTest(args=args):
+                    proc = run(mpirun(2, *args))
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = set(cctune_lines(proc.stderr))
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(message, lines.pop())
+
     def test_verify_fails_a_profile_that_is_slower_than_default(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "profile.json")
