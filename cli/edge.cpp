@@ -111,6 +111,12 @@ results::Record load_run(const std::string& spec, const std::string& db,
   return results::load_record_file(spec, collective).record;
 }
 
+std::string self_path() {
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : exe.string();
+}
+
 std::string mpi_shim_path() {
   namespace fs = std::filesystem;
   std::error_code ec;

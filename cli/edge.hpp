@@ -36,6 +36,8 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 
 // libcctune-mpi.so as built or installed with this cctune (absolute), or "" when it is in neither place.
 std::string mpi_shim_path();
+// This cctune's own absolute path, or "" when the system cannot say.
+std::string self_path();
 
 // The command line as typed, for records and JSON files.
 std::string join_command_line(int argc, char** argv);

@@ -34,7 +34,7 @@ int run_export_command(ExportCommand* command) {
     const fs::path rules = dir / "ompi-rules.conf";
     const fs::path env = dir / "cctune.env";
     write_file_atomically(rules, tuner::export_ompi_rules(profile));
-    write_file_atomically(env, tuner::export_env_file(profile, profile_path.string(), rules.string(), mpi_shim_path()));
+    write_file_atomically(env, tuner::export_env_file(profile, {profile_path.string(), rules.string(), mpi_shim_path(), self_path()}));
     if (speaks_for_job()) std::printf("wrote %s\nwrote %s\n", rules.c_str(), env.c_str());
     return kOk;
   } catch (const UsageError& e) {

@@ -17,6 +17,7 @@ struct TopoCommand {
   CLI::App* app = nullptr;
   std::string xml, nccl_xml, json, export_nccl_xml;
   std::string simulate_host, simulate_node;
+  bool fingerprint_only = false;
 };
 
 TopoCommand* add_topo_command(CLI::App& app) {
@@ -28,6 +29,9 @@ TopoCommand* add_topo_command(CLI::App& app) {
   xml->excludes(nccl);
   sub->add_option("--json", command.json, "Write the model (and, when probing, the cluster view) as JSON");
   sub->add_option("--export-nccl-xml", command.export_nccl_xml, "Write an NCCL topology file (NCCL_TOPO_FILE)");
+  sub->add_flag("--fingerprint", command.fingerprint_only,
+                "Print only this node's fingerprint (or the file's), without MPI: what a job's env file compares "
+                "with the profile's");
   sub->add_option("--simulate-host", command.simulate_host, "Testing only: report this host name instead of ours")
       ->group("Testing");
   sub->add_option("--simulate-node", command.simulate_node,
@@ -77,6 +81,13 @@ int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
 
 int run_topo_command(TopoCommand* command, int& argc, char**& argv) {
   try {
+    if (command->fingerprint_only) {
+      const topology::NodeModel model = !command->xml.empty()        ? topology::load_hwloc_xml(command->xml)
+                                        : !command->nccl_xml.empty() ? topology::load_nccl_xml(command->nccl_xml)
+                                                                     : topology::probe_local();
+      std::printf("%s\n", topology::fingerprint(model).c_str());
+      return kOk;
+    }
     if (!command->xml.empty() || !command->nccl_xml.empty()) return from_file(*command);
     return probe_cluster(*command, argc, argv);
   } catch (const UsageError& e) {

@@ -219,7 +219,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     const fs::path profile = dir / "profile.json", rules = dir / "ompi-rules.conf", env = dir / "cctune.env";
     write_file_atomically(profile, tuner::profile_to_json(report.profile));
     write_file_atomically(rules, tuner::export_ompi_rules(report.profile));
-    write_file_atomically(env, tuner::export_env_file(report.profile, profile.string(), rules.string(), mpi_shim_path()));
+    write_file_atomically(env, tuner::export_env_file(report.profile, {profile.string(), rules.string(), mpi_shim_path(), self_path()}));
     fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
     if (store) {
       const auto id = store->append(tune_record(report, info, fingerprint, profile.string(), options.bench.type));

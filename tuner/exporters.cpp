@@ -90,8 +90,10 @@ bool needs_mpi_shim(const Profile& profile) {
   });
 }
 
-std::string export_env_file(const Profile& profile, const std::string& profile_path, const std::string& rules_path,
-                            const std::string& shim_path) {
+std::string export_env_file(const Profile& profile, const EnvFilePaths& paths) {
+  const std::string& profile_path = paths.profile;
+  const std::string& rules_path = paths.rules;
+  const std::string& shim_path = paths.mpi_shim;
   const bool nccl = std::any_of(profile.rules.begin(), profile.rules.end(), [](const Rule& r) { return r.backend == "nccl"; });
   const bool shim = needs_mpi_shim(profile);
   std::ostringstream out;
@@ -99,8 +101,12 @@ std::string export_env_file(const Profile& profile, const std::string& profile_p
       << profile.shape.nnodes << " node(s). In the job script: source THIS_FILE\n"
       << "export OMPI_MCA_coll_tuned_use_dynamic_rules=1\n"
       << "export OMPI_MCA_coll_tuned_dynamic_rules_filename=" << quoted(rules_path) << "\n";
+  // What the ranks need, forwarded through Open MPI's env list: mpirun passes its own environment to
+  // the ranks on its node only. (srun passes all of it.)
+  std::vector<std::string> forwarded;
   if (nccl) {
     out << "export NCCL_TUNER_PLUGIN=cctune\n";
+    forwarded.push_back("NCCL_TUNER_PLUGIN=$NCCL_TUNER_PLUGIN");
   }
   // NCCL never shows alltoall to a tuner plugin, and reads its p2p knobs once per process: one value
   // for the whole job, so the one chosen for the largest messages, where they matter.
@@ -114,29 +120,46 @@ std::string export_env_file(const Profile& profile, const std::string& profile_p
   if (largest_alltoall && largest_alltoall->choice.channels_per_net_peer > 0) {
     out << "# alltoall from " << largest_alltoall->min_bytes << " B up: network channels per remote peer (job-wide)\n"
         << "export NCCL_NCHANNELS_PER_NET_PEER=" << largest_alltoall->choice.channels_per_net_peer << "\n";
+    forwarded.push_back("NCCL_NCHANNELS_PER_NET_PEER=$NCCL_NCHANNELS_PER_NET_PEER");
   }
   if (std::any_of(profile.rules.begin(), profile.rules.end(), [](const Rule& r) { return r.backend == "cuda"; })) {
     out << "# The profile's cuda rules are cctune's own kernels: no job imports them yet; they say where they\n"
         << "# would beat NCCL's choice (docs/profile.md).\n";
   }
-  if (nccl || shim) out << "export CCTUNE_PROFILE=" << quoted(profile_path) << "\n";
+  if (nccl || shim) {
+    out << "export CCTUNE_PROFILE=" << quoted(profile_path) << "\n";
+    forwarded.insert(forwarded.begin(), "CCTUNE_PROFILE=$CCTUNE_PROFILE");
+  }
+  if ((nccl || shim) && !profile.shape.fingerprint.empty() && !paths.cctune.empty()) {
+    // Measured where the job script runs, when it runs: a profile tuned on other hardware is then
+    // ignored with one warning instead of forcing choices measured elsewhere.
+    out << "# Tuned on nodes with fingerprint " << profile.shape.fingerprint << ": on others, the NCCL plugin and\n"
+        << "# libcctune-mpi.so warn once and leave the library's choices alone.\n"
+        << "export " << kNodeFingerprintVariable << "=\"$(" << quoted(paths.cctune)
+        << " topo --fingerprint 2>/dev/null)\"\n";
+    forwarded.push_back(std::string(kNodeFingerprintVariable) + "=$" + kNodeFingerprintVariable);
+  }
   if (shim && shim_path.empty()) {
     out << "# The profile chooses cctune's own algorithms for some sizes, but libcctune-mpi.so was not found\n"
         << "# beside cctune: without it those sizes stay with Open MPI's own decision.\n";
   } else if (shim) {
-    // Open MPI's env list sets variables in the ranks it launches, on every node, and not in mpirun
-    // itself: LD_PRELOAD in the job script's own environment would load MPI into every command it runs.
+    // Through the env list, LD_PRELOAD reaches the ranks and not mpirun itself: in the job script's own
+    // environment it would load MPI into every command the script runs.
+    out << "# The profile chooses cctune's own algorithms for some sizes: libcctune-mpi.so, preloaded into each\n"
+        << "# rank, runs them in place of MPI_Allreduce / MPI_Alltoall. Under Slurm's srun instead of mpirun:\n"
+        << "#   srun --export=ALL,LD_PRELOAD=\"$CCTUNE_MPI_PRELOAD\" ...\n"
+        << "export CCTUNE_MPI_PRELOAD=" << quoted(shim_path) << "\n";
+    forwarded.insert(forwarded.begin(), "LD_PRELOAD=$CCTUNE_MPI_PRELOAD");
+  }
+  if (!forwarded.empty()) {
     for (const std::string* path : {&profile_path, &shim_path}) {
       if (path->find(';') != std::string::npos) {
         CCTUNE_USAGE_ERROR("'" + *path + "' contains ';', which Open MPI's env list (mca_base_env_list) cannot carry");
       }
     }
-    out << "# The profile chooses cctune's own algorithms for some sizes: libcctune-mpi.so, preloaded into each\n"
-        << "# rank, runs them in place of MPI_Allreduce / MPI_Alltoall. Under Slurm's srun instead of mpirun:\n"
-        << "#   srun --export=ALL,LD_PRELOAD=\"$CCTUNE_MPI_PRELOAD\" ...\n"
-        << "export CCTUNE_MPI_PRELOAD=" << quoted(shim_path) << "\n"
-        << "export OMPI_MCA_mca_base_env_list=\"${OMPI_MCA_mca_base_env_list:+$OMPI_MCA_mca_base_env_list;}"
-        << "LD_PRELOAD=$CCTUNE_MPI_PRELOAD;CCTUNE_PROFILE=$CCTUNE_PROFILE\"\n";
+    out << "export OMPI_MCA_mca_base_env_list=\"${OMPI_MCA_mca_base_env_list:+$OMPI_MCA_mca_base_env_list;}";
+    for (std::size_t i = 0; i < forwarded.size(); ++i) out << (i ? ";" : "") << forwarded[i];
+    out << "\"\n";
   }
   return out.str();
 }

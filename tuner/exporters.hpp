@@ -15,11 +15,18 @@ std::string export_ompi_rules(const Profile& profile);
 // libcctune-mpi.so can run those inside a job.
 bool needs_mpi_shim(const Profile& profile);
 
+// Where the files a job script uses are. Paths are written as given (pass absolute ones).
+struct EnvFilePaths {
+  std::string profile, rules;
+  std::string mpi_shim;  // libcctune-mpi.so; empty when it was not found, which the file then says
+  std::string cctune;    // this cctune, which measures the job's node fingerprint; empty: no such check
+};
+
 // `source`-able: OMPI_MCA_* pointing Open MPI at the rules file; NCCL_TUNER_PLUGIN/CCTUNE_PROFILE for
-// NCCL jobs; and, when the profile needs it, Open MPI's launcher told to preload libcctune-mpi.so
-// (shim_path; empty when it was not found, which the file then says). Paths are written as given (pass
-// absolute ones). Throws UsageError for a path Open MPI's env list cannot carry (one with ';').
-std::string export_env_file(const Profile& profile, const std::string& profile_path, const std::string& rules_path,
-                            const std::string& shim_path = {});
+// NCCL jobs, and NCCL's alltoall knobs; when the profile needs it, Open MPI's launcher told to preload
+// libcctune-mpi.so; and the node's fingerprint, measured when the file is sourced, for the plugin and
+// the library to compare with the profile's. Throws UsageError for a path Open MPI's env list cannot
+// carry (one with ';').
+std::string export_env_file(const Profile& profile, const EnvFilePaths& paths);
 
 }  // namespace cctune::tuner

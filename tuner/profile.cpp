@@ -128,6 +128,12 @@ Profile parse_profile(const std::string& text, const std::string& name) {
   return p;
 }
 
+void check_node_fingerprint(const Profile& profile, std::string_view node_fingerprint) {
+  if (node_fingerprint.empty() || profile.shape.fingerprint.empty() || node_fingerprint == profile.shape.fingerprint) return;
+  CCTUNE_USAGE_ERROR("tuned on nodes with fingerprint " + profile.shape.fingerprint + ", this job's node has " +
+                     std::string(node_fingerprint) + " (" + kNodeFingerprintVariable + ")");
+}
+
 Profile read_profile(const std::string& path) {
   std::ifstream in(path);
   if (!in) CCTUNE_USAGE_ERROR(path + ": cannot open the profile");

@@ -64,6 +64,12 @@ inline bool runs_in_mpi_library(std::string_view algorithm) {
   return algorithm == "mpi" || algorithm.substr(0, 5) == "ompi:";
 }
 
+// What a job's env file measured on its node (CCTUNE_NODE_FINGERPRINT, from `cctune topo --fingerprint`)
+// against the fingerprint the profile was tuned on. Throws UsageError when both are known and differ:
+// the NCCL plugin and libcctune-mpi.so then leave the library's choices alone. Unknown (empty) passes.
+void check_node_fingerprint(const Profile& profile, std::string_view node_fingerprint);
+inline constexpr const char* kNodeFingerprintVariable = "CCTUNE_NODE_FINGERPRINT";
+
 // Throws cctune::UsageError "PATH: reason" for a missing, malformed, truncated or newer-version file.
 Profile read_profile(const std::string& path);
 Profile parse_profile(const std::string& text, const std::string& name);

@@ -449,7 +449,8 @@ class Tune(unittest.TestCase):
             with open(profile_path) as f:
                 profile = json.load(f)
             self.assertEqual(profile["shape"]["nranks"], 3)
-            self.assertEqual(len(profile["shape"]["fingerprint"]), 16)
+            # The fingerprint a job's env file measures on its node is the one tune recorded.
+            self.assertEqual(profile["shape"]["fingerprint"], run([CCTUNE, "topo", "--fingerprint"]).stdout.strip())
             for collective in ("allreduce", "alltoall"):
                 rules = [r for r in profile["rules"] if r["collective"] == collective]
                 self.assertEqual(rules[0]["min_bytes"], 0)
@@ -583,6 +584,29 @@ class MpiShim(unittest.TestCase):
         warnings = [l for l in proc.stderr.splitlines() if l.startswith("cctune-mpi:")]
         self.assertEqual(len(warnings), 1, proc.stderr)
         self.assertIn("not valid JSON", warnings[0])
+
+    def test_a_profile_tuned_on_other_hardware_is_left_to_the_library_with_one_warning(self):
+        this_node = run([CCTUNE, "topo", "--fingerprint"]).stdout.strip()
+        self.assertRegex(this_node, r"^[0-9a-f]{16}$")
+        for fingerprint in (this_node, "0123456789abcdef"):
+            with self.subTest(fingerprint=fingerprint):
+                profile = json.loads(Export.profile(self.RULES))
+                profile["shape"]["fingerprint"] = fingerprint
+                with open(self.profile, "w") as f:
+                    json.dump(profile, f)
+                proc = run([CCTUNE, "export", self.profile])
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                proc = self.job(4, [SHIM_CLIENT])
+                self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+                self.assertIn("checks passed", proc.stdout)
+                warnings = [l for l in proc.stderr.splitlines() if "tuned on nodes with fingerprint" in l]
+                if fingerprint == this_node:
+                    self.assertEqual(warnings, [], proc.stderr)
+                    self.assertIn(" runs ", proc.stderr)
+                else:
+                    self.assertEqual(len(warnings), 1, proc.stderr)
+                    self.assertIn(f"this job's node has {this_node}", warnings[0])
+                    self.assertNotIn(" runs ", proc.stderr)
 
     def test_cctune_itself_measures_the_library_even_under_the_env_file(self):
         proc = self.job(4, [CCTUNE, "bench", "--algorithm", "mpi", "-b", "16K", "-e", "16K", "-n", "2", "--no-progress"])

@@ -72,6 +72,7 @@ class Plugin : public testing::Test {
     g_log.clear();
     unsetenv("CCTUNE_PROFILE");
     unsetenv("NCCL_TUNER_CONFIG_FILE");
+    unsetenv("CCTUNE_NODE_FINGERPRINT");
   }
   void TearDown() override {
     dlclose(handle);
@@ -164,6 +165,25 @@ TEST_F(Plugin, StateIsPerCommunicatorAndAMismatchedShapeOnlyWarns) {
   EXPECT_EQ(b.zeros(), 1);
   v5->finalize(other);
   v5->finalize(matching);
+}
+
+TEST_F(Plugin, AProfileTunedOnOtherHardwareOnlyWarns) {
+  setenv("CCTUNE_PROFILE", write("profile.json", kProfile).c_str(), 1);
+  for (const char* node : {"0123456789abcdef", "fedcba9876543210"}) {
+    g_log.clear();
+    setenv("CCTUNE_NODE_FINGERPRINT", node, 1);  // as the env file measures it in the job
+    const bool same = std::string(node) == "0123456789abcdef";
+    void* context = init5(16, 2);
+    EXPECT_EQ(warnings(), same ? 0 : 1) << node;
+    if (!same) {
+      EXPECT_NE(g_log.back().second.find("fedcba9876543210"), std::string::npos) << g_log.back().second;
+    }
+    CostTable table;
+    int channels = 0;
+    EXPECT_EQ(v5->getCollInfo(context, CCTUNE_FUNC_ALLREDUCE, 4096, 1, table.arg(), 7, 3, 0, &channels), 0);
+    EXPECT_EQ(table.zeros(), same ? 1 : 0) << node;
+    v5->finalize(context);
+  }
 }
 
 TEST_F(Plugin, BadProfilesWarnOnceAndLeaveNcclAlone) {

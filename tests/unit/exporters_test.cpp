@@ -25,6 +25,10 @@ Rule mpi_rule(const std::string& collective, std::uint64_t min, std::uint64_t ma
   return rule;
 }
 
+EnvFilePaths paths(std::string profile, std::string rules, std::string mpi_shim = {}, std::string cctune = {}) {
+  return EnvFilePaths{std::move(profile), std::move(rules), std::move(mpi_shim), std::move(cctune)};
+}
+
 // The numbers of a rules file, comments dropped, as Open MPI reads them.
 std::vector<std::vector<std::uint64_t>> numbers(const std::string& text) {
   std::vector<std::vector<std::uint64_t>> lines;
@@ -73,14 +77,14 @@ TEST(OmpiRules, PerRuleRankCountsMakeSeparateBlocks) {
 TEST(EnvFile, PointsOpenMpiAtTheRulesAndNcclAtThePluginOnlyWhenThereAreNcclRules) {
   Profile profile;
   profile.rules = {mpi_rule("allreduce", 0, 10, "ompi:1")};
-  std::string env = export_env_file(profile, "/p/profile.json", "/p/it's rules.conf");
+  std::string env = export_env_file(profile, paths("/p/profile.json", "/p/it's rules.conf"));
   EXPECT_NE(env.find("export OMPI_MCA_coll_tuned_use_dynamic_rules=1\n"), std::string::npos);
   EXPECT_NE(env.find("export OMPI_MCA_coll_tuned_dynamic_rules_filename='/p/it'\\''s rules.conf'\n"), std::string::npos);
   EXPECT_EQ(env.find("NCCL_TUNER_PLUGIN"), std::string::npos);
   Rule nccl = mpi_rule("allreduce", 0, 10, "ring");
   nccl.backend = "nccl";
   profile.rules.push_back(nccl);
-  env = export_env_file(profile, "/p/profile.json", "/p/rules.conf");
+  env = export_env_file(profile, paths("/p/profile.json", "/p/rules.conf"));
   EXPECT_NE(env.find("export NCCL_TUNER_PLUGIN=cctune\nexport CCTUNE_PROFILE='/p/profile.json'\n"), std::string::npos);
 }
 
@@ -88,11 +92,11 @@ TEST(EnvFile, PreloadsTheMpiShimThroughOpenMpisLauncherOnlyForOurOwnAlgorithms) 
   Profile profile;
   profile.rules = {mpi_rule("allreduce", 0, 10, "ompi:1")};
   EXPECT_FALSE(needs_mpi_shim(profile));
-  EXPECT_EQ(export_env_file(profile, "/p/profile.json", "/p/rules.conf", "/lib/libcctune-mpi.so").find("LD_PRELOAD"),
+  EXPECT_EQ(export_env_file(profile, paths("/p/profile.json", "/p/rules.conf", "/lib/libcctune-mpi.so")).find("LD_PRELOAD"),
             std::string::npos);
   profile.rules.push_back(mpi_rule("allreduce", 11, 100, "ring"));
   EXPECT_TRUE(needs_mpi_shim(profile));
-  const std::string env = export_env_file(profile, "/p/profile.json", "/p/rules.conf", "/lib/libcctune-mpi.so");
+  const std::string env = export_env_file(profile, paths("/p/profile.json", "/p/rules.conf", "/lib/libcctune-mpi.so"));
   EXPECT_NE(env.find("export CCTUNE_PROFILE='/p/profile.json'\n"), std::string::npos);
   EXPECT_NE(env.find("export CCTUNE_MPI_PRELOAD='/lib/libcctune-mpi.so'\n"), std::string::npos);
   // Appends to a list the user may already have, and never preloads mpirun itself.
@@ -100,10 +104,10 @@ TEST(EnvFile, PreloadsTheMpiShimThroughOpenMpisLauncherOnlyForOurOwnAlgorithms) 
                      "LD_PRELOAD=$CCTUNE_MPI_PRELOAD;CCTUNE_PROFILE=$CCTUNE_PROFILE\"\n"),
             std::string::npos);
   EXPECT_EQ(env.find("export LD_PRELOAD"), std::string::npos);
-  const std::string missing = export_env_file(profile, "/p/profile.json", "/p/rules.conf", "");
+  const std::string missing = export_env_file(profile, paths("/p/profile.json", "/p/rules.conf", ""));
   EXPECT_EQ(missing.find("LD_PRELOAD"), std::string::npos);
   EXPECT_NE(missing.find("libcctune-mpi.so was not found"), std::string::npos);
-  EXPECT_THROW(export_env_file(profile, "/p/a;b/profile.json", "/p/rules.conf", "/lib/libcctune-mpi.so"), UsageError);
+  EXPECT_THROW(export_env_file(profile, paths("/p/a;b/profile.json", "/p/rules.conf", "/lib/libcctune-mpi.so")), UsageError);
 }
 
 TEST(Profile, RoundTripsAndRefusesWhatItCannotRead) {
@@ -149,6 +153,35 @@ TEST(Profile, KeepsTheTunedBackendAndReadsOlderProfilesAsMpi) {
   EXPECT_THROW(parse_profile(negative, "p.json"), UsageError);
 }
 
+TEST(EnvFile, MeasuresTheNodesFingerprintWhenSourcedForThePluginAndTheShimToCompare) {
+  Profile profile;
+  profile.shape.fingerprint = "ff79a83bdfe69ba0";
+  profile.rules = {mpi_rule("allreduce", 0, 10, "ompi:1")};
+  // Open MPI's own algorithms only: nothing of ours reads the profile in the job, nothing to compare.
+  EXPECT_EQ(export_env_file(profile, paths("/p/profile.json", "/p/rules.conf", "", "/opt/cctune/bin/cctune"))
+                .find("CCTUNE_NODE_FINGERPRINT"),
+            std::string::npos);
+  Rule nccl = mpi_rule("allreduce", 0, 10, "ring");
+  nccl.backend = "nccl";
+  profile.rules.push_back(nccl);
+  const std::string env = export_env_file(profile, paths("/p/profile.json", "/p/rules.conf", "", "/opt/cctune/bin/cctune"));
+  EXPECT_NE(env.find("export CCTUNE_NODE_FINGERPRINT=\"$('/opt/cctune/bin/cctune' topo --fingerprint 2>/dev/null)\"\n"),
+            std::string::npos)
+      << env;
+  EXPECT_EQ(export_env_file(profile, paths("/p/profile.json", "/p/rules.conf")).find("CCTUNE_NODE_FINGERPRINT"),
+            std::string::npos);
+}
+
+TEST(Profile, ANodeFingerprintOtherThanTheTunedOneIsRefusedAnUnknownOneIsNot) {
+  Profile profile;
+  profile.shape.fingerprint = "ff79a83bdfe69ba0";
+  EXPECT_NO_THROW(check_node_fingerprint(profile, "ff79a83bdfe69ba0"));
+  EXPECT_NO_THROW(check_node_fingerprint(profile, ""));
+  EXPECT_THROW(check_node_fingerprint(profile, "0123456789abcdef"), UsageError);
+  profile.shape.fingerprint.clear();
+  EXPECT_NO_THROW(check_node_fingerprint(profile, "0123456789abcdef"));
+}
+
 TEST(EnvFile, SetsAlltoallsNetworkChannelsPerPeerFromTheRuleForTheLargestSizes) {
   Profile profile;
   Rule small = mpi_rule("alltoall", 0, 1023, "any");
@@ -159,11 +192,11 @@ TEST(EnvFile, SetsAlltoallsNetworkChannelsPerPeerFromTheRuleForTheLargestSizes) 
   large.max_bytes = UINT64_MAX;
   large.choice.channels_per_net_peer = 4;
   profile.rules = {large, small};
-  EXPECT_NE(export_env_file(profile, "/p/profile.json", "/p/rules.conf").find("export NCCL_NCHANNELS_PER_NET_PEER=4\n"),
+  EXPECT_NE(export_env_file(profile, paths("/p/profile.json", "/p/rules.conf")).find("export NCCL_NCHANNELS_PER_NET_PEER=4\n"),
             std::string::npos);
   // NCCL's own count at the largest sizes: nothing to set, whatever the smaller ones chose.
   profile.rules[0].choice.channels_per_net_peer = 0;
-  EXPECT_EQ(export_env_file(profile, "/p/profile.json", "/p/rules.conf").find("NCCL_NCHANNELS_PER_NET_PEER"),
+  EXPECT_EQ(export_env_file(profile, paths("/p/profile.json", "/p/rules.conf")).find("NCCL_NCHANNELS_PER_NET_PEER"),
             std::string::npos);
 }
 

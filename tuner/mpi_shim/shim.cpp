@@ -84,6 +84,8 @@ void load_once() {
     }
     try {
       s.profile = cctune::tuner::read_profile(path);
+      const char* node = std::getenv(cctune::tuner::kNodeFingerprintVariable);
+      cctune::tuner::check_node_fingerprint(s.profile, node ? node : "");
     } catch (const std::exception& e) {
       say(std::string(e.what()) + ": every collective is left to the MPI library");
       return;

@@ -49,7 +49,10 @@ cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nn
     std::string source;
     if (profile && *profile) {
       source = profile;
-      state->rules = RuleTable::from_profile(cctune::tuner::read_profile(profile), nranks, nnodes);
+      const cctune::tuner::Profile read = cctune::tuner::read_profile(profile);
+      const char* node = std::getenv(cctune::tuner::kNodeFingerprintVariable);
+      cctune::tuner::check_node_fingerprint(read, node ? node : "");
+      state->rules = RuleTable::from_profile(read, nranks, nnodes);
     } else if (csv && *csv) {
       source = csv;
       state->rules = RuleTable::from_csv(read_file(csv), csv, nranks, nnodes);
