@@ -9,7 +9,6 @@
 #include "bench/sweep.hpp"
 #include "cli/edge.hpp"
 #include "cli/sweep_options.hpp"
-#include "collectives/backends.hpp"
 #include "collectives/error.hpp"
 #include "topology/cluster.hpp"
 #include "topology/sources.hpp"
@@ -80,7 +79,7 @@ namespace {
 
 void print_report(const tuner::TuneReport& report, bool judged) {
   for (const auto& part : report.collectives) {
-    fmt::print("\n# tune {}: candidates {}\n", to_string(part.collective), fmt::join(part.candidates, " "));
+    fmt::print("\n# tune {}: candidates {}\n", to_string(part.collective), fmt::join(part.labels(), " "));
     fmt::print("# {:>10}  {:>12}  {:>8}  {:>12}  {:>7}", "size (B)", "default (us)", "chosen", "chosen (us)", "speedup");
     if (judged) fmt::print("  {:>10}  {:>13}", "exhaustive", "vs its best");
     if (!part.confirmed_speedup.empty()) fmt::print("  {:>9}", "confirmed");
@@ -90,7 +89,7 @@ void print_report(const tuner::TuneReport& report, bool judged) {
       const auto& d = part.chosen.sizes[s];
       const double default_us = d.median_us[0];
       fmt::print("  {:>10}  {:>12.2f}  {:>8}  {:>12.2f}  {:>7.2f}", part.bytes[s], default_us,
-                 part.candidates[d.winner], d.winner_median_us, default_us / d.winner_median_us);
+                 part.label(d.winner), d.winner_median_us, default_us / d.winner_median_us);
       if (judged) {
         const auto& e = part.exhaustive.sizes[s];
         // The strategy's own choice (before any confirmation revert) judged on exhaustive's own,
@@ -98,18 +97,18 @@ void print_report(const tuner::TuneReport& report, bool judged) {
         const std::size_t raced = !part.reverted.empty() && part.reverted[s] ? d.runner_up : d.winner;
         const double ratio = e.median_us[raced] / e.winner_median_us;
         worst = std::max(worst, ratio);
-        fmt::print("  {:>10}  {:>12.1f}%", part.candidates[e.winner], 100.0 * (ratio - 1.0));
+        fmt::print("  {:>10}  {:>12.1f}%", part.label(e.winner), 100.0 * (ratio - 1.0));
       }
       if (!part.confirmed_speedup.empty()) fmt::print("  {:>9.2f}", part.confirmed_speedup[s]);
       if (!part.reverted.empty() && part.reverted[s]) {
-        fmt::print("  (reverted to {}: {} was not confirmed {:.2f}x faster)", part.candidates[0],
-                   part.candidates[d.runner_up], tuner::VerifyRow::kMargin);
+        fmt::print("  (reverted to {}: {} was not confirmed {:.2f}x faster)", part.label(0),
+                   part.label(d.runner_up), tuner::VerifyRow::kMargin);
       }
       fmt::print("\n");
     }
     const auto reverted = std::count(part.reverted.begin(), part.reverted.end(), true);
     fmt::print("# measured {} calls in {:.1f} s, confirmation {:.1f} s ({} size(s) reverted to {})",
-               part.chosen.iterations, part.chosen_seconds, part.confirm_seconds, reverted, part.candidates[0]);
+               part.chosen.iterations, part.chosen_seconds, part.confirm_seconds, reverted, part.label(0));
     if (judged) {
       fmt::print("; exhaustive {} calls in {:.1f} s: racing cost {:.0f}% of its time, its choices (before "
                  "confirmation) at most {:.1f}% slower than the exhaustive optimum",
@@ -132,12 +131,12 @@ results::Record tune_record(const tuner::TuneReport& report, const bench::RunInf
   for (const auto& part : report.collectives) {
     for (std::size_t s = 0; s < part.bytes.size(); ++s) {
       const tuner::SizeDecision& decision = part.chosen.sizes[s];
-      for (std::size_t c = 0; c < part.candidates.size(); ++c) {
+      for (std::size_t c = 0; c < part.space.size(); ++c) {
         if (decision.median_us[c] <= 0) continue;
         results::Measurement m;
         m.collective = std::string(to_string(part.collective));
         m.backend = part.space[c].backend;
-        m.algorithm = part.candidates[c];
+        m.algorithm = part.label(c);
         m.datatype = std::string(to_string(type));
         m.op = part.collective == Collective::allreduce ? "sum" : "none";
         m.bytes = part.bytes[s];
@@ -196,9 +195,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
   return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
-    const BackendSettings settings{options.bench.timeout_seconds};
-    tuner::CandidateRunner runner(world, options.bench, *std::max_element(options.sizes.begin(), options.sizes.end()),
-                                  [&](std::string_view name) { return find_backend(name).create(MPI_COMM_WORLD, settings); });
+    tuner::CandidateRunner runner(world, options.bench);
     const bench::RunInfo info = bench::gather_run_info(world, options.bench, &runner.backend(options.backend));
     const topology::ClusterView view = topology::gather_cluster(world, processor_name(), topology::probe_local);
     const std::string fingerprint = rank == 0 ? view.types.front().fingerprint : std::string();

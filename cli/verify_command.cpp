@@ -2,13 +2,11 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <optional>
 
 #include "bench/sweep.hpp"
 #include "cli/edge.hpp"
 #include "cli/sweep_options.hpp"
-#include "collectives/backends.hpp"
 #include "collectives/error.hpp"
 #include "topology/cluster.hpp"
 #include "topology/sources.hpp"
@@ -107,9 +105,7 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
   return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
-    const BackendSettings settings{options.bench.timeout_seconds};
-    tuner::CandidateRunner runner(world, options.bench, *std::max_element(options.sizes.begin(), options.sizes.end()),
-                                  [&](std::string_view name) { return find_backend(name).create(MPI_COMM_WORLD, settings); });
+    tuner::CandidateRunner runner(world, options.bench);
     const bench::RunInfo info = bench::gather_run_info(world, options.bench, &runner.backend(profile.backend));
     if (info.nranks != profile.shape.nranks || info.nnodes != profile.shape.nnodes) {
       throw UsageError(fmt::format("{}: tuned for {} ranks on {} node(s), run on {} ranks on {} node(s)",

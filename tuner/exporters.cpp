@@ -91,16 +91,13 @@ bool needs_mpi_shim(const Profile& profile) {
 }
 
 std::string export_env_file(const Profile& profile, const EnvFilePaths& paths) {
-  const std::string& profile_path = paths.profile;
-  const std::string& rules_path = paths.rules;
-  const std::string& shim_path = paths.mpi_shim;
   const bool nccl = std::any_of(profile.rules.begin(), profile.rules.end(), [](const Rule& r) { return r.backend == "nccl"; });
   const bool shim = needs_mpi_shim(profile);
   std::ostringstream out;
   out << "# Written by cctune " << profile.cctune_version << " for " << profile.shape.nranks << " ranks on "
       << profile.shape.nnodes << " node(s). In the job script: source THIS_FILE\n"
       << "export OMPI_MCA_coll_tuned_use_dynamic_rules=1\n"
-      << "export OMPI_MCA_coll_tuned_dynamic_rules_filename=" << quoted(rules_path) << "\n";
+      << "export OMPI_MCA_coll_tuned_dynamic_rules_filename=" << quoted(paths.rules) << "\n";
   // What the ranks need, forwarded through Open MPI's env list: mpirun passes its own environment to
   // the ranks on its node only. (srun passes all of it.)
   std::vector<std::string> forwarded;
@@ -127,7 +124,7 @@ std::string export_env_file(const Profile& profile, const EnvFilePaths& paths) {
         << "# would beat NCCL's choice (docs/profile.md).\n";
   }
   if (nccl || shim) {
-    out << "export CCTUNE_PROFILE=" << quoted(profile_path) << "\n";
+    out << "export CCTUNE_PROFILE=" << quoted(paths.profile) << "\n";
     forwarded.insert(forwarded.begin(), "CCTUNE_PROFILE=$CCTUNE_PROFILE");
   }
   if ((nccl || shim) && !profile.shape.fingerprint.empty() && !paths.cctune.empty()) {
@@ -139,7 +136,7 @@ std::string export_env_file(const Profile& profile, const EnvFilePaths& paths) {
         << " topo --fingerprint 2>/dev/null)\"\n";
     forwarded.push_back(std::string(kNodeFingerprintVariable) + "=$" + kNodeFingerprintVariable);
   }
-  if (shim && shim_path.empty()) {
+  if (shim && paths.mpi_shim.empty()) {
     out << "# The profile chooses cctune's own algorithms for some sizes, but libcctune-mpi.so was not found\n"
         << "# beside cctune: without it those sizes stay with Open MPI's own decision.\n";
   } else if (shim) {
@@ -148,11 +145,11 @@ std::string export_env_file(const Profile& profile, const EnvFilePaths& paths) {
     out << "# The profile chooses cctune's own algorithms for some sizes: libcctune-mpi.so, preloaded into each\n"
         << "# rank, runs them in place of MPI_Allreduce / MPI_Alltoall. Under Slurm's srun instead of mpirun:\n"
         << "#   srun --export=ALL,LD_PRELOAD=\"$CCTUNE_MPI_PRELOAD\" ...\n"
-        << "export CCTUNE_MPI_PRELOAD=" << quoted(shim_path) << "\n";
+        << "export CCTUNE_MPI_PRELOAD=" << quoted(paths.mpi_shim) << "\n";
     forwarded.insert(forwarded.begin(), "LD_PRELOAD=$CCTUNE_MPI_PRELOAD");
   }
   if (!forwarded.empty()) {
-    for (const std::string* path : {&profile_path, &shim_path}) {
+    for (const std::string* path : {&paths.profile, &paths.mpi_shim}) {
       if (path->find(';') != std::string::npos) {
         CCTUNE_USAGE_ERROR("'" + *path + "' contains ';', which Open MPI's env list (mca_base_env_list) cannot carry");
       }

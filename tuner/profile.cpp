@@ -1,5 +1,6 @@
 #include "tuner/profile.hpp"
 
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -132,6 +133,11 @@ void check_node_fingerprint(const Profile& profile, std::string_view node_finger
   if (node_fingerprint.empty() || profile.shape.fingerprint.empty() || node_fingerprint == profile.shape.fingerprint) return;
   CCTUNE_USAGE_ERROR("tuned on nodes with fingerprint " + profile.shape.fingerprint + ", this job's node has " +
                      std::string(node_fingerprint) + " (" + kNodeFingerprintVariable + ")");
+}
+
+void check_this_node(const Profile& profile) {
+  const char* node = std::getenv(kNodeFingerprintVariable);
+  check_node_fingerprint(profile, node ? node : "");
 }
 
 Profile read_profile(const std::string& path) {

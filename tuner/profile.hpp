@@ -69,6 +69,8 @@ inline bool runs_in_mpi_library(std::string_view algorithm) {
 // the NCCL plugin and libcctune-mpi.so then leave the library's choices alone. Unknown (empty) passes.
 void check_node_fingerprint(const Profile& profile, std::string_view node_fingerprint);
 inline constexpr const char* kNodeFingerprintVariable = "CCTUNE_NODE_FINGERPRINT";
+// The same for the node this process runs on, as its environment says (inside a job).
+void check_this_node(const Profile& profile);
 
 // Throws cctune::UsageError "PATH: reason" for a missing, malformed, truncated or newer-version file.
 Profile read_profile(const std::string& path);

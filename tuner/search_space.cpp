@@ -68,11 +68,9 @@ std::vector<Candidate> nccl_space(Collective collective) {
 std::vector<Candidate> cuda_space(Collective collective) {
   std::vector<Candidate> space;
   const auto& cuda = find_backend("cuda");
-  const auto& registry = backend_registry();
-  if (std::any_of(registry.begin(), registry.end(), [](const BackendEntry& e) { return e.name == "nccl"; })) {
-    const auto baseline = nccl_space(collective);
-    if (!baseline.empty()) space.push_back(baseline.front());
-  }
+#if CCTUNE_HAVE_NCCL
+  space.push_back(nccl_space(collective).front());
+#endif
   for (const AlgorithmInfo& info : cuda.algorithms()) {
     if (info.collective == collective) space.push_back({"cuda", std::string(info.name), Choice{std::string(info.name)}});
   }
@@ -104,9 +102,16 @@ struct CandidateRunner::Slot {
   std::unique_ptr<bench::Measurer> measurer;
 };
 
-CandidateRunner::CandidateRunner(const Communicator& world, const bench::BenchOptions& options, std::uint64_t max_bytes,
-                                 CreateBackend create)
-    : world_(world), options_(options), max_bytes_(max_bytes), create_(std::move(create)) {}
+CandidateRunner::CandidateRunner(const Communicator& world, const bench::BenchOptions& options, CreateBackend create)
+    : world_(world),
+      options_(options),
+      max_bytes_(options.sizes.empty() ? 0 : *std::max_element(options.sizes.begin(), options.sizes.end())),
+      create_(std::move(create)) {
+  if (!create_) {
+    const BackendSettings settings{options.timeout_seconds};
+    create_ = [settings](std::string_view name) { return find_backend(name).create(MPI_COMM_WORLD, settings); };
+  }
+}
 
 CandidateRunner::~CandidateRunner() = default;
 

@@ -41,14 +41,14 @@ std::string label(const Candidate& candidate);
 // written by another cctune build, or edited).
 const Candidate* find_candidate(const std::vector<Candidate>& space, const Rule& rule);
 
-// Runs candidates of several backends side by side: each backend is created, and given buffers of
-// max_bytes, the first time one of its candidates is bound. Collective: every rank must bind the same
-// candidates in the same order.
+// Runs candidates of several backends side by side: each backend is created, and given buffers for
+// the largest of options.sizes, the first time one of its candidates is bound. Collective: every rank
+// must bind the same candidates in the same order.
 class CandidateRunner {
  public:
   using CreateBackend = std::function<std::unique_ptr<Backend>(std::string_view name)>;
-  CandidateRunner(const Communicator& world, const bench::BenchOptions& options, std::uint64_t max_bytes,
-                  CreateBackend create);
+  // create: by default the registered backend of that name over MPI_COMM_WORLD, with options' timeout.
+  CandidateRunner(const Communicator& world, const bench::BenchOptions& options, CreateBackend create = {});
   ~CandidateRunner();
   CandidateRunner(const CandidateRunner&) = delete;
   CandidateRunner& operator=(const CandidateRunner&) = delete;

@@ -20,6 +20,12 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
+std::vector<std::string> CollectiveReport::labels() const {
+  std::vector<std::string> all;
+  for (const Candidate& candidate : space) all.push_back(tuner::label(candidate));
+  return all;
+}
+
 std::vector<Rule> merge_into_rules(const CollectiveReport& report) {
   std::vector<Rule> rules;
   for (std::size_t s = 0; s < report.chosen.sizes.size(); ++s) {
@@ -53,10 +59,7 @@ TuneReport tune(CandidateRunner& runner, const Communicator& world, const TuneOp
     part.collective = collective;
     part.space = search_space(options.backend, collective, options.library_only);
     std::vector<std::unique_ptr<BoundCollective>> bound;
-    for (const Candidate& candidate : part.space) {
-      bound.push_back(runner.bind(candidate, collective));
-      part.candidates.push_back(label(candidate));
-    }
+    for (const Candidate& candidate : part.space) bound.push_back(runner.bind(candidate, collective));
     std::vector<bench::MessageShape> shapes;
     for (std::uint64_t size : options.sizes) {
       // Alltoall floors small sizes to whole blocks per peer: skip sizes that move nothing or the same
@@ -79,7 +82,7 @@ TuneReport tune(CandidateRunner& runner, const Communicator& world, const TuneOp
       const auto result = runner.measure(part.space[c], *bound[c], shapes[s], bench::Repetitions{iterations, 1, checks});
       if (result.wrong.value_or(0) != 0) {
         throw Error(fmt::format("{} {} returned {} wrong elements at {} B: not tuning on a broken algorithm",
-                                to_string(collective), part.candidates[c], *result.wrong, shapes[s].bytes),
+                                to_string(collective), part.label(c), *result.wrong, shapes[s].bytes),
                     __FILE__, __LINE__);
       }
       return result.samples_us;

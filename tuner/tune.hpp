@@ -30,7 +30,8 @@ struct TuneOptions {
 struct CollectiveReport {
   Collective collective;
   std::vector<Candidate> space;         // [0]: the library's own decision
-  std::vector<std::string> candidates;  // their labels: "ompi:0" is Open MPI's own decision
+  std::string label(std::size_t c) const { return tuner::label(space[c]); }
+  std::vector<std::string> labels() const;
   std::vector<std::uint64_t> bytes;     // per size, what was moved
   SearchResult chosen;                  // the strategy whose choices went into the profile
   double chosen_seconds = 0;

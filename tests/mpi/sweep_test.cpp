@@ -7,7 +7,7 @@
 
 #include "bench/patterns.hpp"
 #include "bench/sweep.hpp"
-#include "collectives/mpi/backend.hpp"
+#include "tests/mpi/test_backends.hpp"
 
 namespace cctune::bench {
 namespace {
@@ -20,18 +20,7 @@ class RecordingSink final : public Sink {
   std::vector<TableTotals> tables;
 };
 
-// The MPI backend, with the parts a test changes left to it.
-class WrappedMpiBackend : public Backend {
- public:
-  explicit WrappedMpiBackend(MPI_Comm world) : inner_(world) {}
-  int rank() const override { return inner_.rank(); }
-  int size() const override { return inner_.size(); }
-  std::span<const AlgorithmInfo> algorithms() const override { return inner_.algorithms(); }
-  std::unique_ptr<Buffer> allocate(std::size_t bytes) override { return inner_.allocate(bytes); }
-
- protected:
-  mpi::MpiBackend inner_;
-};
+using testing_backends::WrappedMpiBackend;
 
 // Flips the bits of element 0 of the last rank's result.
 class CorruptingBackend final : public WrappedMpiBackend {
@@ -62,22 +51,9 @@ class DeviceStyleBackend final : public WrappedMpiBackend {
   using WrappedMpiBackend::WrappedMpiBackend;
   std::string_view name() const override { return "device-style"; }
   std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) override {
-    struct SelfTimed final : BoundCollective {
-      std::unique_ptr<BoundCollective> inner;
-      const AlgorithmInfo& info() const override { return inner->info(); }
-      void run(const CollectiveArgs& args) override { inner->run(args); }
-      std::optional<std::vector<double>> time_on_device(const CollectiveArgs& args, int iterations) override {
-        std::vector<double> samples;
-        for (int i = 0; i < iterations; ++i) {
-          inner->run(args);
-          samples.push_back(i + 1.0);  // 1, 2, 3, ... us: recognisably ours
-        }
-        return samples;
-      }
-    };
-    auto bound = std::make_unique<SelfTimed>();
-    bound->inner = inner_.bind(collective, algorithm);
-    return bound;
+    // 1, 2, 3, ... us: recognisably ours
+    return std::make_unique<testing_backends::SelfTimedCollective>(
+        inner_.bind(collective, algorithm), [](const CollectiveArgs&, int i) { return i + 1.0; });
   }
   bool fill_input(Buffer& buffer, const PatternRequest& input) override {
     ++fills;

@@ -9,7 +9,7 @@
 
 #include "bench/sweep.hpp"
 #include "collectives/backends.hpp"
-#include "collectives/mpi/backend.hpp"
+#include "tests/mpi/test_backends.hpp"
 #include "tuner/tune.hpp"
 #include "tuner/verify.hpp"
 
@@ -24,39 +24,20 @@ double stand_in_time_us(std::string_view algorithm, std::size_t bytes) {
   return 100;                                                      // NCCL's own choice
 }
 
-class StandInBackend final : public Backend {
+class StandInBackend final : public testing_backends::WrappedMpiBackend {
  public:
-  StandInBackend(MPI_Comm world, std::string name) : inner_(world), name_(std::move(name)) {}
+  StandInBackend(MPI_Comm world, std::string name) : WrappedMpiBackend(world), name_(std::move(name)) {}
   std::string_view name() const override { return name_; }
-  int rank() const override { return inner_.rank(); }
-  int size() const override { return inner_.size(); }
-  std::span<const AlgorithmInfo> algorithms() const override { return inner_.algorithms(); }
-  std::unique_ptr<Buffer> allocate(std::size_t bytes) override { return inner_.allocate(bytes); }
   std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) override {
-    struct SelfTimed final : BoundCollective {
-      std::unique_ptr<BoundCollective> inner;
-      std::string algorithm;
-      const AlgorithmInfo& info() const override { return inner->info(); }
-      void run(const CollectiveArgs& args) override { inner->run(args); }
-      std::optional<std::vector<double>> time_on_device(const CollectiveArgs& args, int iterations) override {
-        std::vector<double> samples;
-        for (int i = 0; i < iterations; ++i) {
-          inner->run(args);
-          samples.push_back(stand_in_time_us(algorithm, args.count * size_of(args.type)) * (1.0 + 0.001 * (i % 3)));
-        }
-        return samples;
-      }
-    };
     ++binds[std::string(algorithm)];
-    auto bound = std::make_unique<SelfTimed>();
-    bound->inner = inner_.bind(collective, "mpi");
-    bound->algorithm = std::string(algorithm);
-    return bound;
+    return std::make_unique<testing_backends::SelfTimedCollective>(
+        inner_.bind(collective, "mpi"), [name = std::string(algorithm)](const CollectiveArgs& args, int i) {
+          return stand_in_time_us(name, args.count * size_of(args.type)) * (1.0 + 0.001 * (i % 3));
+        });
   }
   std::map<std::string, int> binds;
 
  private:
-  mpi::MpiBackend inner_;
   std::string name_;
 };
 
@@ -79,7 +60,7 @@ TEST(Tune, ChoosesAcrossTwoBackendsAndVerifiesTheProfileItWrote) {
   options.confirm_rounds = 3;
   options.confirm_iterations = 2;
   std::map<std::string, StandInBackend*> created;
-  CandidateRunner runner(world, options.bench, 65536, [&](std::string_view name) {
+  CandidateRunner runner(world, options.bench, [&](std::string_view name) {
     auto backend = std::make_unique<StandInBackend>(MPI_COMM_WORLD, std::string(name));
     created[std::string(name)] = backend.get();
     return backend;
@@ -94,7 +75,7 @@ TEST(Tune, ChoosesAcrossTwoBackendsAndVerifiesTheProfileItWrote) {
   EXPECT_EQ(created["nccl"]->binds["nccl"], 4);
   EXPECT_EQ(created["cuda"]->binds["one_shot"], 2);
   ASSERT_EQ(report.collectives.size(), 2u);
-  EXPECT_EQ(report.collectives[0].candidates, (std::vector<std::string>{"nccl", "one_shot", "two_shot"}));
+  EXPECT_EQ(report.collectives[0].labels(), (std::vector<std::string>{"nccl", "one_shot", "two_shot"}));
   for (const auto& part : report.collectives) {
     for (bool reverted : part.reverted) EXPECT_FALSE(reverted);
   }

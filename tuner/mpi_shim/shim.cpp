@@ -84,8 +84,7 @@ void load_once() {
     }
     try {
       s.profile = cctune::tuner::read_profile(path);
-      const char* node = std::getenv(cctune::tuner::kNodeFingerprintVariable);
-      cctune::tuner::check_node_fingerprint(s.profile, node ? node : "");
+      cctune::tuner::check_this_node(s.profile);
     } catch (const std::exception& e) {
       say(std::string(e.what()) + ": every collective is left to the MPI library");
       return;

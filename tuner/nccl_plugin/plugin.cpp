@@ -50,8 +50,7 @@ cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nn
     if (profile && *profile) {
       source = profile;
       const cctune::tuner::Profile read = cctune::tuner::read_profile(profile);
-      const char* node = std::getenv(cctune::tuner::kNodeFingerprintVariable);
-      cctune::tuner::check_node_fingerprint(read, node ? node : "");
+      cctune::tuner::check_this_node(read);
       state->rules = RuleTable::from_profile(read, nranks, nnodes);
     } else if (csv && *csv) {
       source = csv;
