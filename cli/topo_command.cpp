@@ -29,9 +29,13 @@ TopoCommand* add_topo_command(CLI::App& app) {
   xml->excludes(nccl);
   sub->add_option("--json", command.json, "Write the model (and, when probing, the cluster view) as JSON");
   sub->add_option("--export-nccl-xml", command.export_nccl_xml, "Write an NCCL topology file (NCCL_TOPO_FILE)");
+  auto* json = sub->get_option("--json");
+  auto* export_xml = sub->get_option("--export-nccl-xml");
   sub->add_flag("--fingerprint", command.fingerprint_only,
                 "Print only this node's fingerprint (or the file's), without MPI: what a job's env file compares "
-                "with the profile's");
+                "with the profile's")
+      ->excludes(json)
+      ->excludes(export_xml);
   sub->add_option("--simulate-host", command.simulate_host, "Testing only: report this host name instead of ours")
       ->group("Testing");
   sub->add_option("--simulate-node", command.simulate_node,

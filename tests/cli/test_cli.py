@@ -261,6 +261,20 @@ class Topo(unittest.TestCase):
         self.assertEqual(len(view["node_types"]), 1)
         self.assertEqual(view["node_types"][0]["model"]["gpus"], [])
 
+    def test_fingerprint_alone_is_one_line_and_bad_combinations_one_error(self):
+        ndv5 = os.path.join(FIXTURES, "nccl-azure-ndv5-8xH100-8xIB.xml")
+        proc = run([CCTUNE, "topo", "--fingerprint", "--nccl-xml", ndv5])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertRegex(proc.stdout, r"^[0-9a-f]{16}\n$")
+        with tempfile.TemporaryDirectory() as tmp:
+            for args, message in ((["--json", os.path.join(tmp, "x.json")], "excludes"),
+                                  (["--xml", os.path.join(tmp, "missing.xml")], "no such file")):
+                proc = run([CCTUNE, "topo", "--fingerprint", *args])
+                self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                self.assertEqual(len(cctune_lines(proc.stderr)), 1, proc.stderr)
+                self.assertIn(message, proc.stderr)
+            self.assertEqual(os.listdir(tmp), [])
+
     def test_heterogeneous_cluster_is_reported_with_each_node_type(self):
         # mpirun's MPMD form plays three nodes: two g4dn (one with 2 ranks) and one p4d.
         g4dn, p4d = fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml"), fixture("nccl-aws-p4d-24xl-8xA100-4xEFA.xml")
