@@ -1,6 +1,7 @@
 #include "bench/options.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <charconv>
@@ -152,6 +153,30 @@ void check_against_world(const BenchOptions& options, int nranks) {
     CCTUNE_USAGE_ERROR(fmt::format("--inject-delay names rank {}, but there are only {} ranks", options.delay->rank,
                                    nranks));
   }
+}
+
+std::vector<std::string> drop_one_node_only(BenchOptions& options, std::span<const AlgorithmInfo> algorithms,
+                                            int nnodes) {
+  std::vector<std::string> dropped;
+  if (nnodes <= 1) return dropped;
+  const auto one_node_only = [&](Collective collective, const std::string& name) {
+    return std::any_of(algorithms.begin(), algorithms.end(), [&](const AlgorithmInfo& info) {
+      return info.collective == collective && info.name == name && info.one_node_only;
+    });
+  };
+  for (auto& selection : options.selections) {
+    std::erase_if(selection.algorithms, [&](const std::string& name) {
+      if (!one_node_only(selection.collective, name)) return false;
+      if (std::find(dropped.begin(), dropped.end(), name) == dropped.end()) dropped.push_back(name);
+      return true;
+    });
+  }
+  std::erase_if(options.selections, [](const AlgorithmSelection& selection) { return selection.algorithms.empty(); });
+  if (options.selections.empty()) {
+    CCTUNE_USAGE_ERROR(fmt::format("{} {} every rank on one node (shared memory), and this run spans {} nodes",
+                                   fmt::join(dropped, ", "), dropped.size() == 1 ? "needs" : "need", nnodes));
+  }
+  return dropped;
 }
 
 }  // namespace cctune::bench

@@ -2,10 +2,12 @@
 // Everything `cctune bench` was asked to do, checked before any rank communicates.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "bench/size_plan.hpp"
+#include "collectives/backend.hpp"
 #include "collectives/types.hpp"
 
 namespace cctune::bench {
@@ -68,5 +70,10 @@ BenchOptions resolve(const RawBenchOptions& raw);
 
 // Checks that need the rank count (throws UsageError).
 void check_against_world(const BenchOptions& options, int nranks);
+
+// On a run that spans nodes, removes the algorithms that need every rank on one node (shared memory)
+// and returns their names, for the one line that says so. Throws UsageError when nothing is left.
+std::vector<std::string> drop_one_node_only(BenchOptions& options, std::span<const AlgorithmInfo> algorithms,
+                                            int nnodes);
 
 }  // namespace cctune::bench

@@ -1,6 +1,7 @@
 #include "cli/bench_command.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstdio>
 #include <memory>
@@ -77,7 +78,8 @@ int list_algorithms() {
   for (const auto& backend : backend_registry()) {
     fmt::print("backend {}: {}\n", backend.name, backend.description);
     for (const auto& info : backend.algorithms()) {
-      fmt::print("  {:<10} {:<20} {}\n", to_string(info.collective), info.name, info.description);
+      fmt::print("  {:<10} {:<20} {}{}\n", to_string(info.collective), info.name, info.description,
+                 info.one_node_only ? " (one node only)" : "");
     }
   }
   return kOk;
@@ -108,6 +110,11 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     bench::check_against_world(options, world.size());
     auto backend = find_backend(options.backend).create(MPI_COMM_WORLD, BackendSettings{options.timeout_seconds});
     const bench::RunInfo info = bench::gather_run_info(world, options, backend.get());
+    const auto skipped = bench::drop_one_node_only(options, backend->algorithms(), info.nnodes);
+    if (rank == 0 && !skipped.empty()) {
+      fmt::print(stderr, "cctune: skipping {}: shared memory needs every rank on one node, and this run spans {} nodes\n",
+                 fmt::join(skipped, ", "), info.nnodes);
+    }
 
     // Rank 0 owns the outputs; every rank must learn whether opening them failed, or some would
     // wait forever in the first collective.

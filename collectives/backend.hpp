@@ -25,6 +25,9 @@ struct AlgorithmInfo {
   std::string_view name;
   Collective collective;
   std::string_view description;  // one line, shown by `cctune bench --list`
+  // Works only when every rank is on one node (shared memory): bench skips it and tune leaves it out
+  // on runs that span nodes.
+  bool one_node_only = false;
 };
 
 // Memory a backend's collectives read and write. Bench fills and checks it through host copies.

@@ -12,7 +12,7 @@
 namespace cctune::tuner {
 namespace {
 
-std::vector<Candidate> mpi_space(Collective collective, bool library_only) {
+std::vector<Candidate> mpi_space(Collective collective, bool library_only, int nnodes) {
   std::vector<Candidate> library, ours;
   for (const AlgorithmInfo& info : find_backend("mpi").algorithms()) {
     if (info.collective != collective) continue;
@@ -21,7 +21,7 @@ std::vector<Candidate> mpi_space(Collective collective, bool library_only) {
       library.insert(library.begin(), {"mpi", name, Choice{"ompi:0"}});
     } else if (runs_in_mpi_library(name)) {
       library.push_back({"mpi", name, Choice{name}});
-    } else if (!library_only) {
+    } else if (!library_only && (nnodes == 1 || !info.one_node_only)) {
       ours.push_back({"mpi", name, Choice{name}});
     }
   }
@@ -79,8 +79,8 @@ std::vector<Candidate> cuda_space(Collective collective) {
 
 }  // namespace
 
-std::vector<Candidate> search_space(std::string_view backend, Collective collective, bool library_only) {
-  if (backend == "mpi") return mpi_space(collective, library_only);
+std::vector<Candidate> search_space(std::string_view backend, Collective collective, bool library_only, int nnodes) {
+  if (backend == "mpi") return mpi_space(collective, library_only, nnodes);
   if (backend == "nccl") return nccl_space(collective);
   if (backend == "cuda") return cuda_space(collective);
   find_backend(backend);  // throws, naming the known ones

@@ -24,14 +24,15 @@ struct Candidate {
 // cuda, whose kernels are judged against NCCL). Tune falls back to it and verify compares with it.
 // Only what a job can import is in it:
 //   mpi:  "ompi:0", each forced Open MPI algorithm (rules file), our host algorithms (libcctune-mpi.so;
-//         not with library_only);
+//         not with library_only; those that need shared memory only when nnodes is 1);
 //   nccl: allreduce: NCCL's choice and each algorithm x protocol, each with and without a channel cap
 //         (the tuner plugin sets all three per call); alltoall: NCCL's choice and more network
 //         channels per peer (the env file). Grouped send/recv and capped alltoall stay bench-only:
 //         the plugin never sees alltoall, and a job-wide NCCL_MAX_CTAS would cap allreduce too;
 //   cuda: NCCL's choice, then our kernels (no job imports them yet: this measures what they would gain).
 // Throws UsageError for a backend this binary does not have.
-std::vector<Candidate> search_space(std::string_view backend, Collective collective, bool library_only = false);
+std::vector<Candidate> search_space(std::string_view backend, Collective collective, bool library_only = false,
+                                    int nnodes = 1);
 
 // The profile's name of a candidate in tables and records: "ompi:0" for Open MPI's own decision,
 // otherwise the backend's algorithm name.

@@ -57,7 +57,7 @@ TuneReport tune(CandidateRunner& runner, const Communicator& world, const TuneOp
   for (Collective collective : options.collectives) {
     CollectiveReport part;
     part.collective = collective;
-    part.space = search_space(options.backend, collective, options.library_only);
+    part.space = search_space(options.backend, collective, options.library_only, info.nnodes);
     std::vector<std::unique_ptr<BoundCollective>> bound;
     for (const Candidate& candidate : part.space) bound.push_back(runner.bind(candidate, collective));
     std::vector<bench::MessageShape> shapes;

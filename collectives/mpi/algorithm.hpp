@@ -13,14 +13,26 @@
 
 namespace cctune::mpi {
 
+class NodeSegment;
+
 // Scratch memory kept across calls, so that timed iterations do not pay for allocation and page faults.
+// One per communicator an algorithm runs on.
 class Workspace {
  public:
+  Workspace();
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+  ~Workspace();
+
   static constexpr int kSlots = 3;
   std::byte* get(int slot, std::size_t bytes);
+  // The communicator's shared-memory segment (node_segment.hpp), created by the first call that
+  // needs it: collective over comm, which must be the communicator of every later call.
+  NodeSegment& node_segment(const Communicator& comm);
 
  private:
   std::vector<std::byte> slots_[kSlots];
+  std::unique_ptr<NodeSegment> segment_;
 };
 
 class MpiAlgorithm {

@@ -10,11 +10,14 @@ std::unique_ptr<MpiAlgorithm> make_library_allreduce();
 std::unique_ptr<MpiAlgorithm> make_ring_allreduce();
 std::unique_ptr<MpiAlgorithm> make_recursive_doubling_allreduce();
 std::unique_ptr<MpiAlgorithm> make_rabenseifner_allreduce();
+std::unique_ptr<MpiAlgorithm> make_shm_direct_allreduce();
+std::unique_ptr<MpiAlgorithm> make_shm_split_allreduce();
 
 std::unique_ptr<MpiAlgorithm> make_library_alltoall();
 std::unique_ptr<MpiAlgorithm> make_pairwise_alltoall();
 std::unique_ptr<MpiAlgorithm> make_bruck_alltoall();
 std::unique_ptr<MpiAlgorithm> make_linear_alltoall();
+std::unique_ptr<MpiAlgorithm> make_shm_alltoall();
 
 // Open MPI's coll/tuned algorithm `number`, forced through MPI_T ("ompi:N").
 std::unique_ptr<MpiAlgorithm> make_forced_library_allreduce(int number);  // 1..6

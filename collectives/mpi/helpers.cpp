@@ -5,9 +5,18 @@
 
 #include "collectives/error.hpp"
 #include "collectives/mpi/algorithm.hpp"
+#include "collectives/mpi/node_segment.hpp"
 #include "collectives/reduce.hpp"
 
 namespace cctune::mpi {
+
+Workspace::Workspace() = default;
+Workspace::~Workspace() = default;
+
+NodeSegment& Workspace::node_segment(const Communicator& comm) {
+  if (!segment_) segment_ = std::make_unique<NodeSegment>(comm, default_part_bytes(comm.size()));
+  return *segment_;
+}
 
 std::byte* Workspace::get(int slot, std::size_t bytes) {
   auto& buffer = slots_[slot];

@@ -12,11 +12,14 @@ std::vector<std::unique_ptr<MpiAlgorithm>> build_registry() {
   algorithms.push_back(make_ring_allreduce());
   algorithms.push_back(make_recursive_doubling_allreduce());
   algorithms.push_back(make_rabenseifner_allreduce());
+  algorithms.push_back(make_shm_direct_allreduce());
+  algorithms.push_back(make_shm_split_allreduce());
   for (int number = 1; number <= 6; ++number) algorithms.push_back(make_forced_library_allreduce(number));
   algorithms.push_back(make_library_alltoall());
   algorithms.push_back(make_pairwise_alltoall());
   algorithms.push_back(make_bruck_alltoall());
   algorithms.push_back(make_linear_alltoall());
+  algorithms.push_back(make_shm_alltoall());
   for (int number = 1; number <= 4; ++number) algorithms.push_back(make_forced_library_alltoall(number));
   return algorithms;
 }

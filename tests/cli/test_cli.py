@@ -58,20 +58,20 @@ class BenchJson(unittest.TestCase):
                 doc = json.load(f)
         sizes = [8 * 4**k for k in range(8)]  # 8 B .. 128 KiB
         found = tables(proc.stdout)
-        self.assertEqual(len(found), 18, proc.stdout)  # 4 + 6 ompi:N allreduce, 4 + 4 ompi:N alltoall
+        self.assertEqual(len(found), 21, proc.stdout)  # 6 + 6 ompi:N allreduce, 5 + 4 ompi:N alltoall
         for (collective, algorithm), rows in found.items():
             self.assertEqual(len(rows), len(sizes), (collective, algorithm))
             for fields in rows:
                 self.assertEqual(fields[8], "0")   # out-of-place #wrong
                 self.assertEqual(fields[12], "0")  # in-place #wrong
-        self.assertEqual(proc.stdout.count("# Out of bounds values : 0 OK"), 18)
+        self.assertEqual(proc.stdout.count("# Out of bounds values : 0 OK"), 21)
         self.assertTrue(doc["complete"])
         self.assertEqual(doc["out_of_bounds"], {"count": 0, "okay": True})
         self.assertEqual(doc["env"]["nranks"], 4)
         self.assertEqual(doc["env"]["ranks_per_node"], [4])
         self.assertIn("Open MPI", doc["env"]["mpi_library"])
         rows = doc["results"]
-        self.assertEqual(len(rows), 18 * len(sizes))
+        self.assertEqual(len(rows), 21 * len(sizes))
         for algorithm in ("mpi", "ring", "recursive_doubling", "rabenseifner"):
             mine = [r for r in rows if r["collective"] == "allreduce" and r["algorithm"] == algorithm]
             self.assertEqual([r["requested_size"] for r in mine], sizes)
@@ -580,6 +580,30 @@ class MpiShim(unittest.TestCase):
         self.assertIn(("allreduce", "16384", "ring"), routed)
         self.assertIn(("alltoall", "4096", "bruck"), routed)
         self.assertFalse([r for r in routed if r[0] == "alltoall" and int(r[1]) < 1024], routed)
+
+    def test_shared_memory_algorithms_run_inside_the_job_on_one_segment_per_communicator(self):
+        rules = [
+            {"collective": "allreduce", "backend": "mpi", "min_bytes": 0, "max_bytes": 4095,
+             "choice": {"algorithm": "shm_direct"}},
+            {"collective": "allreduce", "backend": "mpi", "min_bytes": 4096, "max_bytes": 18446744073709551615,
+             "choice": {"algorithm": "shm_split"}},
+            {"collective": "alltoall", "backend": "mpi", "min_bytes": 0, "max_bytes": 18446744073709551615,
+             "choice": {"algorithm": "shm"}},
+        ]
+        with open(self.profile, "w") as f:
+            f.write(Export.profile(rules))
+        proc = run([CCTUNE, "export", self.profile])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        before = set(os.listdir("/dev/shm"))
+        proc = self.job(4, [SHIM_CLIENT])
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertRegex(proc.stdout, r"shim_client: \d+ checks passed")
+        routed = set(re.findall(r"cctune-mpi: (\w+) of (\d+) B on 4 ranks runs (\w+)", proc.stderr))
+        self.assertIn(("allreduce", "4", "shm_direct"), routed)
+        self.assertIn(("allreduce", "16384", "shm_split"), routed)
+        self.assertIn(("alltoall", "16", "shm"), routed)
+        # Each segment's name is removed as soon as every rank has mapped it.
+        self.assertEqual([n for n in set(os.listdir("/dev/shm")) - before if n.startswith("cctune-")], [])
 
     def test_other_rank_counts_and_unreadable_profiles_are_left_to_the_library_with_one_warning(self):
         proc = self.job(3, [SHIM_CLIENT])

@@ -11,7 +11,9 @@
 #include "bench/patterns.hpp"
 #include "collectives/backends.hpp"
 #include "collectives/error.hpp"
+#include "collectives/mpi/algorithm.hpp"
 #include "collectives/mpi/backend.hpp"
+#include "collectives/mpi/node_segment.hpp"
 
 namespace cctune {
 namespace {
@@ -185,6 +187,64 @@ TEST_F(MpiCollectives, HalfPrecisionSumsAreRoundedOnce) {
             << info.name << " " << to_string(type);
       }
     }
+  }
+}
+
+// The shm_* algorithms cut large messages into rounds of the segment's size, and inside a job
+// (libcctune-mpi.so) all of them share one segment per communicator. Messages several rounds long,
+// in place and not, alternating between the three on one workspace, must all still be exact.
+TEST_F(MpiCollectives, SharedMemoryAlgorithmsCrossRoundsAndShareOneSegment) {
+  const auto find = [](Collective collective, std::string_view name) -> const mpi::MpiAlgorithm& {
+    for (const auto& algorithm : mpi::registry()) {
+      if (algorithm->info().collective == collective && algorithm->info().name == name) return *algorithm;
+    }
+    throw std::logic_error("no algorithm " + std::string(name));
+  };
+  const mpi::MpiAlgorithm& direct = find(Collective::allreduce, "shm_direct");
+  const mpi::MpiAlgorithm& split = find(Collective::allreduce, "shm_split");
+  const mpi::MpiAlgorithm& alltoall = find(Collective::alltoall, "shm");
+  Communicator comm = Communicator::duplicate(MPI_COMM_WORLD);
+  mpi::Workspace workspace;
+  const std::size_t part = mpi::default_part_bytes(size);
+  const auto n = static_cast<std::size_t>(size);
+
+  struct Step {
+    const mpi::MpiAlgorithm* algorithm;
+    std::size_t count;
+    DataType type;
+    bool in_place;
+  };
+  const std::vector<Step> steps{
+      {&split, 5 * part / 2 / 4 + 3, DataType::float32, false},    // 3 rounds
+      {&alltoall, 5 * part / n / 4 + 1, DataType::int32, false},  // 3 rounds of 2 * part / n per block
+      {&direct, 5 * part / 8 + 1, DataType::float64, true},       // 2 rounds of 2 * part
+      {&direct, 3, DataType::int32, false},
+      {&alltoall, 1, DataType::float32, true},
+      {&split, 7, DataType::float64, true},                       // fewer elements than ranks
+      {&alltoall, 5 * part / n / 4 + 1, DataType::int32, true},
+      {&split, 5 * part / 2 / 8 + 1, DataType::float64, true},
+  };
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const Step& step = steps[i];
+    const Collective collective = step.algorithm->info().collective;
+    const bench::PatternSpec spec{i * 101 + 5, step.type, size};
+    const std::size_t total = collective == Collective::alltoall ? step.count * n : step.count;
+    std::vector<std::byte> input(total * size_of(step.type));
+    std::vector<std::byte> expected(input.size());
+    if (collective == Collective::alltoall) {
+      bench::fill_alltoall_input(spec, rank, step.count, input.data());
+      bench::expected_alltoall(spec, rank, step.count, expected.data());
+    } else {
+      bench::fill_pattern(spec, rank, 0, step.count, input.data());
+      bench::expected_allreduce(spec, ReduceOp::sum, step.count, expected.data());
+    }
+    std::vector<std::byte> recv = step.in_place ? input : std::vector<std::byte>(input.size());
+    const CollectiveArgs args{step.in_place ? recv.data() : input.data(), recv.data(), step.count, step.type,
+                              ReduceOp::sum};
+    step.algorithm->run(comm, args, workspace);
+    ASSERT_EQ(bench::count_mismatches(recv.data(), expected.data(), total, step.type), 0u)
+        << "step " << i << ": " << to_string(collective) << "/" << step.algorithm->info().name << " count "
+        << step.count << (step.in_place ? " in place" : "");
   }
 }
 

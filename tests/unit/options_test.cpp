@@ -25,12 +25,36 @@ TEST(BenchOptions, DefaultsSelectEveryAlgorithmOfBothCollectives) {
   ASSERT_EQ(options.selections.size(), 2u);
   EXPECT_EQ(options.selections[0].collective, Collective::allreduce);
   EXPECT_EQ(options.selections[0].algorithms,
+            (std::vector<std::string>{"mpi", "ring", "recursive_doubling", "rabenseifner", "shm_direct", "shm_split",
+                                      "ompi:1", "ompi:2", "ompi:3", "ompi:4", "ompi:5", "ompi:6"}));
+  EXPECT_EQ(options.selections[1].algorithms, (std::vector<std::string>{"mpi", "pairwise", "bruck", "linear", "shm",
+                                                                        "ompi:1", "ompi:2", "ompi:3", "ompi:4"}));
+  EXPECT_EQ(options.sizes.front(), 8u);
+  EXPECT_EQ(options.sizes.back(), 64u << 20);
+}
+
+TEST(BenchOptions, RunsAcrossNodesDropTheSharedMemoryAlgorithms) {
+  const auto algorithms = find_backend("mpi").algorithms();
+  BenchOptions options = resolve(RawBenchOptions{});
+  EXPECT_TRUE(drop_one_node_only(options, algorithms, 1).empty());
+  EXPECT_EQ(options.selections[1].algorithms.size(), 9u);
+
+  EXPECT_EQ(drop_one_node_only(options, algorithms, 2), (std::vector<std::string>{"shm_direct", "shm_split", "shm"}));
+  EXPECT_EQ(options.selections[0].algorithms,
             (std::vector<std::string>{"mpi", "ring", "recursive_doubling", "rabenseifner", "ompi:1", "ompi:2",
                                       "ompi:3", "ompi:4", "ompi:5", "ompi:6"}));
   EXPECT_EQ(options.selections[1].algorithms, (std::vector<std::string>{"mpi", "pairwise", "bruck", "linear",
                                                                         "ompi:1", "ompi:2", "ompi:3", "ompi:4"}));
-  EXPECT_EQ(options.sizes.front(), 8u);
-  EXPECT_EQ(options.sizes.back(), 64u << 20);
+
+  RawBenchOptions only_shared;
+  only_shared.algorithms = {"shm,shm_split"};
+  BenchOptions nothing_left = resolve(only_shared);
+  try {
+    drop_one_node_only(nothing_left, algorithms, 3);
+    FAIL() << "expected a usage error";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "shm_split, shm need every rank on one node (shared memory), and this run spans 3 nodes");
+  }
 }
 
 TEST(BenchOptions, AListPicksAlgorithmsPerCollective) {
