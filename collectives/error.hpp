@@ -25,6 +25,13 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+// An algorithm cannot run on this communicator (its shared memory cannot be had), raised on every
+// rank alike before any of the call's data moved: a caller may give the call to another algorithm.
+class UnavailableError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace cctune
 
 #define CCTUNE_THROW(message) throw ::cctune::Error((message), __FILE__, __LINE__)

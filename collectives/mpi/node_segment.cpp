@@ -77,8 +77,9 @@ NodeSegment::NodeSegment(const Communicator& comm, std::size_t part_bytes)
   CCTUNE_MPI(PMPI_Bcast(name, sizeof name, MPI_CHAR, 0, comm.get()));
   if (name[0] == '\0') {
     if (fd >= 0) close(fd);
-    CCTUNE_THROW("cannot create a shared-memory segment of " + std::to_string(mapped_bytes_) + " bytes in /dev/shm" +
-                 (failure.empty() ? std::string() : ": " + failure));
+    throw UnavailableError("cannot create a shared-memory segment of " + std::to_string(mapped_bytes_) +
+                               " bytes in /dev/shm" + (failure.empty() ? std::string() : ": " + failure),
+                           __FILE__, __LINE__);
   }
   if (rank_ != 0) fd = shm_open(name, O_RDWR, 0600);
   if (fd >= 0) {
@@ -97,8 +98,9 @@ NodeSegment::NodeSegment(const Communicator& comm, std::size_t part_bytes)
   if (!everyone) {
     if (base_ != nullptr) munmap(base_, mapped_bytes_);
     base_ = nullptr;
-    CCTUNE_THROW("cannot map the shared-memory segment " + std::string(name) + " on every rank" +
-                 (failure.empty() ? std::string() : ": " + failure));
+    throw UnavailableError("cannot map the shared-memory segment " + std::string(name) + " on every rank" +
+                               (failure.empty() ? std::string() : ": " + failure),
+                           __FILE__, __LINE__);
   }
 }
 

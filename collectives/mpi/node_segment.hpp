@@ -17,8 +17,8 @@ namespace cctune::mpi {
 class NodeSegment {
  public:
   // Collective over comm. Throws UsageError on every rank when comm spans more than one node, and
-  // Error on every rank when the segment cannot be created on any one of them (a full /dev/shm
-  // fails here, not later with SIGBUS).
+  // UnavailableError on every rank when the segment cannot be created or mapped on any one of them
+  // (a full /dev/shm fails here, not later with SIGBUS).
   NodeSegment(const Communicator& comm, std::size_t part_bytes);
   NodeSegment(const NodeSegment&) = delete;
   NodeSegment& operator=(const NodeSegment&) = delete;

@@ -605,6 +605,34 @@ class MpiShim(unittest.TestCase):
         # Each segment's name is removed as soon as every rank has mapped it.
         self.assertEqual([n for n in set(os.listdir("/dev/shm")) - before if n.startswith("cctune-")], [])
 
+    def test_without_room_in_dev_shm_the_shared_memory_algorithms_leave_the_job_to_the_library(self):
+        # A private 1 MiB /dev/shm (containers often get 64 MiB) cannot hold a 4-rank segment (8 MiB).
+        # Open MPI's own shared memory goes to /tmp instead.
+        if run(["unshare", "-m", "true"]).returncode != 0:
+            self.skipTest("unshare -m is not allowed here")
+        with open(self.profile, "w") as f:
+            f.write(Export.profile([
+                {"collective": "allreduce", "backend": "mpi", "min_bytes": 0, "max_bytes": 18446744073709551615,
+                 "choice": {"algorithm": "shm_split"}},
+                {"collective": "alltoall", "backend": "mpi", "min_bytes": 0, "max_bytes": 18446744073709551615,
+                 "choice": {"algorithm": "shm"}},
+            ]))
+        proc = run([CCTUNE, "export", self.profile])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        command = shlex.join([MPIRUN, "--oversubscribe", "--bind-to", "none", "--mca", "btl_vader_backing_directory",
+                              "/tmp", "-np", "4", SHIM_CLIENT])
+        proc = run(["unshare", "-m", "bash", "-c",
+                    f"mount -t tmpfs -o size=1m tmpfs /dev/shm && source {shlex.quote(self.env)} && {command}"],
+                   timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertRegex(proc.stdout, r"shim_client: \d+ checks passed")
+        # One warning per communicator that tried: the world (once, though the client uses it twice) and
+        # its duplicate; the 2-rank halves have no rules.
+        warnings = [l for l in proc.stderr.splitlines() if "left to the MPI library on this communicator" in l]
+        self.assertEqual(len(warnings), 2, proc.stderr)
+        self.assertIn("cannot create a shared-memory segment", warnings[0])
+        self.assertIn("No space left on device", warnings[0])
+
     def test_other_rank_counts_and_unreadable_profiles_are_left_to_the_library_with_one_warning(self):
         proc = self.job(3, [SHIM_CLIENT])
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)

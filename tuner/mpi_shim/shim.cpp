@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "collectives/error.hpp"
 #include "collectives/mpi/algorithm.hpp"
 #include "tuner/profile.hpp"
 
@@ -198,6 +199,22 @@ void announce(Route& route, const char* collective, std::uint64_t bytes, const C
   }
 }
 
+// False when the route's algorithm cannot run on this communicator (its shared memory cannot be had).
+// Every rank learns that together, before any data moved: all drop the routes that need shared
+// memory, with one warning, and give this call and later ones to the library.
+bool run_route(CommState& state, const Route& route, const CollectiveArgs& args) {
+  try {
+    route.algorithm->run(*state.comm, args, state.workspace);
+    return true;
+  } catch (const cctune::UnavailableError& e) {
+    say(std::string(e.what()) + ": the shared-memory algorithms are left to the MPI library on this communicator");
+    for (auto* routes : {&state.allreduce, &state.alltoall}) {
+      std::erase_if(*routes, [](const Route& r) { return r.algorithm->info().one_node_only; });
+    }
+    return false;
+  }
+}
+
 // Our algorithm failed part-way: the ranks may be out of step, so let the job's own error handler
 // decide (by default MPI aborts the job), as the library would for its own failure.
 int fail(MPI_Comm comm, const char* collective, const std::exception& e) {
@@ -226,7 +243,7 @@ __attribute__((visibility("default"))) int MPI_Allreduce(const void* send, void*
     announce(*route, "allreduce", bytes, *state);
     const CollectiveArgs args{send == MPI_IN_PLACE ? recv : send, recv, static_cast<std::size_t>(count), *element,
                               *operation};
-    route->algorithm->run(*state->comm, args, state->workspace);
+    if (!run_route(*state, *route, args)) return PMPI_Allreduce(send, recv, count, type, op, comm);
     return MPI_SUCCESS;
   } catch (const std::exception& e) {
     return fail(comm, "allreduce", e);
@@ -254,7 +271,7 @@ __attribute__((visibility("default"))) int MPI_Alltoall(const void* send, int se
     announce(*route, "alltoall", bytes, *state);
     const CollectiveArgs args{send == MPI_IN_PLACE ? recv : send, recv, static_cast<std::size_t>(per_peer / 4),
                               DataType::int32, ReduceOp::sum};
-    route->algorithm->run(*state->comm, args, state->workspace);
+    if (!run_route(*state, *route, args)) return library();
     return MPI_SUCCESS;
   } catch (const std::exception& e) {
     return fail(comm, "alltoall", e);
