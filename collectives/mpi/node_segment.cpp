@@ -59,7 +59,6 @@ NodeSegment::NodeSegment(const Communicator& comm, std::size_t part_bytes)
 
   static int created = 0;  // a process may create several segments; each gets its own name
   char name[64] = {};
-  bool ok = true;
   int fd = -1;
   std::string failure;
   if (rank_ == 0) {
@@ -67,11 +66,11 @@ NodeSegment::NodeSegment(const Communicator& comm, std::size_t part_bytes)
     fd = shm_open(name, O_CREAT | O_EXCL | O_RDWR, 0600);
     // posix_fallocate reserves the pages now: a mapping larger than a full /dev/shm would otherwise
     // be created fine and fail later, with SIGBUS, at the first write.
-    int rc = fd < 0 ? errno : posix_fallocate(fd, 0, static_cast<off_t>(mapped_bytes_));
+    const int rc = fd < 0 ? errno : posix_fallocate(fd, 0, static_cast<off_t>(mapped_bytes_));
     if (rc != 0) {
-      ok = false;
       failure = std::strerror(rc);
-      name[0] = '\0';
+      if (fd >= 0) shm_unlink(name);
+      name[0] = '\0';  // tells the other ranks
     }
   }
   CCTUNE_MPI(PMPI_Bcast(name, sizeof name, MPI_CHAR, 0, comm.get()));
@@ -85,12 +84,12 @@ NodeSegment::NodeSegment(const Communicator& comm, std::size_t part_bytes)
   if (fd >= 0) {
     void* mapped = mmap(nullptr, mapped_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (mapped != MAP_FAILED) base_ = static_cast<std::byte*>(mapped);
+    if (base_ == nullptr) failure = std::strerror(errno);
     close(fd);
-  }
-  if (base_ == nullptr) {
-    ok = false;
+  } else {
     failure = std::strerror(errno);
   }
+  const bool ok = base_ != nullptr;
   const bool everyone = all_ranks_agree(comm, ok);
   // Every rank has opened it (or given up): the name can go, so that nothing is left in /dev/shm
   // even if the job is killed later.
@@ -124,7 +123,8 @@ void NodeSegment::barrier() {
   for (int peer = 0; peer < size_; ++peer) {
     std::atomic_ref<std::uint64_t> arrived(flag(peer));
     // Ranks often share cores (oversubscribed nodes, hyperthreads): after a short spin, give the core
-    // to whichever rank we are waiting for.
+    // to whichever rank we are waiting for. Sleeping on a futex instead was tried: on the 2-vCPU test
+    // machine it made an 8-byte shm_direct allreduce ten times slower (36 µs instead of 3.6).
     for (int spins = 0; arrived.load(std::memory_order_acquire) < epoch_; ++spins) {
       if (spins < 16) {
         spin_pause();

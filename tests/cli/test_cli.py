@@ -622,9 +622,11 @@ class MpiShim(unittest.TestCase):
         command = shlex.join([MPIRUN, "--oversubscribe", "--bind-to", "none", "--mca", "btl_vader_backing_directory",
                               "/tmp", "-np", "4", SHIM_CLIENT])
         proc = run(["unshare", "-m", "bash", "-c",
-                    f"mount -t tmpfs -o size=1m tmpfs /dev/shm && source {shlex.quote(self.env)} && {command}"],
+                    f"mount -t tmpfs -o size=1m tmpfs /dev/shm && source {shlex.quote(self.env)} && {command}; "
+                    "status=$?; echo left in /dev/shm: $(ls /dev/shm); exit $status"],
                    timeout=120)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertRegex(proc.stdout, r"left in /dev/shm: *\n")  # the failed segment's name was removed too
         self.assertRegex(proc.stdout, r"shim_client: \d+ checks passed")
         # One warning per communicator that tried: the world (once, though the client uses it twice) and
         # its duplicate; the 2-rank halves have no rules.
