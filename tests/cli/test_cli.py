@@ -555,14 +555,18 @@ class MpiShim(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.profile = os.path.join(self.tmp.name, "profile.json")
-        with open(self.profile, "w") as f:
-            f.write(Export.profile(self.RULES))
-        proc = run([CCTUNE, "export", self.profile])
-        self.assertEqual(proc.returncode, 0, proc.stderr)
         self.env = os.path.join(self.tmp.name, "cctune.env")
+        self.export(Export.profile(self.RULES))
 
     def tearDown(self):
         self.tmp.cleanup()
+
+    def export(self, profile_text):
+        """Writes the profile and exports its env file, as a tenant would."""
+        with open(self.profile, "w") as f:
+            f.write(profile_text)
+        proc = run([CCTUNE, "export", self.profile])
+        self.assertEqual(proc.returncode, 0, proc.stderr)
 
     def job(self, ranks, program, extra=""):
         command = shlex.join([MPIRUN, "--oversubscribe", "--bind-to", "none", "-np", str(ranks), *program])
@@ -590,10 +594,7 @@ class MpiShim(unittest.TestCase):
             {"collective": "alltoall", "backend": "mpi", "min_bytes": 0, "max_bytes": 18446744073709551615,
              "choice": {"algorithm": "shm"}},
         ]
-        with open(self.profile, "w") as f:
-            f.write(Export.profile(rules))
-        proc = run([CCTUNE, "export", self.profile])
-        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.export(Export.profile(rules))
         before = set(os.listdir("/dev/shm"))
         proc = self.job(4, [SHIM_CLIENT])
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
@@ -610,15 +611,12 @@ class MpiShim(unittest.TestCase):
         # Open MPI's own shared memory goes to /tmp instead.
         if run(["unshare", "-m", "true"]).returncode != 0:
             self.skipTest("unshare -m is not allowed here")
-        with open(self.profile, "w") as f:
-            f.write(Export.profile([
-                {"collective": "allreduce", "backend": "mpi", "min_bytes": 0, "max_bytes": 18446744073709551615,
-                 "choice": {"algorithm": "shm_split"}},
-                {"collective": "alltoall", "backend": "mpi", "min_bytes": 0, "max_bytes": 18446744073709551615,
-                 "choice": {"algorithm": "shm"}},
-            ]))
-        proc = run([CCTUNE, "export", self.profile])
-        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.export(Export.profile([
+            {"collective": "allreduce", "backend": "mpi", "min_bytes": 0, "max_bytes": 18446744073709551615,
+             "choice": {"algorithm": "shm_split"}},
+            {"collective": "alltoall", "backend": "mpi", "min_bytes": 0, "max_bytes": 18446744073709551615,
+             "choice": {"algorithm": "shm"}},
+        ]))
         command = shlex.join([MPIRUN, "--oversubscribe", "--bind-to", "none", "--mca", "btl_vader_backing_directory",
                               "/tmp", "-np", "4", SHIM_CLIENT])
         proc = run(["unshare", "-m", "bash", "-c",
@@ -660,10 +658,7 @@ class MpiShim(unittest.TestCase):
             with self.subTest(fingerprint=fingerprint):
                 profile = json.loads(Export.profile(self.RULES))
                 profile["shape"]["fingerprint"] = fingerprint
-                with open(self.profile, "w") as f:
-                    json.dump(profile, f)
-                proc = run([CCTUNE, "export", self.profile])
-                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.export(json.dumps(profile))
                 proc = self.job(4, [SHIM_CLIENT])
                 self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
                 self.assertIn("checks passed", proc.stdout)
