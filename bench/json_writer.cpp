@@ -98,6 +98,7 @@ nlohmann::ordered_json JsonWriter::head_to_json(const RunInfo& info, const Bench
   config["iters"] = options.iterations;
   config["warmup_iters"] = options.warmup;
   config["check_iters"] = options.check_iterations;
+  config["rounds"] = options.rounds;
   config["datatype"] = std::string(to_string(options.type));
   config["op"] = std::string(to_string(options.op));
   config["average"] = static_cast<int>(options.aggregation);

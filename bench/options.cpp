@@ -126,6 +126,10 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   check_plan_fits(options.sizes, options.type);
 
   if (raw.iterations < 1) CCTUNE_USAGE_ERROR(fmt::format("-n {} must be at least 1", raw.iterations));
+  if (raw.rounds < 1 || raw.rounds > raw.iterations) {
+    CCTUNE_USAGE_ERROR(fmt::format("--rounds {} must be between 1 and -n ({}): each round times at least one "
+                                   "iteration of every size", raw.rounds, raw.iterations));
+  }
   if (raw.warmup < 0) CCTUNE_USAGE_ERROR(fmt::format("-w {} must not be negative", raw.warmup));
   if (raw.check_iterations < 0) CCTUNE_USAGE_ERROR(fmt::format("-c {} must not be negative", raw.check_iterations));
   if (raw.aggregation < 0 || raw.aggregation > 3) {
@@ -136,6 +140,7 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   options.iterations = raw.iterations;
   options.warmup = raw.warmup;
   options.check_iterations = raw.check_iterations;
+  options.rounds = raw.rounds;
   options.aggregation = static_cast<RankAggregation>(raw.aggregation);
   options.timeout_seconds = raw.timeout_seconds;
   options.json_path = raw.json_path;

@@ -38,6 +38,10 @@ struct BenchOptions {
   int iterations = 20;
   int warmup = 5;
   int check_iterations = 1;
+  // The sweep runs this many times, each pass timing its share of `iterations` for every size, so a
+  // stretch when a shared machine runs slow lands in one pass of many sizes rather than in all of a
+  // few sizes' iterations, where the median can no longer reject it.
+  int rounds = 1;
   DataType type = DataType::float32;
   ReduceOp op = ReduceOp::sum;
   RankAggregation aggregation = RankAggregation::average;
@@ -53,7 +57,7 @@ struct RawBenchOptions {
   std::string min_bytes = "8", max_bytes = "64M";
   std::uint64_t factor = 0;  // 0: not given
   std::string step;          // empty: not given
-  int iterations = 20, warmup = 5, check_iterations = 1, aggregation = 1;
+  int iterations = 20, warmup = 5, check_iterations = 1, aggregation = 1, rounds = 1;
   std::string dtype = "float", op = "sum";
   double timeout_seconds = 0;
   std::string json_path;

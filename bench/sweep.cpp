@@ -10,6 +10,7 @@
 
 #include "bench/measure.hpp"
 #include "bench/progress.hpp"
+#include "bench/statistics.hpp"
 #include "bench/watchdog.hpp"
 #include "cctune_revision.hpp"
 #include "collectives/error.hpp"
@@ -53,44 +54,94 @@ RunInfo gather_run_info(const Communicator& world, const BenchOptions& options, 
   return info;
 }
 
+namespace {
+
+// Round r's share of n iterations over `rounds` rounds: as even as it gets, earlier rounds taking the rest.
+int iterations_in_round(int n, int rounds, int round) { return n / rounds + (round < n % rounds ? 1 : 0); }
+
+// Adds one round's measurement to what the earlier rounds of the same size and placement measured.
+void add_round(PlacementResult& total, PlacementResult round, std::uint64_t bytes, double bus_factor) {
+  if (total.samples_us.empty()) {
+    total = std::move(round);
+    return;
+  }
+  const auto before = static_cast<double>(total.samples_us.size());
+  const auto added = static_cast<double>(round.samples_us.size());
+  // time_us is a mean per call, so the rounds' means weigh by their iteration counts.
+  total.time_us = (total.time_us * before + round.time_us * added) / (before + added);
+  total.samples_us.insert(total.samples_us.end(), round.samples_us.begin(), round.samples_us.end());
+  total.slowest = summarize(total.samples_us);
+  const double seconds = total.time_us * 1e-6;
+  total.algbw_gbs = seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0.0;
+  total.busbw_gbs = total.algbw_gbs * bus_factor;
+  // Results are checked in the first round only; later rounds only time.
+}
+
+}  // namespace
+
 std::uint64_t run_sweep(Backend& backend, const Communicator& world, const BenchOptions& options,
                         const RunInfo& info, const std::vector<Sink*>& sinks, Watchdog* watchdog,
                         ProgressLine* progress) {
   Measurer measurer(backend, world, options, watchdog);
   measurer.allocate(*std::max_element(options.sizes.begin(), options.sizes.end()));
-  const Repetitions repetitions{options.iterations, options.warmup, options.check_iterations};
   for (Sink* sink : sinks) sink->begin(info, options);
 
-  std::size_t tables = 0;
-  for (const auto& selection : options.selections) tables += selection.algorithms.size();
-  std::size_t table = 0;
-  TableTotals run_totals;
+  struct Table {
+    Collective collective;
+    std::string algorithm;
+    std::unique_ptr<BoundCollective> bound;  // held from the first round to the last
+    std::vector<Row> rows;                   // one per size, filled round by round
+  };
+  std::vector<Table> tables;
   for (const auto& selection : options.selections) {
-    for (const auto& algorithm : selection.algorithms) {
-      ++table;
-      auto collective = backend.bind(selection.collective, algorithm);
-      for (Sink* sink : sinks) sink->begin_table(selection.collective, algorithm);
+    for (const auto& algorithm : selection.algorithms) tables.push_back({selection.collective, algorithm, nullptr, {}});
+  }
+
+  TableTotals run_totals;
+  const int rounds = options.rounds;
+  for (int round = 0; round < rounds; ++round) {
+    const bool last_round = round + 1 == rounds;
+    const Repetitions repetitions{iterations_in_round(options.iterations, rounds, round), options.warmup,
+                                  round == 0 ? options.check_iterations : 0};
+    for (std::size_t t = 0; t < tables.size(); ++t) {
+      Table& table = tables[t];
+      if (!table.bound) table.bound = backend.bind(table.collective, table.algorithm);
+      const double bus_factor = bus_bandwidth_factor(table.collective, world.size());
+      if (last_round) {
+        for (Sink* sink : sinks) sink->begin_table(table.collective, table.algorithm);
+      }
       TableTotals totals;
       for (std::size_t i = 0; i < options.sizes.size(); ++i) {
-        Row row{selection.collective, options.backend, algorithm,
-                shape_of(options.sizes[i], selection.collective, options.type, world.size()),
-                options.type, options.op, {}, {}};
+        if (table.rows.size() <= i) {
+          table.rows.push_back({table.collective, options.backend, table.algorithm,
+                                shape_of(options.sizes[i], table.collective, options.type, world.size()),
+                                options.type, options.op, {}, {}});
+        }
+        Row& row = table.rows[i];
         for (const bool in_place : {false, true}) {
-          const std::string what = fmt::format("{} {} {} B {}", to_string(selection.collective), algorithm,
+          const std::string what = fmt::format("{} {} {} B {}", to_string(table.collective), table.algorithm,
                                                row.shape.bytes, in_place ? "in-place" : "out-of-place");
           if (watchdog) watchdog->describe(what);
           if (progress) {
-            progress->show(fmt::format("[{}/{}] {} {}: {} ({}/{}) {}", table, tables, to_string(selection.collective),
-                                       algorithm, format_size(row.shape.bytes), i + 1, options.sizes.size(),
+            progress->show(fmt::format("{}[{}/{}] {} {}: {} ({}/{}) {}",
+                                       rounds > 1 ? fmt::format("round {}/{} ", round + 1, rounds) : std::string(),
+                                       t + 1, tables.size(), to_string(table.collective), table.algorithm,
+                                       format_size(row.shape.bytes), i + 1, options.sizes.size(),
                                        in_place ? "in-place" : "out-of-place"));
           }
-          (in_place ? row.in_place : row.out_of_place) = measurer.measure(*collective, row.shape, in_place, repetitions);
+          add_round(in_place ? row.in_place : row.out_of_place,
+                    measurer.measure(*table.bound, row.shape, in_place, repetitions), row.shape.bytes, bus_factor);
         }
+        if (!last_round) continue;
         totals.add(row);
         run_totals.add(row);
         if (progress) progress->clear();
         for (Sink* sink : sinks) sink->row(row);
       }
+      if (!last_round) continue;
+      // A device backend's communicator is given back as soon as its table is done.
+      table.bound.reset();
+      table.rows.clear();
       for (Sink* sink : sinks) sink->end_table(totals);
     }
   }

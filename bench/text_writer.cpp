@@ -27,9 +27,10 @@ void TextWriter::begin(const RunInfo& info, const BenchOptions& options) {
                                               : fmt::format("{}(factor)", options.range.factor);
   fmt::print(out_,
              "# nRanks {} minBytes {} maxBytes {} step: {} warmup iters: {} iters: {} validation: {} "
-             "agg: {}\n#\n# Using devices\n",
+             "agg: {}{}\n#\n# Using devices\n",
              info.nranks, options.range.min_bytes, options.range.max_bytes, step, options.warmup,
-             options.iterations, options.check_iterations, static_cast<int>(options.aggregation));
+             options.iterations, options.check_iterations, static_cast<int>(options.aggregation),
+             options.rounds > 1 ? fmt::format(" rounds: {}", options.rounds) : std::string());
   for (int r = 0; r < info.nranks; ++r) {
     if (!info.devices.empty()) {
       fmt::print(out_, "#  Rank {:2} Group  0 Pid {:6} on {:>10} device {}\n", r, info.pids[r], info.hosts[r],

@@ -40,8 +40,13 @@ BenchCommand* add_bench_command(CLI::App& app) {
   sub->add_option("-f,--stepfactor", raw.factor, "Multiply the size by this factor each step (default 2)");
   sub->add_option("-i,--stepbytes", raw.step, "Add this many bytes each step instead of multiplying");
   sub->add_option("-n,--iters", raw.iterations, "Timed iterations per size")->capture_default_str();
-  sub->add_option("-w,--warmup_iters", raw.warmup, "Untimed warm-up iterations per size")->capture_default_str();
+  sub->add_option("-w,--warmup_iters", raw.warmup, "Untimed warm-up iterations per size (in each round)")
+      ->capture_default_str();
   sub->add_option("-c,--check", raw.check_iterations, "Verified iterations per size (0: no check)")
+      ->capture_default_str();
+  sub->add_option("--rounds", raw.rounds,
+                  "Sweep every size this many times, each round timing its share of -n (rounds spread a slow "
+                  "stretch of a shared machine over many sizes)")
       ->capture_default_str();
   sub->add_option("-d,--datatype", raw.dtype, "float, double, int32, half, bfloat16")->capture_default_str();
   sub->add_option("-o,--op", raw.op, "sum, max, min, avg")->capture_default_str();

@@ -118,6 +118,8 @@ class BadInput(unittest.TestCase):
         (["-b", "2"], "smaller than one float element"),
         (["-d", "int32", "-o", "avg"], "avg is not supported for int32"),
         (["-n", "0"], "-n 0"),
+        (["--rounds", "0"], "--rounds 0"),
+        (["-n", "4", "--rounds", "5"], "--rounds 5 must be between 1 and -n (4)"),
         (["-n", "abc"], "abc"),
         (["-a", "9"], "-a 9"),
         (["--frobnicate"], "frobnicate"),
@@ -688,9 +690,10 @@ class Results(unittest.TestCase):
             db = os.path.join(tmp, "history", "results.db")
             json_path = os.path.join(tmp, "out.json")
             proc = run(mpirun(3, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "1K", "-e", "4K",
-                              "-n", "7", "-w", "1", "--no-progress", "--db", db, "-J", json_path))
+                              "-n", "7", "--rounds", "3", "-w", "1", "--no-progress", "--db", db, "-J", json_path))
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertIn(f"# Recorded as run 1 in {db}", proc.stdout)
+            self.assertIn(" iters: 7 validation: 1 agg: 1 rounds: 3\n", proc.stdout)
             proc = self.results(db, "list")
             self.assertEqual(proc.returncode, 0, proc.stderr)
             listed = [l.split() for l in proc.stdout.splitlines() if not l.startswith("#")]
@@ -713,6 +716,8 @@ class Results(unittest.TestCase):
             with open(json_path) as f:
                 bench = json.load(f)
             self.assertEqual(record["measurements"][0]["samples_us"], bench["results"][0]["out_of_place"]["times_us"])
+            self.assertEqual(bench["config"]["rounds"], 3)
+            self.assertEqual(record["environment"]["config"]["rounds"], 3)
             # Both files import as new records.
             proc = self.results(db, "import", exported, json_path)
             self.assertEqual(proc.returncode, 0, proc.stderr)

@@ -51,6 +51,7 @@ class DeviceStyleBackend final : public WrappedMpiBackend {
   using WrappedMpiBackend::WrappedMpiBackend;
   std::string_view name() const override { return "device-style"; }
   std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) override {
+    ++binds;
     // 1, 2, 3, ... us: recognisably ours
     return std::make_unique<testing_backends::SelfTimedCollective>(
         inner_.bind(collective, algorithm), [](const CollectiveArgs&, int i) { return i + 1.0; });
@@ -71,6 +72,7 @@ class DeviceStyleBackend final : public WrappedMpiBackend {
   }
   int fills = 0;
   int checks = 0;
+  int binds = 0;
 };
 
 BenchOptions small_options(Collective collective, const std::string& algorithm) {
@@ -136,6 +138,40 @@ TEST(Sweep, TakesADeviceBackendsOwnTimesFillsAndChecks) {
     EXPECT_EQ(row.out_of_place.samples_us, (std::vector<double>{1, 2, 3, 4}));
     EXPECT_DOUBLE_EQ(row.out_of_place.time_us, 2.5);  // the mean of the backend's samples
     EXPECT_EQ(row.in_place.wrong, 2u);
+  }
+}
+
+TEST(Sweep, RoundsShareOutTheIterationsAndCheckInTheFirstOnly) {
+  Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
+  DeviceStyleBackend backend(MPI_COMM_WORLD);
+  BenchOptions options = small_options(Collective::allreduce, "ring");
+  options.selections[0].algorithms = {"ring", "mpi"};
+  options.iterations = 7;
+  options.rounds = 3;
+  const RunInfo info = gather_run_info(world, options);
+  RecordingSink sink;
+  const auto wrong = run_sweep(backend, world, options, info, {&sink}, nullptr, nullptr);
+  EXPECT_EQ(backend.binds, 2);  // each table bound once, kept over the rounds
+  // Checked once per size and placement with -c 2, as without rounds; the last rank reports 1 each time.
+  EXPECT_EQ(backend.checks, 2 * static_cast<int>(options.sizes.size()) * 2 * 2);
+  EXPECT_EQ(wrong, 2 * options.sizes.size() * 2 * 2);
+  ASSERT_EQ(sink.rows.size(), 2 * options.sizes.size());
+  ASSERT_EQ(sink.tables.size(), 2u);
+  for (std::size_t i = 0; i < sink.rows.size(); ++i) {
+    const Row& row = sink.rows[i];
+    EXPECT_EQ(row.algorithm, i < options.sizes.size() ? "ring" : "mpi");  // table by table, as without rounds
+    EXPECT_EQ(row.shape.requested_bytes, options.sizes[i % options.sizes.size()]);
+    for (const PlacementResult* p : {&row.out_of_place, &row.in_place}) {
+      // 7 iterations in rounds of 3, 2 and 2, each round's samples numbered from 1 by the backend.
+      EXPECT_EQ(p->samples_us, (std::vector<double>{1, 2, 3, 1, 2, 1, 2}));
+      EXPECT_DOUBLE_EQ(p->time_us, 12.0 / 7.0);  // the mean over all rounds, not of the rounds' means
+      EXPECT_DOUBLE_EQ(p->slowest.median, 2.0);
+      EXPECT_DOUBLE_EQ(p->slowest.max, 3.0);
+      EXPECT_EQ(p->wrong, 2u);
+      const double algbw = static_cast<double>(row.shape.bytes) / (12.0 / 7.0 * 1e-6) / 1e9;
+      EXPECT_DOUBLE_EQ(p->algbw_gbs, algbw);
+      EXPECT_DOUBLE_EQ(p->busbw_gbs, algbw * bus_bandwidth_factor(Collective::allreduce, world.size()));
+    }
   }
 }
 

@@ -116,6 +116,14 @@ TEST(BenchOptions, BadInputsNameTheProblem) {
   EXPECT_NE(error_of(raw).find("-n 0"), std::string::npos);
 
   raw = {};
+  raw.rounds = 0;
+  EXPECT_NE(error_of(raw).find("--rounds 0 must be between 1 and -n (20)"), std::string::npos);
+  raw.rounds = 21;
+  EXPECT_NE(error_of(raw).find("--rounds 21 must be between 1 and -n (20)"), std::string::npos);
+  raw.rounds = 20;
+  EXPECT_EQ(resolve(raw).rounds, 20);
+
+  raw = {};
   raw.aggregation = 7;
   EXPECT_NE(error_of(raw).find("-a 7"), std::string::npos);
 
