@@ -97,6 +97,7 @@ void print_table(const results::CompareReport& report, const results::CompareOpt
     fmt::print("# not compared: {} measurement(s) only in the baseline, {} only in the current run\n",
                report.only_in_baseline.size(), report.only_in_current.size());
   }
+  if (const std::string note = results::whole_run_shift_note(report); !note.empty()) fmt::print("# {}\n", note);
   std::vector<std::string> slower;
   for (const auto& c : report.rows) {
     if (c.verdict == results::Verdict::regression) slower.push_back(c.name());

@@ -1,6 +1,7 @@
 #include "results/compare.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <pugixml.hpp>
 
 #include <algorithm>
@@ -30,7 +31,43 @@ std::string name_of(const Measurement& m) {
   return describe(m.collective, m.algorithm, m.datatype, m.op, m.in_place, m.bytes);
 }
 
+std::vector<AlgorithmShift> whole_run_shift(const std::vector<Comparison>& rows, double threshold) {
+  const bool several_backends = std::any_of(rows.begin(), rows.end(),
+                                            [&](const Comparison& c) { return c.backend != rows.front().backend; });
+  std::map<std::string, std::vector<double>> changes;  // ordered by name, for a stable line
+  for (const Comparison& c : rows) {
+    const std::string name = several_backends ? fmt::format("{} {} {}", c.collective, c.backend, c.algorithm)
+                                              : fmt::format("{} {}", c.collective, c.algorithm);
+    changes[name].push_back(c.change);
+  }
+  if (changes.size() < 2) return {};
+  std::vector<AlgorithmShift> shifts;
+  for (auto& [name, values] : changes) {
+    std::sort(values.begin(), values.end());
+    const std::size_t half = values.size() / 2;
+    const double median = values.size() % 2 ? values[half] : (values[half - 1] + values[half]) / 2.0;
+    shifts.push_back({name, median});
+  }
+  const auto all_beyond = [&](int sign) {
+    return std::all_of(shifts.begin(), shifts.end(),
+                       [&](const AlgorithmShift& s) { return sign * s.median_change > threshold; });
+  };
+  return all_beyond(+1) || all_beyond(-1) ? shifts : std::vector<AlgorithmShift>{};
+}
+
 }  // namespace
+
+std::string whole_run_shift_note(const CompareReport& report) {
+  if (report.whole_run_shift.empty()) return {};
+  std::vector<std::string> parts;
+  for (const AlgorithmShift& s : report.whole_run_shift) {
+    parts.push_back(fmt::format("{} {:+.1f}%", s.name, 100.0 * s.median_change));
+  }
+  const bool slower = report.whole_run_shift.front().median_change > 0;
+  return fmt::format("every algorithm got {} (median change: {}). A shift this wide usually means the machine "
+                     "changed between the runs, not the code: measure both sides again, alternating their launches",
+                     slower ? "slower" : "faster", fmt::join(parts, ", "));
+}
 
 std::string_view to_string(Verdict verdict) {
   switch (verdict) {
@@ -115,6 +152,7 @@ CompareReport compare(const Record& baseline, const Record& current, const Compa
   for (const auto& [key, measurement] : before) {
     if (!matched.count(key)) report.only_in_baseline.push_back(name_of(*measurement));
   }
+  report.whole_run_shift = whole_run_shift(report.rows, options.threshold);
   return report;
 }
 
@@ -153,6 +191,7 @@ std::string to_markdown(const CompareReport& report, const CompareOptions& optio
                        c.current_busbw_gbs, c.p_value ? fmt::format("{:.2g}", *c.p_value) : "-",
                        c.verdict == Verdict::regression ? "**REGRESSION**" : std::string(to_string(c.verdict)));
   }
+  if (const std::string note = whole_run_shift_note(report); !note.empty()) out << "\n**Note:** " << note << ".\n";
   if (!report.only_in_baseline.empty() || !report.only_in_current.empty()) {
     out << "\nNot compared: " << report.only_in_baseline.size() << " only in the baseline, "
         << report.only_in_current.size() << " only in the current run.\n";
@@ -188,6 +227,9 @@ std::string to_junit(const CompareReport& report, const CompareOptions& options)
     } else {
       test.append_child("system-out").text() = (std::string(to_string(c.verdict)) + ": " + detail).c_str();
     }
+  }
+  if (const std::string note = whole_run_shift_note(report); !note.empty()) {
+    suite.append_child("system-out").text() = note.c_str();
   }
   std::ostringstream out;
   doc.save(out, "  ");

@@ -35,10 +35,21 @@ struct Comparison {
   std::string name() const;  // "allreduce ring float sum out-of-place 1048576"
 };
 
+// One algorithm's typical change: the median over its sizes and placements.
+struct AlgorithmShift {
+  std::string name;  // "allreduce ring" (with the backend when the runs used several)
+  double median_change = 0;
+};
+
 struct CompareReport {
   std::vector<Comparison> rows;
   std::vector<std::string> only_in_baseline, only_in_current;  // names of unmatched measurements
   bool any_regression = false;
+  // Filled when two or more algorithms were compared and every one of them moved beyond the threshold
+  // in the same direction. One code change rarely does that to every algorithm (the MPI library's own
+  // included); a machine that got slower or faster between the runs does: other jobs on a shared host,
+  // clock speed, where the hypervisor placed the CPUs. The verdicts stand; this says where to look.
+  std::vector<AlgorithmShift> whole_run_shift;
 };
 
 CompareReport compare(const Record& baseline, const Record& current, const CompareOptions& options);
@@ -51,6 +62,10 @@ Record best_of(const std::vector<Record>& runs);
 // Two-sided p-value of the Mann-Whitney U test (normal approximation with tie and continuity
 // corrections), the chance of samples this far apart if both came from the same distribution.
 double mann_whitney_p(const std::vector<double>& a, const std::vector<double>& b);
+
+// One sentence on the report's whole_run_shift ("every algorithm got slower (median change: ...). ..."),
+// empty when there is none.
+std::string whole_run_shift_note(const CompareReport& report);
 
 // The report as a Markdown table (for CI comments) and as JUnit XML (one test case per size).
 std::string to_markdown(const CompareReport& report, const CompareOptions& options);

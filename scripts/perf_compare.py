@@ -3,13 +3,14 @@
 build with nothing changed are called a regression (false alarms), and whether one algorithm slowed
 on purpose (bench's test-only --inject-delay) is caught, with the sizes named.
 
-Each repetition records, for each --rounds value in turn, --runs launches for the baseline, then as
-many for the current side, in a throwaway results database. Interleaving the --rounds values within each
-repetition exposes them to the same stretches of a shared machine. `cctune compare` then judges each
+Each repetition records, for each --rounds value in turn, --runs launches for each side, alternating
+baseline and current (as a CI job that builds both revisions should), in a throwaway results database.
+Interleaving the --rounds values within each repetition exposes them to the same stretches of a shared
+machine. `cctune compare` then judges each
 repetition at several thresholds (default alpha), once with one launch per side (the first of each) and
 once with all of them (best of N, as `cctune compare 1,2,3 4,5,6` does).
 
-  python3 scripts/perf_compare.py --build build --ranks 4 --repetitions 20 --runs 3 --iterations 100 --rounds 1,10
+  python3 scripts/perf_compare.py --build build --ranks 4 --repetitions 20 --runs 3 --rounds 1,5
 """
 import argparse
 import os
@@ -58,8 +59,11 @@ def main():
         sides = {rounds: [] for rounds in variants}
         for _ in range(args.repetitions):
             for rounds in variants:
-                baseline = [bench(cctune, args.ranks, db, args.iterations, rounds) for _ in range(args.runs)]
-                current = [bench(cctune, args.ranks, db, args.iterations, rounds) for _ in range(args.runs)]
+                # Alternating the sides' launches lets both see the same stretches of the machine.
+                baseline, current = [], []
+                for _ in range(args.runs):
+                    baseline.append(bench(cctune, args.ranks, db, args.iterations, rounds))
+                    current.append(bench(cctune, args.ranks, db, args.iterations, rounds))
                 sides[rounds].append((baseline, current))
         pickers = [("1 launch per side", lambda ids: str(ids[0]))]
         if args.runs > 1:
@@ -78,9 +82,10 @@ def main():
                     print(f"no change, {label}, --threshold {threshold}: exit 0 in {exits.count(0)} of {len(exits)}",
                           flush=True)
         for rounds in variants:
-            baseline = [bench(cctune, args.ranks, db, args.iterations, rounds) for _ in range(args.runs)]
-            slowed = [bench(cctune, args.ranks, db, args.iterations, rounds, ["--inject-delay", SLOWED])
-                      for _ in range(args.runs)]
+            baseline, slowed = [], []
+            for _ in range(args.runs):
+                baseline.append(bench(cctune, args.ranks, db, args.iterations, rounds))
+                slowed.append(bench(cctune, args.ranks, db, args.iterations, rounds, ["--inject-delay", SLOWED]))
             for label, pick in pickers:
                 for threshold in THRESHOLDS:
                     code, named, table = compare(cctune, db, pick(baseline), pick(slowed), threshold)

@@ -71,6 +71,36 @@ TEST(Compare, NamesTheSlowedAlgorithmOnly) {
   EXPECT_EQ(faster.rows[0].verdict, Verdict::improvement);
 }
 
+TEST(Compare, EveryAlgorithmMovingTogetherIsNamedAsAWholeRunShift) {
+  // Both algorithms 50% slower: still regressions, and said to look like the machine.
+  const CompareReport slower = compare(run_with(1.0, 1.0), run_with(1.5, 1.5), CompareOptions{});
+  EXPECT_TRUE(slower.any_regression);
+  ASSERT_EQ(slower.whole_run_shift.size(), 2u);
+  EXPECT_EQ(slower.whole_run_shift[0].name, "allreduce linear");
+  EXPECT_NEAR(slower.whole_run_shift[0].median_change, 0.5, 0.1);
+  const std::string note = whole_run_shift_note(slower);
+  EXPECT_NE(note.find("every algorithm got slower (median change: allreduce linear +"), std::string::npos) << note;
+  EXPECT_NE(note.find("the machine changed between the runs"), std::string::npos) << note;
+  EXPECT_NE(to_markdown(slower, CompareOptions{}).find("**Note:** every algorithm got slower"), std::string::npos);
+  pugi::xml_document junit;
+  ASSERT_TRUE(junit.load_string(to_junit(slower, CompareOptions{}).c_str()));
+  EXPECT_EQ(std::string(junit.child("testsuites").child("testsuite").child_value("system-out")), note);
+
+  EXPECT_NE(whole_run_shift_note(compare(run_with(1.3, 1.3), run_with(1.0, 1.0), CompareOptions{})).find("faster"),
+            std::string::npos);
+  // One algorithm slowed is that algorithm, not the machine.
+  const CompareReport one = compare(run_with(1.0, 1.0), run_with(1.5, 1.0), CompareOptions{});
+  EXPECT_TRUE(one.whole_run_shift.empty());
+  EXPECT_EQ(whole_run_shift_note(one), "");
+  EXPECT_EQ(to_markdown(one, CompareOptions{}).find("Note"), std::string::npos);
+  // Nor can a run of one algorithm tell the two apart.
+  Record before = run_with(1.0, 1.0), after = run_with(1.5, 1.5);
+  for (Record* r : {&before, &after}) {
+    std::erase_if(r->measurements, [](const Measurement& m) { return m.algorithm != "ring"; });
+  }
+  EXPECT_TRUE(compare(before, after, CompareOptions{}).whole_run_shift.empty());
+}
+
 TEST(Compare, ABigChangeWithoutConfidenceIsNoise) {
   Record a = run_with(1.0, 1.0), b = run_with(1.0, 1.0);
   // Three calls each, overlapping: the medians differ by 20%, the samples cannot tell.
