@@ -20,6 +20,7 @@ struct CompareCommand {
   double alpha = 0.001;
   std::string markdown_path, junit_path;
   bool markdown = false;
+  bool paired = false;
   std::string collective;
 };
 
@@ -29,7 +30,7 @@ CompareCommand* add_compare_command(CLI::App& app) {
   sub->add_option("baseline", command.baseline,
                   "Run id in the results database, or a file (cctune or nccl-tests JSON or text output, an "
                   "exported record); several, comma-separated, "
-                  "count as one run that kept each size's best")
+                  "count as one run that kept each size's best (see --paired)")
       ->required();
   sub->add_option("current", command.current, "Run id(s) or file(s), as for the baseline")->required();
   sub->add_option("--threshold", command.threshold, "Change in median time that counts, e.g. 5% or 0.05")
@@ -40,6 +41,9 @@ CompareCommand* add_compare_command(CLI::App& app) {
   sub->add_option("--db", command.db, "The results database for run ids (default: as cctune results)");
   sub->add_option("--collective", command.collective,
                   "For nccl-tests output that does not name its binary: allreduce, alltoall, ...");
+  sub->add_flag("--paired", command.paired,
+                "The lists name launches made alternately (baseline 1, current 1, baseline 2, ...): compare them "
+                "pair by pair and keep each size's median pair, instead of each side's best");
   sub->add_flag("--markdown", command.markdown, "Print Markdown (for a CI comment) instead of the table");
   sub->add_option("--markdown-file", command.markdown_path, "Also write the Markdown report to this file");
   sub->add_option("--junit", command.junit_path, "Also write JUnit XML (one test case per size) to this file");
@@ -68,7 +72,8 @@ double parse_threshold(const std::string& text) {
   return percent ? value / 100.0 : value;
 }
 
-results::Record load(const std::string& specs, const std::string& db, const std::optional<std::string>& collective) {
+std::vector<results::Record> load(const std::string& specs, const std::string& db,
+                                  const std::optional<std::string>& collective) {
   std::vector<results::Record> runs;
   std::size_t start = 0;
   while (start <= specs.size()) {
@@ -78,7 +83,7 @@ results::Record load(const std::string& specs, const std::string& db, const std:
     runs.push_back(load_run(spec, db, collective));
     start = comma + 1;
   }
-  return results::best_of(runs);
+  return runs;
 }
 
 void print_table(const results::CompareReport& report, const results::CompareOptions& options) {
@@ -96,6 +101,9 @@ void print_table(const results::CompareReport& report, const results::CompareOpt
   if (!report.only_in_baseline.empty() || !report.only_in_current.empty()) {
     fmt::print("# not compared: {} measurement(s) only in the baseline, {} only in the current run\n",
                report.only_in_baseline.size(), report.only_in_current.size());
+  }
+  if (!report.not_in_every_pair.empty()) {
+    fmt::print("# not compared: {} measurement(s) missing from some pairs\n", report.not_in_every_pair.size());
   }
   if (const std::string note = results::whole_run_shift_note(report); !note.empty()) fmt::print("# {}\n", note);
   std::vector<std::string> slower;
@@ -118,9 +126,11 @@ int run_compare_command(CompareCommand* command) {
     options.alpha = command->alpha;
     const std::optional<std::string> collective =
         command->collective.empty() ? std::nullopt : std::optional<std::string>(command->collective);
-    const results::Record baseline = load(command->baseline, command->db, collective);
-    const results::Record current = load(command->current, command->db, collective);
-    const results::CompareReport report = results::compare(baseline, current, options);
+    const std::vector<results::Record> baselines = load(command->baseline, command->db, collective);
+    const std::vector<results::Record> currents = load(command->current, command->db, collective);
+    const results::CompareReport report =
+        command->paired ? results::compare_paired(baselines, currents, options)
+                        : results::compare(results::best_of(baselines), results::best_of(currents), options);
     if (report.rows.empty()) {
       CCTUNE_USAGE_ERROR("the two runs have no collective, algorithm and size in common: nothing to compare");
     }

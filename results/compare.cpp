@@ -1,5 +1,7 @@
 #include "results/compare.hpp"
 
+#include "collectives/error.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <pugixml.hpp>
@@ -151,6 +153,39 @@ CompareReport compare(const Record& baseline, const Record& current, const Compa
   }
   for (const auto& [key, measurement] : before) {
     if (!matched.count(key)) report.only_in_baseline.push_back(name_of(*measurement));
+  }
+  report.whole_run_shift = whole_run_shift(report.rows, options.threshold);
+  return report;
+}
+
+CompareReport compare_paired(const std::vector<Record>& baselines, const std::vector<Record>& currents,
+                             const CompareOptions& options) {
+  if (baselines.size() != currents.size() || baselines.size() < 2) {
+    CCTUNE_USAGE_ERROR(fmt::format("--paired needs as many baseline runs as current runs, two or more (got {} and {})",
+                                   baselines.size(), currents.size()));
+  }
+  std::vector<CompareReport> pairs;
+  for (std::size_t i = 0; i < baselines.size(); ++i) pairs.push_back(compare(baselines[i], currents[i], options));
+  CompareReport report;
+  report.only_in_baseline = pairs.front().only_in_baseline;
+  report.only_in_current = pairs.front().only_in_current;
+  std::vector<std::map<std::string, const Comparison*>> by_name(pairs.size());
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    for (const Comparison& c : pairs[i].rows) by_name[i].emplace(c.name(), &c);
+  }
+  for (const Comparison& first : pairs.front().rows) {
+    std::vector<const Comparison*> rows;
+    for (const auto& pair : by_name) {
+      if (const auto it = pair.find(first.name()); it != pair.end()) rows.push_back(it->second);
+    }
+    if (rows.size() != pairs.size()) {
+      report.not_in_every_pair.push_back(first.name());
+      continue;
+    }
+    std::sort(rows.begin(), rows.end(), [](const Comparison* a, const Comparison* b) { return a->change < b->change; });
+    const Comparison& median = *rows[(rows.size() - 1) / 2];
+    report.any_regression |= median.verdict == Verdict::regression;
+    report.rows.push_back(median);
   }
   report.whole_run_shift = whole_run_shift(report.rows, options.threshold);
   return report;

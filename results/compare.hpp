@@ -44,6 +44,7 @@ struct AlgorithmShift {
 struct CompareReport {
   std::vector<Comparison> rows;
   std::vector<std::string> only_in_baseline, only_in_current;  // names of unmatched measurements
+  std::vector<std::string> not_in_every_pair;                   // compare_paired: missing from some pair
   bool any_regression = false;
   // Filled when two or more algorithms were compared and every one of them moved beyond the threshold
   // in the same direction. One code change rarely does that to every algorithm (the MPI library's own
@@ -53,6 +54,14 @@ struct CompareReport {
 };
 
 CompareReport compare(const Record& baseline, const Record& current, const CompareOptions& options);
+
+// Launches made alternately (baseline 1, current 1, baseline 2, ...) compared pair by pair: each size's
+// row is the pair whose change is the median of the pairs' changes (the lower middle one for an even
+// count). A shared machine that switches speed between two launches spoils the pair that straddles the
+// switch, and the median of three or more pairs passes it over; a real regression shows in every pair.
+// Both sides must hold the same number of runs, two or more (UsageError).
+CompareReport compare_paired(const std::vector<Record>& baselines, const std::vector<Record>& currents,
+                             const CompareOptions& options);
 
 // Several runs of the same sweep as one: per collective, algorithm, size and placement, the run with
 // the lowest median time, with its samples. On a shared machine a slow stretch only ever adds time, so

@@ -8,7 +8,8 @@ baseline and current (as a CI job that builds both revisions should), in a throw
 Interleaving the --rounds values within each repetition exposes them to the same stretches of a shared
 machine. `cctune compare` then judges each
 repetition at several thresholds (default alpha), once with one launch per side (the first of each) and
-once with all of them (best of N, as `cctune compare 1,2,3 4,5,6` does).
+once with all of them (best of N, as `cctune compare 1,3,5 2,4,6` does), and pair by pair
+(`cctune compare 1,3,5 2,4,6 --paired`).
 
   python3 scripts/perf_compare.py --build build --ranks 4 --repetitions 20 --runs 3 --rounds 1,5
 """
@@ -31,12 +32,14 @@ THRESHOLDS = ["5%", "10%", "15%", "20%", "25%"]
 def bench(cctune, ranks, db, iterations, rounds, extra=()):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     proc = subprocess.run(["mpirun", "--oversubscribe", "--bind-to", "none", "-np", str(ranks), cctune, "bench",
-                           *SWEEP, "-n", str(iterations), "--rounds", str(rounds), *extra, "--db", db], env=env, capture_output=True, text=True, check=True)
+                           *SWEEP, "-n", str(iterations), "--rounds", str(rounds), *extra, "--db", db],
+                          env=env, capture_output=True, text=True, check=True)
     return int(re.search(r"# Recorded as run (\d+)", proc.stdout).group(1))
 
 
-def compare(cctune, db, baseline, current, threshold):
-    proc = subprocess.run([cctune, "compare", str(baseline), str(current), "--db", db, "--threshold", threshold],
+def compare(cctune, db, baseline, current, threshold, extra=()):
+    proc = subprocess.run([cctune, "compare", str(baseline), str(current), "--db", db, "--threshold", threshold,
+                           *extra],
                           capture_output=True, text=True)
     named = re.search(r"# REGRESSION at \d+ of \d+ comparisons: (.*)", proc.stdout)
     return proc.returncode, named.group(1) if named else "", proc.stdout
@@ -65,20 +68,21 @@ def main():
                     baseline.append(bench(cctune, args.ranks, db, args.iterations, rounds))
                     current.append(bench(cctune, args.ranks, db, args.iterations, rounds))
                 sides[rounds].append((baseline, current))
-        pickers = [("1 launch per side", lambda ids: str(ids[0]))]
+        pickers = [("1 launch per side", lambda ids: str(ids[0]), [])]
         if args.runs > 1:
-            pickers.append((f"best of {args.runs} launches per side", lambda ids: ",".join(map(str, ids))))
+            pickers.append((f"best of {args.runs} launches per side", lambda ids: ",".join(map(str, ids)), []))
+            pickers.append((f"{args.runs} pairs, --paired", lambda ids: ",".join(map(str, ids)), ["--paired"]))
         for rounds in variants:
-            for label, pick in pickers:
+            for label, pick, extra in pickers:
                 label = f"--rounds {rounds}, {label}"
                 worst = []
                 for baseline, current in sides[rounds]:
-                    _, _, table = compare(cctune, db, pick(baseline), pick(current), "5%")
+                    _, _, table = compare(cctune, db, pick(baseline), pick(current), "5%", extra)
                     worst.append(max(abs(float(m)) for m in re.findall(r"\s([+-][\d.]+)%\s", table)))
                 print(f"no change, {label}: largest |change in median| per repetition: "
                       + ", ".join(f"{w:.1f}%" for w in worst))
                 for threshold in THRESHOLDS:
-                    exits = [compare(cctune, db, pick(b), pick(c), threshold)[0] for b, c in sides[rounds]]
+                    exits = [compare(cctune, db, pick(b), pick(c), threshold, extra)[0] for b, c in sides[rounds]]
                     print(f"no change, {label}, --threshold {threshold}: exit 0 in {exits.count(0)} of {len(exits)}",
                           flush=True)
         for rounds in variants:
@@ -86,9 +90,9 @@ def main():
             for _ in range(args.runs):
                 baseline.append(bench(cctune, args.ranks, db, args.iterations, rounds))
                 slowed.append(bench(cctune, args.ranks, db, args.iterations, rounds, ["--inject-delay", SLOWED]))
-            for label, pick in pickers:
+            for label, pick, extra in pickers:
                 for threshold in THRESHOLDS:
-                    code, named, table = compare(cctune, db, pick(baseline), pick(slowed), threshold)
+                    code, named, table = compare(cctune, db, pick(baseline), pick(slowed), threshold, extra)
                     print(f"ring slowed ({SLOWED}), --rounds {rounds}, {label}, --threshold {threshold}: exit {code}; "
                           f"named: {named}")
             sys.stdout.write(table)

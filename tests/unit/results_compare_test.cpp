@@ -1,6 +1,8 @@
 // compare's statistics and verdicts on synthetic runs, and its JUnit XML read back by an XML parser.
 #include "results/compare.hpp"
 
+#include "collectives/error.hpp"
+
 #include <gtest/gtest.h>
 #include <pugixml.hpp>
 
@@ -99,6 +101,36 @@ TEST(Compare, EveryAlgorithmMovingTogetherIsNamedAsAWholeRunShift) {
     std::erase_if(r->measurements, [](const Measurement& m) { return m.algorithm != "ring"; });
   }
   EXPECT_TRUE(compare(before, after, CompareOptions{}).whole_run_shift.empty());
+}
+
+TEST(Compare, PairedLaunchesPassOverOnePairSpoiledByTheMachine) {
+  // Alternating launches; the machine turned 50% slower right after the first baseline launch.
+  const std::vector<Record> baselines{run_with(1.0, 1.0), run_with(1.5, 1.5), run_with(1.51, 1.51)};
+  const std::vector<Record> currents{run_with(1.49, 1.49), run_with(1.52, 1.52), run_with(1.5, 1.5)};
+  // Each side's best sees a 50% regression of everything...
+  EXPECT_TRUE(compare(best_of(baselines), best_of(currents), CompareOptions{}).any_regression);
+  // ...while two of the three pairs saw no change.
+  const CompareReport paired = compare_paired(baselines, currents, CompareOptions{});
+  ASSERT_EQ(paired.rows.size(), 4u);
+  EXPECT_FALSE(paired.any_regression);
+  EXPECT_TRUE(paired.whole_run_shift.empty());
+  // A real regression shows in every pair and is named, with the median pair's numbers.
+  const std::vector<Record> before{run_with(1.0, 1.0), run_with(1.01, 1.01), run_with(1.02, 1.02)};
+  const std::vector<Record> slowed{run_with(1.3, 1.0), run_with(1.31, 1.01), run_with(1.32, 1.02)};
+  const CompareReport regressed = compare_paired(before, slowed, CompareOptions{});
+  EXPECT_TRUE(regressed.any_regression);
+  for (const Comparison& c : regressed.rows) {
+    EXPECT_EQ(c.verdict == Verdict::regression, c.algorithm == "ring") << c.name();
+    if (c.algorithm == "ring") {
+      EXPECT_NEAR(c.change, 0.3, 0.05);
+    }
+  }
+  // A size missing from one pair is not compared, and said so.
+  std::vector<Record> partial = currents;
+  partial[2].measurements.pop_back();
+  EXPECT_EQ(compare_paired(baselines, partial, CompareOptions{}).not_in_every_pair.size(), 1u);
+  EXPECT_THROW(compare_paired(baselines, {currents[0], currents[1]}, CompareOptions{}), UsageError);
+  EXPECT_THROW(compare_paired({baselines[0]}, {currents[0]}, CompareOptions{}), UsageError);
 }
 
 TEST(Compare, ABigChangeWithoutConfidenceIsNoise) {
