@@ -811,6 +811,13 @@ class Compare(unittest.TestCase):
             self.assertEqual(run([CCTUNE, "results", "--db", db, "export", baseline, "-o", exported]).returncode, 0)
             proc = run([CCTUNE, "compare", exported, f"{slowed},{slowed}", "--db", db, "--threshold", "300%"])
             self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            # Pair by pair: the same four sizes, and nothing when the pairs hold no change.
+            proc = run([CCTUNE, "compare", f"{baseline},{exported}", f"{slowed},{slowed}", "--paired", "--db", db,
+                        "--threshold", "300%"])
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            self.assertIn("# REGRESSION at 4 of 8 comparisons", proc.stdout)
+            proc = run([CCTUNE, "compare", f"{baseline},{slowed}", f"{baseline},{slowed}", "--paired", "--db", db])
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
 
     def test_bad_input_gives_one_line_and_exit_2(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -826,7 +833,9 @@ class Compare(unittest.TestCase):
                      ([run_id, run_id, "--threshold", "abc"], "--threshold 'abc'"),
                      ([run_id, run_id, "--threshold", "5"], "ambiguous"),
                      ([run_id, f"{run_id},"], "empty run id"),
-                     ([run_id, other], "nothing to compare")]
+                     ([run_id, other], "nothing to compare"),
+                     ([f"{run_id},{run_id}", run_id, "--paired"],
+                      "--paired needs as many baseline runs as current runs, two or more (got 2 and 1)")]
             for args, expected in cases:
                 with self.subTest(args=args):
                     proc = run([CCTUNE, "compare", *args, "--db", db])
