@@ -67,7 +67,8 @@ std::string whole_run_shift_note(const CompareReport& report) {
   }
   const bool slower = report.whole_run_shift.front().median_change > 0;
   return fmt::format("every algorithm got {} (median change: {}). A shift this wide usually means the machine "
-                     "changed between the runs, not the code: measure both sides again, alternating their launches",
+                     "changed between the runs, not the code: measure both sides again, alternating their "
+                     "launches, and compare them --paired",
                      slower ? "slower" : "faster", fmt::join(parts, ", "));
 }
 
