@@ -56,7 +56,8 @@ def main():
     args = parser.parse_args()
     cctune = os.path.join(args.build, "cli", "cctune")
     variants = [int(r) for r in args.rounds.split(",")]
-    print(f"# machine: {platform.node()}, {os.cpu_count()} CPUs; {args.ranks} ranks; sweep: {' '.join(SWEEP)} -n {args.iterations}")
+    print(f"# machine: {platform.node()}, {os.cpu_count()} CPUs; {args.ranks} ranks; "
+          f"sweep: {' '.join(SWEEP)} -n {args.iterations}")
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "results.db")
         sides = {rounds: [] for rounds in variants}
