@@ -35,6 +35,12 @@ struct LoadedInput {
 
 }  // namespace
 
+void set_bandwidths(PlacementResult& result, Collective collective, std::uint64_t bytes, int nranks) {
+  const double seconds = result.time_us * 1e-6;
+  result.algbw_gbs = seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0.0;
+  result.busbw_gbs = result.algbw_gbs * bus_bandwidth_factor(collective, nranks);
+}
+
 struct Measurer::State {
   State(Backend& backend, const Communicator& world, const BenchOptions& options, Watchdog* watchdog)
       : backend_(backend), world_(world), options_(options), watchdog_(watchdog) {}
@@ -91,9 +97,7 @@ struct Measurer::State {
     result.time_us = combine(world_.allgather(my_time_us));
     result.samples_us = world_.max(samples);
     result.slowest = summarize(result.samples_us);
-    const double seconds = result.time_us * 1e-6;
-    result.algbw_gbs = seconds > 0 ? static_cast<double>(shape.bytes) / seconds / 1e9 : 0.0;
-    result.busbw_gbs = result.algbw_gbs * bus_bandwidth_factor(collective.info().collective, nranks);
+    set_bandwidths(result, collective.info().collective, shape.bytes, nranks);
 
     if (repetitions.checks > 0) {
       std::uint64_t wrong = 0;

@@ -19,6 +19,10 @@ struct Repetitions {
   int checks = 1;
 };
 
+// algbw (bytes moved per second of time_us) and busbw (algbw times the collective's bus factor), in
+// GB/s, as nccl-tests defines them.
+void set_bandwidths(PlacementResult& result, Collective collective, std::uint64_t bytes, int nranks);
+
 class Measurer {
  public:
   // options: data type, op, seed, rank aggregation and the test-only delay; repetitions come per call.

@@ -60,7 +60,7 @@ namespace {
 int iterations_in_round(int n, int rounds, int round) { return n / rounds + (round < n % rounds ? 1 : 0); }
 
 // Adds one round's measurement to what the earlier rounds of the same size and placement measured.
-void add_round(PlacementResult& total, PlacementResult round, std::uint64_t bytes, double bus_factor) {
+void add_round(PlacementResult& total, PlacementResult round, const Row& row, int nranks) {
   if (total.samples_us.empty()) {
     total = std::move(round);
     return;
@@ -71,9 +71,7 @@ void add_round(PlacementResult& total, PlacementResult round, std::uint64_t byte
   total.time_us = (total.time_us * before + round.time_us * added) / (before + added);
   total.samples_us.insert(total.samples_us.end(), round.samples_us.begin(), round.samples_us.end());
   total.slowest = summarize(total.samples_us);
-  const double seconds = total.time_us * 1e-6;
-  total.algbw_gbs = seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0.0;
-  total.busbw_gbs = total.algbw_gbs * bus_factor;
+  set_bandwidths(total, row.collective, row.shape.bytes, nranks);
   // Results are checked in the first round only; later rounds only time.
 }
 
@@ -94,7 +92,14 @@ std::uint64_t run_sweep(Backend& backend, const Communicator& world, const Bench
   };
   std::vector<Table> tables;
   for (const auto& selection : options.selections) {
-    for (const auto& algorithm : selection.algorithms) tables.push_back({selection.collective, algorithm, nullptr, {}});
+    for (const auto& algorithm : selection.algorithms) {
+      Table& table = tables.emplace_back(Table{selection.collective, algorithm, nullptr, {}});
+      for (const std::uint64_t size : options.sizes) {
+        table.rows.push_back({selection.collective, options.backend, algorithm,
+                              shape_of(size, selection.collective, options.type, world.size()), options.type,
+                              options.op, {}, {}});
+      }
+    }
   }
 
   TableTotals run_totals;
@@ -106,17 +111,11 @@ std::uint64_t run_sweep(Backend& backend, const Communicator& world, const Bench
     for (std::size_t t = 0; t < tables.size(); ++t) {
       Table& table = tables[t];
       if (!table.bound) table.bound = backend.bind(table.collective, table.algorithm);
-      const double bus_factor = bus_bandwidth_factor(table.collective, world.size());
       if (last_round) {
         for (Sink* sink : sinks) sink->begin_table(table.collective, table.algorithm);
       }
       TableTotals totals;
       for (std::size_t i = 0; i < options.sizes.size(); ++i) {
-        if (table.rows.size() <= i) {
-          table.rows.push_back({table.collective, options.backend, table.algorithm,
-                                shape_of(options.sizes[i], table.collective, options.type, world.size()),
-                                options.type, options.op, {}, {}});
-        }
         Row& row = table.rows[i];
         for (const bool in_place : {false, true}) {
           const std::string what = fmt::format("{} {} {} B {}", to_string(table.collective), table.algorithm,
@@ -130,7 +129,7 @@ std::uint64_t run_sweep(Backend& backend, const Communicator& world, const Bench
                                        in_place ? "in-place" : "out-of-place"));
           }
           add_round(in_place ? row.in_place : row.out_of_place,
-                    measurer.measure(*table.bound, row.shape, in_place, repetitions), row.shape.bytes, bus_factor);
+                    measurer.measure(*table.bound, row.shape, in_place, repetitions), row, world.size());
         }
         if (!last_round) continue;
         totals.add(row);
