@@ -575,11 +575,23 @@ class MpiShim(unittest.TestCase):
         return run(["bash", "-c", f"source {shlex.quote(self.env)} && export CCTUNE_MPI_LOG=info {extra}&& {command}"],
                    timeout=120)
 
-    def test_the_profiles_algorithms_run_inside_an_unmodified_job_and_give_exact_results(self):
-        proc = self.job(4, [SHIM_CLIENT])
+    def assert_client_passed(self, proc):
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         self.assertRegex(proc.stdout, r"shim_client: \d+ checks passed")
-        routed = set(re.findall(r"cctune-mpi: (\w+) of (\d+) B on 4 ranks runs (\w+)", proc.stderr))
+
+    def client(self, ranks):
+        """The unmodified test job under the env file, checked against the MPI library's own results."""
+        proc = self.job(ranks, [SHIM_CLIENT])
+        self.assert_client_passed(proc)
+        return proc
+
+    @staticmethod
+    def routes(proc):
+        """(collective, first size, algorithm) of each route the shim announced on 4 ranks."""
+        return set(re.findall(r"cctune-mpi: (\w+) of (\d+) B on 4 ranks runs (\w+)", proc.stderr))
+
+    def test_the_profiles_algorithms_run_inside_an_unmodified_job_and_give_exact_results(self):
+        routed = self.routes(self.client(4))
         # Each route is announced at its first size: 1 float (4 B); 4096 floats; 256 ints per peer (4 KiB
         # in all). Alltoall below 1 KiB stays with the library (ompi:2 through the rules file).
         self.assertIn(("allreduce", "4", "recursive_doubling"), routed)
@@ -598,10 +610,7 @@ class MpiShim(unittest.TestCase):
         ]
         self.export(Export.profile(rules))
         before = set(os.listdir("/dev/shm"))
-        proc = self.job(4, [SHIM_CLIENT])
-        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-        self.assertRegex(proc.stdout, r"shim_client: \d+ checks passed")
-        routed = set(re.findall(r"cctune-mpi: (\w+) of (\d+) B on 4 ranks runs (\w+)", proc.stderr))
+        routed = self.routes(self.client(4))
         self.assertIn(("allreduce", "4", "shm_direct"), routed)
         self.assertIn(("allreduce", "16384", "shm_split"), routed)
         self.assertIn(("alltoall", "16", "shm"), routed)
@@ -625,9 +634,8 @@ class MpiShim(unittest.TestCase):
                     f"mount -t tmpfs -o size=1m tmpfs /dev/shm && source {shlex.quote(self.env)} && {command}; "
                     "status=$?; echo left in /dev/shm: $(ls /dev/shm); exit $status"],
                    timeout=120)
-        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assert_client_passed(proc)
         self.assertRegex(proc.stdout, r"left in /dev/shm: *\n")  # the failed segment's name was removed too
-        self.assertRegex(proc.stdout, r"shim_client: \d+ checks passed")
         # One warning per communicator that tried: the world (once, though the client uses it twice) and
         # its duplicate; the 2-rank halves have no rules.
         warnings = [l for l in proc.stderr.splitlines() if "left to the MPI library on this communicator" in l]
@@ -636,9 +644,7 @@ class MpiShim(unittest.TestCase):
         self.assertIn("No space left on device", warnings[0])
 
     def test_other_rank_counts_and_unreadable_profiles_are_left_to_the_library_with_one_warning(self):
-        proc = self.job(3, [SHIM_CLIENT])
-        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-        self.assertIn("checks passed", proc.stdout)
+        proc = self.client(3)
         warnings = [l for l in proc.stderr.splitlines() if "tuned for 4 ranks, this job has 3" in l]
         self.assertEqual(len(warnings), 1, proc.stderr)
         self.assertNotIn(" runs ", proc.stderr)
@@ -646,9 +652,7 @@ class MpiShim(unittest.TestCase):
             text = f.read()
         with open(self.profile, "w") as f:
             f.write(text[: len(text) // 2])
-        proc = self.job(4, [SHIM_CLIENT])
-        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-        self.assertIn("checks passed", proc.stdout)
+        proc = self.client(4)
         warnings = [l for l in proc.stderr.splitlines() if l.startswith("cctune-mpi:")]
         self.assertEqual(len(warnings), 1, proc.stderr)
         self.assertIn("not valid JSON", warnings[0])
@@ -661,9 +665,7 @@ class MpiShim(unittest.TestCase):
                 profile = json.loads(Export.profile(self.RULES))
                 profile["shape"]["fingerprint"] = fingerprint
                 self.export(json.dumps(profile))
-                proc = self.job(4, [SHIM_CLIENT])
-                self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-                self.assertIn("checks passed", proc.stdout)
+                proc = self.client(4)
                 warnings = [l for l in proc.stderr.splitlines() if "tuned on nodes with fingerprint" in l]
                 if fingerprint == this_node:
                     self.assertEqual(warnings, [], proc.stderr)

@@ -85,14 +85,19 @@ BenchOptions small_options(Collective collective, const std::string& algorithm) 
   return options;
 }
 
-TEST(Sweep, ProducesOneVerifiedRowPerSize) {
+// Runs the sweep on every rank, handing the rows to `sink`; returns the wrong elements over all ranks.
+std::uint64_t sweep(Backend& backend, const BenchOptions& options, RecordingSink& sink) {
   Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
+  const RunInfo info = gather_run_info(world, options);
+  return run_sweep(backend, world, options, info, {&sink}, nullptr, nullptr);
+}
+
+TEST(Sweep, ProducesOneVerifiedRowPerSize) {
   mpi::MpiBackend backend(MPI_COMM_WORLD);
   for (Collective collective : all_collectives()) {
     const BenchOptions options = small_options(collective, "mpi");
-    const RunInfo info = gather_run_info(world, options);
     RecordingSink sink;
-    const auto wrong = run_sweep(backend, world, options, info, {&sink}, nullptr, nullptr);
+    const auto wrong = sweep(backend, options, sink);
     EXPECT_EQ(wrong, 0u);
     ASSERT_EQ(sink.rows.size(), options.sizes.size());
     for (const Row& row : sink.rows) {
@@ -108,12 +113,10 @@ TEST(Sweep, ProducesOneVerifiedRowPerSize) {
 }
 
 TEST(Sweep, CountsEveryCorruptedElement) {
-  Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
   CorruptingBackend backend(MPI_COMM_WORLD);
   const BenchOptions options = small_options(Collective::allreduce, "ring");
-  const RunInfo info = gather_run_info(world, options);
   RecordingSink sink;
-  const auto wrong = run_sweep(backend, world, options, info, {&sink}, nullptr, nullptr);
+  const auto wrong = sweep(backend, options, sink);
   // One element per check iteration, per placement, per size, on exactly one rank.
   EXPECT_EQ(wrong, options.sizes.size() * 2 * 2);
   ASSERT_EQ(sink.rows.size(), options.sizes.size());
@@ -124,12 +127,10 @@ TEST(Sweep, CountsEveryCorruptedElement) {
 }
 
 TEST(Sweep, TakesADeviceBackendsOwnTimesFillsAndChecks) {
-  Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
   DeviceStyleBackend backend(MPI_COMM_WORLD);
   const BenchOptions options = small_options(Collective::allreduce, "ring");
-  const RunInfo info = gather_run_info(world, options);
   RecordingSink sink;
-  const auto wrong = run_sweep(backend, world, options, info, {&sink}, nullptr, nullptr);
+  const auto wrong = sweep(backend, options, sink);
   EXPECT_EQ(wrong, options.sizes.size() * 2 * 2);  // the backend's own count, summed over ranks
   EXPECT_GT(backend.fills, 0);
   EXPECT_EQ(backend.checks, static_cast<int>(options.sizes.size()) * 2 * 2);
@@ -142,15 +143,13 @@ TEST(Sweep, TakesADeviceBackendsOwnTimesFillsAndChecks) {
 }
 
 TEST(Sweep, RoundsShareOutTheIterationsAndCheckInTheFirstOnly) {
-  Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
   DeviceStyleBackend backend(MPI_COMM_WORLD);
   BenchOptions options = small_options(Collective::allreduce, "ring");
   options.selections[0].algorithms = {"ring", "mpi"};
   options.iterations = 7;
   options.rounds = 3;
-  const RunInfo info = gather_run_info(world, options);
   RecordingSink sink;
-  const auto wrong = run_sweep(backend, world, options, info, {&sink}, nullptr, nullptr);
+  const auto wrong = sweep(backend, options, sink);
   EXPECT_EQ(backend.binds, 2);  // each table bound once, kept over the rounds
   // Checked once per size and placement with -c 2, as without rounds; the last rank reports 1 each time.
   EXPECT_EQ(backend.checks, 2 * static_cast<int>(options.sizes.size()) * 2 * 2);
@@ -170,7 +169,7 @@ TEST(Sweep, RoundsShareOutTheIterationsAndCheckInTheFirstOnly) {
       EXPECT_EQ(p->wrong, 2u);
       const double algbw = static_cast<double>(row.shape.bytes) / (12.0 / 7.0 * 1e-6) / 1e9;
       EXPECT_DOUBLE_EQ(p->algbw_gbs, algbw);
-      EXPECT_DOUBLE_EQ(p->busbw_gbs, algbw * bus_bandwidth_factor(Collective::allreduce, world.size()));
+      EXPECT_DOUBLE_EQ(p->busbw_gbs, algbw * bus_bandwidth_factor(Collective::allreduce, backend.size()));
     }
   }
 }
