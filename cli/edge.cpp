@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <unistd.h>
 
 #include "collectives/bootstrap.hpp"
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 #include "bench/report.hpp"
 #include "results/files.hpp"
 #include "results/store.hpp"
@@ -28,29 +30,54 @@ int report_usage_error(std::string_view message) {
 }
 
 void write_file_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::string partial = path.string() + ".partial";
-  {
-    std::ofstream out(partial, std::ios::trunc);
-    out << text;
-    if (!out.flush()) CCTUNE_USAGE_ERROR("cannot write '" + path.string() + "': " + std::strerror(errno));
-  }
-  std::error_code ec;
-  std::filesystem::rename(partial, path, ec);
-  if (ec) CCTUNE_USAGE_ERROR("cannot write '" + path.string() + "': " + ec.message());
+  files::write_file_atomically(path.string(), text);
 }
+
+namespace {
+
+// How long the ranks wait for each other to agree that a usage error was seen everywhere. Checks made
+// before the ranks talk are collective and reach the barrier together in well under a second; an
+// error that only some ranks saw after the ranks began talking never gets the others there.
+constexpr double kUsageAgreementSeconds = 10.0;
+
+// True when every rank entered the barrier within the bound; false when some never came (they are
+// in a collective of their own, or waiting on us), in which case only MPI_Abort ends the job.
+bool all_ranks_arrive(const Communicator& agreement) {
+  MPI_Request request = MPI_REQUEST_NULL;
+  if (MPI_Ibarrier(agreement.get(), &request) != MPI_SUCCESS) return false;
+  const double deadline = MPI_Wtime() + kUsageAgreementSeconds;
+  int done = 0;
+  while (!done && MPI_Wtime() < deadline) {
+    MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+    if (!done) usleep(1000);
+  }
+  return done != 0;
+}
+
+}  // namespace
 
 int run_mpi_job(const std::function<int(int& rank)>& body) {
   int rank = 0;
+  // A communicator of its own, so that the agreement cannot be matched with a collective of the body
+  // that some ranks are still inside.
+  const Communicator agreement = Communicator::duplicate(MPI_COMM_WORLD);
   try {
     return body(rank);
   } catch (const UsageError& e) {
-    if (rank == 0) {
+    if (rank == 0 || agreement.size() == 1) {
       std::fprintf(stderr, "cctune: error: %s\n", e.what());
       std::fflush(stderr);
     }
     // Every rank raised it (each check is collective): the others wait until rank 0 has spoken, or
-    // mpirun, seeing them exit non-zero first, could kill rank 0 before its line is out.
-    MPI_Barrier(MPI_COMM_WORLD);
+    // mpirun, seeing them exit non-zero first, could kill rank 0 before its line is out. A rank that
+    // raised it alone (a file it could not write at the end) must not wait for ranks that never come:
+    // it says why and ends the job.
+    if (all_ranks_arrive(agreement)) return kUsage;
+    if (rank != 0) {
+      std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
+      std::fflush(stderr);
+    }
+    MPI_Abort(MPI_COMM_WORLD, kUsage);
     return kUsage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());

@@ -30,8 +30,7 @@ bool speaks_for_job();
 // process: kUsage where it spoke, kOk on the other ranks of a launched job (see edge.cpp).
 int report_usage_error(std::string_view message);
 
-// Writes beside the target, then renames: a job reading the old file never sees half of the new one.
-// Throws UsageError naming the file.
+// files::write_file_atomically: the old file or the new one, never half of either, no temporary left.
 void write_file_atomically(const std::filesystem::path& path, const std::string& text);
 
 // libcctune-mpi.so as built or installed with this cctune (absolute), or "" when it is in neither place.
