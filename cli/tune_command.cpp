@@ -10,6 +10,7 @@
 #include "cli/edge.hpp"
 #include "cli/sweep_options.hpp"
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 #include "topology/cluster.hpp"
 #include "topology/sources.hpp"
 #include "tuner/exporters.hpp"
@@ -76,6 +77,27 @@ TuneCommand* add_tune_command(CLI::App& app) {
 }
 
 namespace {
+
+constexpr const char* kOutputs[] = {"profile.json", "ompi-rules.conf", "cctune.env"};
+
+// Before anything is measured: the folder exists or can be made, and what tune will write in it can
+// be written (an hour of tuning must not end in "cannot write").
+void check_outputs(const std::string& out_dir) {
+  files::check_output_folder(out_dir, "the output folder (-o)");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(out_dir, ec)) return;
+  for (const char* name : kOutputs) {
+    files::check_output_file((std::filesystem::path(out_dir) / name).string(), "the output file");
+  }
+}
+
+// Rank 0 alone, after the ranks are done talking: a failure here is an Error (not a UsageError), so
+// that the edge ends the job at once with its one line instead of waiting for ranks that have left.
+void make_output_folder(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) CCTUNE_THROW("cannot make the output folder '" + dir.string() + "': " + ec.message());
+}
 
 void print_report(const tuner::TuneReport& report, bool judged) {
   for (const auto& part : report.collectives) {
@@ -186,6 +208,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
                          __FILE__, __LINE__);
       }
     }
+    check_outputs(command->out_dir);
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }
@@ -212,7 +235,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     print_report(report, options.strategy == tuner::Strategy::both);
     namespace fs = std::filesystem;
     const fs::path dir = fs::absolute(command->out_dir);
-    fs::create_directories(dir);
+    make_output_folder(dir);
     const fs::path profile = dir / "profile.json", rules = dir / "ompi-rules.conf", env = dir / "cctune.env";
     write_file_atomically(profile, tuner::profile_to_json(report.profile));
     write_file_atomically(rules, tuner::export_ompi_rules(report.profile));
