@@ -91,8 +91,7 @@ void check_outputs(const std::string& out_dir) {
   }
 }
 
-// Rank 0 alone, after the ranks are done talking: a failure here is an Error (not a UsageError), so
-// that the edge ends the job at once with its one line instead of waiting for ranks that have left.
+// Rank 0 alone, after the ranks are done talking (see on_this_rank_alone).
 void make_output_folder(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -232,21 +231,23 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db);
     const tuner::TuneReport report = tuner::tune(runner, world, options, info, fingerprint);
     if (rank != 0) return static_cast<int>(kOk);
-    print_report(report, options.strategy == tuner::Strategy::both);
-    namespace fs = std::filesystem;
-    const fs::path dir = fs::absolute(command->out_dir);
-    make_output_folder(dir);
-    const fs::path profile = dir / "profile.json", rules = dir / "ompi-rules.conf", env = dir / "cctune.env";
-    write_file_atomically(profile, tuner::profile_to_json(report.profile));
-    write_file_atomically(rules, tuner::export_ompi_rules(report.profile));
-    write_file_atomically(env, tuner::export_env_file(report.profile, {profile.string(), rules.string(), mpi_shim_path(), self_path()}));
-    fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
-    if (store) {
-      const auto id = store->append(tune_record(report, info, fingerprint, profile.string(), options.bench.type));
-      fmt::print("# Recorded as run {}\n", id);
-    }
-    fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
-    return static_cast<int>(kOk);
+    return on_this_rank_alone([&] {
+      print_report(report, options.strategy == tuner::Strategy::both);
+      namespace fs = std::filesystem;
+      const fs::path dir = fs::absolute(command->out_dir);
+      make_output_folder(dir);
+      const fs::path profile = dir / "profile.json", rules = dir / "ompi-rules.conf", env = dir / "cctune.env";
+      write_file_atomically(profile, tuner::profile_to_json(report.profile));
+      write_file_atomically(rules, tuner::export_ompi_rules(report.profile));
+      write_file_atomically(env, tuner::export_env_file(report.profile, {profile.string(), rules.string(), mpi_shim_path(), self_path()}));
+      fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
+      if (store) {
+        const auto id = store->append(tune_record(report, info, fingerprint, profile.string(), options.bench.type));
+        fmt::print("# Recorded as run {}\n", id);
+      }
+      fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
+      return static_cast<int>(kOk);
+    });
   });
 }
 

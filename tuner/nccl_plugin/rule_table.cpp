@@ -96,10 +96,12 @@ RuleTable RuleTable::from_csv(const std::string& text, const std::string& name, 
     if (rule.algorithm == -2) CCTUNE_USAGE_ERROR(where + "unknown algorithm '" + fields[3] + "'");
     if (rule.protocol == -2) CCTUNE_USAGE_ERROR(where + "unknown protocol '" + fields[4] + "'");
     // -1 means "leave NCCL's channel count": never write 1 or any other default when unset.
-    rule.channels = static_cast<int>(std::max<std::int64_t>(0, csv_integer(where, "channels", fields[5], -1, kMaxNcclChannels)));
+    const std::int64_t channels = csv_integer(where, "channels", fields[5], -1, kMaxNcclChannels);
+    rule.channels = static_cast<int>(std::max<std::int64_t>(0, channels));
     const std::int64_t rule_nodes = csv_integer(where, "nNodes", fields[6], -1, INT_MAX);
     const std::int64_t rule_ranks = csv_integer(where, "nRanks", fields[7], -1, INT_MAX);
-    rule.num_pipe_ops = fields.size() > 8 ? static_cast<int>(csv_integer(where, "numPipeOps", fields[8], -1, INT_MAX)) : -1;
+    rule.num_pipe_ops =
+        fields.size() > 8 ? static_cast<int>(csv_integer(where, "numPipeOps", fields[8], -1, INT_MAX)) : -1;
     rule.reg_buff = fields.size() > 9 ? static_cast<int>(csv_integer(where, "regBuff", fields[9], -1, 1)) : -1;
     if ((rule_nodes >= 0 && static_cast<std::size_t>(rule_nodes) != nnodes) ||
         (rule_ranks >= 0 && static_cast<std::size_t>(rule_ranks) != nranks)) {
@@ -120,7 +122,8 @@ RuleTable RuleTable::build(std::vector<Pending> pending) {
   };
   std::vector<std::uint32_t> order(pending.size());
   for (std::uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return key(pending[a]) < key(pending[b]); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::uint32_t a, std::uint32_t b) { return key(pending[a]) < key(pending[b]); });
   std::vector<std::uint32_t> kept(pending.size(), kNone);  // file order -> rules_
   for (std::size_t begin = 0; begin < order.size();) {
     std::size_t end = begin;
