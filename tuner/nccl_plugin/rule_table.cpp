@@ -167,6 +167,11 @@ RuleTable RuleTable::build(std::vector<Pending> pending) {
   }
   table.rules_.shrink_to_fit();
   table.lanes_.shrink_to_fit();
+  std::uint32_t lane = 0;
+  for (int collective = 0; collective <= kCollectiveSlots; ++collective) {
+    while (lane < table.lanes_.size() && table.lanes_[lane].collective < collective) ++lane;
+    table.first_lane_[static_cast<std::size_t>(collective)] = lane;
+  }
   return table;
 }
 
@@ -182,26 +187,38 @@ std::size_t RuleTable::memory_bytes() const {
   return bytes;
 }
 
-const RuleTable::Segment* RuleTable::segment_at(int collective, int num_pipe_ops, int reg_buff,
-                                                std::uint64_t bytes) const {
-  const auto wanted = std::make_tuple(collective, num_pipe_ops, reg_buff);
-  const auto lane = std::lower_bound(lanes_.begin(), lanes_.end(), wanted, [](const Lane& l, const auto& k) {
-    return std::make_tuple(l.collective, l.num_pipe_ops, l.reg_buff) < k;
-  });
-  if (lane == lanes_.end() || std::make_tuple(lane->collective, lane->num_pipe_ops, lane->reg_buff) != wanted) {
-    return nullptr;
-  }
-  const auto after = std::upper_bound(lane->segments.begin(), lane->segments.end(), bytes,
+const RuleTable::Segment* RuleTable::segment_in(const Lane& lane, std::uint64_t bytes) {
+  const auto after = std::upper_bound(lane.segments.begin(), lane.segments.end(), bytes,
                                       [](std::uint64_t value, const Segment& s) { return value < s.start; });
-  if (after == lane->segments.begin() || (after - 1)->rule == kNone) return nullptr;
+  if (after == lane.segments.begin() || (after - 1)->rule == kNone) return nullptr;
   return &*(after - 1);
 }
 
+const RuleTable::Segment* RuleTable::segment_at(int collective, int num_pipe_ops, int reg_buff,
+                                                std::uint64_t bytes) const {
+  const auto begin = lanes_.begin() + first_lane_[static_cast<std::size_t>(collective)];
+  const auto end = lanes_.begin() + first_lane_[static_cast<std::size_t>(collective) + 1];
+  const auto wanted = std::make_pair(num_pipe_ops, reg_buff);
+  const auto lane = std::lower_bound(begin, end, wanted, [](const Lane& l, const std::pair<int, int>& k) {
+    return std::make_pair(l.num_pipe_ops, l.reg_buff) < k;
+  });
+  if (lane == end || lane->num_pipe_ops != num_pipe_ops || lane->reg_buff != reg_buff) return nullptr;
+  return segment_in(*lane, bytes);
+}
+
 const NcclRule* RuleTable::find(int collective, std::uint64_t bytes, int num_pipe_ops, int reg_buff) const {
-  if (lanes_.empty()) return nullptr;
+  if (collective < 0 || collective >= kCollectiveSlots) return nullptr;
+  const std::uint32_t first = first_lane_[static_cast<std::size_t>(collective)];
+  const std::uint32_t lanes = first_lane_[static_cast<std::size_t>(collective) + 1] - first;
+  if (lanes == 0) return nullptr;
+  if (lanes == 1 && lanes_[first].num_pipe_ops == -1 && lanes_[first].reg_buff == -1) {
+    // The common case, and the hot path: no rule of this collective filters on anything.
+    const Segment* found = segment_in(lanes_[first], bytes);
+    return found ? &rules_[found->rule] : nullptr;
+  }
   // A rule's filter is either "any" (-1) or one value; a call matches the lanes of its own values and
-  // of "any". Of their segments' rules the earliest in the file wins, as in a scan of the file.
-  // A call with a negative value matches "any" only.
+  // of "any" (a call with a negative value, "any" only). Of their segments' rules the earliest in the
+  // file wins, as in a scan of the file.
   int pipes[2], registered[2], npipes = 0, nregistered = 0;
   if (num_pipe_ops >= 0) pipes[npipes++] = num_pipe_ops;
   pipes[npipes++] = -1;

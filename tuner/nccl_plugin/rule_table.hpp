@@ -3,6 +3,7 @@
 // is kept: per collective and per (numPipeOps, regBuff) filter the rules carry, the size axis cut into
 // segments, each naming the first rule in file order that covers it. Memory and build time grow with
 // the number of rules (n log n), never with its square, however the ranges overlap.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -56,10 +57,13 @@ class RuleTable {
     std::vector<Segment> segments;
   };
   static constexpr std::uint32_t kNone = UINT32_MAX;
+  static constexpr int kCollectiveSlots = 11;  // ncclFunc_t's values
+  static const Segment* segment_in(const Lane& lane, std::uint64_t bytes);
   const Segment* segment_at(int collective, int num_pipe_ops, int reg_buff, std::uint64_t bytes) const;
 
   std::vector<NcclRule> rules_;  // only rules some segment names
   std::vector<Lane> lanes_;      // sorted by (collective, num_pipe_ops, reg_buff)
+  std::array<std::uint32_t, kCollectiveSlots + 1> first_lane_{};  // collective c's lanes: [first_lane_[c], [c + 1])
   std::size_t rule_count_ = 0;
 };
 
