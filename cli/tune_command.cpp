@@ -178,6 +178,10 @@ results::Record tune_record(const tuner::TuneReport& report, const bench::RunInf
 int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
   tuner::TuneOptions options;
   try {
+    // Before the backend is resolved: the same line whether or not this build has the one named.
+    if (command->backend != "mpi" && command->library_only) {
+      throw UsageError("--library-only is about Open MPI's algorithms: it needs --backend mpi", __FILE__, __LINE__);
+    }
     bench::RawBenchOptions raw = command->sweep.raw();
     raw.dtype = command->dtype;
     raw.seed = command->seed;
@@ -187,9 +191,6 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     options.backend = options.bench.backend;
     if (options.backend == "mpi" && options.bench.timeout_seconds > 0) {
       throw UsageError("-T works with --backend nccl or cuda in tune (bench has a watchdog for mpi)", __FILE__, __LINE__);
-    }
-    if (options.backend != "mpi" && command->library_only) {
-      throw UsageError("--library-only is about Open MPI's algorithms: it needs --backend mpi", __FILE__, __LINE__);
     }
     options.bench.command_line = join_command_line(argc, argv);
     options.sizes = options.bench.sizes;
