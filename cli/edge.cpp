@@ -87,6 +87,14 @@ int run_mpi_job(const std::function<int(int& rank)>& body) {
   }
 }
 
+int on_this_rank_alone(const std::function<int()>& part) {
+  try {
+    return part();
+  } catch (const UsageError& e) {
+    throw Error(e.what(), e.file(), e.line());
+  }
+}
+
 std::string join_command_line(int argc, char** argv) {
   std::string line;
   for (int i = 0; i < argc; ++i) line += (i ? " " : "") + std::string(argv[i]);

@@ -62,4 +62,9 @@ results::Record run_record(std::string kind, const bench::RunInfo& info, const s
 // rank prints it and the whole job is aborted.
 int run_mpi_job(const std::function<int(int& rank)>& body);
 
+// Inside run_mpi_job's body, what one rank does alone once the others are done (rank 0 printing and
+// writing the outputs): a UsageError there is that rank's only, so it is raised as an Error, which
+// ends the job at once with its one line instead of after the bounded wait for ranks that have left.
+int on_this_rank_alone(const std::function<int()>& part);
+
 }  // namespace cctune::cli

@@ -1,17 +1,20 @@
 #include "cli/export_command.hpp"
 
 #include <filesystem>
+#include <optional>
 
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 #include "tuner/exporters.hpp"
 #include "tuner/profile.hpp"
+#include "tuner/search_space.hpp"
 
 namespace cctune::cli {
 
 struct ExportCommand {
   std::string profile;
-  std::string out_dir;
+  std::optional<std::string> out_dir;  // unset: beside the profile; "" is refused, not the current folder
 };
 
 ExportCommand* add_export_command(CLI::App& app) {
@@ -26,15 +29,27 @@ int run_export_command(ExportCommand* command) {
   try {
     namespace fs = std::filesystem;
     const tuner::Profile profile = tuner::read_profile(command->profile);
+    tuner::check_algorithms(profile, command->profile);
     const fs::path profile_path = fs::absolute(command->profile);
-    const fs::path dir = command->out_dir.empty() ? profile_path.parent_path() : fs::absolute(command->out_dir);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) CCTUNE_USAGE_ERROR("cannot create '" + dir.string() + "': " + ec.message());
+    // -o "" is refused by name before it is made absolute.
+    if (command->out_dir) files::check_output_folder(*command->out_dir, "the output folder (-o)");
+    const fs::path dir = command->out_dir ? fs::absolute(*command->out_dir) : profile_path.parent_path();
+    if (!command->out_dir) files::check_output_folder(dir.string(), "the output folder");
     const fs::path rules = dir / "ompi-rules.conf";
     const fs::path env = dir / "cctune.env";
-    write_file_atomically(rules, tuner::export_ompi_rules(profile));
-    write_file_atomically(env, tuner::export_env_file(profile, {profile_path.string(), rules.string(), mpi_shim_path(), self_path()}));
+    std::error_code ec;
+    if (fs::is_directory(dir, ec)) {
+      files::check_output_file(rules.string(), "the output file");
+      files::check_output_file(env.string(), "the output file");
+    }
+    // Both files are made before either is written: a profile that cannot be exported writes nothing.
+    const std::string rules_text = tuner::export_ompi_rules(profile);
+    const std::string env_text =
+        tuner::export_env_file(profile, {profile_path.string(), rules.string(), mpi_shim_path(), self_path()});
+    fs::create_directories(dir, ec);
+    if (ec) CCTUNE_THROW("cannot make the output folder '" + dir.string() + "': " + ec.message());
+    write_file_atomically(rules, rules_text);
+    write_file_atomically(env, env_text);
     if (speaks_for_job()) std::printf("wrote %s\nwrote %s\n", rules.c_str(), env.c_str());
     return kOk;
   } catch (const UsageError& e) {

@@ -10,6 +10,7 @@
 #include "cli/edge.hpp"
 #include "cli/sweep_options.hpp"
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 #include "topology/cluster.hpp"
 #include "topology/sources.hpp"
 #include "tuner/exporters.hpp"
@@ -76,6 +77,26 @@ TuneCommand* add_tune_command(CLI::App& app) {
 }
 
 namespace {
+
+constexpr const char* kOutputs[] = {"profile.json", "ompi-rules.conf", "cctune.env"};
+
+// Before anything is measured: the folder exists or can be made, and what tune will write in it can
+// be written (an hour of tuning must not end in "cannot write").
+void check_outputs(const std::string& out_dir) {
+  files::check_output_folder(out_dir, "the output folder (-o)");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(out_dir, ec)) return;
+  for (const char* name : kOutputs) {
+    files::check_output_file((std::filesystem::path(out_dir) / name).string(), "the output file");
+  }
+}
+
+// Rank 0 alone, after the ranks are done talking (see on_this_rank_alone).
+void make_output_folder(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) CCTUNE_THROW("cannot make the output folder '" + dir.string() + "': " + ec.message());
+}
 
 void print_report(const tuner::TuneReport& report, bool judged) {
   for (const auto& part : report.collectives) {
@@ -157,6 +178,10 @@ results::Record tune_record(const tuner::TuneReport& report, const bench::RunInf
 int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
   tuner::TuneOptions options;
   try {
+    // Before the backend is resolved: the same line whether or not this build has the one named.
+    if (command->backend != "mpi" && command->library_only) {
+      throw UsageError("--library-only is about Open MPI's algorithms: it needs --backend mpi", __FILE__, __LINE__);
+    }
     bench::RawBenchOptions raw = command->sweep.raw();
     raw.dtype = command->dtype;
     raw.seed = command->seed;
@@ -166,9 +191,6 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     options.backend = options.bench.backend;
     if (options.backend == "mpi" && options.bench.timeout_seconds > 0) {
       throw UsageError("-T works with --backend nccl or cuda in tune (bench has a watchdog for mpi)", __FILE__, __LINE__);
-    }
-    if (options.backend != "mpi" && command->library_only) {
-      throw UsageError("--library-only is about Open MPI's algorithms: it needs --backend mpi", __FILE__, __LINE__);
     }
     options.bench.command_line = join_command_line(argc, argv);
     options.sizes = options.bench.sizes;
@@ -186,6 +208,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
                          __FILE__, __LINE__);
       }
     }
+    check_outputs(command->out_dir);
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }
@@ -209,21 +232,23 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db);
     const tuner::TuneReport report = tuner::tune(runner, world, options, info, fingerprint);
     if (rank != 0) return static_cast<int>(kOk);
-    print_report(report, options.strategy == tuner::Strategy::both);
-    namespace fs = std::filesystem;
-    const fs::path dir = fs::absolute(command->out_dir);
-    fs::create_directories(dir);
-    const fs::path profile = dir / "profile.json", rules = dir / "ompi-rules.conf", env = dir / "cctune.env";
-    write_file_atomically(profile, tuner::profile_to_json(report.profile));
-    write_file_atomically(rules, tuner::export_ompi_rules(report.profile));
-    write_file_atomically(env, tuner::export_env_file(report.profile, {profile.string(), rules.string(), mpi_shim_path(), self_path()}));
-    fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
-    if (store) {
-      const auto id = store->append(tune_record(report, info, fingerprint, profile.string(), options.bench.type));
-      fmt::print("# Recorded as run {}\n", id);
-    }
-    fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
-    return static_cast<int>(kOk);
+    return on_this_rank_alone([&] {
+      print_report(report, options.strategy == tuner::Strategy::both);
+      namespace fs = std::filesystem;
+      const fs::path dir = fs::absolute(command->out_dir);
+      make_output_folder(dir);
+      const fs::path profile = dir / "profile.json", rules = dir / "ompi-rules.conf", env = dir / "cctune.env";
+      write_file_atomically(profile, tuner::profile_to_json(report.profile));
+      write_file_atomically(rules, tuner::export_ompi_rules(report.profile));
+      write_file_atomically(env, tuner::export_env_file(report.profile, {profile.string(), rules.string(), mpi_shim_path(), self_path()}));
+      fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
+      if (store) {
+        const auto id = store->append(tune_record(report, info, fingerprint, profile.string(), options.bench.type));
+        fmt::print("# Recorded as run {}\n", id);
+      }
+      fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
+      return static_cast<int>(kOk);
+    });
   });
 }
 

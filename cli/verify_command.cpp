@@ -124,26 +124,28 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db);
     const tuner::VerifyReport report = tuner::verify(runner, world, profile, options);
     if (rank != 0) return static_cast<int>(report.any_slower ? kFailed : kOk);
-    std::optional<std::int64_t> recorded;
-    if (store) {
-      recorded = store->append(verify_record(report, info, view.types.front().fingerprint, command->profile,
-                                              profile.backend, options.bench.type));
-    }
-    fmt::print("# cctune verify {}: backend {}, the library's default ({}) against the profile, {} interleaved "
-               "rounds of {} calls, {} ranks\n",
-               command->profile, profile.backend, report.default_label, options.rounds, options.iterations, info.nranks);
-    fmt::print("# {:>9}  {:>10}  {:>8}  {:>12}  {:>12}  {:>7}  {:>15}\n", "collective", "size (B)", "tuned",
-               "default (us)", "tuned (us)", "speedup", "range (rounds)");
-    for (const auto& row : report.rows) {
-      fmt::print("  {:>9}  {:>10}  {:>8}  {:>12.2f}  {:>12.2f}  {:>7.2f}  {:>6.2f} - {:<6.2f}{}\n", row.collective,
-                 row.bytes, row.tuned, row.default_median_us, row.tuned_median_us, row.speedup, row.speedup_low,
-                 row.speedup_high, row.slower ? "  SLOWER beyond noise" : row.same_as_default ? "  (= default)" : "");
-    }
-    fmt::print("# geometric-mean speedup of tuned over default: {:.3f}x over {} sizes; {}\n",
-               report.geometric_mean_speedup, report.rows.size(),
-               report.any_slower ? "SLOWER than default beyond noise at some size" : "nowhere slower beyond noise");
-    if (recorded) fmt::print("# Recorded as run {}\n", *recorded);
-    return static_cast<int>(report.any_slower ? kFailed : kOk);
+    return on_this_rank_alone([&] {
+      std::optional<std::int64_t> recorded;
+      if (store) {
+        recorded = store->append(verify_record(report, info, view.types.front().fingerprint, command->profile,
+                                                profile.backend, options.bench.type));
+      }
+      fmt::print("# cctune verify {}: backend {}, the library's default ({}) against the profile, {} interleaved "
+                 "rounds of {} calls, {} ranks\n",
+                 command->profile, profile.backend, report.default_label, options.rounds, options.iterations, info.nranks);
+      fmt::print("# {:>9}  {:>10}  {:>8}  {:>12}  {:>12}  {:>7}  {:>15}\n", "collective", "size (B)", "tuned",
+                 "default (us)", "tuned (us)", "speedup", "range (rounds)");
+      for (const auto& row : report.rows) {
+        fmt::print("  {:>9}  {:>10}  {:>8}  {:>12.2f}  {:>12.2f}  {:>7.2f}  {:>6.2f} - {:<6.2f}{}\n", row.collective,
+                   row.bytes, row.tuned, row.default_median_us, row.tuned_median_us, row.speedup, row.speedup_low,
+                   row.speedup_high, row.slower ? "  SLOWER beyond noise" : row.same_as_default ? "  (= default)" : "");
+      }
+      fmt::print("# geometric-mean speedup of tuned over default: {:.3f}x over {} sizes; {}\n",
+                 report.geometric_mean_speedup, report.rows.size(),
+                 report.any_slower ? "SLOWER than default beyond noise at some size" : "nowhere slower beyond noise");
+      if (recorded) fmt::print("# Recorded as run {}\n", *recorded);
+      return static_cast<int>(report.any_slower ? kFailed : kOk);
+    });
   });
 }
 

@@ -38,7 +38,7 @@ std::string export_ompi_rules(const Profile& profile) {
   std::map<int, std::map<int, std::vector<const Rule*>>> table;
   for (const Rule& rule : profile.rules) {
     const int id = ompi_collective_id(rule.collective);
-    if (rule.backend != "mpi" || id < 0 || rule.choice.algorithm.rfind("ompi:", 0) != 0) continue;
+    if (rule.backend != "mpi" || id < 0 || !ompi_algorithm_number(rule.collective, rule.choice.algorithm)) continue;
     table[id][rule.nranks >= 0 ? rule.nranks : profile.shape.nranks].push_back(&rule);
   }
   std::ostringstream out;
@@ -62,7 +62,8 @@ std::string export_ompi_rules(const Profile& profile) {
         // descending key and Open MPI silently discards the whole file.
         const std::uint64_t from = lines.empty() ? rule->min_bytes : std::max(rule->min_bytes, covered);
         if (lines.empty() && from > 0) lines.push_back({0, 0, 0, 0});
-        lines.push_back({from, std::stoi(rule->choice.algorithm.substr(5)), rule->choice.fanout, rule->choice.segsize});
+        lines.push_back({from, *ompi_algorithm_number(rule->collective, rule->choice.algorithm), rule->choice.fanout,
+                         rule->choice.segsize});
         covered = rule->max_bytes == UINT64_MAX ? UINT64_MAX : rule->max_bytes + 1;
       }
       if (covered != UINT64_MAX) lines.push_back({covered, 0, 0, 0});

@@ -1,29 +1,127 @@
 #include "tuner/profile.hpp"
 
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cmath>
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 
 namespace cctune::tuner {
 namespace {
 
 using Json = nlohmann::ordered_json;
 
-const char* const kCollectives[] = {"allreduce", "alltoall", "allgather", "reducescatter", "broadcast", "reduce"};
-const char* const kBackends[] = {"mpi", "nccl", "cuda"};
-const char* const kNcclAlgorithms[] = {"tree", "ring", "collnet_direct", "collnet_chain", "nvls", "nvls_tree", "pat", "any"};
-const char* const kNcclProtocols[] = {"ll", "ll128", "simple", "any"};
+constexpr std::string_view kBackends[] = {"mpi", "nccl", "cuda"};
 
-template <std::size_t N>
-bool one_of(const std::string& value, const char* const (&names)[N]) {
-  for (const char* name : names) {
-    if (value == name) return true;
-  }
-  return false;
+template <typename Names>
+int index_in(std::string_view value, const Names& names) {
+  const auto at = std::find(std::begin(names), std::end(names), value);
+  return at == std::end(names) ? -1 : static_cast<int>(at - std::begin(names));
 }
+
+// The value as the file has it, short enough for one line.
+std::string shown(const Json& value) {
+  std::string text = value.dump();
+  if (text.size() > 40) text = text.substr(0, 37) + "...";
+  return text;
+}
+
+// Every value of a profile is read through here, so that each is checked as the type and the number
+// it is in the file: nlohmann's get<int>() would turn 2^40 into 0, -3 into 2^64-3 for an unsigned
+// field, and 2.7 into 2, without a word. A refusal names the file, where in it, the key, the value
+// and what is allowed.
+class Reader {
+ public:
+  explicit Reader(const std::string& name) : name_(name) {}
+
+  [[noreturn]] void fail(const std::string& where, const std::string& reason) const {
+    CCTUNE_USAGE_ERROR(name_ + ": " + (where.empty() ? std::string() : where + ": ") + reason);
+  }
+
+  const Json& object(const Json& parent, const char* key, const std::string& where) const {
+    const Json& value = member(parent, key, where);
+    if (!value.is_object()) fail(where, std::string("\"") + key + "\" is " + shown(value) + ", expected an object");
+    return value;
+  }
+
+  const Json& array(const Json& parent, const char* key, const std::string& where) const {
+    const Json& value = member(parent, key, where);
+    if (!value.is_array()) fail(where, std::string("\"") + key + "\" is " + shown(value) + ", expected a list");
+    return value;
+  }
+
+  std::string text(const Json& parent, const char* key, const std::string& where,
+                   const std::optional<std::string>& fallback = std::nullopt) const {
+    if (fallback && !parent.contains(key)) return *fallback;
+    const Json& value = member(parent, key, where);
+    if (!value.is_string()) fail(where, std::string("\"") + key + "\" is " + shown(value) + ", expected a string");
+    return value.get<std::string>();
+  }
+
+  // A whole number in [low, high], compared as the number the file holds (int64 or uint64).
+  std::uint64_t unsigned_integer(const Json& parent, const char* key, const std::string& where, std::uint64_t low,
+                                 std::uint64_t high, std::optional<std::uint64_t> fallback = std::nullopt) const {
+    if (fallback && !parent.contains(key)) return *fallback;
+    const Json& value = member(parent, key, where);
+    if (value.is_number_unsigned()) {
+      const auto number = value.get<std::uint64_t>();
+      if (number >= low && number <= high) return number;
+    }
+    out_of_range(value, key, where, std::to_string(low), std::to_string(high));
+  }
+
+  std::int64_t integer(const Json& parent, const char* key, const std::string& where, std::int64_t low,
+                       std::int64_t high, std::optional<std::int64_t> fallback = std::nullopt) const {
+    if (fallback && !parent.contains(key)) return *fallback;
+    const Json& value = member(parent, key, where);
+    if (value.is_number_unsigned()) {
+      const auto number = value.get<std::uint64_t>();
+      if (high >= 0 && number <= static_cast<std::uint64_t>(high) && static_cast<std::int64_t>(number) >= low) {
+        return static_cast<std::int64_t>(number);
+      }
+    } else if (value.is_number_integer()) {
+      const auto number = value.get<std::int64_t>();
+      if (number >= low && number <= high) return number;
+    }
+    out_of_range(value, key, where, std::to_string(low), std::to_string(high));
+  }
+
+  int small_integer(const Json& parent, const char* key, const std::string& where, int low, int high,
+                    std::optional<int> fallback = std::nullopt) const {
+    return static_cast<int>(integer(parent, key, where, low, high,
+                                    fallback ? std::optional<std::int64_t>(*fallback) : std::nullopt));
+  }
+
+  // A finite number of at least 0 (times, counts of seconds).
+  double duration(const Json& parent, const char* key, const std::string& where) const {
+    if (!parent.contains(key)) return 0.0;
+    const Json& value = parent.at(key);
+    if (value.is_number()) {
+      const auto number = value.get<double>();
+      if (std::isfinite(number) && number >= 0) return number;
+    }
+    fail(where, std::string("\"") + key + "\" is " + shown(value) + ", expected a finite number of 0 or more");
+  }
+
+ private:
+  const Json& member(const Json& parent, const char* key, const std::string& where) const {
+    if (!parent.is_object() || !parent.contains(key)) fail(where, std::string("\"") + key + "\" is missing");
+    return parent.at(key);
+  }
+
+  [[noreturn]] void out_of_range(const Json& value, const char* key, const std::string& where, const std::string& low,
+                                 const std::string& high) const {
+    const char* kind = value.is_number_float() ? ", not a whole number" : value.is_number() ? "" : ", not a number";
+    fail(where, std::string("\"") + key + "\" is " + shown(value) + kind + "; allowed: a whole number from " + low +
+                    " to " + high);
+  }
+
+  const std::string& name_;
+};
 
 Json choice_json(const Choice& c) {
   Json j{{"algorithm", c.algorithm}, {"protocol", c.protocol}, {"channels", c.channels}};
@@ -33,18 +131,60 @@ Json choice_json(const Choice& c) {
   return j;
 }
 
-Choice choice_from(const Json& j) {
+Choice choice_from(const Reader& read, const Json& parent, const std::string& where) {
+  const std::string inside = where + ": choice";
+  const Json& j = read.object(parent, "choice", where);
   Choice c;
-  c.algorithm = j.at("algorithm").get<std::string>();
-  c.protocol = j.value("protocol", std::string("any"));
-  c.channels = j.value("channels", 0);
-  c.channels_per_net_peer = j.value("channels_per_net_peer", 0);
-  c.segsize = j.value("segsize", std::uint64_t{0});
-  c.fanout = j.value("fanout", 0);
+  c.algorithm = read.text(j, "algorithm", inside);
+  c.protocol = read.text(j, "protocol", inside, std::string("any"));
+  c.channels = read.small_integer(j, "channels", inside, 0, kMaxNcclChannels, 0);
+  c.channels_per_net_peer = read.small_integer(j, "channels_per_net_peer", inside, 0, kMaxNcclChannels, 0);
+  c.segsize = read.unsigned_integer(j, "segsize", inside, 0, INT_MAX, 0);
+  c.fanout = read.small_integer(j, "fanout", inside, 0, INT_MAX, 0);
   return c;
 }
 
+// The name of a JSON parse error without nlohmann's "[json.exception.parse_error.101] parse error at
+// line 1, column 2: " prefix, which says nothing to a user that the byte offset does not.
+std::string parse_reason(const Json::parse_error& e) {
+  std::string text = e.what();
+  const auto colon = text.rfind(": ");
+  if (colon != std::string::npos) text = text.substr(colon + 2);
+  return "not valid JSON at byte " + std::to_string(e.byte) + " (truncated?): " + text;
+}
+
 }  // namespace
+
+int nccl_collective_index(std::string_view name) { return index_in(name, kNcclCollectives); }
+
+int nccl_algorithm_index(std::string_view name) {
+  if (name == "any" || name == "-1") return -1;
+  const int index = index_in(name, kNcclAlgorithms);
+  return index < 0 ? -2 : index;
+}
+
+int nccl_protocol_index(std::string_view name) {
+  if (name == "any" || name == "-1") return -1;
+  const int index = index_in(name, kNcclProtocols);
+  return index < 0 ? -2 : index;
+}
+
+int ompi_algorithm_limit(std::string_view collective) {
+  return collective == "allreduce" ? 6 : collective == "alltoall" ? 5 : -1;
+}
+
+std::optional<int> ompi_algorithm_number(std::string_view collective, std::string_view algorithm) {
+  if (algorithm.substr(0, 5) != "ompi:") return std::nullopt;
+  const std::string_view digits = algorithm.substr(5);
+  int number = -1;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+  // Digits only: from_chars would take "-1", and "+1" or " 1" are not what tune writes.
+  if (digits.empty() || digits.front() == '-' || error != std::errc() || end != digits.data() + digits.size() ||
+      number > ompi_algorithm_limit(collective)) {
+    return std::nullopt;
+  }
+  return number;
+}
 
 bool operator==(const Choice& a, const Choice& b) {
   return a.algorithm == b.algorithm && a.protocol == b.protocol && a.channels == b.channels &&
@@ -52,79 +192,79 @@ bool operator==(const Choice& a, const Choice& b) {
 }
 
 Profile parse_profile(const std::string& text, const std::string& name) {
-  auto fail = [&](const std::string& reason) -> void { CCTUNE_USAGE_ERROR(name + ": " + reason); };
+  const Reader read(name);
   Json j;
   try {
     j = Json::parse(text);
   } catch (const Json::parse_error& e) {
-    fail(std::string("not valid JSON (truncated?): ") + e.what());
+    read.fail("", parse_reason(e));
   }
   Profile p;
-  try {
-    if (j.value("format", std::string()) != "cctune-profile") fail("not a cctune profile (no \"format\": \"cctune-profile\")");
-    p.version = j.at("version").get<int>();
-    if (p.version > kProfileVersion) {
-      fail("profile version " + std::to_string(p.version) + " is newer than this cctune reads (" +
-           std::to_string(kProfileVersion) + ")");
+  if (!j.is_object() || !j.contains("format") || j.at("format") != "cctune-profile") {
+    read.fail("", "not a cctune profile (no \"format\": \"cctune-profile\")");
+  }
+  p.version = read.small_integer(j, "version", "", 1, INT_MAX);
+  if (p.version > kProfileVersion) {
+    read.fail("", "profile version " + std::to_string(p.version) + " is newer than this cctune reads (" +
+                      std::to_string(kProfileVersion) + ")");
+  }
+  p.created = read.text(j, "created", "", std::string());
+  p.cctune_version = read.text(j, "cctune_version", "", std::string());
+  p.git_revision = read.text(j, "git_revision", "", std::string());
+  p.backend = read.text(j, "backend", "", std::string("mpi"));  // profiles before the GPU backends were all mpi
+  if (index_in(p.backend, kBackends) < 0) read.fail("", "unknown backend '" + p.backend + "' (mpi, nccl, cuda)");
+  const Json& shape = read.object(j, "shape", "");
+  p.shape.nranks = read.small_integer(shape, "nranks", "shape", 1, INT_MAX);
+  p.shape.nnodes = read.small_integer(shape, "nnodes", "shape", 1, p.shape.nranks);
+  p.shape.ranks_per_node = read.small_integer(shape, "ranks_per_node", "shape", 0, p.shape.nranks, 0);
+  p.shape.fingerprint = read.text(shape, "fingerprint", "shape", std::string());
+  p.shape.nccl_version = read.text(shape, "nccl_version", "shape", std::string());
+  p.shape.mpi_library = read.text(shape, "mpi_library", "shape", std::string());
+  std::size_t index = 0;
+  for (const Json& r : read.array(j, "rules", "")) {
+    const std::string where = "rule " + std::to_string(index++);
+    if (!r.is_object()) read.fail(where, "is " + shown(r) + ", expected an object");
+    Rule rule;
+    rule.collective = read.text(r, "collective", where);
+    rule.backend = read.text(r, "backend", where);
+    rule.min_bytes = read.unsigned_integer(r, "min_bytes", where, 0, UINT64_MAX);
+    rule.max_bytes = read.unsigned_integer(r, "max_bytes", where, 0, UINT64_MAX);
+    rule.nranks = read.small_integer(r, "nranks", where, -1, INT_MAX, -1);
+    rule.nnodes = read.small_integer(r, "nnodes", where, -1, INT_MAX, -1);
+    rule.num_pipe_ops = read.small_integer(r, "num_pipe_ops", where, -1, INT_MAX, -1);
+    rule.reg_buff = read.small_integer(r, "reg_buff", where, -1, 1, -1);
+    rule.choice = choice_from(read, r, where);
+    rule.median_us = read.duration(r, "median_us", where);
+    if (r.contains("runner_up")) {
+      const Json& runner_up = read.object(r, "runner_up", where);
+      rule.runner_up = choice_from(read, runner_up, where + ": runner_up");
+      rule.runner_up_median_us = read.duration(runner_up, "median_us", where + ": runner_up");
     }
-    p.created = j.value("created", std::string());
-    p.cctune_version = j.value("cctune_version", std::string());
-    p.git_revision = j.value("git_revision", std::string());
-    p.backend = j.value("backend", std::string("mpi"));  // profiles before the GPU backends were all mpi
-    if (!one_of(p.backend, kBackends)) fail("unknown backend '" + p.backend + "'");
-    const Json& shape = j.at("shape");
-    p.shape.nranks = shape.at("nranks").get<int>();
-    p.shape.nnodes = shape.at("nnodes").get<int>();
-    p.shape.ranks_per_node = shape.value("ranks_per_node", 0);
-    p.shape.fingerprint = shape.value("fingerprint", std::string());
-    p.shape.nccl_version = shape.value("nccl_version", std::string());
-    p.shape.mpi_library = shape.value("mpi_library", std::string());
-    if (p.shape.nranks < 1 || p.shape.nnodes < 1) fail("shape needs nranks and nnodes of 1 or more");
-    std::size_t index = 0;
-    for (const Json& r : j.at("rules")) {
-      Rule rule;
-      rule.collective = r.at("collective").get<std::string>();
-      rule.backend = r.at("backend").get<std::string>();
-      rule.min_bytes = r.at("min_bytes").get<std::uint64_t>();
-      rule.max_bytes = r.at("max_bytes").get<std::uint64_t>();
-      rule.nranks = r.value("nranks", -1);
-      rule.nnodes = r.value("nnodes", -1);
-      rule.num_pipe_ops = r.value("num_pipe_ops", -1);
-      rule.reg_buff = r.value("reg_buff", -1);
-      rule.choice = choice_from(r.at("choice"));
-      rule.median_us = r.value("median_us", 0.0);
-      if (r.contains("runner_up")) {
-        rule.runner_up = choice_from(r.at("runner_up").at("choice"));
-        rule.runner_up_median_us = r.at("runner_up").value("median_us", 0.0);
+    if (index_in(rule.collective, kCollectives) < 0) read.fail(where, "unknown collective '" + rule.collective + "'");
+    if (index_in(rule.backend, kBackends) < 0) read.fail(where, "unknown backend '" + rule.backend + "'");
+    if (rule.min_bytes > rule.max_bytes) read.fail(where, "min_bytes is larger than max_bytes");
+    if (rule.backend == "nccl") {
+      const bool p2p = rule.choice.algorithm == "p2p_grouped" && rule.collective == "alltoall";
+      if (!p2p && (rule.choice.algorithm == "-1" || nccl_algorithm_index(rule.choice.algorithm) == -2)) {
+        read.fail(where, "unknown NCCL algorithm '" + rule.choice.algorithm + "'");
       }
-      const std::string where = "rule " + std::to_string(index++);
-      if (!one_of(rule.collective, kCollectives)) fail(where + ": unknown collective '" + rule.collective + "'");
-      if (!one_of(rule.backend, kBackends)) fail(where + ": unknown backend '" + rule.backend + "'");
-      if (rule.min_bytes > rule.max_bytes) fail(where + ": min_bytes is larger than max_bytes");
-      if (rule.backend == "nccl") {
-        const bool p2p = rule.choice.algorithm == "p2p_grouped" && rule.collective == "alltoall";
-        if (!p2p && !one_of(rule.choice.algorithm, kNcclAlgorithms)) fail(where + ": unknown NCCL algorithm '" + rule.choice.algorithm + "'");
-        if (!one_of(rule.choice.protocol, kNcclProtocols)) fail(where + ": unknown NCCL protocol '" + rule.choice.protocol + "'");
-        if (rule.choice.channels < 0) fail(where + ": channels must be 0 (NCCL's choice) or more");
-        if (rule.choice.channels_per_net_peer < 0) fail(where + ": channels_per_net_peer must be 0 (NCCL's choice) or more");
+      if (rule.choice.protocol == "-1" || nccl_protocol_index(rule.choice.protocol) == -2) {
+        read.fail(where, "unknown NCCL protocol '" + rule.choice.protocol + "'");
       }
-      if (rule.backend == "mpi" && rule.choice.algorithm.rfind("ompi:", 0) == 0) {
-        const int limit = rule.collective == "allreduce" ? 6 : rule.collective == "alltoall" ? 5 : -1;
-        const std::string number = rule.choice.algorithm.substr(5);
-        if (limit < 0 || number.empty() || number.find_first_not_of("0123456789") != std::string::npos ||
-            std::stoi(number) > limit) {
-          fail(where + ": '" + rule.choice.algorithm + "' is not an Open MPI " + rule.collective + " algorithm");
-        }
-        if (rule.choice.fanout < 0) fail(where + ": fanout must be 0 (Open MPI's) or more");
-      }
-      p.rules.push_back(std::move(rule));
     }
-    if (j.contains("budget")) {
-      p.measurements = j["budget"].value("measurements", std::uint64_t{0});
-      p.measurement_seconds = j["budget"].value("seconds", 0.0);
+    if (rule.backend == "mpi" && rule.choice.algorithm.rfind("ompi:", 0) == 0 &&
+        !ompi_algorithm_number(rule.collective, rule.choice.algorithm)) {
+      read.fail(where, "'" + rule.choice.algorithm + "' is not an Open MPI " + rule.collective + " algorithm" +
+                           (ompi_algorithm_limit(rule.collective) < 0
+                                ? std::string()
+                                : " (ompi:0 to ompi:" + std::to_string(ompi_algorithm_limit(rule.collective)) + ")"));
     }
-  } catch (const Json::exception& e) {
-    fail(std::string("malformed profile: ") + e.what());
+    p.rules.push_back(std::move(rule));
+  }
+  if (j.contains("budget")) {
+    const Json& budget = read.object(j, "budget", "");
+    p.measurements = read.unsigned_integer(budget, "measurements", "budget", 0, UINT64_MAX, 0);
+    p.measurement_seconds = read.duration(budget, "seconds", "budget");
   }
   return p;
 }
@@ -141,14 +281,10 @@ void check_this_node(const Profile& profile) {
 }
 
 Profile read_profile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) CCTUNE_USAGE_ERROR(path + ": cannot open the profile");
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (text.str().empty()) CCTUNE_USAGE_ERROR(path + ": empty file");
-  return parse_profile(text.str(), path);
+  const std::string text = files::read_regular_file(path, "the profile", kMaxProfileBytes);
+  if (text.empty()) CCTUNE_USAGE_ERROR(path + ": the profile: empty file");
+  return parse_profile(text, path);
 }
-
 std::string profile_to_json(const Profile& p) {
   Json j;
   j["format"] = "cctune-profile";

@@ -1,6 +1,7 @@
 #pragma once
 // The profile: what `cctune tune` chose for one allocation shape, per collective and size range.
 // Versioned JSON (docs/profile.md). Read by the exporters, `cctune verify` and the NCCL tuner plugin.
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +11,31 @@
 namespace cctune::tuner {
 
 inline constexpr int kProfileVersion = 1;
+
+// The one list of each kind of name a profile (and the plugin's CSV) may use. NCCL's in the order of
+// its enums, which index the cost table (ncclFunc_t, NCCL_ALGO_*, NCCL_PROTO_*).
+inline constexpr std::array<std::string_view, 6> kCollectives{"allreduce", "alltoall", "allgather",
+                                                              "reducescatter", "broadcast", "reduce"};
+inline constexpr std::array<std::string_view, 5> kNcclCollectives{"broadcast", "reduce", "allgather",
+                                                                  "reducescatter", "allreduce"};
+inline constexpr std::array<std::string_view, 7> kNcclAlgorithms{"tree", "ring", "collnet_direct", "collnet_chain",
+                                                                 "nvls", "nvls_tree", "pat"};
+inline constexpr std::array<std::string_view, 3> kNcclProtocols{"ll", "ll128", "simple"};
+// NCCL's MAXCHANNELS: a channel cap above it is not one NCCL can have.
+inline constexpr int kMaxNcclChannels = 64;
+// A profile or rule file larger than this is refused unread: 100,000 rules take about 20 MiB, and
+// the NCCL plugin reads the file once per communicator on every rank.
+inline constexpr std::uint64_t kMaxProfileBytes = 32ull << 20;
+
+int nccl_collective_index(std::string_view name);  // -1 when NCCL's tuner never sees it (alltoall)
+int nccl_algorithm_index(std::string_view name);   // -1 for "any" (or -1); -2 unknown
+int nccl_protocol_index(std::string_view name);    // likewise
+
+// Open MPI's coll/tuned algorithms: 1..6 for allreduce, 1..5 for alltoall (0: its own decision;
+// ../shared/notes/interop-formats.md). -1 for a collective the rules file does not carry.
+int ompi_algorithm_limit(std::string_view collective);
+// N of "ompi:N" when it is one of those, otherwise nullopt (not "ompi:", not digits, out of range).
+std::optional<int> ompi_algorithm_number(std::string_view collective, std::string_view algorithm);
 
 struct Choice {
   // nccl: tree, ring, ..., pat or "any" (NCCL's choice); for alltoall also "p2p_grouped"
@@ -72,7 +98,10 @@ inline constexpr const char* kNodeFingerprintVariable = "CCTUNE_NODE_FINGERPRINT
 // The same for the node this process runs on, as its environment says (inside a job).
 void check_this_node(const Profile& profile);
 
-// Throws cctune::UsageError "PATH: reason" for a missing, malformed, truncated or newer-version file.
+// Throws cctune::UsageError "PATH: reason" for a missing, malformed, truncated or newer-version file,
+// for anything that is not a regular file of at most kMaxProfileBytes (a FIFO, /dev/zero: never
+// blocks), and for any value out of its range ("PATH: rule 3: choice: "channels" is 1099511627776;
+// allowed: a whole number from 0 to 64").
 Profile read_profile(const std::string& path);
 Profile parse_profile(const std::string& text, const std::string& name);
 std::string profile_to_json(const Profile& profile);

@@ -96,6 +96,28 @@ const Candidate* find_candidate(const std::vector<Candidate>& space, const Rule&
   return nullptr;
 }
 
+void check_algorithms(const Profile& profile, const std::string& name) {
+  for (std::size_t i = 0; i < profile.rules.size(); ++i) {
+    const Rule& rule = profile.rules[i];
+    if (rule.backend != "mpi" && rule.backend != "cuda") continue;
+    if (rule.backend == "mpi" && rule.choice.algorithm.rfind("ompi:", 0) == 0) continue;  // checked when read
+    const auto backends = backend_registry();
+    const auto entry = std::find_if(backends.begin(), backends.end(),
+                                    [&](const BackendEntry& e) { return e.name == rule.backend; });
+    if (entry == backends.end()) continue;  // cuda in a build without it: no job of this build runs the rule
+    std::string known;
+    bool found = false;
+    for (const AlgorithmInfo& info : entry->algorithms()) {
+      if (to_string(info.collective) != rule.collective) continue;
+      found |= info.name == rule.choice.algorithm;
+      known += (known.empty() ? "" : ", ") + std::string(info.name);
+    }
+    if (found) continue;
+    CCTUNE_USAGE_ERROR(name + ": rule " + std::to_string(i) + ": unknown " + rule.backend + " " + rule.collective +
+                       " algorithm '" + rule.choice.algorithm + "' (known: " + (known.empty() ? "none" : known) + ")");
+  }
+}
+
 struct CandidateRunner::Slot {
   std::string name;
   std::unique_ptr<Backend> backend;

@@ -42,6 +42,12 @@ std::string label(const Candidate& candidate);
 // written by another cctune build, or edited).
 const Candidate* find_candidate(const std::vector<Candidate>& space, const Rule& rule);
 
+// Every mpi rule of the profile names an algorithm this cctune has for its collective (Open MPI's
+// "ompi:N" are checked when the profile is read), and every cuda rule one of this build's kernels
+// when it has the cuda backend. UsageError "NAME: rule N: unknown mpi allreduce algorithm 'x' (known:
+// ...)" otherwise: an env file must not preload libcctune-mpi.so for an algorithm it does not have.
+void check_algorithms(const Profile& profile, const std::string& name);
+
 // Runs candidates of several backends side by side: each backend is created, and given buffers for
 // the largest of options.sizes, the first time one of its candidates is bound. Collective: every rank
 // must bind the same candidates in the same order.

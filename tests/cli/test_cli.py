@@ -366,6 +366,45 @@ class Topo(unittest.TestCase):
                     self.assertEqual(proc.stdout, "")
 
 
+class Tmpfs:
+    """A tmpfs of `size` mounted on a new folder (root only: the tests skip themselves otherwise)."""
+
+    def __init__(self, test, size="64k", read_only=False):
+        if os.geteuid() != 0:
+            test.skipTest("mounting a tmpfs needs root")
+        self.path = tempfile.mkdtemp(prefix="cctune-tmpfs-")
+        options = f"size={size}" + (",ro" if read_only else "")
+        proc = run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", self.path], timeout=30)
+        if proc.returncode != 0:
+            os.rmdir(self.path)
+            test.skipTest("cannot mount a tmpfs here: " + proc.stderr.strip())
+        test.addCleanup(self.close)
+
+    def fill(self):
+        """Fills it to the last byte, so that the next write fails with ENOSPC."""
+        fd = os.open(os.path.join(self.path, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"x" * 512) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def close(self):
+        run(["umount", self.path], timeout=30)
+        os.rmdir(self.path)
+
+
+def bad_output_folders(tmp):
+    """-o values no output can be written to, each with what the one line must say."""
+    a_file = os.path.join(tmp, "a-file")
+    with open(a_file, "w") as f:
+        f.write("not a folder\n")
+    return [("", "the path is empty"), (a_file, "is not a folder"),
+            (os.path.join(a_file, "below"), "is not a folder")]
+
+
 class Export(unittest.TestCase):
     @staticmethod
     def profile(rules):
@@ -422,7 +461,7 @@ class Export(unittest.TestCase):
             good = self.profile([{"collective": "allreduce", "backend": "mpi", "min_bytes": 0, "max_bytes": 9,
                                   "choice": {"algorithm": "ompi:3"}}])
             cases = {
-                "missing.json": (None, "cannot open the profile"),
+                "missing.json": (None, "the profile: no such file"),
                 "truncated.json": (good[: len(good) // 2], "not valid JSON"),
                 "newer.json": (good.replace('"version": 1', '"version": 7'), "newer than this cctune reads"),
                 "badalgo.json": (good.replace("ompi:3", "ompi:9"), "not an Open MPI allreduce algorithm"),
@@ -441,6 +480,91 @@ class Export(unittest.TestCase):
                     self.assertEqual(len(lines), 1, proc.stderr)
                     self.assertIn(expected, lines[0])
                     self.assertFalse(os.path.exists(os.path.join(out, "ompi-rules.conf")))
+
+    def assert_refused(self, proc, expected, out=None):
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        lines = cctune_lines(proc.stderr)
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertIn(expected, lines[0])
+        self.assertNotIn("json.exception", lines[0])
+        if out:
+            self.assertFalse(os.path.exists(os.path.join(out, "ompi-rules.conf")))
+            self.assertFalse(os.path.exists(os.path.join(out, "cctune.env")))
+
+    def test_item7_fifo_and_dev_zero_as_profile_are_one_line_for_export_and_verify(self):
+        # A FIFO with no writer blocked export and verify forever; /dev/zero read until memory ran out.
+        with tempfile.TemporaryDirectory() as tmp:
+            fifo = os.path.join(tmp, "profile.json")
+            os.mkfifo(fifo)
+            for path in (fifo, "/dev/zero"):
+                for command in (["export", path, "-o", tmp], ["verify", path]):
+                    with self.subTest(command=command):
+                        proc = run([CCTUNE, *command], timeout=60)
+                        self.assert_refused(proc, path + ": the profile: not a regular file", tmp)
+
+    def test_item21_numbers_out_of_range_and_unknown_names_are_refused_naming_the_key(self):
+        rule = {"collective": "allreduce", "backend": "nccl", "min_bytes": 0, "max_bytes": 9,
+                "choice": {"algorithm": "ring", "protocol": "ll", "channels": 4}}
+
+        def profile(**changes):
+            text = json.loads(self.profile([dict(rule)]))
+            for key, value in changes.items():
+                target = text
+                *parents, last = key.split(".")
+                for parent in parents:
+                    target = target[int(parent)] if parent.isdigit() else target[parent]
+                target[last] = value
+            return json.dumps(text)
+
+        cases = {
+            "channels": (profile(**{"rules.0.choice.channels": 2 ** 40}),
+                         '"channels" is 1099511627776; allowed: a whole number from 0 to 64'),
+            "segsize": (profile(**{"rules.0.backend": "mpi", "rules.0.choice": {"algorithm": "ompi:5", "segsize": -3}}),
+                        '"segsize" is -3'),
+            "version": (profile(version=1e300), '"version" is 1e+300, not a whole number'),
+            "nranks": (profile(**{"shape.nranks": 2.7}), '"nranks" is 2.7, not a whole number'),
+            "rules": (profile(rules=None), '"rules" is null, expected a list'),
+            "unknown-host": (profile(**{"rules.0.backend": "mpi", "rules.0.choice": {"algorithm": "ring_of_my_own"}}),
+                             "unknown mpi allreduce algorithm 'ring_of_my_own'"),
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, (text, expected) in cases.items():
+                with self.subTest(name=name):
+                    path = os.path.join(tmp, name + ".json")
+                    with open(path, "w") as f:
+                        f.write(text)
+                    out = os.path.join(tmp, "out-" + name)
+                    self.assert_refused(run([CCTUNE, "export", path, "-o", out]), expected, out)
+
+    def test_item22_overflowing_numbers_are_one_line_and_exit_2_not_stoi(self):
+        # std::stoi threw out_of_range: "cctune: error: stoi", exit 1.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "profile.json")
+            with open(path, "w") as f:
+                f.write(self.profile([{"collective": "allreduce", "backend": "mpi", "min_bytes": 0, "max_bytes": 9,
+                                       "choice": {"algorithm": "ompi:99999999999999999999"}}]))
+            for command in (["export", path], ["verify", path]):
+                with self.subTest(command=command[0]):
+                    proc = run([CCTUNE, *command], timeout=60)
+                    self.assert_refused(proc, "'ompi:99999999999999999999' is not an Open MPI allreduce algorithm", tmp)
+                    self.assertIn(path + ": rule 0", proc.stderr)
+
+    def test_item5_unwritable_output_folders_are_refused_before_anything_is_written(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "profile.json")
+            with open(path, "w") as f:
+                f.write(self.profile([{"collective": "allreduce", "backend": "mpi", "min_bytes": 0, "max_bytes": 9,
+                                       "choice": {"algorithm": "ompi:3"}}]))
+            for out, expected in bad_output_folders(tmp):
+                with self.subTest(out=out):
+                    self.assert_refused(run([CCTUNE, "export", path, "-o", out]), expected)
+            self.assertEqual(sorted(os.listdir(tmp)), ["a-file", "profile.json"])
+            # An output file that is a folder.
+            os.makedirs(os.path.join(tmp, "out", "cctune.env"))
+            self.assert_refused(run([CCTUNE, "export", path, "-o", os.path.join(tmp, "out")]), "is a directory")
+            self.assertFalse(os.path.exists(os.path.join(tmp, "out", "ompi-rules.conf")))
+            read_only = Tmpfs(self, read_only=True)
+            self.assert_refused(run([CCTUNE, "export", path, "-o", read_only.path]), "cannot create files in it")
 
 
 class Tune(unittest.TestCase):
@@ -526,6 +650,40 @@ class Tune(unittest.TestCase):
                     lines = set(cctune_lines(proc.stderr))
                     self.assertEqual(len(lines), 1, proc.stderr)
                     self.assertIn(message, lines.pop())
+
+    TINY = ["tune", "--collective", "allreduce", "-b", "1K", "-e", "1K", "--initial-iters", "1", "--rounds", "1",
+            "--no-confirm", "--no-db"]
+
+    def test_item5_unwritable_output_folders_are_one_line_before_any_rank_communicates(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            cases = bad_output_folders(tmp)
+            os.makedirs(os.path.join(tmp, "out", "profile.json"))
+            cases.append((os.path.join(tmp, "out"), "is a directory"))
+            for out, expected in cases:
+                with self.subTest(out=out):
+                    proc = run(mpirun(2, *self.TINY, "-o", out), timeout=120)
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = set(cctune_lines(proc.stderr))
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(expected, lines.pop())
+                    self.assertNotIn("# cctune tune:", proc.stdout)  # refused before the ranks met
+            read_only = Tmpfs(self, read_only=True)
+            proc = run(mpirun(2, *self.TINY, "-o", read_only.path), timeout=120)
+            self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+            self.assertIn("cannot create files in it", proc.stderr)
+            self.assertNotIn("# cctune tune:", proc.stdout)
+
+    def test_item4_a_full_disk_at_the_end_ends_the_job_with_one_line_and_leaves_no_temporary(self):
+        # Rank 0 alone could not write the profile and waited in a barrier the others never reached.
+        disk = Tmpfs(self, size="64k")
+        disk.fill()
+        proc = run(mpirun(2, *self.TINY, "-o", disk.path), timeout=180)
+        self.assertNotEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        lines = cctune_lines(proc.stderr)
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertIn(os.path.join(disk.path, "profile.json"), lines[0])
+        self.assertIn("No space left on device", lines[0])
+        self.assertEqual(os.listdir(disk.path), ["filler"])
 
     def test_verify_fails_a_profile_that_is_slower_than_default(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -2,12 +2,16 @@
 // first, init per communicator, getCollInfo with cost tables, finalize. No NCCL or GPU needed.
 #include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdarg>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -258,6 +262,96 @@ TEST_F(Plugin, MalformedCsvWarnsAndNothingIsForced) {
   int channels = 0;
   v4->getCollInfo(context, CCTUNE_FUNC_ALLREDUCE, 10, 1, table.arg(), 7, 3, 0, &channels);
   EXPECT_EQ(table.zeros(), 0);
+  v4->destroy(context);
+}
+
+// What init does with a file that is not one: a FIFO with no writer blocked NCCL's init forever on
+// every rank (and /dev/zero filled the memory). In a thread, so that a blocking init fails the test.
+TEST_F(Plugin, AFifoAsProfileOrCsvIsOneWarningAndInitReturnsAtOnce_Item7) {
+  std::filesystem::create_directories(dir);
+  const std::string fifo = (dir / "named.fifo").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (const char* variable : {"CCTUNE_PROFILE", "NCCL_TUNER_CONFIG_FILE"}) {
+    for (const std::string& path : {fifo, std::string("/dev/zero")}) {
+      g_log.clear();
+      unsetenv("CCTUNE_PROFILE");
+      unsetenv("NCCL_TUNER_CONFIG_FILE");
+      setenv(variable, path.c_str(), 1);
+      auto init = std::async(std::launch::async, [this] {
+        void* context = nullptr;
+        const int result = v4->init(16, 2, record, &context);
+        return std::make_pair(result, context);
+      });
+      if (init.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+        // The blocked thread cannot be joined: end the test binary, failing, instead of hanging it.
+        std::fprintf(stderr, "reading %s blocked\n", path.c_str());
+        std::_Exit(1);
+      }
+      const auto [result, context] = init.get();
+      EXPECT_EQ(result, 0);
+      EXPECT_EQ(warnings(), 1) << variable << "=" << path;
+      EXPECT_NE(g_log.back().second.find("not a regular file"), std::string::npos) << g_log.back().second;
+      CostTable table;
+      int channels = 0;
+      EXPECT_EQ(v4->getCollInfo(context, CCTUNE_FUNC_ALLREDUCE, 4096, 1, table.arg(), 7, 3, 0, &channels), 0);
+      EXPECT_EQ(table.zeros(), 0);
+      EXPECT_EQ(channels, 0);
+      v4->destroy(context);
+    }
+  }
+}
+
+// Numbers out of their range were wrapped (4294967300 channels became 4, 2^40 became 0) and forced
+// on NCCL. Now: one warning naming the key and its value, and NCCL decides.
+TEST_F(Plugin, OutOfRangeNumbersAreOneWarningAndNcclDecides_Item21) {
+  const std::string csv = write("wrapped.conf", "allreduce,0,65535,ring,ll,4294967300,-1,-1\n");
+  std::string profile(kProfile);
+  const std::string cap = "\"channels\": 4}";
+  profile.replace(profile.find(cap), cap.size(), "\"channels\": 1099511627776}");
+  const std::string json = write("wrapped.json", profile);
+  for (const auto& [variable, path, expected] :
+       {std::make_tuple("NCCL_TUNER_CONFIG_FILE", csv, "channels 4294967300 is out of range"),
+        std::make_tuple("CCTUNE_PROFILE", json, "\"channels\" is 1099511627776")}) {
+    g_log.clear();
+    unsetenv("CCTUNE_PROFILE");
+    unsetenv("NCCL_TUNER_CONFIG_FILE");
+    setenv(variable, path.c_str(), 1);
+    void* context = init5(16, 2);
+    EXPECT_EQ(warnings(), 1) << variable;
+    EXPECT_NE(g_log.back().second.find(expected), std::string::npos) << g_log.back().second;
+    for (const std::size_t bytes : {std::size_t{4096}, std::size_t{1} << 20}) {
+      CostTable table;
+      int channels = 0;
+      EXPECT_EQ(v5->getCollInfo(context, CCTUNE_FUNC_ALLREDUCE, bytes, 1, table.arg(), 7, 3, 0, &channels), 0);
+      EXPECT_EQ(table.zeros(), 0) << variable;
+      EXPECT_EQ(channels, 0) << variable;
+    }
+    v5->finalize(context);
+  }
+}
+
+// Overlapping rules through the plugin: first match wins, as before the table kept only winners.
+TEST_F(Plugin, OverlappingRulesFirstMatchWins_Item8) {
+  setenv("NCCL_TUNER_CONFIG_FILE", write("overlap.conf", R"(allreduce,0,-1,tree,ll,2,-1,-1,4,-1
+allreduce,100,200,ring,simple,3,-1,-1
+allreduce,0,1000,nvls,ll,5,-1,-1
+allreduce,150,-1,pat,ll,6,-1,-1,-1,1
+)").c_str(), 1);
+  void* context = nullptr;
+  ASSERT_EQ(v4->init(8, 1, record, &context), 0);
+  EXPECT_EQ(warnings(), 0);
+  const auto chosen = [&](std::size_t bytes, int pipe_ops, int registered) {
+    CostTable table;
+    int channels = 0;
+    v4->getCollInfo(context, CCTUNE_FUNC_ALLREDUCE, bytes, pipe_ops, table.arg(), 7, 3, registered, &channels);
+    return channels;
+  };
+  EXPECT_EQ(chosen(150, 4, 1), 2);   // rule 0 (numPipeOps 4) is first and matches
+  EXPECT_EQ(chosen(150, 1, 1), 3);   // rule 1
+  EXPECT_EQ(chosen(50, 1, 1), 5);    // rule 2
+  EXPECT_EQ(chosen(500, 1, 1), 5);   // rule 2 before rule 3
+  EXPECT_EQ(chosen(5000, 1, 1), 6);  // rule 3: registered buffers
+  EXPECT_EQ(chosen(5000, 1, 0), 0);  // nothing
   v4->destroy(context);
 }
 

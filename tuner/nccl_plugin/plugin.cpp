@@ -3,12 +3,11 @@
 // everything, always returns success, and on any problem leaves NCCL's own choice untouched.
 #include <cstdlib>
 #include <exception>
-#include <fstream>
 #include <memory>
 #include <new>
-#include <sstream>
 #include <string>
 
+#include "collectives/files.hpp"
 #include "tuner/nccl_plugin/rule_table.hpp"
 #include "tuner/nccl_plugin/tuner_abi.h"
 
@@ -30,14 +29,6 @@ void log(cctuneNcclLogger logger, cctuneNcclLogLevel level, const char* format, 
   if (logger) logger(level, CCTUNE_NCCL_TUNING, __FILE__, __LINE__, format, args...);
 }
 
-std::string read_file(const char* path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(std::string(path) + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nnodes, cctuneNcclLogger logger) noexcept {
   if (!context) return kSuccess;
   *context = nullptr;
@@ -54,7 +45,9 @@ cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nn
       state->rules = RuleTable::from_profile(read, nranks, nnodes);
     } else if (csv && *csv) {
       source = csv;
-      state->rules = RuleTable::from_csv(read_file(csv), csv, nranks, nnodes);
+      state->rules = RuleTable::from_csv(
+          cctune::files::read_regular_file(csv, "NCCL_TUNER_CONFIG_FILE", cctune::tuner::kMaxProfileBytes), csv, nranks,
+          nnodes);
     } else {
       log(logger, CCTUNE_NCCL_LOG_INFO, "cctune tuner: neither CCTUNE_PROFILE nor NCCL_TUNER_CONFIG_FILE is set; NCCL decides");
     }
