@@ -1,6 +1,7 @@
 // NCCL topology files (NCCL_TOPO_FILE / NCCL_TOPO_DUMP_FILE) into the node model.
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "collectives/error.hpp"
 #include "topology/file_checks.hpp"
@@ -102,6 +103,12 @@ NodeModel load_nccl_xml(const std::string& path) {
   Reader(model).read(document->document_element());
   model.order_devices_by_bus();
   return model;
+}
+
+NodeModel load_topology_xml(const std::string& path) {
+  const auto document = check_xml_file(path, XmlKind::any);
+  return std::string_view(document->document_element().name()) == "topology" ? load_hwloc_xml(path)
+                                                                              : load_nccl_xml(path);
 }
 
 }  // namespace cctune::topology
