@@ -322,6 +322,26 @@ TEST_F(BadTopologyFiles, UnclassifiedDevicesAreCountedNotCalledAbsent_Item22) {
   EXPECT_EQ(printed.find("no NVIDIA GPU"), std::string::npos) << printed;
 }
 
+// Numbers in an NCCL file are read as the numbers they are: strtoul truncated an oversized class to
+// 32 bits and read "0x02zz" as 2; as_int clamped a NUMA id; a NaN speed passed every comparison.
+TEST_F(BadTopologyFiles, NumbersInNcclFilesAreRangeCheckedNotTruncated_Item21) {
+  auto file = [&](const std::string& cpu, const std::string& pci, const std::string& net) {
+    return write("numbers.xml", "<system version=\"1\"><cpu numaid=\"" + cpu + "\"><pci busid=\"0000:01:00.0\" " + pci +
+                                    "><nic><net name=\"ib0\" dev=\"0\" speed=\"" + net + "\"></net></nic></pci></cpu></system>");
+  };
+  const std::string good = "class=\"0x020700\" vendor=\"0x15b3\" device=\"0x1021\"";
+  EXPECT_EQ(error_of([&] { load_nccl_xml(file("0", good, "400000")); }), "");
+  EXPECT_NE(error_of([&] { load_nccl_xml(file("0", "class=\"0x1000020700\"", "1")); })
+                .find("class=\"0x1000020700\": not a hex number from 0 to 0xffffff"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_nccl_xml(file("0", "class=\"0x020700\" vendor=\"0x15zz\"", "1")); })
+                .find("vendor=\"0x15zz\": not a hex number from 0 to 0xffff"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_nccl_xml(file("99999999999", good, "1")); }).find("numaid=\"99999999999\""),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_nccl_xml(file("0", good, "nan")); }).find("speed=\"nan\""), std::string::npos);
+}
+
 // Names come from the system and Linux allows "<>& in an interface name: every attribute is escaped,
 // so the file stays well-formed, injects nothing, and the names come back as they were.
 TEST_F(BadTopologyFiles, ExportedAttributesAreEscapedAndNamesRoundTrip_Item20) {
