@@ -221,6 +221,13 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
   accept::Spec spec;
   bench::BenchOptions options;
   try {
+    // CLI::Range lets NaN through (every comparison with it is false).
+    for (const auto& [option, value] : {std::pair{"-T", command->timeout_seconds}, std::pair{"--budget", command->budget_seconds}}) {
+      if (!(value >= 0 && value <= 86400)) {
+        throw UsageError(fmt::format("{} {} must be a number of seconds from 0 to 86400", option, value), __FILE__,
+                         __LINE__);
+      }
+    }
     spec = accept::read_spec(command->spec);
     bench::RawBenchOptions raw;
     raw.backend = spec.run.backend;

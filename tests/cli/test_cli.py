@@ -1307,6 +1307,17 @@ class Accept(unittest.TestCase):
                     line = self.assert_spec_error(tmp, spec, spec + expected)
                     self.assertNotIn(" -e", line)  # accept has no -e option (item 22)
 
+    def test_item21_a_nan_timeout_or_budget_is_refused(self):
+        for option in ("-T", "--budget"):
+            with self.subTest(option=option):
+                proc = run([CCTUNE, "accept", "--spec", self.SPEC, option, "nan", "--json", "", "--junit", ""],
+                           timeout=30)
+                self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                lines = cctune_lines(proc.stderr)
+                self.assertEqual(len(lines), 1, proc.stderr)
+                self.assertIn(f"{option} nan must be a number of seconds from 0 to 86400", lines[0])
+                self.assertEqual(proc.stdout, "")
+
     def test_item7_a_fifo_or_dev_zero_as_the_spec_is_one_line_and_exit_2(self):
         with tempfile.TemporaryDirectory() as tmp:
             fifo = os.path.join(tmp, "spec.fifo")
