@@ -20,6 +20,7 @@
 #include "bench/options.hpp"
 #include "bench/size_plan.hpp"
 #include "bench/sweep.hpp"
+#include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "collectives/backends.hpp"
 #include "collectives/error.hpp"
@@ -348,6 +349,10 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     fmt::print("# {}: {} passed, {} failed, {} skipped; verdicts in {} and {}\n", passed ? "ACCEPTED" : "NOT ACCEPTED",
                count(accept::Status::pass), count(accept::Status::fail), count(accept::Status::skip), command->json,
                command->junit);
+    if (const auto failure = bench::write_failure(stdout, "standard output")) {
+      fmt::print(stderr, "cctune: error: {} (the verdict files are whole)\n", *failure);
+      return static_cast<int>(kFailed);
+    }
     return static_cast<int>(passed ? kOk : kFailed);
   });
 }

@@ -172,17 +172,23 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     }
     const std::uint64_t wrong =
         bench::run_sweep(*backend, world, options, info, sinks, watchdog.get(), progress.get());
-    // A JSON file that could not be written to the end: every row is in the table above, and the
-    // file keeps the last version that was written whole.
-    const std::optional<std::string> json_failure = json ? json->failure() : std::nullopt;
     if (store) {
       const auto document = nlohmann::json::parse(collected.document().dump());
       const std::int64_t id = store->append(results::record_from_bench_json(document, "this run"));
       fmt::print("# Recorded as run {} in {}\n", id, store->path().string());
       std::fflush(stdout);
     }
-    if (json_failure) {
-      fmt::print(stderr, "cctune: error: {} (the file keeps the last version written whole)\n", *json_failure);
+
+    // Outputs that did not all arrive fail the run with one line: the table on stdout (a full disk,
+    // /dev/full), or the JSON file, which keeps the last version written whole (the table has every row).
+    if (rank == 0) {
+      if (const auto failure = bench::write_failure(stdout, "standard output")) {
+        fmt::print(stderr, "cctune: error: {}\n", *failure);
+        return static_cast<int>(kFailed);
+      }
+    }
+    if (const std::optional<std::string> failure = json ? json->failure() : std::nullopt) {
+      fmt::print(stderr, "cctune: error: {} (the file keeps the last version written whole)\n", *failure);
       return static_cast<int>(kFailed);
     }
     return static_cast<int>(wrong == 0 ? kOk : kFailed);

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "bench/options.hpp"
+#include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "collectives/bootstrap.hpp"
 #include "collectives/error.hpp"
@@ -48,6 +49,15 @@ TopoCommand* add_topo_command(CLI::App& app) {
 
 namespace {
 
+// kFailed with one line when the report on stdout did not all arrive (a full disk, /dev/full).
+int stdout_written() {
+  if (const auto failure = bench::write_failure(stdout, "standard output")) {
+    std::fprintf(stderr, "cctune: error: %s\n", failure->c_str());
+    return kFailed;
+  }
+  return kOk;
+}
+
 int from_file(const TopoCommand& command) {
   const topology::NodeModel model = command.xml.empty() ? topology::load_nccl_xml(command.nccl_xml)
                                                         : topology::load_hwloc_xml(command.xml);
@@ -57,7 +67,7 @@ int from_file(const TopoCommand& command) {
   topology::print_legend(stdout);
   if (!command.json.empty()) write_file_atomically(command.json, topology::to_json(model).dump(1) + "\n");
   if (!command.export_nccl_xml.empty()) write_file_atomically(command.export_nccl_xml, topology::export_nccl_xml(model));
-  return kOk;
+  return stdout_written();
 }
 
 int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
@@ -76,7 +86,7 @@ int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
   if (!command.export_nccl_xml.empty()) {
     write_file_atomically(command.export_nccl_xml, topology::export_nccl_xml(view.types.front().model));
   }
-  return kOk;
+  return stdout_written();
 }
 
 // Before anything is loaded or probed: outputs that cannot be written, or two names for one file
@@ -102,7 +112,7 @@ int run_topo_command(TopoCommand* command, int& argc, char**& argv) {
                                         : !command->nccl_xml.empty() ? topology::load_nccl_xml(command->nccl_xml)
                                                                      : topology::probe_local();
       std::printf("%s\n", topology::fingerprint(model).c_str());
-      return kOk;
+      return stdout_written();
     }
     if (!command->xml.empty() || !command->nccl_xml.empty()) return from_file(*command);
     return probe_cluster(*command, argc, argv);

@@ -47,6 +47,13 @@ def tables(stdout):
     return result
 
 
+def run_into_dev_full(command, timeout=120):
+    """The command with its stdout on /dev/full, where every write fails as on a full disk."""
+    with open("/dev/full", "w") as full:
+        return subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+
 class BenchJson(unittest.TestCase):
     def test_every_algorithm_gets_a_verified_table_and_json_rows(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -150,6 +157,14 @@ class BenchJson(unittest.TestCase):
                 self.assertEqual(sorted(os.listdir(disk)), ["filler", "run.json"])
             finally:
                 run(["umount", disk], timeout=30)
+
+    def test_item11_a_table_lost_on_a_full_stdout_fails_with_one_line(self):
+        proc = run_into_dev_full([CCTUNE, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "8",
+                                  "-e", "64", "-n", "1", "--no-db"])
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        lines = cctune_lines(proc.stderr)
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertIn("cannot write to standard output", lines[0])
 
     def test_item12_a_database_that_cannot_open_leaves_an_existing_json_untouched(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -469,6 +484,15 @@ class Topo(unittest.TestCase):
                     self.assertEqual(len(lines), 1, proc.stderr)
                     self.assertIn(path + ": its DOCTYPE declares entities", lines[0])
                     self.assertNotIn("Segmentation", proc.stderr)
+
+    def test_item11_a_report_lost_on_a_full_stdout_fails_with_one_line(self):
+        for args in (["--xml", fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml")], ["--fingerprint"]):
+            with self.subTest(args=args):
+                proc = run_into_dev_full([CCTUNE, "topo", *args])
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                lines = cctune_lines(proc.stderr)
+                self.assertEqual(len(lines), 1, proc.stderr)
+                self.assertIn("cannot write to standard output: No space left on device", lines[0])
 
     def test_item15_two_outputs_or_an_output_over_the_input_are_refused_with_nothing_written(self):
         g4dn = fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml")
@@ -1306,6 +1330,20 @@ class Accept(unittest.TestCase):
                         f.write(text)
                     line = self.assert_spec_error(tmp, spec, spec + expected)
                     self.assertNotIn(" -e", line)  # accept has no -e option (item 22)
+
+    def test_item11_verdicts_lost_on_a_full_stdout_fail_with_one_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = os.path.join(tmp, "spec.yaml")
+            with open(spec, "w") as f:
+                f.write("version: 1\nnode: {numa_nodes: 1}\n")
+            json_path = os.path.join(tmp, "v.json")
+            proc = run_into_dev_full([CCTUNE, "accept", "--spec", spec, "--json", json_path, "--junit", ""])
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("cannot write to standard output", lines[0])
+            with open(json_path) as f:
+                self.assertTrue(json.load(f)["passed"])  # the verdicts themselves are whole
 
     def test_item21_a_nan_timeout_or_budget_is_refused(self):
         for option in ("-T", "--budget"):
