@@ -47,6 +47,18 @@ def tables(stdout):
     return result
 
 
+def fill(disk):
+    """Fills the file system at `disk` to the last byte with a file named filler."""
+    filler = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while os.write(filler, b"\0" * 4096) > 0:
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(filler)
+
+
 def run_into_dev_full(command, timeout=120):
     """The command with its stdout on /dev/full, where every write fails as on a full disk."""
     with open("/dev/full", "w") as full:
@@ -128,14 +140,7 @@ class BenchJson(unittest.TestCase):
                 with open(path, "rb") as f:
                     previous = f.read()
                 self.assertTrue(json.loads(previous)["complete"])
-                filler = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
-                try:  # fill the disk to the last byte
-                    while os.write(filler, b"\0" * 4096) > 0:
-                        pass
-                except OSError:
-                    pass
-                finally:
-                    os.close(filler)
+                fill(disk)
                 proc = run([CCTUNE, *args, "-b", "8", "-e", "1K", "-J", path], timeout=60)
                 self.assertNotEqual(proc.returncode, 0, proc.stderr)
                 lines = cctune_lines(proc.stderr)
@@ -493,6 +498,33 @@ class Topo(unittest.TestCase):
                 lines = cctune_lines(proc.stderr)
                 self.assertEqual(len(lines), 1, proc.stderr)
                 self.assertIn("cannot write to standard output: No space left on device", lines[0])
+
+    def test_item16_outputs_on_a_full_disk_keep_the_old_files_and_leave_no_temporary(self):
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs needs root")
+        with tempfile.TemporaryDirectory() as tmp:
+            disk = os.path.join(tmp, "disk")
+            os.mkdir(disk)
+            if run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], timeout=30).returncode != 0:
+                self.skipTest("cannot mount a tmpfs here")
+            try:
+                outputs = {name: os.path.join(disk, name) for name in ("topo.json", "nccl.xml")}
+                for path in outputs.values():
+                    with open(path, "w") as f:
+                        f.write("previous")
+                fill(disk)
+                proc = run([CCTUNE, "topo", "--xml", fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml"), "--json",
+                            outputs["topo.json"], "--export-nccl-xml", outputs["nccl.xml"]], timeout=60)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                lines = cctune_lines(proc.stderr)
+                self.assertEqual(len(lines), 1, proc.stderr)
+                self.assertIn("No space left on device", lines[0])
+                for path in outputs.values():
+                    with open(path) as f:
+                        self.assertEqual(f.read(), "previous")
+                self.assertEqual(sorted(os.listdir(disk)), ["filler", "nccl.xml", "topo.json"])
+            finally:
+                run(["umount", disk], timeout=30)
 
     def test_item15_two_outputs_or_an_output_over_the_input_are_refused_with_nothing_written(self):
         g4dn = fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml")
