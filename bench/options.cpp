@@ -49,7 +49,9 @@ Integer parse_whole(std::string_view option, std::string_view text, Integer min,
   Integer value{};
   const char* last = text.data() + text.size();
   const auto [end, ec] = std::from_chars(text.data(), last, value);
-  if (ec == std::errc::result_out_of_range) CCTUNE_USAGE_ERROR(fmt::format("{} {} is out of range ({})", option, text, range));
+  if (ec == std::errc::result_out_of_range) {
+    CCTUNE_USAGE_ERROR(fmt::format("{} {} is out of range ({})", option, text, range));
+  }
   if (text.empty() || ec != std::errc() || end != last) {
     CCTUNE_USAGE_ERROR(fmt::format("{} '{}' is not a whole number ({})", option, text, range));
   }
@@ -82,7 +84,8 @@ void refuse_same_output(std::string_view option_a, const std::string& path_a, st
                         const std::string& path_b) {
   if (path_a.empty() || path_b.empty()) return;
   std::error_code ec;
-  const bool same = resolved_output(path_a) == resolved_output(path_b) || std::filesystem::equivalent(path_a, path_b, ec);
+  const bool same =
+      resolved_output(path_a) == resolved_output(path_b) || std::filesystem::equivalent(path_a, path_b, ec);
   if (same) {
     CCTUNE_USAGE_ERROR(fmt::format("{} '{}' and {} '{}' name the same file: one would overwrite the other", option_a,
                                    path_a, option_b, path_b));

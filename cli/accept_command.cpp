@@ -223,7 +223,8 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
   bench::BenchOptions options;
   try {
     // CLI::Range lets NaN through (every comparison with it is false).
-    for (const auto& [option, value] : {std::pair{"-T", command->timeout_seconds}, std::pair{"--budget", command->budget_seconds}}) {
+    for (const auto& [option, value] :
+         {std::pair{"-T", command->timeout_seconds}, std::pair{"--budget", command->budget_seconds}}) {
       if (!(value >= 0 && value <= 86400)) {
         throw UsageError(fmt::format("{} {} must be a number of seconds from 0 to 86400", option, value), __FILE__,
                          __LINE__);

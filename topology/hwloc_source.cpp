@@ -216,7 +216,9 @@ double nic_speed_gbps(const std::string& name, bool verbs, const std::string& ro
 NodeModel probe_local() {
   Topology topology = make_topology();
   errno = 0;
-  if (hwloc_topology_load(topology.get()) != 0) CCTUNE_THROW("hwloc could not probe this machine (" + hwloc_reason() + ")");
+  if (hwloc_topology_load(topology.get()) != 0) {
+    CCTUNE_THROW("hwloc could not probe this machine (" + hwloc_reason() + ")");
+  }
   return from_topology(topology.get(), "hwloc (live)", true);
 }
 

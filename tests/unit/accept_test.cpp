@@ -101,13 +101,14 @@ TEST(AcceptNode, AG4dnFailsThePixRuleOnTheGpusFarFromItsEfa) {
 // YAML document, would have part of it silently ignored (yaml-cpp keeps the first key and reads one
 // document).
 TEST(AcceptSpec, EmptySpecsDuplicateKeysAndExtraDocumentsAreRefused_Item15) {
-  for (const char* nothing : {"version: 1\n", "version: 1\ncollectives: []\n", "version: 1\nnode: {nics: {rdma: true}}\n",
-                              "version: 1\nnode: {}\nrun: {iterations: 5}\n"}) {
+  for (const char* nothing : {"version: 1\n", "version: 1\ncollectives: []\n",
+                              "version: 1\nnode: {nics: {rdma: true}}\n", "version: 1\nnode: {}\nrun: {iterations: 5}\n"}) {
     EXPECT_NE(error_of(nothing).find("s.yaml: nothing to check"), std::string::npos) << nothing;
   }
   EXPECT_EQ(error_of("version: 1\nnode:\n  numa_nodes: 1\n  numa_nodes: 2\n"),
             "s.yaml:4: node.numa_nodes: duplicate key (first given at line 3)");
-  EXPECT_EQ(error_of("version: 1\ncollectives:\n  - {collective: allreduce, size: 1MiB, size: 2MiB, min_busbw: 1GB/s}\n"),
+  EXPECT_EQ(error_of("version: 1\ncollectives:\n"
+                     "  - {collective: allreduce, size: 1MiB, size: 2MiB, min_busbw: 1GB/s}\n"),
             "s.yaml:3: collectives[0].size: duplicate key (first given at line 3)");
   EXPECT_EQ(error_of("version: 1\nversion: 1\nnode: {numa_nodes: 1}\n"),
             "s.yaml:2: version: duplicate key (first given at line 1)");

@@ -263,10 +263,12 @@ TEST_F(BadTopologyFiles, ADoctypeThatDeclaresEntitiesIsRefusedBeforeHwlocReadsIt
   const std::string hwloc = write("entity.xml", "<?xml version=\"1.0\"?>\n<!DOCTYPE topology [<!ENTITY x \"y\">]>\n"
                                                 "<topology version=\"2.0\">\n  <object type=\"Machine\" "
                                                 "os_index=\"0\" name=\"&x;\"/>\n</topology>\n");
-  EXPECT_NE(error_of([&] { load_hwloc_xml(hwloc); }).find(hwloc + ": its DOCTYPE declares entities"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_hwloc_xml(hwloc); }).find(hwloc + ": its DOCTYPE declares entities"),
+            std::string::npos);
   EXPECT_NE(error_of([&] { load_topology_xml(hwloc); }).find("internal DTD subset"), std::string::npos);
-  const std::string nccl = write("entity-nccl.xml", "<!DOCTYPE system [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;\">]>\n"
-                                                    "<system version=\"1\"><cpu numaid=\"&b;\"/></system>\n");
+  const std::string nccl = write("entity-nccl.xml",
+                                 "<!DOCTYPE system [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;\">]>\n"
+                                 "<system version=\"1\"><cpu numaid=\"&b;\"/></system>\n");
   EXPECT_NE(error_of([&] { load_nccl_xml(nccl); }).find("internal DTD subset"), std::string::npos);
   // A DOCTYPE that names no DTD crashed hwloc the same way (it reads the missing system id).
   const std::string bare = write("bare.xml", "<?xml version=\"1.0\"?>\n<!DOCTYPE topology>\n"
@@ -326,8 +328,9 @@ TEST_F(BadTopologyFiles, UnclassifiedDevicesAreCountedNotCalledAbsent_Item22) {
 // 32 bits and read "0x02zz" as 2; as_int clamped a NUMA id; a NaN speed passed every comparison.
 TEST_F(BadTopologyFiles, NumbersInNcclFilesAreRangeCheckedNotTruncated_Item21) {
   auto file = [&](const std::string& cpu, const std::string& pci, const std::string& net) {
-    return write("numbers.xml", "<system version=\"1\"><cpu numaid=\"" + cpu + "\"><pci busid=\"0000:01:00.0\" " + pci +
-                                    "><nic><net name=\"ib0\" dev=\"0\" speed=\"" + net + "\"></net></nic></pci></cpu></system>");
+    return write("numbers.xml", "<system version=\"1\"><cpu numaid=\"" + cpu + "\"><pci busid=\"0000:01:00.0\" " +
+                                    pci + "><nic><net name=\"ib0\" dev=\"0\" speed=\"" + net +
+                                    "\"></net></nic></pci></cpu></system>");
   };
   const std::string good = "class=\"0x020700\" vendor=\"0x15b3\" device=\"0x1021\"";
   EXPECT_EQ(error_of([&] { load_nccl_xml(file("0", good, "400000")); }), "");
