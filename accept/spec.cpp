@@ -3,14 +3,16 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <charconv>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <stdexcept>
+#include <vector>
 
+#include "bench/size_plan.hpp"
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 
 namespace cctune::accept {
 namespace {
@@ -68,10 +70,44 @@ class Reader {
     }
   }
 
-  int count(const YAML::Node& node, const std::string& key, int minimum) const {
-    const int value = scalar<int>(node, key);
+  // A whole number read as the number it is: "1e3", "2.7", "0x10" and values past `maximum` are refused
+  // with the range rather than wrapped, rounded or taken as another base.
+  int count(const YAML::Node& node, const std::string& key, int minimum, int maximum) const {
+    if (!node.IsScalar()) fail(node, key, "expected a single value");
+    const std::string& text = node.Scalar();
+    long long value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec == std::errc::result_out_of_range || (ec == std::errc() && end == text.data() + text.size() &&
+                                                 value > maximum)) {
+      fail(node, key, fmt::format("{} is out of range ({} to {})", text, minimum, maximum));
+    }
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+      fail(node, key, fmt::format("'{}' is not a whole number ({} to {})", text, minimum, maximum));
+    }
     if (value < minimum) fail(node, key, fmt::format("{} is impossible (at least {})", value, minimum));
-    return value;
+    return static_cast<int>(value);
+  }
+
+  // yaml-cpp keeps the first of two equal keys and drops the other without a word; a spec that says
+  // a thing twice is a mistake whichever it meant. Iterative: a hostile spec cannot nest us deep.
+  void no_duplicate_keys(const YAML::Node& root) const {
+    std::vector<std::pair<YAML::Node, std::string>> pending{{root, ""}};
+    while (!pending.empty()) {
+      const auto [node, where] = pending.back();
+      pending.pop_back();
+      if (node.IsMap()) {
+        std::map<std::string, int> seen;
+        for (const auto& entry : node) {
+          const std::string key = entry.first.IsScalar() ? entry.first.Scalar() : std::string("(not a name)");
+          const std::string path = where.empty() ? key : where + "." + key;
+          const auto [at, fresh] = seen.emplace(key, entry.first.Mark().line + 1);
+          if (!fresh) fail(entry.first, path, fmt::format("duplicate key (first given at line {})", at->second));
+          pending.emplace_back(entry.second, path);
+        }
+      } else if (node.IsSequence()) {
+        for (std::size_t i = 0; i < node.size(); ++i) pending.emplace_back(node[i], fmt::format("{}[{}]", where, i));
+      }
+    }
   }
 
   template <typename Parse>
@@ -105,6 +141,10 @@ std::uint64_t parse_size_bytes(const std::string& text) {
              {"G", 1073741824.0}},
       "size");
   if (bytes != std::floor(bytes)) throw std::invalid_argument(fmt::format("'{}' is not a whole number of bytes", text));
+  // Converting a double at or past 2^64 to an integer is undefined: refuse it as the number it is.
+  if (bytes >= 18446744073709551616.0) {
+    throw std::invalid_argument(fmt::format("'{}' is {:g} bytes, more than 64 bits can count", text, bytes));
+  }
   return static_cast<std::uint64_t>(bytes);
 }
 
@@ -121,16 +161,22 @@ std::string CollectiveCheck::name() const {
 }
 
 Spec parse_spec(const std::string& text, const std::string& name) {
-  YAML::Node root;
+  std::vector<YAML::Node> documents;
   try {
-    root = YAML::Load(text);
+    documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
     CCTUNE_USAGE_ERROR(fmt::format("{}:{}: not valid YAML: {}", name, e.mark.line + 1, e.msg));
   }
   const Reader read(name);
+  // A second document ("---") would be ignored: whatever it checks would silently not be checked.
+  if (documents.size() > 1) {
+    read.fail(documents[1], "---", fmt::format("{} YAML documents; a spec is one", documents.size()));
+  }
+  const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
   if (!root.IsMap()) CCTUNE_USAGE_ERROR(name + ": expected a mapping with 'version', 'node', 'collectives'");
+  read.no_duplicate_keys(root);
   read.only(root, "", {"version", "node", "collectives", "run"});
-  if (!root["version"] || read.scalar<int>(root["version"], "version") != 1) {
+  if (!root["version"] || read.count(root["version"], "version", 0, 1000) != 1) {
     read.fail(root["version"] ? root["version"] : root, "version", "must be 1 (this cctune reads version 1)");
   }
   Spec spec;
@@ -138,7 +184,7 @@ Spec parse_spec(const std::string& text, const std::string& name) {
     read.only(node, "node", {"gpus", "nics", "gpu_nic_path", "numa_nodes"});
     if (const YAML::Node gpus = node["gpus"]) {
       read.only(gpus, "node.gpus", {"count", "model"});
-      if (gpus["count"]) spec.node.gpu_count = read.count(gpus["count"], "node.gpus.count", 0);
+      if (gpus["count"]) spec.node.gpu_count = read.count(gpus["count"], "node.gpus.count", 0, kMaxDevices);
       if (gpus["model"]) spec.node.gpu_model = read.scalar<std::string>(gpus["model"], "node.gpus.model");
       if (spec.node.gpu_model && spec.node.gpu_count == 0) {
         read.fail(gpus["model"], "node.gpus.model", "a model for zero GPUs is impossible");
@@ -146,7 +192,7 @@ Spec parse_spec(const std::string& text, const std::string& name) {
     }
     if (const YAML::Node nics = node["nics"]) {
       read.only(nics, "node.nics", {"count", "rdma", "min_speed"});
-      if (nics["count"]) spec.node.nic_count = read.count(nics["count"], "node.nics.count", 0);
+      if (nics["count"]) spec.node.nic_count = read.count(nics["count"], "node.nics.count", 0, kMaxDevices);
       if (nics["rdma"]) spec.node.nic_rdma = read.scalar<bool>(nics["rdma"], "node.nics.rdma");
       if (nics["min_speed"]) {
         spec.node.nic_min_speed_gbps = read.measure(nics["min_speed"], "node.nics.min_speed", parse_link_speed_gbps);
@@ -159,14 +205,14 @@ Spec parse_spec(const std::string& text, const std::string& name) {
       }
       spec.node.gpu_nic_path = value;
     }
-    if (node["numa_nodes"]) spec.node.numa_nodes = read.count(node["numa_nodes"], "node.numa_nodes", 1);
+    if (node["numa_nodes"]) spec.node.numa_nodes = read.count(node["numa_nodes"], "node.numa_nodes", 1, kMaxDevices);
   }
   if (const YAML::Node run = root["run"]) {
     read.only(run, "run", {"backend", "algorithm", "iterations", "warmup"});
     if (run["backend"]) spec.run.backend = read.scalar<std::string>(run["backend"], "run.backend");
     if (run["algorithm"]) spec.run.algorithm = read.scalar<std::string>(run["algorithm"], "run.algorithm");
-    if (run["iterations"]) spec.run.iterations = read.count(run["iterations"], "run.iterations", 1);
-    if (run["warmup"]) spec.run.warmup = read.count(run["warmup"], "run.warmup", 0);
+    if (run["iterations"]) spec.run.iterations = read.count(run["iterations"], "run.iterations", 1, kMaxRunCount);
+    if (run["warmup"]) spec.run.warmup = read.count(run["warmup"], "run.warmup", 0, kMaxRunCount);
   }
   if (const YAML::Node checks = root["collectives"]) {
     if (!checks.IsSequence()) read.fail(checks, "collectives", "expected a list of checks");
@@ -202,18 +248,48 @@ Spec parse_spec(const std::string& text, const std::string& name) {
       if (check.min_busbw_gbs.has_value() == check.max_latency_us.has_value()) {
         read.fail(c, where, "give exactly one of min_busbw and max_latency");
       }
+      check.index = i;
       spec.collectives.push_back(check);
     }
+  }
+  if (!spec.checks_anything()) {
+    CCTUNE_USAGE_ERROR(name + ": nothing to check (no node counts, models, speeds or paths, and no collectives): "
+                              "a spec that checks nothing would accept any node");
   }
   return spec;
 }
 
+bool Spec::checks_anything() const {
+  return node.gpu_count || node.gpu_model || node.nic_count || node.nic_min_speed_gbps || node.gpu_nic_path ||
+         node.numa_nodes || !collectives.empty();
+}
+
+void check_runnable(const Spec& spec, const std::string& name, std::uint64_t element_bytes, std::string_view type_name,
+                    int nranks) {
+  for (const CollectiveCheck& check : spec.collectives) {
+    const std::string where = fmt::format("{}:{}: collectives[{}].size", name, check.line, check.index);
+    if (check.bytes < element_bytes) {
+      CCTUNE_USAGE_ERROR(fmt::format("{}: {} B is smaller than one {} element ({} B)", where, check.bytes, type_name,
+                                     element_bytes));
+    }
+    if (check.bytes / element_bytes > bench::kMaxElementCount) {
+      CCTUNE_USAGE_ERROR(fmt::format("{}: {} is more than the {} {} elements ({}) one MPI call can count", where,
+                                     bench::format_size(check.bytes), bench::kMaxElementCount, type_name,
+                                     bench::format_size(bench::kMaxElementCount * element_bytes)));
+    }
+    // alltoall sends each peer its share: below one element per peer it would move nothing.
+    if (nranks > 0 && check.collective == "alltoall" &&
+        check.bytes / element_bytes < static_cast<std::uint64_t>(nranks)) {
+      CCTUNE_USAGE_ERROR(fmt::format("{}: alltoall of {} B on {} ranks is less than one {} element ({} B) per rank; "
+                                     "give at least {} B",
+                                     where, check.bytes, nranks, type_name, element_bytes,
+                                     element_bytes * static_cast<std::uint64_t>(nranks)));
+    }
+  }
+}
+
 Spec read_spec(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) CCTUNE_USAGE_ERROR(path + ": cannot open the spec");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_spec(text.str(), path);
+  return parse_spec(files::read_regular_file(path, "the spec", kMaxSpecBytes), path);
 }
 
 }  // namespace cctune::accept

@@ -19,8 +19,13 @@ std::string_view to_string(Status status) {
 }
 
 VerdictLog::VerdictLog(std::string json_path, std::string junit_path, Writer write)
-    : json_path_(std::move(json_path)), junit_path_(std::move(junit_path)), write_(std::move(write)) {
-  flush();  // an unwritable path fails before anything is measured
+    : json_path_(std::move(json_path)), junit_path_(std::move(junit_path)), write_(std::move(write)) {}
+
+void VerdictLog::start() { flush(); }
+
+void VerdictLog::finish() {
+  finished_ = true;
+  flush();
 }
 
 void VerdictLog::add(Verdict verdict) {
@@ -41,7 +46,7 @@ void VerdictLog::fail_in_progress(const std::string& subject, const std::string&
 }
 
 bool VerdictLog::all_pass() const {
-  return !in_progress_ &&
+  return finished_ && !in_progress_ &&
          std::none_of(verdicts_.begin(), verdicts_.end(), [](const Verdict& v) { return v.status == Status::fail; });
 }
 
@@ -50,6 +55,7 @@ std::string VerdictLog::json() const {
   out["format"] = "cctune-acceptance";
   out["version"] = 1;
   out["passed"] = all_pass();
+  out["complete"] = finished_;
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const Verdict& v : on_disk()) {
     list.push_back({{"subject", v.subject}, {"check", v.check}, {"status", std::string(to_string(v.status))},
@@ -96,6 +102,11 @@ std::string VerdictLog::junit() const {
 std::vector<Verdict> VerdictLog::on_disk() const {
   std::vector<Verdict> all = verdicts_;
   if (in_progress_) all.push_back(*in_progress_);
+  const bool failed = std::any_of(all.begin(), all.end(), [](const Verdict& v) { return v.status == Status::fail; });
+  if (!finished_ && !failed) {
+    all.push_back({"allocation", "acceptance run", Status::fail, "INCOMPLETE", "", "",
+                   "the run ended before every check of the spec had its verdict"});
+  }
   return all;
 }
 

@@ -26,8 +26,13 @@ class VerdictLog {
   // UsageError naming the file when it cannot.
   using Writer = std::function<void(const std::string& path, const std::string& text)>;
 
-  // Empty paths write nothing. Each add() rewrites both files whole.
+  // Empty paths write nothing, and nothing is written before start(): a check that refuses the run
+  // later must leave the files of an earlier run as they were. Each start(), add(), begin() and
+  // finish() rewrites both files whole.
   VerdictLog(std::string json_path, std::string junit_path, Writer write);
+  // The run has passed every check that can refuse it: from here the files say "not passed" until
+  // finish(), so an earlier run's passing verdicts never outlive a run that then failed to start.
+  void start();
   void add(Verdict verdict);
   // Written ahead of a check: until its verdict replaces it, the files carry it as failed with
   // INTERRUPTED, so a job killed mid-check (a rank that died takes the job with it) leaves a failure
@@ -36,7 +41,10 @@ class VerdictLog {
   // The check in progress when the run ended badly: written at once, before anything else can fail.
   void fail_in_progress(const std::string& subject, const std::string& check, const std::string& fault,
                         const std::string& detail);
+  // Every check of the spec has its verdict: only now can the files say passed.
+  void finish();
   const std::vector<Verdict>& verdicts() const { return verdicts_; }
+  // Finished, nothing in progress, no failure (skips do not fail).
   bool all_pass() const;
 
   std::string json() const;
@@ -44,11 +52,14 @@ class VerdictLog {
 
  private:
   void flush() const;
-  std::vector<Verdict> on_disk() const;  // the verdicts, then the check in progress
+  // The verdicts, then the check in progress; before finish(), a file that no failure marks yet
+  // carries one INCOMPLETE failure, so that no reader (JUnit counts failures) takes it for a pass.
+  std::vector<Verdict> on_disk() const;
   std::string json_path_, junit_path_;
   Writer write_;
   std::vector<Verdict> verdicts_;
   std::optional<Verdict> in_progress_;
+  bool finished_ = false;
 };
 
 }  // namespace cctune::accept

@@ -1,12 +1,9 @@
 #include "bench/json_writer.hpp"
 
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <fmt/format.h>
 
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 
 namespace cctune::bench {
 namespace {
@@ -32,12 +29,12 @@ nlohmann::ordered_json placement_to_json(const PlacementResult& p) {
 }  // namespace
 
 JsonWriter::JsonWriter(const std::string& path) : path_(path) {
-  file_ = std::fopen(path.c_str(), "w");
-  if (!file_) CCTUNE_USAGE_ERROR("cannot write JSON file '" + path + "': " + std::strerror(errno));
+  files::check_output_file(path, "cannot write JSON file");
 }
 
-JsonWriter::~JsonWriter() {
-  if (file_) std::fclose(file_);
+std::optional<std::string> JsonWriter::failure() const {
+  std::lock_guard lock(mutex_);
+  return failure_;
 }
 
 nlohmann::ordered_json JsonWriter::row_to_json(const Row& row) {
@@ -63,9 +60,8 @@ void JsonWriter::begin(const RunInfo& info, const BenchOptions& options) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   text += ",\n \"results\": [";
   std::lock_guard lock(mutex_);
-  std::fputs(text.c_str(), file_);
-  rows_end_ = std::ftell(file_);
-  write_tail(false);
+  head_ = std::move(text);
+  write(false);
 }
 
 nlohmann::ordered_json JsonWriter::head_to_json(const RunInfo& info, const BenchOptions& options) {
@@ -121,11 +117,8 @@ void JsonWriter::begin_table(Collective collective, const std::string& algorithm
 void JsonWriter::row(const Row& row) {
   std::lock_guard lock(mutex_);
   totals_.add(row);
-  std::fseek(file_, rows_end_, SEEK_SET);
-  fmt::print(file_, "{}\n  {}", first_row_ ? "" : ",", row_to_json(row).dump());
-  first_row_ = false;
-  rows_end_ = std::ftell(file_);
-  write_tail(false);
+  rows_.push_back(row_to_json(row).dump());
+  write(false);
 }
 
 void JsonWriter::end_table(const TableTotals& totals) {
@@ -134,21 +127,25 @@ void JsonWriter::end_table(const TableTotals& totals) {
                      {"algorithm", current_algorithm_},
                      {"out_of_bounds", {{"count", totals.wrong}, {"okay", totals.wrong == 0}}},
                      {"average_bus_bandwidth", {{"bandwidth", totals.average_busbw()}, {"okay", true}}}});
-  write_tail(false);
+  write(false);
 }
 
 void JsonWriter::end(const TableTotals&) {
   std::lock_guard lock(mutex_);
-  write_tail(true);
+  write(true);
 }
 
 void JsonWriter::record_error(const std::string& message) {
   std::lock_guard lock(mutex_);
   errors_.push_back(message);
-  write_tail(false);
+  write(false);
 }
 
-void JsonWriter::write_tail(bool complete) {
+// The whole document each time, rather than appending in place: an append that fails half-way (a
+// full disk) would leave neither the old nor the new document. A row is about a kilobyte, so even
+// hundreds of rows cost milliseconds per rewrite, taken between sizes, outside any timed call.
+void JsonWriter::write(bool complete) {
+  if (failure_ || head_.empty()) return;
   nlohmann::ordered_json tail;
   tail["out_of_bounds"] = {{"count", totals_.wrong}, {"okay", totals_.wrong == 0}};
   tail["average_bus_bandwidth"] = {{"bandwidth", totals_.average_busbw()}, {"okay", true}};
@@ -159,11 +156,16 @@ void JsonWriter::write_tail(bool complete) {
   std::string text = tail.dump(1);
   // Splice the tail's members after the results array: "],\n" + members without the outer braces.
   text = text.substr(1, text.size() - 2);
-  std::fseek(file_, rows_end_, SEEK_SET);
-  fmt::print(file_, "\n ],{}}}\n", text);
-  std::fflush(file_);
-  if (ftruncate(fileno(file_), std::ftell(file_)) != 0) {
-    CCTUNE_THROW("cannot truncate JSON file '" + path_ + "': " + std::strerror(errno));
+  std::string document = head_;
+  for (std::size_t i = 0; i < rows_.size(); ++i) {
+    document += i == 0 ? "\n  " : ",\n  ";
+    document += rows_[i];
+  }
+  document += fmt::format("\n ],{}}}\n", text);
+  try {
+    files::write_file_atomically(path_, document);
+  } catch (const Error& e) {
+    failure_ = e.what();
   }
 }
 

@@ -58,7 +58,8 @@ struct Measurer::State {
       failed = 1;
     }
     if (world_.sum(failed) != 0) {
-      CCTUNE_USAGE_ERROR(fmt::format("cannot allocate the {} B buffers on every rank; lower -e", max_bytes));
+      CCTUNE_USAGE_ERROR(fmt::format("cannot allocate the {} buffers on every rank; use a smaller message size",
+                                     format_size(max_bytes)));
     }
   }
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
+#include <limits>
 
 #include "collectives/backends.hpp"
 #include "collectives/error.hpp"
@@ -41,7 +43,54 @@ std::string algorithm_names(const BackendEntry& backend, Collective collective) 
   return names;
 }
 
+template <typename Integer>
+Integer parse_whole(std::string_view option, std::string_view text, Integer min, Integer max) {
+  const std::string range = fmt::format("{} to {}", min, max);
+  Integer value{};
+  const char* last = text.data() + text.size();
+  const auto [end, ec] = std::from_chars(text.data(), last, value);
+  if (ec == std::errc::result_out_of_range) {
+    CCTUNE_USAGE_ERROR(fmt::format("{} {} is out of range ({})", option, text, range));
+  }
+  if (text.empty() || ec != std::errc() || end != last) {
+    CCTUNE_USAGE_ERROR(fmt::format("{} '{}' is not a whole number ({})", option, text, range));
+  }
+  if (value < min || value > max) CCTUNE_USAGE_ERROR(fmt::format("{} {} is out of range ({})", option, text, range));
+  return value;
+}
+
+// Where `path` will be once written: its folder resolved (links, "..") and its own name, or, when it
+// exists, what it links to.
+std::filesystem::path resolved_output(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(path, ec);
+  if (ec) return fs::path(path).lexically_normal();
+  const fs::path resolved = fs::weakly_canonical(absolute, ec);
+  return ec ? absolute.lexically_normal() : resolved;
+}
+
 }  // namespace
+
+std::int64_t parse_integer(std::string_view option, std::string_view text, std::int64_t min, std::int64_t max) {
+  return parse_whole<std::int64_t>(option, text, min, max);
+}
+
+std::uint64_t parse_unsigned(std::string_view option, std::string_view text) {
+  return parse_whole<std::uint64_t>(option, text, 0, std::numeric_limits<std::uint64_t>::max());
+}
+
+void refuse_same_output(std::string_view option_a, const std::string& path_a, std::string_view option_b,
+                        const std::string& path_b) {
+  if (path_a.empty() || path_b.empty()) return;
+  std::error_code ec;
+  const bool same =
+      resolved_output(path_a) == resolved_output(path_b) || std::filesystem::equivalent(path_a, path_b, ec);
+  if (same) {
+    CCTUNE_USAGE_ERROR(fmt::format("{} '{}' and {} '{}' name the same file: one would overwrite the other", option_a,
+                                   path_a, option_b, path_b));
+  }
+}
 
 InjectedDelay parse_injected_delay(const std::string& text) {
   // RANK:SECONDS[:MIN_SIZE[:ALGORITHM]]
@@ -58,7 +107,9 @@ InjectedDelay parse_injected_delay(const std::string& text) {
   try {
     std::size_t used = 0;
     delay.seconds = std::stod(parts[1], &used);
-    if (used != parts[1].size() || !(delay.seconds >= 0)) CCTUNE_USAGE_ERROR(usage);
+    if (used != parts[1].size() || !(delay.seconds >= 0 && delay.seconds <= kMaxTimeoutSeconds)) {
+      CCTUNE_USAGE_ERROR(usage + fmt::format(", SECONDS from 0 to {:g}", kMaxTimeoutSeconds));
+    }
   } catch (const std::logic_error&) {
     CCTUNE_USAGE_ERROR(usage);
   }
@@ -122,21 +173,33 @@ BenchOptions resolve(const RawBenchOptions& raw) {
     options.range.factor = raw.factor;
   }
   if (raw.factor == 1) CCTUNE_USAGE_ERROR("-f 1 would never grow the size; use -f 2 or more, or -i STEP");
+  if (raw.factor > static_cast<std::uint64_t>(kMaxStepFactor)) {
+    CCTUNE_USAGE_ERROR(fmt::format("-f {} is out of range (2 to {})", raw.factor, kMaxStepFactor));
+  }
   options.sizes = make_size_plan(options.range);
   check_plan_fits(options.sizes, options.type);
 
-  if (raw.iterations < 1) CCTUNE_USAGE_ERROR(fmt::format("-n {} must be at least 1", raw.iterations));
+  if (raw.iterations < 1 || raw.iterations > kMaxIterations) {
+    CCTUNE_USAGE_ERROR(fmt::format("-n {} must be at least 1 (1 to {})", raw.iterations, kMaxIterations));
+  }
   if (raw.rounds < 1 || raw.rounds > raw.iterations) {
     CCTUNE_USAGE_ERROR(fmt::format("--rounds {} must be between 1 and -n ({}): each round times at least one "
                                    "iteration of every size", raw.rounds, raw.iterations));
   }
-  if (raw.warmup < 0) CCTUNE_USAGE_ERROR(fmt::format("-w {} must not be negative", raw.warmup));
-  if (raw.check_iterations < 0) CCTUNE_USAGE_ERROR(fmt::format("-c {} must not be negative", raw.check_iterations));
+  if (raw.warmup < 0 || raw.warmup > kMaxIterations) {
+    CCTUNE_USAGE_ERROR(fmt::format("-w {} is out of range (0 to {})", raw.warmup, kMaxIterations));
+  }
+  if (raw.check_iterations < 0 || raw.check_iterations > kMaxIterations) {
+    CCTUNE_USAGE_ERROR(fmt::format("-c {} is out of range (0 to {})", raw.check_iterations, kMaxIterations));
+  }
   if (raw.aggregation < 0 || raw.aggregation > 3) {
     CCTUNE_USAGE_ERROR(fmt::format("-a {} must be 0 (rank 0), 1 (average), 2 (minimum) or 3 (maximum)",
                                    raw.aggregation));
   }
-  if (!(raw.timeout_seconds >= 0)) CCTUNE_USAGE_ERROR("-T must be a number of seconds, 0 or more");
+  if (!(raw.timeout_seconds >= 0 && raw.timeout_seconds <= kMaxTimeoutSeconds)) {
+    CCTUNE_USAGE_ERROR(fmt::format("-T {} must be a number of seconds from 0 to {:g} (0: no watchdog)",
+                                   raw.timeout_seconds, kMaxTimeoutSeconds));
+  }
   options.iterations = raw.iterations;
   options.warmup = raw.warmup;
   options.check_iterations = raw.check_iterations;

@@ -4,6 +4,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bench/size_plan.hpp"
@@ -67,6 +68,24 @@ struct RawBenchOptions {
   std::uint64_t seed = 1;
   std::string inject_delay;
 };
+
+// The ranges bench takes its whole-number options in: wide enough for any real run, narrow enough
+// that no arithmetic on them can overflow.
+inline constexpr std::int64_t kMaxIterations = 100'000'000;
+inline constexpr std::int64_t kMaxStepFactor = 1 << 20;
+inline constexpr double kMaxTimeoutSeconds = 7 * 86400.0;
+
+// OPTION's value TEXT as the whole number it is (decimal, no suffix), within [min, max]. Anything
+// else is a UsageError naming the option, the value as typed and the range: "-f -2 is out of range
+// (2 to 1048576)", "-n '1e3' is not a whole number (1 to 100000000)".
+std::int64_t parse_integer(std::string_view option, std::string_view text, std::int64_t min, std::int64_t max);
+std::uint64_t parse_unsigned(std::string_view option, std::string_view text);  // 0 to 2^64-1
+
+// Two outputs of one command naming the same file would overwrite each other: a UsageError naming
+// both options. Empty paths are never the same. Compared as the files they are once written (the
+// same folder entry through "./", "..", symbolic links to the folder, or the file itself).
+void refuse_same_output(std::string_view option_a, const std::string& path_a, std::string_view option_b,
+                        const std::string& path_b);
 
 // Resolves names, builds the size plan and checks every combination; throws UsageError naming the
 // offending option. Needs no MPI: the same answer on every rank.

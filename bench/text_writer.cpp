@@ -2,7 +2,18 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
+
 namespace cctune::bench {
+
+std::optional<std::string> write_failure(std::FILE* out, std::string_view what) {
+  errno = 0;
+  const bool flushed = std::fflush(out) == 0;
+  if (flushed && !std::ferror(out)) return std::nullopt;
+  const std::string reason = !flushed && errno != 0 ? std::strerror(errno) : "an earlier write failed";
+  return fmt::format("cannot write to {}: {}; its output is incomplete", what, reason);
+}
 
 void TableTotals::add(const Row& row) {
   for (const PlacementResult* p : {&row.out_of_place, &row.in_place}) {

@@ -20,9 +20,11 @@
 #include "bench/options.hpp"
 #include "bench/size_plan.hpp"
 #include "bench/sweep.hpp"
+#include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "collectives/backends.hpp"
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 #include "topology/cluster.hpp"
 #include "topology/sources.hpp"
 
@@ -220,6 +222,14 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
   accept::Spec spec;
   bench::BenchOptions options;
   try {
+    // CLI::Range lets NaN through (every comparison with it is false).
+    for (const auto& [option, value] :
+         {std::pair{"-T", command->timeout_seconds}, std::pair{"--budget", command->budget_seconds}}) {
+      if (!(value >= 0 && value <= 86400)) {
+        throw UsageError(fmt::format("{} {} must be a number of seconds from 0 to 86400", option, value), __FILE__,
+                         __LINE__);
+      }
+    }
     spec = accept::read_spec(command->spec);
     bench::RawBenchOptions raw;
     raw.backend = spec.run.backend;
@@ -233,6 +243,14 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     raw.min_bytes = raw.max_bytes = "4";
     raw.inject_delay = command->inject_delay;
     options = bench::resolve(raw);
+    accept::check_runnable(spec, command->spec, size_of(options.type), to_string(options.type), 0);
+    // Outputs are checked here, before MPI starts, and first written once every check that can refuse
+    // the run has passed: a refused run leaves an earlier run's files as they were.
+    bench::refuse_same_output("--json", command->json, "--junit", command->junit);
+    bench::refuse_same_output("--spec", command->spec, "--json", command->json);
+    bench::refuse_same_output("--spec", command->spec, "--junit", command->junit);
+    if (!command->json.empty()) files::check_output_file(command->json, "--json");
+    if (!command->junit.empty()) files::check_output_file(command->junit, "--junit");
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }
@@ -242,21 +260,25 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
   return run_mpi_job([&](int& rank) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
-    const std::string host = processor_name();
-    const std::vector<std::string> hosts = world.allgather(host);
-    const topology::ClusterView view = topology::gather_cluster(world, host, topology::probe_local);
+    // Checks that need the rank count, alike on every rank, before any file is written.
+    bench::check_against_world(options, world.size());
+    accept::check_runnable(spec, command->spec, size_of(options.type), to_string(options.type), world.size());
     std::unique_ptr<accept::VerdictLog> log;
     std::string open_error;
     if (rank == 0) {
+      log = std::make_unique<accept::VerdictLog>(
+          command->json, command->junit,
+          [](const std::string& path, const std::string& text) { write_file_atomically(path, text); });
       try {
-        log = std::make_unique<accept::VerdictLog>(
-            command->json, command->junit,
-            [](const std::string& path, const std::string& text) { write_file_atomically(path, text); });
-      } catch (const UsageError& e) {
+        log->start();  // from here the files say "not passed" until every check has its verdict
+      } catch (const Error& e) {
         open_error = e.what();
       }
     }
     if (world.sum(open_error.empty() ? 0 : 1) != 0) throw UsageError(open_error, __FILE__, __LINE__);
+    const std::string host = processor_name();
+    const std::vector<std::string> hosts = world.allgather(host);
+    const topology::ClusterView view = topology::gather_cluster(world, host, topology::probe_local);
     auto add = [&](const accept::Verdict& v) {
       log->add(v);
       print(v);
@@ -319,6 +341,7 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
       }
     }
     if (rank != 0) return static_cast<int>(kOk);
+    log->finish();
     const bool passed = log->all_pass();
     const auto& all = log->verdicts();
     const auto count = [&](accept::Status s) {
@@ -327,6 +350,10 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     fmt::print("# {}: {} passed, {} failed, {} skipped; verdicts in {} and {}\n", passed ? "ACCEPTED" : "NOT ACCEPTED",
                count(accept::Status::pass), count(accept::Status::fail), count(accept::Status::skip), command->json,
                command->junit);
+    if (const auto failure = bench::write_failure(stdout, "standard output")) {
+      fmt::print(stderr, "cctune: error: {} (the verdict files are whole)\n", *failure);
+      return static_cast<int>(kFailed);
+    }
     return static_cast<int>(passed ? kOk : kFailed);
   });
 }

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include "bench/json_writer.hpp"
 #include "bench/options.hpp"
@@ -24,6 +25,10 @@ namespace cctune::cli {
 struct BenchCommand {
   CLI::App* app = nullptr;
   bench::RawBenchOptions raw;
+  // Whole numbers as typed: CLI11 would wrap "-2" into an unsigned option and take "010" as octal,
+  // so bench::parse_integer reads them, each in its range.
+  std::string iterations = "20", warmup = "5", check_iterations = "1", rounds = "1", aggregation = "1", factor,
+              seed = "1";
   bool list = false;
   bool no_progress = false;
   std::string db;
@@ -37,20 +42,20 @@ BenchCommand* add_bench_command(CLI::App& app) {
   auto& raw = command.raw;
   sub->add_option("-b,--minbytes", raw.min_bytes, "Smallest message size (K, M, G suffixes)")->capture_default_str();
   sub->add_option("-e,--maxbytes", raw.max_bytes, "Largest message size")->capture_default_str();
-  sub->add_option("-f,--stepfactor", raw.factor, "Multiply the size by this factor each step (default 2)");
+  sub->add_option("-f,--stepfactor", command.factor, "Multiply the size by this factor each step (default 2)");
   sub->add_option("-i,--stepbytes", raw.step, "Add this many bytes each step instead of multiplying");
-  sub->add_option("-n,--iters", raw.iterations, "Timed iterations per size")->capture_default_str();
-  sub->add_option("-w,--warmup_iters", raw.warmup, "Untimed warm-up iterations per size (in each round)")
+  sub->add_option("-n,--iters", command.iterations, "Timed iterations per size")->capture_default_str();
+  sub->add_option("-w,--warmup_iters", command.warmup, "Untimed warm-up iterations per size (in each round)")
       ->capture_default_str();
-  sub->add_option("-c,--check", raw.check_iterations, "Verified iterations per size (0: no check)")
+  sub->add_option("-c,--check", command.check_iterations, "Verified iterations per size (0: no check)")
       ->capture_default_str();
-  sub->add_option("--rounds", raw.rounds,
+  sub->add_option("--rounds", command.rounds,
                   "Sweep every size this many times, each round timing its share of -n (rounds spread a slow "
                   "stretch of a shared machine over many sizes)")
       ->capture_default_str();
   sub->add_option("-d,--datatype", raw.dtype, "float, double, int32, half, bfloat16")->capture_default_str();
   sub->add_option("-o,--op", raw.op, "sum, max, min, avg")->capture_default_str();
-  sub->add_option("-a,--average", raw.aggregation, "Time across ranks: 0 rank 0, 1 average, 2 min, 3 max")
+  sub->add_option("-a,--average", command.aggregation, "Time across ranks: 0 rank 0, 1 average, 2 min, 3 max")
       ->capture_default_str();
   sub->add_option("-T,--timeout", raw.timeout_seconds,
                   "Abort a collective call stuck this many seconds, naming the ranks that had not arrived "
@@ -63,7 +68,7 @@ BenchCommand* add_bench_command(CLI::App& app) {
   sub->add_option("--algorithm", raw.algorithms, "One name, a comma-separated list, or all (see --list)")
       ->delimiter(',')
       ->capture_default_str();
-  sub->add_option("--seed", raw.seed, "Seed of the generated input data")->capture_default_str();
+  sub->add_option("--seed", command.seed, "Seed of the generated input data")->capture_default_str();
   sub->add_option("--db", command.db,
                   "Record the run in this results database (default: $CCTUNE_DB, else "
                   "~/.local/share/cctune/results.db; see cctune results)");
@@ -97,7 +102,22 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
   if (command->list) return list_algorithms();
   bench::BenchOptions options;
   try {
-    options = bench::resolve(command->raw);
+    bench::RawBenchOptions raw = command->raw;
+    using bench::kMaxIterations;
+    raw.iterations = static_cast<int>(bench::parse_integer("-n", command->iterations, 1, kMaxIterations));
+    raw.warmup = static_cast<int>(bench::parse_integer("-w", command->warmup, 0, kMaxIterations));
+    raw.check_iterations = static_cast<int>(bench::parse_integer("-c", command->check_iterations, 0, kMaxIterations));
+    raw.rounds = static_cast<int>(bench::parse_integer("--rounds", command->rounds, 1, kMaxIterations));
+    raw.aggregation = static_cast<int>(bench::parse_integer("-a", command->aggregation, 0, 3));
+    if (!command->factor.empty()) {
+      raw.factor = static_cast<std::uint64_t>(bench::parse_integer("-f", command->factor, 2, bench::kMaxStepFactor));
+    }
+    raw.seed = bench::parse_unsigned("--seed", command->seed);
+    options = bench::resolve(raw);
+    // The JSON file written over the results database (or the other way round) would destroy it.
+    if (!command->no_db) {
+      bench::refuse_same_output("-J", options.json_path, "--db", results::database_path(command->db).string());
+    }
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }
@@ -157,6 +177,19 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
       const std::int64_t id = store->append(results::record_from_bench_json(document, "this run"));
       fmt::print("# Recorded as run {} in {}\n", id, store->path().string());
       std::fflush(stdout);
+    }
+
+    // Outputs that did not all arrive fail the run with one line: the table on stdout (a full disk,
+    // /dev/full), or the JSON file, which keeps the last version written whole (the table has every row).
+    if (rank == 0) {
+      if (const auto failure = bench::write_failure(stdout, "standard output")) {
+        fmt::print(stderr, "cctune: error: {}\n", *failure);
+        return static_cast<int>(kFailed);
+      }
+    }
+    if (const std::optional<std::string> failure = json ? json->failure() : std::nullopt) {
+      fmt::print(stderr, "cctune: error: {} (the file keeps the last version written whole)\n", *failure);
+      return static_cast<int>(kFailed);
     }
     return static_cast<int>(wrong == 0 ? kOk : kFailed);
   });

@@ -13,7 +13,7 @@ namespace cctune::cli {
 struct SweepOptions {
   std::vector<std::string> collectives{"all"};
   std::string min_bytes = "8", max_bytes = "64M";
-  std::uint64_t factor = 2;
+  std::string factor = "2";  // as typed: bench::parse_integer range-checks it (CLI11 would wrap "-2")
 
   void add_to(CLI::App* app) {
     app->add_option("--collective", collectives, "allreduce, alltoall, or all")->delimiter(',')->capture_default_str();
@@ -22,12 +22,13 @@ struct SweepOptions {
     app->add_option("-f,--stepfactor", factor, "Size factor between steps")->capture_default_str();
   }
 
+  // Throws UsageError for a factor out of range.
   bench::RawBenchOptions raw() const {
     bench::RawBenchOptions raw;
     raw.collectives = collectives;
     raw.min_bytes = min_bytes;
     raw.max_bytes = max_bytes;
-    raw.factor = factor;
+    raw.factor = static_cast<std::uint64_t>(bench::parse_integer("-f", factor, 2, bench::kMaxStepFactor));
     return raw;
   }
 };

@@ -2,9 +2,12 @@
 
 #include <cstdio>
 
+#include "bench/options.hpp"
+#include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "collectives/bootstrap.hpp"
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 #include "topology/cluster.hpp"
 #include "topology/nccl_xml_export.hpp"
 #include "topology/report.hpp"
@@ -46,6 +49,15 @@ TopoCommand* add_topo_command(CLI::App& app) {
 
 namespace {
 
+// kFailed with one line when the report on stdout did not all arrive (a full disk, /dev/full).
+int stdout_written() {
+  if (const auto failure = bench::write_failure(stdout, "standard output")) {
+    std::fprintf(stderr, "cctune: error: %s\n", failure->c_str());
+    return kFailed;
+  }
+  return kOk;
+}
+
 int from_file(const TopoCommand& command) {
   const topology::NodeModel model = command.xml.empty() ? topology::load_nccl_xml(command.nccl_xml)
                                                         : topology::load_hwloc_xml(command.xml);
@@ -55,7 +67,7 @@ int from_file(const TopoCommand& command) {
   topology::print_legend(stdout);
   if (!command.json.empty()) write_file_atomically(command.json, topology::to_json(model).dump(1) + "\n");
   if (!command.export_nccl_xml.empty()) write_file_atomically(command.export_nccl_xml, topology::export_nccl_xml(model));
-  return kOk;
+  return stdout_written();
 }
 
 int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
@@ -64,11 +76,7 @@ int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
   const std::string host = command.simulate_host.empty() ? processor_name() : command.simulate_host;
   auto probe = [&]() -> topology::NodeModel {
     if (command.simulate_node.empty()) return topology::probe_local();
-    try {
-      return topology::load_hwloc_xml(command.simulate_node);
-    } catch (const UsageError&) {
-      return topology::load_nccl_xml(command.simulate_node);
-    }
+    return topology::load_topology_xml(command.simulate_node);
   };
   const topology::ClusterView view = topology::gather_cluster(world, host, probe);
   if (world.rank() != 0) return kOk;
@@ -78,19 +86,33 @@ int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
   if (!command.export_nccl_xml.empty()) {
     write_file_atomically(command.export_nccl_xml, topology::export_nccl_xml(view.types.front().model));
   }
-  return kOk;
+  return stdout_written();
+}
+
+// Before anything is loaded or probed: outputs that cannot be written, or two names for one file
+// (an output over another, or over the file read), refuse the run with nothing written.
+void check_outputs(const TopoCommand& command) {
+  for (const auto& [option, input] : {std::pair{"--xml", &command.xml}, std::pair{"--nccl-xml", &command.nccl_xml},
+                                      std::pair{"--simulate-node", &command.simulate_node}}) {
+    bench::refuse_same_output(option, *input, "--json", command.json);
+    bench::refuse_same_output(option, *input, "--export-nccl-xml", command.export_nccl_xml);
+  }
+  bench::refuse_same_output("--json", command.json, "--export-nccl-xml", command.export_nccl_xml);
+  if (!command.json.empty()) files::check_output_file(command.json, "--json");
+  if (!command.export_nccl_xml.empty()) files::check_output_file(command.export_nccl_xml, "--export-nccl-xml");
 }
 
 }  // namespace
 
 int run_topo_command(TopoCommand* command, int& argc, char**& argv) {
   try {
+    check_outputs(*command);
     if (command->fingerprint_only) {
       const topology::NodeModel model = !command->xml.empty()        ? topology::load_hwloc_xml(command->xml)
                                         : !command->nccl_xml.empty() ? topology::load_nccl_xml(command->nccl_xml)
                                                                      : topology::probe_local();
       std::printf("%s\n", topology::fingerprint(model).c_str());
-      return kOk;
+      return stdout_written();
     }
     if (!command->xml.empty() || !command->nccl_xml.empty()) return from_file(*command);
     return probe_cluster(*command, argc, argv);

@@ -1,11 +1,12 @@
 #include "topology/file_checks.hpp"
 
-#include <cstring>
-#include <filesystem>
 #include <fmt/format.h>
+
+#include <string_view>
 #include <vector>
 
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 
 namespace cctune::topology {
 namespace {
@@ -29,23 +30,13 @@ int depth_of(const pugi::xml_node& root) {
 }  // namespace
 
 std::unique_ptr<pugi::xml_document> check_xml_file(const std::string& path, XmlKind kind) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  const auto status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) CCTUNE_USAGE_ERROR(path + ": no such file");
-  if (!fs::is_regular_file(status)) CCTUNE_USAGE_ERROR(path + ": not a regular file");
-  const auto bytes = fs::file_size(path, ec);
-  if (ec) CCTUNE_USAGE_ERROR(path + ": cannot read its size (" + ec.message() + ")");
-  if (bytes == 0) CCTUNE_USAGE_ERROR(path + ": empty file");
-  if (bytes > kMaxTopologyFileBytes) {
-    CCTUNE_USAGE_ERROR(fmt::format("{}: {} bytes, larger than any topology file (limit {} MiB)", path, bytes,
-                                   kMaxTopologyFileBytes >> 20));
-  }
+  // The one reader of every file cctune takes: a FIFO, a device or a directory is refused, never read.
+  const std::string text = files::read_regular_file(path, "topology file", kMaxTopologyFileBytes);
+  if (text.empty()) CCTUNE_USAGE_ERROR(path + ": empty file");
   auto document = std::make_unique<pugi::xml_document>();
-  const pugi::xml_parse_result parsed = document->load_file(path.c_str(), pugi::parse_default);
-  if (parsed.status == pugi::status_file_not_found || parsed.status == pugi::status_io_error) {
-    CCTUNE_USAGE_ERROR(path + ": cannot be read");
-  }
+  // parse_doctype keeps the DOCTYPE as a node, so that what it declares can be looked at below.
+  const pugi::xml_parse_result parsed =
+      document->load_buffer(text.data(), text.size(), pugi::parse_default | pugi::parse_doctype);
   if (!parsed) {
     CCTUNE_USAGE_ERROR(fmt::format("{}: not well-formed XML ({} at byte {}){}", path, parsed.description(),
                                    parsed.offset,
@@ -54,6 +45,22 @@ std::unique_ptr<pugi::xml_document> check_xml_file(const std::string& path, XmlK
                                        ? "; truncated?"
                                        : ""));
   }
+  // hwloc's XML import crashes (SIGSEGV) on a DOCTYPE with an internal subset (<!DOCTYPE topology
+  // [<!ENTITY x "y">]>) and on one that names no external DTD (<!DOCTYPE topology>): it reads the DTD's
+  // system id without checking that there is one. Entity declarations are also the raw material of
+  // expansion attacks. hwloc itself writes <!DOCTYPE topology SYSTEM "hwloc2.dtd">; NCCL writes none.
+  for (pugi::xml_node node : document->children()) {
+    if (node.type() != pugi::node_doctype) continue;
+    const std::string_view doctype = node.value();
+    if (doctype.find('[') != std::string_view::npos) {
+      CCTUNE_USAGE_ERROR(path + ": its DOCTYPE declares entities or other markup (an internal DTD subset); "
+                                "topology files have none, and cctune does not read such files");
+    }
+    if (doctype.find("SYSTEM") == std::string_view::npos && doctype.find("PUBLIC") == std::string_view::npos) {
+      CCTUNE_USAGE_ERROR(path + ": its DOCTYPE names no DTD (hwloc exports say <!DOCTYPE topology SYSTEM "
+                                "\"hwloc2.dtd\">); cctune does not read such files");
+    }
+  }
   const pugi::xml_node root = document->document_element();
   if (!root) CCTUNE_USAGE_ERROR(path + ": no XML element in the file");
   if (const int depth = depth_of(root); depth > kMaxTopologyDepth) {
@@ -61,7 +68,11 @@ std::unique_ptr<pugi::xml_document> check_xml_file(const std::string& path, XmlK
                                    kMaxTopologyDepth));
   }
   const std::string name = root.name();
-  if (kind == XmlKind::hwloc) {
+  if (kind == XmlKind::any) {
+    if (name != "topology" && name != "system") {
+      CCTUNE_USAGE_ERROR(path + ": neither an hwloc export nor an NCCL topology file (root element <" + name + ">)");
+    }
+  } else if (kind == XmlKind::hwloc) {
     if (name == "system") CCTUNE_USAGE_ERROR(path + ": this is an NCCL topology file; load it with --nccl-xml");
     if (name != "topology") CCTUNE_USAGE_ERROR(path + ": not an hwloc export (root element <" + name + ">)");
     const std::string version = root.attribute("version").as_string();

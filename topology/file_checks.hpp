@@ -7,7 +7,7 @@
 
 namespace cctune::topology {
 
-enum class XmlKind { hwloc, nccl };
+enum class XmlKind { hwloc, nccl, any };  // any: either, by its root element
 
 inline constexpr std::size_t kMaxTopologyFileBytes = 64u << 20;  // real exports are well under 1 MiB
 inline constexpr int kMaxTopologyDepth = 64;                    // real exports nest about 15 levels

@@ -4,10 +4,12 @@
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
-#include <fstream>
+#include <cmath>
 #include <memory>
+#include <sstream>
 
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 #include "topology/file_checks.hpp"
 #include "topology/sources.hpp"
 
@@ -26,6 +28,11 @@ Topology make_topology() {
   // Without this, hwloc drops every PCI device and OS device, GPUs and NICs included.
   hwloc_topology_set_io_types_filter(topology.get(), HWLOC_TYPE_FILTER_KEEP_ALL);
   return topology;
+}
+
+// hwloc sets errno on some failures only: with none set, "Success" would be the reason given.
+std::string hwloc_reason() {
+  return errno != 0 ? std::string(std::strerror(errno)) : std::string("hwloc gave no reason");
 }
 
 const char* info(hwloc_obj_t obj, const char* name) { return hwloc_obj_get_info_by_name(obj, name); }
@@ -194,23 +201,33 @@ NodeModel from_topology(hwloc_topology_t topology, std::string source, bool live
 
 double nic_speed_gbps(const std::string& name, bool verbs, const std::string& root) {
   const std::string path = verbs ? root + "/class/infiniband/" + name + "/ports/1/rate" : root + "/class/net/" + name + "/speed";
-  std::ifstream in(path);
+  std::string text;
+  try {
+    text = files::read_regular_file(path, "NIC speed", 4096);
+  } catch (const UsageError&) {
+    return 0;  // no such attribute: the speed is unknown
+  }
   double value = 0;
-  if (!(in >> value) || value <= 0) return 0;  // virtual NICs report -1 or nothing
+  std::istringstream in(text);
+  if (!(in >> value) || !std::isfinite(value) || value <= 0) return 0;  // virtual NICs report -1 or nothing
   return verbs ? value : value / 1000.0;
 }
 
 NodeModel probe_local() {
   Topology topology = make_topology();
-  if (hwloc_topology_load(topology.get()) != 0) CCTUNE_THROW(std::string("hwloc could not probe this machine: ") + std::strerror(errno));
+  errno = 0;
+  if (hwloc_topology_load(topology.get()) != 0) {
+    CCTUNE_THROW("hwloc could not probe this machine (" + hwloc_reason() + ")");
+  }
   return from_topology(topology.get(), "hwloc (live)", true);
 }
 
 NodeModel load_hwloc_xml(const std::string& path) {
   check_xml_file(path, XmlKind::hwloc);
   Topology topology = make_topology();
+  errno = 0;
   if (hwloc_topology_set_xml(topology.get(), path.c_str()) != 0 || hwloc_topology_load(topology.get()) != 0) {
-    CCTUNE_USAGE_ERROR(path + ": not a topology hwloc 2.x can load (" + std::strerror(errno) + ")");
+    CCTUNE_USAGE_ERROR(path + ": not a topology hwloc 2.x can load (" + hwloc_reason() + ")");
   }
   return from_topology(topology.get(), "hwloc XML " + path, false);
 }

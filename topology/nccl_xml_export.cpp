@@ -1,6 +1,7 @@
 #include "topology/nccl_xml_export.hpp"
 
 #include <fmt/format.h>
+#include <pugixml.hpp>
 
 #include <algorithm>
 #include <sstream>
@@ -8,24 +9,33 @@
 namespace cctune::topology {
 namespace {
 
+// Built as a pugixml document, which escapes every attribute value: names come from the system (a
+// Linux interface may be called a"<b>&c) and must not be able to break or add to the file NCCL reads.
 class Writer {
  public:
   explicit Writer(const NodeModel& model) : model_(model) {}
 
   std::string write() {
-    out_ << "<system version=\"1\">\n";
+    pugi::xml_node system = document_.append_child("system");
+    system.append_attribute("version") = "1";
     const Node& machine = model_.nodes[0];
     std::vector<int> loose;  // devices attached to the machine itself, outside any package
     for (int child : machine.children) {
       if (model_.nodes[static_cast<std::size_t>(child)].kind == NodeKind::package) {
-        cpu(child, {child});
+        cpu(system, child, {child});
       } else {
         loose.push_back(child);
       }
     }
-    if (!loose.empty()) cpu(-1, loose);
-    out_ << "</system>\n";
-    return out_.str();
+    if (!loose.empty()) cpu(system, -1, loose);
+    std::ostringstream out;
+    // Start and end tags even for empty elements: NCCL's own small parser reads <a ...></a> for sure.
+    document_.save(out, "  ", pugi::format_indent | pugi::format_no_declaration | pugi::format_no_empty_element_tags);
+    return out.str();
+  }
+
+  static void attributes(pugi::xml_node node, std::initializer_list<std::pair<const char*, std::string>> list) {
+    for (const auto& [name, value] : list) node.append_attribute(name) = value.c_str();
   }
 
  private:
@@ -39,7 +49,7 @@ class Writer {
     return -1;
   }
 
-  void cpu(int package, const std::vector<int>& roots) {
+  void cpu(pugi::xml_node system, int package, const std::vector<int>& roots) {
     int numa = -1;
     for (int root : roots) {
       if (numa < 0) numa = numa_below(root);
@@ -49,50 +59,56 @@ class Writer {
     for (const auto& n : model_.numa_nodes) {
       if (n.os_index == numa) affinity = n.cpuset;
     }
-    out_ << fmt::format("  <cpu numaid=\"{}\" affinity=\"{}\" arch=\"x86_64\">\n", numa, affinity);
+    pugi::xml_node element_cpu = system.append_child("cpu");
+    attributes(element_cpu, {{"numaid", std::to_string(numa)}, {"affinity", affinity}, {"arch", "x86_64"}});
     for (int root : roots) {
       const Node& node = model_.nodes[static_cast<std::size_t>(root)];
       if (root == package) {
-        for (int child : node.children) element(child, 2);
+        for (int child : node.children) element(element_cpu, child);
       } else {
-        element(root, 2);
+        element(element_cpu, root);
       }
     }
-    out_ << "  </cpu>\n";
   }
 
-  void element(int index, int depth) {
+  void element(pugi::xml_node parent, int index) {
     const Node& node = model_.nodes[static_cast<std::size_t>(index)];
-    const std::string indent(static_cast<std::size_t>(depth) * 2, ' ');
     switch (node.kind) {
       case NodeKind::host_bridge:
       case NodeKind::package:
       case NodeKind::machine:
-        for (int child : node.children) element(child, depth);
+        for (int child : node.children) element(parent, child);
         return;
-      case NodeKind::pci_switch:
+      case NodeKind::pci_switch: {
         if (node.children.empty()) return;
-        out_ << fmt::format("{}<pci busid=\"{}\" class=\"0x060400\">\n", indent, busid_or_virtual(node));
-        for (int child : node.children) element(child, depth + 1);
-        out_ << indent << "</pci>\n";
+        pugi::xml_node pci = parent.append_child("pci");
+        attributes(pci, {{"busid", busid_or_virtual(node)}, {"class", "0x060400"}});
+        for (int child : node.children) element(pci, child);
         return;
+      }
       case NodeKind::gpu:
       case NodeKind::nvswitch: {
         // Sources may leave class and vendor out (trimmed exports); the kind says what they must be.
         const unsigned fallback_class = node.kind == NodeKind::gpu ? 0x0302u : 0x0680u;
-        out_ << fmt::format("{}<pci busid=\"{}\" class=\"0x{:04x}00\" vendor=\"0x{:04x}\" device=\"0x{:04x}\"/>\n",
-                            indent, node.busid, node.pci_class ? node.pci_class : fallback_class,
-                            node.vendor_id ? node.vendor_id : 0x10deu, node.device_id);
+        attributes(parent.append_child("pci"),
+                   {{"busid", node.busid},
+                    {"class", fmt::format("0x{:04x}00", node.pci_class ? node.pci_class : fallback_class)},
+                    {"vendor", fmt::format("0x{:04x}", node.vendor_id ? node.vendor_id : 0x10deu)},
+                    {"device", fmt::format("0x{:04x}", node.device_id)}});
         return;
       }
-      case NodeKind::nic:
-        out_ << fmt::format("{}<pci busid=\"{}\" class=\"0x{:04x}00\" vendor=\"0x{:04x}\" device=\"0x{:04x}\">\n",
-                            indent, node.busid, node.pci_class ? node.pci_class : 0x0207u, node.vendor_id,
-                            node.device_id);
-        out_ << fmt::format("{}  <nic>\n{}    <net name=\"{}\" dev=\"{}\" speed=\"{}\"/>\n{}  </nic>\n", indent, indent,
-                            node.name, nic_number(index), static_cast<long>(node.speed_gbps * 1000), indent);
-        out_ << indent << "</pci>\n";
+      case NodeKind::nic: {
+        pugi::xml_node pci = parent.append_child("pci");
+        attributes(pci, {{"busid", node.busid},
+                         {"class", fmt::format("0x{:04x}00", node.pci_class ? node.pci_class : 0x0207u)},
+                         {"vendor", fmt::format("0x{:04x}", node.vendor_id)},
+                         {"device", fmt::format("0x{:04x}", node.device_id)}});
+        attributes(pci.append_child("nic").append_child("net"),
+                   {{"name", node.name},
+                    {"dev", std::to_string(nic_number(index))},
+                    {"speed", std::to_string(static_cast<long>(node.speed_gbps * 1000))}});
         return;
+      }
       case NodeKind::pci_device:
         return;  // storage, USB and the like: nothing NCCL uses
     }
@@ -109,7 +125,7 @@ class Writer {
   }
 
   const NodeModel& model_;
-  std::ostringstream out_;
+  pugi::xml_document document_;
   int virtual_switches_ = 0;
 };
 

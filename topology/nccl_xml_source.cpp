@@ -1,6 +1,10 @@
 // NCCL topology files (NCCL_TOPO_FILE / NCCL_TOPO_DUMP_FILE) into the node model.
-#include <cstdlib>
+#include <fmt/format.h>
+
+#include <charconv>
+#include <cmath>
 #include <string>
+#include <string_view>
 
 #include "collectives/error.hpp"
 #include "topology/file_checks.hpp"
@@ -9,18 +13,13 @@
 namespace cctune::topology {
 namespace {
 
-unsigned hex_attribute(const pugi::xml_node& node, const char* name) {
-  const char* text = node.attribute(name).as_string();
-  return static_cast<unsigned>(std::strtoul(text, nullptr, 16));
-}
-
 class Reader {
  public:
-  explicit Reader(NodeModel& model) : model_(model) {}
+  Reader(NodeModel& model, std::string path) : model_(model), path_(std::move(path)) {}
 
   void read(const pugi::xml_node& system) {
     for (pugi::xml_node cpu : system.children("cpu")) {
-      const int numa = cpu.attribute("numaid").as_int(-1);
+      const int numa = numa_attribute(cpu);
       model_.numa_nodes.push_back({numa, cpu.attribute("affinity").as_string(), 0});
       // Each <cpu> is one NUMA node with its own PCI tree; NCCL crosses between them over SYS.
       Node package{NodeKind::package};
@@ -41,9 +40,9 @@ class Reader {
   void read_pci(const pugi::xml_node& pci, int parent, int numa) {
     Node node;
     node.busid = normalize_busid(pci.attribute("busid").as_string());
-    node.pci_class = hex_attribute(pci, "class") >> 8;  // "0x030200" -> 0x0302
-    node.vendor_id = hex_attribute(pci, "vendor");
-    node.device_id = hex_attribute(pci, "device");
+    node.pci_class = hex_attribute(pci, "class", 0xffffff) >> 8;  // "0x030200" -> 0x0302
+    node.vendor_id = hex_attribute(pci, "vendor", 0xffff);
+    node.device_id = hex_attribute(pci, "device", 0xffff);
     node.numa = numa;
     const pugi::xml_node gpu = pci.child("gpu");
     const pugi::xml_node nic = pci.child("nic");
@@ -65,7 +64,7 @@ class Reader {
     if (nic) {
       if (pugi::xml_node net = nic.child("net")) {
         node.name = net.attribute("name").as_string();
-        node.speed_gbps = net.attribute("speed").as_double() / 1000.0;  // NCCL writes Mb/s
+        node.speed_gbps = speed_attribute(net);
       }
     }
     const int here = model_.add(std::move(node), parent);
@@ -82,14 +81,58 @@ class Reader {
     for (pugi::xml_node net : nic.children("net")) {
       Node node{NodeKind::nic};
       node.name = net.attribute("name").as_string();
-      node.speed_gbps = net.attribute("speed").as_double() / 1000.0;
+      node.speed_gbps = speed_attribute(net);
       node.numa = numa;
       node.rdma = true;
       model_.add(std::move(node), parent);
     }
   }
 
+  [[noreturn]] void refuse(const pugi::xml_node& node, const char* name, const std::string& reason) const {
+    const std::string busid = node.attribute("busid").as_string();
+    CCTUNE_USAGE_ERROR(fmt::format("{}: <{}{}> {}=\"{}\": {}", path_, node.name(),
+                                   busid.empty() ? "" : " busid=\"" + busid + "\"", name,
+                                   node.attribute(name).as_string(), reason));
+  }
+
+  // "0x030200" as the number it is: a value past `maximum` or with stray characters is refused, never
+  // truncated (strtoul took "0x1000000000" as a class and "0x02zz" as 2). Absent: 0.
+  unsigned hex_attribute(const pugi::xml_node& node, const char* name, unsigned maximum) const {
+    const pugi::xml_attribute attribute = node.attribute(name);
+    if (!attribute) return 0;
+    std::string_view text = attribute.as_string();
+    if (text.starts_with("0x") || text.starts_with("0X")) text.remove_prefix(2);
+    unsigned long long value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value, 16);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > maximum) {
+      refuse(node, name, fmt::format("not a hex number from 0 to 0x{:x}", maximum));
+    }
+    return static_cast<unsigned>(value);
+  }
+
+  int numa_attribute(const pugi::xml_node& cpu) const {
+    const pugi::xml_attribute attribute = cpu.attribute("numaid");
+    if (!attribute) return -1;
+    const std::string_view text = attribute.as_string();
+    int value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || value < -1 || value > kMaxNumaId) {
+      refuse(cpu, "numaid", fmt::format("not a whole number from -1 to {}", kMaxNumaId));
+    }
+    return value;
+  }
+
+  // NCCL writes Mb/s; a speed that is not a finite number from 0 to 10^9 (a petabit) is a broken file.
+  double speed_attribute(const pugi::xml_node& net) const {
+    if (!net.attribute("speed")) return 0;
+    const double mbps = net.attribute("speed").as_double(-1);
+    if (!std::isfinite(mbps) || mbps < 0 || mbps > 1e9) refuse(net, "speed", "not a speed from 0 to 1e9 Mb/s");
+    return mbps / 1000.0;
+  }
+
+  static constexpr int kMaxNumaId = 4095;
   NodeModel& model_;
+  std::string path_;
   std::vector<std::pair<int, std::string>> pending_links_;
 };
 
@@ -99,9 +142,15 @@ NodeModel load_nccl_xml(const std::string& path) {
   const auto document = check_xml_file(path, XmlKind::nccl);
   NodeModel model;
   model.source = "NCCL XML " + path;
-  Reader(model).read(document->document_element());
+  Reader(model, path).read(document->document_element());
   model.order_devices_by_bus();
   return model;
+}
+
+NodeModel load_topology_xml(const std::string& path) {
+  const auto document = check_xml_file(path, XmlKind::any);
+  return std::string_view(document->document_element().name()) == "topology" ? load_hwloc_xml(path)
+                                                                              : load_nccl_xml(path);
 }
 
 }  // namespace cctune::topology

@@ -41,7 +41,19 @@ void print_node(std::FILE* out, const NodeModel& model) {
   }
   fmt::print(out, "  packages: {}, NUMA nodes: {}{}\n", model.packages.size(), model.numa_nodes.size(),
              numa.empty() ? "" : " [" + numa + "]");
-  if (model.gpus.empty()) {
+  // Devices the source names without a class (and without <gpu>/<nic> below them): they may be GPUs
+  // or NICs, so "none" would be a guess.
+  const auto unclassified = static_cast<std::size_t>(std::count_if(
+      model.nodes.begin(), model.nodes.end(),
+      [](const Node& node) { return node.kind == NodeKind::pci_device && node.pci_class == 0; }));
+  const std::string unknown =
+      unclassified == 0 ? ""
+                        : fmt::format("{} PCI device{} could not be classified (the source gives no class, nor "
+                                      "<gpu> or <nic> below {})",
+                                      unclassified, unclassified == 1 ? "" : "s", unclassified == 1 ? "it" : "them");
+  if (model.gpus.empty() && unclassified != 0) {
+    fmt::print(out, "  GPUs: none recognised; {}: some may be GPUs.\n", unknown);
+  } else if (model.gpus.empty()) {
     fmt::print(out, "  GPUs: none. This node has no NVIDIA GPU; only the MPI backend applies here.\n");
   } else {
     std::map<std::string, int> models;
@@ -52,12 +64,13 @@ void print_node(std::FILE* out, const NodeModel& model) {
                model.nvswitches.empty() ? "" : fmt::format(", {} NVSwitches", model.nvswitches.size()));
   }
   if (model.nics.empty()) {
-    fmt::print(out, "  NICs: none\n");
+    fmt::print(out, "  NICs: none{}\n", unclassified == 0 ? "" : " recognised (see the unclassified devices above)");
   } else {
     std::string list;
     for (int nic : model.nics) list += (list.empty() ? "" : ", ") + nic_label(model, nic);
     fmt::print(out, "  NICs: {} ({} RDMA): {}\n", model.nics.size(), model.rdma_nic_count(), list);
   }
+  if (unclassified != 0 && !model.gpus.empty()) fmt::print(out, "  Also: {}.\n", unknown);
   if (model.gpus.empty()) return;
 
   // The matrix, nvidia-smi style.

@@ -1,6 +1,8 @@
 #include "topology/serialize.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <string_view>
 #include <fmt/format.h>
 
 #include "collectives/error.hpp"
@@ -99,6 +101,23 @@ nlohmann::ordered_json to_json(const NodeModel& model) {
   return j;
 }
 
+namespace {
+
+// "0302" as the 16-bit number it is (std::stoul took any length and said only "stoul" when it failed).
+unsigned hex_field(const nlohmann::ordered_json& node, const char* key) {
+  const std::string text = node.at(key).get<std::string>();
+  std::string_view digits = text;
+  if (digits.starts_with("0x")) digits.remove_prefix(2);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, 16);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || value > 0xffff) {
+    CCTUNE_THROW(fmt::format("malformed topology JSON: {} '{}' is not a hex number from 0 to ffff", key, text));
+  }
+  return value;
+}
+
+}  // namespace
+
 NodeModel model_from_json(const nlohmann::ordered_json& j) {
   try {
     NodeModel model;
@@ -114,9 +133,9 @@ NodeModel model_from_json(const nlohmann::ordered_json& j) {
       node.busid = n.at("busid").get<std::string>();
       node.name = n.at("name").get<std::string>();
       node.vendor = n.at("vendor").get<std::string>();
-      node.pci_class = static_cast<unsigned>(std::stoul(n.at("class").get<std::string>(), nullptr, 16));
-      node.vendor_id = static_cast<unsigned>(std::stoul(n.at("vendor_id").get<std::string>(), nullptr, 16));
-      node.device_id = static_cast<unsigned>(std::stoul(n.at("device_id").get<std::string>(), nullptr, 16));
+      node.pci_class = hex_field(n, "class");
+      node.vendor_id = hex_field(n, "vendor_id");
+      node.device_id = hex_field(n, "device_id");
       node.numa = n.at("numa").get<int>();
       node.speed_gbps = n.at("speed_gbps").get<double>();
       node.rdma = n.at("rdma").get<bool>();

@@ -10,6 +10,8 @@ namespace cctune::topology {
 NodeModel probe_local();                            // hwloc on this machine, I/O devices kept
 NodeModel load_hwloc_xml(const std::string& path);  // `lstopo --of xml` export (hwloc 2.x)
 NodeModel load_nccl_xml(const std::string& path);   // NCCL_TOPO_FILE format
+// Either of the two, by the file's root element (<topology> or <system>).
+NodeModel load_topology_xml(const std::string& path);
 
 // A live NIC's port rate in Gb/s, from sysfs (hwloc does not export it): for a verbs device
 // ROOT/class/infiniband/NAME/ports/1/rate ("400 Gb/sec (4X NDR)"), for an Ethernet interface

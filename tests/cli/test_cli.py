@@ -47,6 +47,25 @@ def tables(stdout):
     return result
 
 
+def fill(disk):
+    """Fills the file system at `disk` to the last byte with a file named filler."""
+    filler = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while os.write(filler, b"\0" * 4096) > 0:
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(filler)
+
+
+def run_into_dev_full(command, timeout=120):
+    """The command with its stdout on /dev/full, where every write fails as on a full disk."""
+    with open("/dev/full", "w") as full:
+        return subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+
 class BenchJson(unittest.TestCase):
     def test_every_algorithm_gets_a_verified_table_and_json_rows(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -103,6 +122,65 @@ class BenchJson(unittest.TestCase):
         self.assertEqual(proc.returncode, 0)
         for name in ("ring", "recursive_doubling", "rabenseifner", "pairwise", "bruck", "linear"):
             self.assertRegex(proc.stdout, rf"\b{name}\s+\S+")
+
+
+    def test_item11_full_disk_keeps_the_last_complete_json_and_exits_non_zero(self):
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs needs root")
+        with tempfile.TemporaryDirectory() as tmp:
+            disk = os.path.join(tmp, "disk")
+            os.mkdir(disk)
+            if run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], timeout=30).returncode != 0:
+                self.skipTest("cannot mount a tmpfs here")
+            try:
+                path = os.path.join(disk, "run.json")
+                args = ["bench", "--collective", "allreduce", "--algorithm", "ring", "-n", "2", "-w", "0", "--no-db"]
+                proc = run([CCTUNE, *args, "-b", "8", "-e", "64", "-J", path], timeout=60)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                with open(path, "rb") as f:
+                    previous = f.read()
+                self.assertTrue(json.loads(previous)["complete"])
+                fill(disk)
+                proc = run([CCTUNE, *args, "-b", "8", "-e", "1K", "-J", path], timeout=60)
+                self.assertNotEqual(proc.returncode, 0, proc.stderr)
+                lines = cctune_lines(proc.stderr)
+                self.assertEqual(len(lines), 1, proc.stderr)
+                self.assertIn(f"cannot write '{path}'", lines[0])
+                self.assertIn("keeps the last version written whole", lines[0])
+                with open(path, "rb") as f:
+                    self.assertEqual(f.read(), previous)  # intact, and still parses
+                self.assertEqual(sorted(os.listdir(disk)), ["filler", "run.json"])  # no temporary left (item 16)
+                # With room for a few rows only, the file holds this run's last whole version.
+                os.truncate(os.path.join(disk, "filler"), 64 * 1024 - 20 * 1024)
+                proc = run([CCTUNE, *args, "-b", "8", "-e", "1M", "-J", path], timeout=60)
+                self.assertNotEqual(proc.returncode, 0, proc.stderr)
+                with open(path) as f:
+                    doc = json.load(f)
+                self.assertFalse(doc["complete"])
+                self.assertGreater(len(doc["results"]), 0)
+                self.assertLess(len(doc["results"]), 18)
+                self.assertEqual(sorted(os.listdir(disk)), ["filler", "run.json"])
+            finally:
+                run(["umount", disk], timeout=30)
+
+    def test_item11_a_table_lost_on_a_full_stdout_fails_with_one_line(self):
+        proc = run_into_dev_full([CCTUNE, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "8",
+                                  "-e", "64", "-n", "1", "--no-db"])
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        lines = cctune_lines(proc.stderr)
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertIn("cannot write to standard output", lines[0])
+
+    def test_item12_a_database_that_cannot_open_leaves_an_existing_json_untouched(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "previous.json")
+            with open(path, "w") as f:
+                f.write('{"kept": true}')
+            proc = run([CCTUNE, "bench", "-b", "8", "-e", "8", "-n", "1", "-J", path, "--db", tmp], timeout=60)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertEqual(len(cctune_lines(proc.stderr)), 1, proc.stderr)
+            with open(path) as f:
+                self.assertEqual(f.read(), '{"kept": true}')
 
 
 class BadInput(unittest.TestCase):
@@ -169,6 +247,36 @@ class BadInput(unittest.TestCase):
             self.assertLess(time.monotonic() - start, 30)
             with open(path) as f:
                 self.assertEqual(f.read(), '{"kept": true}')
+
+    def test_item21_whole_number_options_are_range_checked_as_the_numbers_they_are(self):
+        cases = [
+            (["-f", "-2"], "-f -2 is out of range (2 to 1048576)"),
+            (["-f", "0"], "-f 0 is out of range (2 to 1048576)"),
+            (["-n", "99999999999"], "-n 99999999999 is out of range (1 to 100000000)"),
+            (["-w", "-1"], "-w -1 is out of range (0 to 100000000)"),
+            (["-c", "1e3"], "-c '1e3' is not a whole number (0 to 100000000)"),
+            (["--seed", "-1"], "--seed '-1' is not a whole number (0 to 18446744073709551615)"),
+            (["-a", "4294967296"], "-a 4294967296 is out of range (0 to 3)"),
+        ]
+        for command in ("bench", "tune"):
+            for args, expected in cases if command == "bench" else cases[:2]:
+                with self.subTest(command=command, args=args):
+                    proc = run([CCTUNE, command, *args], timeout=30)
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    self.assert_one_clear_line(proc, expected)
+
+    def test_item15_json_over_the_results_database_is_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            proc = run([CCTUNE, "bench", "-b", "8", "-e", "8", "-n", "1", "--db", db], timeout=60)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(db, "rb") as f:
+                before = f.read()
+            proc = run([CCTUNE, "bench", "-J", os.path.join(tmp, ".", "results.db"), "--db", db], timeout=60)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assert_one_clear_line(proc, "name the same file")
+            with open(db, "rb") as f:
+                self.assertEqual(f.read(), before)
 
     def test_unwritable_json_and_impossible_injected_rank_fail_before_measuring(self):
         proc = run(mpirun(2, "bench", "-J", "/nonexistent-dir/out.json"), timeout=60)
@@ -364,6 +472,79 @@ class Topo(unittest.TestCase):
                     if args[0] in ("--xml", "--nccl-xml") and "excludes" not in expected:
                         self.assertIn(args[1], lines[0])
                     self.assertEqual(proc.stdout, "")
+
+
+    def test_item9_a_doctype_that_declares_an_entity_is_one_line_not_a_crash(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "entity.xml")
+            with open(path, "w") as f:
+                f.write('<?xml version="1.0"?>\n<!DOCTYPE topology [<!ENTITY x "y">]>\n'
+                        '<topology version="2.0"><object type="Machine" os_index="0" name="&x;"/></topology>\n')
+            for command in ([CCTUNE, "topo", "--xml", path], mpirun(2, "topo", "--simulate-node", path)):
+                with self.subTest(launcher=command[0]):
+                    proc = run(command, timeout=60)
+                    self.assertIn(proc.returncode, (1, 2), proc.stderr)
+                    self.assertNotIn(proc.returncode, (-11, 139), proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(path + ": its DOCTYPE declares entities", lines[0])
+                    self.assertNotIn("Segmentation", proc.stderr)
+
+    def test_item11_a_report_lost_on_a_full_stdout_fails_with_one_line(self):
+        for args in (["--xml", fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml")], ["--fingerprint"]):
+            with self.subTest(args=args):
+                proc = run_into_dev_full([CCTUNE, "topo", *args])
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                lines = cctune_lines(proc.stderr)
+                self.assertEqual(len(lines), 1, proc.stderr)
+                self.assertIn("cannot write to standard output: No space left on device", lines[0])
+
+    def test_item16_outputs_on_a_full_disk_keep_the_old_files_and_leave_no_temporary(self):
+        if os.geteuid() != 0:
+            self.skipTest("mounting a small tmpfs needs root")
+        with tempfile.TemporaryDirectory() as tmp:
+            disk = os.path.join(tmp, "disk")
+            os.mkdir(disk)
+            if run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], timeout=30).returncode != 0:
+                self.skipTest("cannot mount a tmpfs here")
+            try:
+                outputs = {name: os.path.join(disk, name) for name in ("topo.json", "nccl.xml")}
+                for path in outputs.values():
+                    with open(path, "w") as f:
+                        f.write("previous")
+                fill(disk)
+                proc = run([CCTUNE, "topo", "--xml", fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml"), "--json",
+                            outputs["topo.json"], "--export-nccl-xml", outputs["nccl.xml"]], timeout=60)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                lines = cctune_lines(proc.stderr)
+                self.assertEqual(len(lines), 1, proc.stderr)
+                self.assertIn("No space left on device", lines[0])
+                for path in outputs.values():
+                    with open(path) as f:
+                        self.assertEqual(f.read(), "previous")
+                self.assertEqual(sorted(os.listdir(disk)), ["filler", "nccl.xml", "topo.json"])
+            finally:
+                run(["umount", disk], timeout=30)
+
+    def test_item15_two_outputs_or_an_output_over_the_input_are_refused_with_nothing_written(self):
+        g4dn = fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml")
+        with tempfile.TemporaryDirectory() as tmp:
+            same = os.path.join(tmp, "out")
+            for args in (["--xml", g4dn, "--json", same, "--export-nccl-xml", os.path.join(tmp, ".", "out")],
+                         ["--json", same, "--export-nccl-xml", same]):
+                with self.subTest(args=args):
+                    proc = run([CCTUNE, "topo", *args], timeout=60)
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn("name the same file", lines[0])
+                    self.assertEqual(os.listdir(tmp), [])
+            copy = os.path.join(tmp, "copy.xml")
+            shutil.copy(g4dn, copy)
+            proc = run([CCTUNE, "topo", "--xml", copy, "--export-nccl-xml", copy], timeout=60)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            with open(copy) as a, open(g4dn) as b:
+                self.assertEqual(a.read(), b.read())
 
 
 class Tmpfs:
@@ -1276,6 +1457,106 @@ class Accept(unittest.TestCase):
             self.assertEqual([v["status"] for v in verdicts[:3]], ["pass"] * 3)
             self.assertEqual((verdicts[-1]["status"], verdicts[-1]["fault"]), ("FAIL", "INTERRUPTED"))
             self.assertIn("allreduce 1 MiB", verdicts[-1]["check"])
+
+    def assert_spec_error(self, tmp, spec, expected):
+        json_path, junit = os.path.join(tmp, "verdicts.json"), os.path.join(tmp, "verdicts.xml")
+        for path in (json_path, junit):
+            with open(path, "w") as f:
+                f.write("earlier run")
+        proc = run(mpirun(4, "accept", "--spec", spec, "--json", json_path, "--junit", junit), timeout=60)
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        lines = cctune_lines(proc.stderr)
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertIn(expected, lines[0])
+        self.assertNotIn("BUSBW_LOW", proc.stdout)
+        for path in (json_path, junit):  # a refused run leaves an earlier run's verdicts as they were
+            with open(path) as f:
+                self.assertEqual(f.read(), "earlier run")
+        return lines[0]
+
+    def test_item15_empty_duplicate_and_multi_document_specs_are_refused(self):
+        cases = {
+            "empty": ("version: 1\n", ": nothing to check"),
+            "empty list": ("version: 1\ncollectives: []\n", ": nothing to check"),
+            "duplicate": ("version: 1\nnode:\n  numa_nodes: 1\n  numa_nodes: 2\n",
+                          ":4: node.numa_nodes: duplicate key (first given at line 3)"),
+            "two documents": ("version: 1\nnode: {numa_nodes: 1}\n---\nversion: 1\n", ":4: ---: 2 YAML documents"),
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, (text, expected) in cases.items():
+                with self.subTest(name=name):
+                    spec = os.path.join(tmp, "spec.yaml")
+                    with open(spec, "w") as f:
+                        f.write(text)
+                    self.assert_spec_error(tmp, spec, spec + expected)
+
+    def test_item15_json_and_junit_on_one_file_are_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            same = os.path.join(tmp, "verdicts")
+            proc = run(mpirun(4, "accept", "--spec", self.SPEC, "--json", same, "--junit", same), timeout=60)
+            self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn(f"--json '{same}' and --junit '{same}' name the same file", lines[0])
+            self.assertEqual(os.listdir(tmp), [])
+
+    def test_item19_sizes_below_one_element_or_past_64_bits_are_spec_errors_before_anything_runs(self):
+        head = "version: 1\ncollectives:\n  - {collective: "
+        cases = {
+            "3B": (head + "allreduce, size: 3B, min_busbw: 0.1GB/s}\n",
+                   ":3: collectives[0].size: 3 B is smaller than one float element (4 B)"),
+            "1e30B": (head + "allreduce, size: 1e30B, min_busbw: 0.1GB/s}\n",
+                      ":3: collectives[0].size: '1e30B' is 1e+30 bytes, more than 64 bits can count"),
+            "16GiB": (head + "allreduce, size: 16GiB, min_busbw: 0.1GB/s}\n",
+                      ":3: collectives[0].size: 16 GiB is more than the 2147483647 float elements"),
+            "alltoall 8B on 4 ranks": (head + "alltoall, size: 8B, max_latency: 1s}\n",
+                                       ":3: collectives[0].size: alltoall of 8 B on 4 ranks"),
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, (text, expected) in cases.items():
+                with self.subTest(name=name):
+                    spec = os.path.join(tmp, "spec.yaml")
+                    with open(spec, "w") as f:
+                        f.write(text)
+                    line = self.assert_spec_error(tmp, spec, spec + expected)
+                    self.assertNotIn(" -e", line)  # accept has no -e option (item 22)
+
+    def test_item11_verdicts_lost_on_a_full_stdout_fail_with_one_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = os.path.join(tmp, "spec.yaml")
+            with open(spec, "w") as f:
+                f.write("version: 1\nnode: {numa_nodes: 1}\n")
+            json_path = os.path.join(tmp, "v.json")
+            proc = run_into_dev_full([CCTUNE, "accept", "--spec", spec, "--json", json_path, "--junit", ""])
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("cannot write to standard output", lines[0])
+            with open(json_path) as f:
+                self.assertTrue(json.load(f)["passed"])  # the verdicts themselves are whole
+
+    def test_item21_a_nan_timeout_or_budget_is_refused(self):
+        for option in ("-T", "--budget"):
+            with self.subTest(option=option):
+                proc = run([CCTUNE, "accept", "--spec", self.SPEC, option, "nan", "--json", "", "--junit", ""],
+                           timeout=30)
+                self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                lines = cctune_lines(proc.stderr)
+                self.assertEqual(len(lines), 1, proc.stderr)
+                self.assertIn(f"{option} nan must be a number of seconds from 0 to 86400", lines[0])
+                self.assertEqual(proc.stdout, "")
+
+    def test_item7_a_fifo_or_dev_zero_as_the_spec_is_one_line_and_exit_2(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fifo = os.path.join(tmp, "spec.fifo")
+            os.mkfifo(fifo)
+            for spec in (fifo, "/dev/zero"):
+                with self.subTest(spec=spec):
+                    proc = run([CCTUNE, "accept", "--spec", spec, "--json", "", "--junit", ""], timeout=30)
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(spec + ": the spec: not a regular file", lines[0])
 
     def test_bad_specs_name_the_key_and_line(self):
         cases = {

@@ -1,10 +1,15 @@
 // The acceptance spec's grammar and the node checks, on the real GPU servers in shared/fixtures.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "accept/node_checks.hpp"
 #include "accept/spec.hpp"
+#include "accept/verdicts.hpp"
 #include "collectives/error.hpp"
 #include "topology/sources.hpp"
 
@@ -90,6 +95,107 @@ TEST(AcceptNode, AG4dnFailsThePixRuleOnTheGpusFarFromItsEfa) {
   ASSERT_EQ(verdicts.size(), 1u);
   EXPECT_EQ(verdicts[0].fault, "GPU_NIC_PATH");
   EXPECT_EQ(verdicts[0].measured, "SYS");  // GPUs 0-3 sit on the other socket from the EFA
+}
+
+// A spec with nothing to check would accept any node; one that says a thing twice, or holds a second
+// YAML document, would have part of it silently ignored (yaml-cpp keeps the first key and reads one
+// document).
+TEST(AcceptSpec, EmptySpecsDuplicateKeysAndExtraDocumentsAreRefused_Item15) {
+  for (const char* nothing : {"version: 1\n", "version: 1\ncollectives: []\n",
+                              "version: 1\nnode: {nics: {rdma: true}}\n", "version: 1\nnode: {}\nrun: {iterations: 5}\n"}) {
+    EXPECT_NE(error_of(nothing).find("s.yaml: nothing to check"), std::string::npos) << nothing;
+  }
+  EXPECT_EQ(error_of("version: 1\nnode:\n  numa_nodes: 1\n  numa_nodes: 2\n"),
+            "s.yaml:4: node.numa_nodes: duplicate key (first given at line 3)");
+  EXPECT_EQ(error_of("version: 1\ncollectives:\n"
+                     "  - {collective: allreduce, size: 1MiB, size: 2MiB, min_busbw: 1GB/s}\n"),
+            "s.yaml:3: collectives[0].size: duplicate key (first given at line 3)");
+  EXPECT_EQ(error_of("version: 1\nversion: 1\nnode: {numa_nodes: 1}\n"),
+            "s.yaml:2: version: duplicate key (first given at line 1)");
+  EXPECT_EQ(error_of("version: 1\nnode: {numa_nodes: 1}\n---\nversion: 1\nnode: {gpus: {count: 8}}\n"),
+            "s.yaml:4: ---: 2 YAML documents; a spec is one");
+  EXPECT_EQ(error_of("version: 1\nnode: {numa_nodes: 1}\n"), "no error");
+}
+
+// Whole numbers are read as the numbers they are: never wrapped, rounded or read in another base.
+TEST(AcceptSpec, WholeNumbersAreRangeChecked_Item21) {
+  EXPECT_EQ(error_of("version: 1\nnode:\n  numa_nodes: 99999999999999999999\n"),
+            "s.yaml:3: node.numa_nodes: 99999999999999999999 is out of range (1 to 4096)");
+  EXPECT_EQ(error_of("version: 1\nnode:\n  gpus: {count: 2.7}\n"),
+            "s.yaml:3: node.gpus.count: '2.7' is not a whole number (0 to 4096)");
+  EXPECT_EQ(error_of("version: 1e300\nnode: {numa_nodes: 1}\n"),
+            "s.yaml:1: version: '1e300' is not a whole number (0 to 1000)");
+  EXPECT_EQ(error_of("version: 1\nnode: {numa_nodes: 1}\nrun: {iterations: 4294967297}\n"),
+            "s.yaml:3: run.iterations: 4294967297 is out of range (1 to 100000000)");
+}
+
+// 3B is less than one float element and 1e30B more than 64 bits can count: both are spec errors
+// found before anything runs (exit 2), never a node that fails with BUSBW_LOW.
+TEST(AcceptSpec, SizesBelowOneElementOrPastWhatACallCountsAreSpecErrors_Item19) {
+  auto runnable_error = [](const std::string& text, int nranks) {
+    try {
+      check_runnable(parse_spec(text, "s.yaml"), "s.yaml", 4, "float32", nranks);
+    } catch (const UsageError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string head = "version: 1\ncollectives:\n  - {collective: ";
+  EXPECT_EQ(runnable_error(head + "allreduce, size: 3B, min_busbw: 1GB/s}\n", 0),
+            "s.yaml:3: collectives[0].size: 3 B is smaller than one float32 element (4 B)");
+  EXPECT_EQ(error_of(head + "allreduce, size: 1e30B, min_busbw: 1GB/s}\n"),
+            "s.yaml:3: collectives[0].size: '1e30B' is 1e+30 bytes, more than 64 bits can count");
+  const std::string huge = runnable_error(head + "allreduce, size: 16GiB, min_busbw: 1GB/s}\n", 0);
+  EXPECT_NE(huge.find("s.yaml:3: collectives[0].size: 16 GiB is more than the 2147483647 float32 elements"),
+            std::string::npos) << huge;
+  EXPECT_EQ(huge.find("-e"), std::string::npos) << huge;  // accept has no -e option to suggest
+  EXPECT_EQ(runnable_error(head + "alltoall, size: 8B, max_latency: 1ms}\n", 4),
+            "s.yaml:3: collectives[0].size: alltoall of 8 B on 4 ranks is less than one float32 element (4 B) per "
+            "rank; give at least 16 B");
+  EXPECT_EQ(runnable_error(head + "alltoall, size: 16B, max_latency: 1ms}\n", 4), "no error");
+}
+
+// A FIFO would block the read forever and /dev/zero never ends: both are refused unread, in one line.
+TEST(AcceptSpec, AFifoOrADeviceAsTheSpecIsRefusedUnread_Item7) {
+  const auto dir = std::filesystem::temp_directory_path() / "cctune_accept_item7";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string fifo = (dir / "spec.fifo").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& path : {fifo, std::string("/dev/zero"), dir.string()}) {
+    try {
+      read_spec(path);
+      ADD_FAILURE() << path << " was read";
+    } catch (const UsageError& e) {
+      EXPECT_EQ(std::string(e.what()).rfind(path + ": the spec: ", 0), 0u) << e.what();
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// The verdict files say passed only once every check of the spec has its verdict: not when the log
+// is made (nothing is written then, so a refused run leaves an earlier run's files alone), not after
+// start(), not after some verdicts; and until then the JUnit file carries a failure too.
+TEST(VerdictLog, SaysPassedOnlyWhenEveryCheckRanAndPassed_Item15_Item12) {
+  std::map<std::string, std::string> files;
+  VerdictLog log("v.json", "v.xml", [&](const std::string& path, const std::string& text) { files[path] = text; });
+  EXPECT_TRUE(files.empty());
+  log.start();
+  auto passed = [&] { return nlohmann::json::parse(files.at("v.json"))["passed"].get<bool>(); };
+  EXPECT_FALSE(passed());
+  EXPECT_NE(files.at("v.xml").find("INCOMPLETE"), std::string::npos);
+  log.add({"node1", "gpu count", Status::pass, "", "0", "0", ""});
+  EXPECT_FALSE(passed());
+  EXPECT_FALSE(log.all_pass());
+  log.begin("allocation", "allreduce 1 MiB busbw >= 1 GB/s");
+  log.add({"allocation", "allreduce 1 MiB busbw >= 1 GB/s", Status::pass, "", "2 GB/s", ">= 1 GB/s", ""});
+  EXPECT_FALSE(passed());
+  log.finish();
+  EXPECT_TRUE(passed());
+  EXPECT_TRUE(log.all_pass());
+  EXPECT_TRUE(nlohmann::json::parse(files.at("v.json"))["complete"].get<bool>());
+  EXPECT_EQ(files.at("v.xml").find("INCOMPLETE"), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(files.at("v.json"))["verdicts"].size(), 2u);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "collectives/error.hpp"
 
@@ -172,6 +173,61 @@ TEST(InjectedDelay, Grammar) {
   options.delay = d;
   EXPECT_THROW(check_against_world(options, 2), UsageError);
   EXPECT_NO_THROW(check_against_world(options, 3));
+}
+
+std::string integer_error(std::string_view option, std::string_view text, std::int64_t min, std::int64_t max) {
+  try {
+    parse_integer(option, text, min, max);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// "-f -2" ran with a factor of 2^64-2 and "-f 0" silently meant 2: each whole-number option is read as
+// the number it is and refused, naming the option, the value as typed and the range.
+TEST(WholeNumberOptions, AreRangeCheckedAsTheNumberTheyAre_Item21) {
+  EXPECT_EQ(integer_error("-f", "-2", 2, kMaxStepFactor), "-f -2 is out of range (2 to 1048576)");
+  EXPECT_EQ(integer_error("-f", "0", 2, kMaxStepFactor), "-f 0 is out of range (2 to 1048576)");
+  EXPECT_EQ(integer_error("-n", "99999999999999999999", 1, kMaxIterations),
+            "-n 99999999999999999999 is out of range (1 to 100000000)");
+  EXPECT_EQ(integer_error("-n", "1e3", 1, kMaxIterations), "-n '1e3' is not a whole number (1 to 100000000)");
+  EXPECT_EQ(integer_error("-n", "2.7", 1, kMaxIterations), "-n '2.7' is not a whole number (1 to 100000000)");
+  EXPECT_EQ(integer_error("-n", "", 1, kMaxIterations), "-n '' is not a whole number (1 to 100000000)");
+  EXPECT_EQ(parse_integer("-f", "010", 2, kMaxStepFactor), 10);  // decimal, never octal
+  EXPECT_EQ(parse_integer("-a", "3", 0, 3), 3);
+  EXPECT_THROW(parse_unsigned("--seed", "-1"), UsageError);
+  EXPECT_EQ(parse_unsigned("--seed", "18446744073709551615"), 18446744073709551615ull);
+  EXPECT_THROW(parse_unsigned("--seed", "18446744073709551616"), UsageError);
+  // What tune and verify hand over without the CLI's parsing is checked again.
+  RawBenchOptions raw;
+  raw.factor = 1ull << 40;
+  EXPECT_NE(error_of(raw).find("-f 1099511627776 is out of range (2 to 1048576)"), std::string::npos);
+  raw = {};
+  raw.timeout_seconds = 1e300;
+  EXPECT_NE(error_of(raw).find("-T 1e+300 must be a number of seconds from 0 to 604800"), std::string::npos);
+  EXPECT_THROW(parse_injected_delay("1:inf"), UsageError);
+}
+
+// Two outputs of one command on the same file would overwrite each other.
+TEST(SameOutput, TwoNamesForOneFileAreRefused_Item15) {
+  const auto dir = std::filesystem::temp_directory_path() / "cctune_same_output";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "sub");
+  std::filesystem::create_directory_symlink(dir / "sub", dir / "link");
+  const std::string a = (dir / "sub" / "x.json").string();
+  EXPECT_THROW(refuse_same_output("--json", a, "--junit", a), UsageError);
+  EXPECT_THROW(refuse_same_output("--json", a, "--junit", (dir / "sub" / "." / "x.json").string()), UsageError);
+  EXPECT_THROW(refuse_same_output("-J", a, "--db", (dir / "link" / "x.json").string()), UsageError);
+  try {
+    refuse_same_output("-J", a, "--db", (dir / "sub" / ".." / "sub" / "x.json").string());
+    ADD_FAILURE() << "not refused";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("-J '" + a + "' and --db"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(refuse_same_output("--json", a, "--junit", (dir / "sub" / "x.xml").string()));
+  EXPECT_NO_THROW(refuse_same_output("--json", "", "--junit", ""));
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

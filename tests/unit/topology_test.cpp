@@ -2,14 +2,21 @@
 // SOURCES.md): counts and path classes checked against what each file says about its machine.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fmt/format.h>
+#include <pugixml.hpp>
 #include <fstream>
 #include <functional>
 
 #include "collectives/error.hpp"
 #include "topology/file_checks.hpp"
 #include "topology/nccl_xml_export.hpp"
+#include "topology/report.hpp"
 #include "topology/serialize.hpp"
 #include "topology/sources.hpp"
 
@@ -213,7 +220,7 @@ class BadTopologyFiles : public testing::Test {
 
 TEST_F(BadTopologyFiles, EachIsRefusedWithItsNameAndReason) {
   const std::string missing = (dir / "missing.xml").string();
-  EXPECT_EQ(error_of([&] { load_hwloc_xml(missing); }), missing + ": no such file");
+  EXPECT_EQ(error_of([&] { load_hwloc_xml(missing); }), missing + ": topology file: no such file");
   const std::string empty = write("empty.xml", "");
   EXPECT_EQ(error_of([&] { load_nccl_xml(empty); }), empty + ": empty file");
   const std::string text = write("text.xml", "this is not XML at all\n");
@@ -242,12 +249,133 @@ TEST_F(BadTopologyFiles, EachIsRefusedWithItsNameAndReason) {
 
   const std::string huge = (dir / "huge.xml").string();
   std::filesystem::resize_file(write("huge.xml", "<"), std::uintmax_t{65} << 20);
-  EXPECT_NE(error_of([&] { load_hwloc_xml(huge); }).find("larger than any topology file"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_hwloc_xml(huge); }).find("more than the 64 MiB"), std::string::npos);
 
   EXPECT_NE(error_of([&] { load_hwloc_xml(fixture("nccl-azure-ndv5-8xH100-8xIB.xml")); }).find("--nccl-xml"),
             std::string::npos);
   EXPECT_NE(error_of([&] { load_nccl_xml(fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml")); }).find("--xml"),
             std::string::npos);
+}
+
+// hwloc's libxml import crashed (SIGSEGV) on any DOCTYPE that declares an entity; the pre-check
+// refuses internal DTD subsets before hwloc sees the file, for both kinds of file.
+TEST_F(BadTopologyFiles, ADoctypeThatDeclaresEntitiesIsRefusedBeforeHwlocReadsIt_Item9) {
+  const std::string hwloc = write("entity.xml", "<?xml version=\"1.0\"?>\n<!DOCTYPE topology [<!ENTITY x \"y\">]>\n"
+                                                "<topology version=\"2.0\">\n  <object type=\"Machine\" "
+                                                "os_index=\"0\" name=\"&x;\"/>\n</topology>\n");
+  EXPECT_NE(error_of([&] { load_hwloc_xml(hwloc); }).find(hwloc + ": its DOCTYPE declares entities"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_topology_xml(hwloc); }).find("internal DTD subset"), std::string::npos);
+  const std::string nccl = write("entity-nccl.xml",
+                                 "<!DOCTYPE system [<!ENTITY a \"aaaaaaaa\"><!ENTITY b \"&a;&a;\">]>\n"
+                                 "<system version=\"1\"><cpu numaid=\"&b;\"/></system>\n");
+  EXPECT_NE(error_of([&] { load_nccl_xml(nccl); }).find("internal DTD subset"), std::string::npos);
+  // A DOCTYPE that names no DTD crashed hwloc the same way (it reads the missing system id).
+  const std::string bare = write("bare.xml", "<?xml version=\"1.0\"?>\n<!DOCTYPE topology>\n"
+                                             "<topology version=\"2.0\"><object type=\"Machine\" os_index=\"0\"/>"
+                                             "</topology>\n");
+  EXPECT_NE(error_of([&] { load_hwloc_xml(bare); }).find(bare + ": its DOCTYPE names no DTD"), std::string::npos);
+  // What hwloc itself writes stays readable.
+  const std::string plain = write("plain.xml", "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                                               "<!DOCTYPE topology SYSTEM \"hwloc2.dtd\">\n<topology version=\"2.0\">\n"
+                                               "  <object type=\"Machine\" os_index=\"0\" cpuset=\"0x00000001\" "
+                                               "complete_cpuset=\"0x00000001\" allowed_cpuset=\"0x00000001\" "
+                                               "nodeset=\"0x00000001\" complete_nodeset=\"0x00000001\" "
+                                               "allowed_nodeset=\"0x00000001\" gp_index=\"1\">\n"
+                                               "    <object type=\"NUMANode\" os_index=\"0\" cpuset=\"0x00000001\" "
+                                               "complete_cpuset=\"0x00000001\" nodeset=\"0x00000001\" "
+                                               "complete_nodeset=\"0x00000001\" gp_index=\"3\"/>\n"
+                                               "    <object type=\"PU\" os_index=\"0\" cpuset=\"0x00000001\" "
+                                               "complete_cpuset=\"0x00000001\" nodeset=\"0x00000001\" "
+                                               "complete_nodeset=\"0x00000001\" gp_index=\"2\"/>\n"
+                                               "  </object>\n</topology>\n");
+  EXPECT_EQ(error_of([&] { load_hwloc_xml(plain); }), "");
+}
+
+// A directory is a directory (not "an empty file"), a FIFO or a device is refused unread, and a file
+// hwloc cannot load gets a reason, never "(Success)" (hwloc does not always set errno).
+TEST_F(BadTopologyFiles, DirectoriesDevicesAndHwlocFailuresAreNamedForWhatTheyAre_Item22_Item7) {
+  EXPECT_NE(error_of([&] { load_hwloc_xml(dir.string()); }).find("is a directory"), std::string::npos);
+  const std::string fifo = (dir / "topo.fifo").string();
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_NE(error_of([&] { load_nccl_xml(fifo); }).find("not a regular file"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_hwloc_xml("/dev/zero"); }).find("not a regular file"), std::string::npos);
+  const std::string objectless = write("objectless.xml", "<topology version=\"2.0\"></topology>\n");
+  const std::string message = error_of([&] { load_hwloc_xml(objectless); });
+  EXPECT_NE(message.find(objectless + ": "), std::string::npos) << message;
+  EXPECT_EQ(message.find("Success"), std::string::npos) << message;
+}
+
+// A topology whose PCI devices carry no class (as some hand-made NCCL files do) is not "no GPU, no
+// NIC": the report says how many devices it could not classify.
+TEST_F(BadTopologyFiles, UnclassifiedDevicesAreCountedNotCalledAbsent_Item22) {
+  std::string text = "<system version=\"1\">\n  <cpu numaid=\"0\">\n";
+  for (int i = 0; i < 32; ++i) text += fmt::format("    <pci busid=\"0000:{:02x}:00.0\"></pci>\n", i + 1);
+  text += "  </cpu>\n</system>\n";
+  const NodeModel model = load_nccl_xml(write("classless.xml", text));
+  char* buffer = nullptr;
+  std::size_t size = 0;
+  std::FILE* out = open_memstream(&buffer, &size);
+  print_node(out, model);
+  std::fclose(out);
+  const std::string printed(buffer, size);
+  std::free(buffer);
+  EXPECT_NE(printed.find("32 PCI devices could not be classified"), std::string::npos) << printed;
+  EXPECT_EQ(printed.find("no NVIDIA GPU"), std::string::npos) << printed;
+}
+
+// Numbers in an NCCL file are read as the numbers they are: strtoul truncated an oversized class to
+// 32 bits and read "0x02zz" as 2; as_int clamped a NUMA id; a NaN speed passed every comparison.
+TEST_F(BadTopologyFiles, NumbersInNcclFilesAreRangeCheckedNotTruncated_Item21) {
+  auto file = [&](const std::string& cpu, const std::string& pci, const std::string& net) {
+    return write("numbers.xml", "<system version=\"1\"><cpu numaid=\"" + cpu + "\"><pci busid=\"0000:01:00.0\" " +
+                                    pci + "><nic><net name=\"ib0\" dev=\"0\" speed=\"" + net +
+                                    "\"></net></nic></pci></cpu></system>");
+  };
+  const std::string good = "class=\"0x020700\" vendor=\"0x15b3\" device=\"0x1021\"";
+  EXPECT_EQ(error_of([&] { load_nccl_xml(file("0", good, "400000")); }), "");
+  EXPECT_NE(error_of([&] { load_nccl_xml(file("0", "class=\"0x1000020700\"", "1")); })
+                .find("class=\"0x1000020700\": not a hex number from 0 to 0xffffff"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_nccl_xml(file("0", "class=\"0x020700\" vendor=\"0x15zz\"", "1")); })
+                .find("vendor=\"0x15zz\": not a hex number from 0 to 0xffff"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_nccl_xml(file("99999999999", good, "1")); }).find("numaid=\"99999999999\""),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { load_nccl_xml(file("0", good, "nan")); }).find("speed=\"nan\""), std::string::npos);
+}
+
+// Names come from the system and Linux allows "<>& in an interface name: every attribute is escaped,
+// so the file stays well-formed, injects nothing, and the names come back as they were.
+TEST_F(BadTopologyFiles, ExportedAttributesAreEscapedAndNamesRoundTrip_Item20) {
+  NodeModel model;
+  const int package = model.add(Node{NodeKind::package}, 0);
+  Node gpu{NodeKind::gpu};
+  gpu.busid = "0000:01:00.0";
+  gpu.pci_class = 0x0302;
+  gpu.vendor_id = 0x10de;
+  model.add(std::move(gpu), package);
+  const std::vector<std::string> names = {"eth\"0\"/><pci busid=\"evil\"/>", "ib<&>'1"};
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    Node nic{NodeKind::nic};
+    nic.busid = fmt::format("0000:0{}:00.0", i + 2);
+    nic.pci_class = 0x0207;
+    nic.name = names[i];
+    nic.speed_gbps = 100;
+    model.add(std::move(nic), package);
+  }
+  model.order_devices_by_bus();
+  const std::string xml = export_nccl_xml(model);
+  pugi::xml_document document;
+  ASSERT_TRUE(document.load_string(xml.c_str())) << xml;
+  std::vector<std::string> exported;
+  for (const auto& net : document.select_nodes("//net")) exported.push_back(net.node().attribute("name").value());
+  EXPECT_EQ(exported, names) << xml;
+  EXPECT_EQ(document.select_nodes("//pci[@busid='evil']").size(), 0u) << xml;
+  const NodeModel back = load_nccl_xml(write("escaped.xml", xml));
+  ASSERT_EQ(back.nics.size(), 2u);
+  EXPECT_EQ(back.nodes[static_cast<std::size_t>(back.nics[0])].name, names[0]);
+  EXPECT_EQ(back.nodes[static_cast<std::size_t>(back.nics[1])].name, names[1]);
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "bench/json_writer.hpp"
 #include "bench/text_writer.hpp"
@@ -94,6 +96,56 @@ TEST(JsonWriter, FileIsValidJsonAfterEveryRow) {
 
 TEST(JsonWriter, UnwritablePathIsAUsageError) {
   EXPECT_THROW(JsonWriter("/nonexistent-dir/out.json"), UsageError);
+}
+
+// A check that refuses the run after the writer exists (the results database) must find the file of
+// the run before as it was: the writer writes nothing until begin().
+TEST(JsonWriter, ConstructionLeavesAnExistingFileUntouched_Item12) {
+  const auto dir = std::filesystem::temp_directory_path() / "cctune_writer_item12";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "previous.json";
+  std::ofstream(path) << "{\"kept\": true}";
+  {
+    JsonWriter writer(path.string());
+  }
+  EXPECT_EQ(read_file(path), "{\"kept\": true}");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()), 1);
+  std::filesystem::remove_all(dir);
+}
+
+// A write that fails (here: the folder is gone and a file took its name, as good as a full disk for
+// the writer) leaves the last complete version in place, leaves no temporary file beside it, and is
+// reported, not thrown: the sweep goes on and the command exits non-zero at the end.
+TEST(JsonWriter, AFailedWriteKeepsTheLastCompleteVersionAndLeavesNoTemporary_Item11_Item16) {
+  const auto base = std::filesystem::temp_directory_path() / "cctune_writer_item11";
+  std::filesystem::remove_all(base);
+  const auto dir = base / "out";
+  const auto moved = base / "moved";
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "run.json";
+  BenchOptions options;
+  JsonWriter writer(path.string());
+  writer.begin(sample_info(), options);
+  writer.begin_table(Collective::allreduce, "ring");
+  writer.row(sample_row(8));
+  EXPECT_FALSE(writer.failure().has_value());
+  std::filesystem::rename(dir, moved);
+  std::ofstream(dir.string()) << "not a folder";
+  writer.row(sample_row(1024));
+  ASSERT_TRUE(writer.failure().has_value());
+  EXPECT_NE(writer.failure()->find(path.string()), std::string::npos) << *writer.failure();
+  writer.row(sample_row(4096));  // no further attempt, no throw
+  TableTotals totals;
+  writer.end(totals);
+  const auto doc = nlohmann::json::parse(read_file(moved / "run.json"));
+  ASSERT_EQ(doc["results"].size(), 1u);
+  EXPECT_EQ(doc["results"][0]["size"], 8);
+  EXPECT_FALSE(doc["complete"].get<bool>());
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(moved)) left.push_back(entry.path().filename());
+  EXPECT_EQ(left, std::vector<std::string>{"run.json"});
+  std::filesystem::remove_all(base);
 }
 
 TEST(TextWriter, RowsParseLikeNcclTestsOutput) {
