@@ -741,7 +741,7 @@ class Results(unittest.TestCase):
             with open(other, "w") as f:
                 f.write('{"hello": "world"}')
             for path, expected in ((truncated, "not valid JSON"), (other, "not a cctune bench JSON file"),
-                                   (os.path.join(tmp, "missing.json"), "cannot open")):
+                                   (os.path.join(tmp, "missing.json"), "no such file")):
                 with self.subTest(path=path):
                     # The good file first: a bad one later in the list must still store nothing.
                     proc = self.results(db, "import", good, path)
@@ -997,7 +997,7 @@ class Report(unittest.TestCase):
             gb10 = os.path.join(Import.FIXTURES, "gb10-allreduce-2node.txt")
             for args, expected in ((["7", "--db", os.path.join(tmp, "db")], "no record 7"),
                                    ([gb10, "--topology", bad_topology], "not the JSON that cctune topo --json writes"),
-                                   ([os.path.join(tmp, "missing.txt")], "cannot open")):
+                                   ([os.path.join(tmp, "missing.txt")], "no such file")):
                 with self.subTest(args=args):
                     proc = run([CCTUNE, "report", *args, "-o", out])
                     self.assertEqual(proc.returncode, 2, proc.stderr)
