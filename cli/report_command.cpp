@@ -56,7 +56,14 @@ int run_report_command(ReportCommand* command) {
       }
       options.topology = std::move(topology);
     }
-    const std::string html = results::render_report(runs, options);
+    std::string html;
+    try {
+      html = results::render_report(runs, options);
+    } catch (const nlohmann::json::exception&) {
+      // The records were checked as they were read; what is left is the topology file's layout.
+      CCTUNE_USAGE_ERROR(results::printable(command->topology) +
+                         ": not the JSON that cctune topo --json writes (a value of the wrong kind)");
+    }
     write_file_atomically(command->out, html);
     fmt::print("wrote {} ({:.0f} KiB, {} run(s))\n", results::printable(command->out),
                static_cast<double>(html.size()) / 1024.0, runs.size());

@@ -101,11 +101,15 @@ int run_results_command(ResultsCommand* command) {
       print_list(store, command->limit);
     } else if (command->show->parsed() || command->export_record->parsed()) {
       const auto record = store.get(id);
-      if (!record) CCTUNE_USAGE_ERROR(fmt::format("no record {} in the results database {}", id, printable(path.string())));
+      if (!record) {
+        CCTUNE_USAGE_ERROR(fmt::format("no record {} in the results database {}", id, printable(path.string())));
+      }
       if (command->show->parsed()) {
         print_record(*record);
       } else {
-        const std::string text = results::record_to_json(*record).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        // A byte that is not UTF-8 (from an imported log) becomes U+FFFD instead of an exception.
+        const std::string text =
+            results::record_to_json(*record).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         if (command->out.empty()) {
           std::fwrite(text.data(), 1, text.size(), stdout);
         } else {

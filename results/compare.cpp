@@ -346,7 +346,9 @@ std::string to_markdown(const CompareReport& report, const CompareOptions& optio
                        c.verdict == Verdict::regression ? "**REGRESSION**" : std::string(to_string(c.verdict)));
   }
   if (const std::string note = threshold_only_note(report); !note.empty()) out << "\n**Note:** " << note << ".\n";
-  if (const std::string note = whole_run_shift_note(report); !note.empty()) out << "\n**Note:** " << cell(note) << ".\n";
+  if (const std::string note = whole_run_shift_note(report); !note.empty()) {
+    out << "\n**Note:** " << cell(note) << ".\n";
+  }
   if (!report.only_in_baseline.empty() || !report.only_in_current.empty()) {
     out << "\nNot compared: " << report.only_in_baseline.size() << " only in the baseline, "
         << report.only_in_current.size() << " only in the current run.\n";

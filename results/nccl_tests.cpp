@@ -201,7 +201,8 @@ ImportedLog record_from_nccl_tests_log(const std::string& text, const std::strin
   const std::string detected = collective_of_nccl_tests_binary(text);
   const std::string chosen = collective.value_or(detected);
   if (chosen.empty()) {
-    CCTUNE_USAGE_ERROR(printable(name) + ": the log does not name its binary (all_reduce_perf, ...): give --collective");
+    CCTUNE_USAGE_ERROR(printable(name) +
+                       ": the log does not name its binary (all_reduce_perf, ...): give --collective");
   }
   for (Measurement& m : record.measurements) m.collective = chosen;
   record.skipped_rows = imported.skipped_lines;

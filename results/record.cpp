@@ -58,7 +58,8 @@ class Fields {
     const Json& value = object_[key];
     std::optional<std::int64_t> number;
     if (value.is_number_unsigned()) {
-      if (value.get<std::uint64_t>() <= kMaxRecordInteger) number = static_cast<std::int64_t>(value.get<std::uint64_t>());
+      const auto u = value.get<std::uint64_t>();
+      if (u <= kMaxRecordInteger) number = static_cast<std::int64_t>(u);
     } else if (value.is_number_integer()) {
       number = value.get<std::int64_t>();
     } else if (value.is_number_float()) {
@@ -171,8 +172,9 @@ std::string unreadable(const Measurement& m) {
   if (!(std::isfinite(m.median_us) && m.median_us > 0)) {
     return fmt::format("median time {} is not a positive number of microseconds", m.median_us);
   }
-  for (const auto& [name, value] : {std::pair{"min", m.min_us}, std::pair{"p99", m.p99_us}, std::pair{"mean", m.mean_us},
-                                    std::pair{"algbw", m.algbw_gbs}, std::pair{"busbw", m.busbw_gbs}}) {
+  for (const auto& [name, value] : {std::pair{"min", m.min_us}, std::pair{"p99", m.p99_us},
+                                    std::pair{"mean", m.mean_us}, std::pair{"algbw", m.algbw_gbs},
+                                    std::pair{"busbw", m.busbw_gbs}}) {
     if (!finite_not_negative(value)) return fmt::format("{} {} is not a finite number of at least 0", name, value);
   }
   for (double sample : m.samples_us) {
@@ -303,7 +305,9 @@ Record record_from_json(const Json& document, const std::string& name) {
   const Json& measurements = top.array("measurements");
   for (std::size_t i = 0; i < measurements.size(); ++i) {
     const std::string where = fmt::format("measurements[{}]", i);
-    if (!measurements[i].is_object()) refuse(name, fmt::format("{}: {} is not an object", where, shown(measurements[i])));
+    if (!measurements[i].is_object()) {
+      refuse(name, fmt::format("{}: {} is not an object", where, shown(measurements[i])));
+    }
     const Fields j(measurements[i], name, where);
     Measurement m;
     m.collective = j.required_text("collective");

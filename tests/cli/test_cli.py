@@ -1327,6 +1327,24 @@ class Report(unittest.TestCase):
                     self.assertFalse(os.path.exists(out))
 
 
+    def test_item22_a_topology_with_values_of_the_wrong_kind_is_one_line_exit_2(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "r.html")
+            for document in ({"node_types": [{"hosts": [1], "model": {}}]},
+                             {"gpus": [], "nics": [{"rdma": "yes"}]}):
+                with self.subTest(document=document):
+                    topology = os.path.join(tmp, "t.json")
+                    with open(topology, "w") as f:
+                        json.dump(document, f)
+                    proc = run([CCTUNE, "report", GB10_LOG, "--topology", topology, "-o", out])
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(f"{topology}: not the JSON that cctune topo --json writes", lines[0])
+                    self.assertNotIn("json.exception", proc.stderr)
+                    self.assertFalse(os.path.exists(out))
+
+
 class Accept(unittest.TestCase):
     SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "accept-cpu.yaml")
 

@@ -185,8 +185,8 @@ std::string bytes_of(const fs::path& path) {
 void make_foreign_database(const fs::path& path) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE users(name TEXT); INSERT INTO users VALUES('ada');", nullptr, nullptr, nullptr),
-            SQLITE_OK);
+  const char* sql = "CREATE TABLE users(name TEXT); INSERT INTO users VALUES('ada');";
+  ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
 }
 
