@@ -136,7 +136,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     // The JSON file's error, if any, travels with the database's: one collective check for both.
     const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db, open_error);
     std::unique_ptr<RunRecorder> recorder;
-    if (store) recorder = std::make_unique<RunRecorder>(*store);
+    if (store) recorder = std::make_unique<RunRecorder>(*store, !command->db.empty());
 
     // A device backend enforces -T itself, so that NCCL's communicator is aborted rather than the job.
     std::unique_ptr<bench::Watchdog> watchdog;
@@ -164,7 +164,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
       fmt::print("# Recorded as run {} in {}\n", recorder->id(), store->path().string());
       std::fflush(stdout);
     }
-    return static_cast<int>(wrong == 0 && !(recorder && recorder->failed()) ? kOk : kFailed);
+    return static_cast<int>(wrong == 0 && !(recorder && recorder->failed_the_run()) ? kOk : kFailed);
   });
 }
 

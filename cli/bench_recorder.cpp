@@ -16,7 +16,8 @@ void RunRecorder::guarded(const Action& action) {
     action();
   } catch (const Error& e) {
     failed_ = true;
-    std::fprintf(stderr, "cctune: error: %s; the run goes on without recording the rest of it\n", e.what());
+    std::fprintf(stderr, "cctune: %s: %s; the run goes on without recording the rest of it\n",
+                 required_ ? "error" : "warning", e.what());
     std::fflush(stderr);
   }
 }

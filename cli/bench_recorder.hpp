@@ -13,7 +13,9 @@ namespace cctune::cli {
 
 class RunRecorder final : public bench::Sink {
  public:
-  explicit RunRecorder(results::Store& store) : store_(store) {}
+  // `required`: the database was named with --db, and a failure to store fails the run (exit 1); the
+  // default database, a convenience, only costs a warning (docs/results.md).
+  RunRecorder(results::Store& store, bool required) : store_(store), required_(required) {}
 
   void begin(const bench::RunInfo& info, const bench::BenchOptions& options) override;
   void row(const bench::Row& row) override;
@@ -26,12 +28,15 @@ class RunRecorder final : public bench::Sink {
   // True once storing failed (a lock held past results::kLockWait, a full disk). That was said in one
   // line, and the sweep went on without the database: its -J file and output still get every row.
   bool failed() const { return failed_; }
+  // failed(), for a database named with --db: the run then exits 1.
+  bool failed_the_run() const { return failed_ && required_; }
 
  private:
   template <typename Action>
   void guarded(const Action& action);
 
   results::Store& store_;
+  bool required_;
   std::int64_t id_ = 0;
   bool failed_ = false;
   std::mutex mutex_;

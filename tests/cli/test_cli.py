@@ -861,6 +861,55 @@ class Results(unittest.TestCase):
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertEqual(len([l for l in proc.stdout.splitlines() if not l.startswith("#")]), 1)
 
+    def test_item6_a_lock_taken_mid_run_costs_one_line_and_the_sweep_goes_on(self):
+        import sqlite3
+        with tempfile.TemporaryDirectory() as tmp:
+            db, json_path = os.path.join(tmp, "results.db"), os.path.join(tmp, "out.json")
+            # Rank 0 sleeps 0.3 s in every timed call: 6 sizes, 2 calls each, in and out of place.
+            proc = subprocess.Popen(mpirun(2, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "1K",
+                                           "-e", "32K", "-n", "2", "-w", "0", "-c", "0", "--inject-delay", "0:0.3",
+                                           "--no-progress", "--db", db, "-J", json_path),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    stdin=subprocess.DEVNULL)
+            holder = None
+            try:
+                deadline = time.monotonic() + 60
+                while holder is None and time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.1)
+                    if not os.path.exists(db):
+                        continue
+                    reader = sqlite3.connect(db, timeout=5)
+                    try:
+                        rows = reader.execute("SELECT count(*) FROM measurements").fetchone()[0]
+                    except sqlite3.OperationalError:
+                        rows = 0
+                    reader.close()
+                    if rows >= 2:  # the first row is in: now another process keeps the write lock
+                        holder = sqlite3.connect(db, isolation_level=None, timeout=10)
+                        holder.execute("BEGIN IMMEDIATE")
+                        holder.execute("INSERT INTO meta(key, value) VALUES ('held', 'by the test')")
+                self.assertIsNotNone(holder, "the first row never reached the database")
+                stdout, stderr = proc.communicate(timeout=120)
+            finally:
+                proc.kill()
+                if holder is not None:
+                    holder.rollback()
+                    holder.close()
+            self.assertEqual(proc.returncode, 1, stdout + stderr)
+            lines = cctune_lines(stderr)
+            self.assertEqual(len(lines), 1, stderr)
+            self.assertIn(f"{db}: the results database is locked by another process", lines[0])
+            self.assertIn("the run goes on without recording the rest of it", lines[0])
+            self.assertNotIn("# Recorded as run", stdout)
+            with open(json_path) as f:
+                document = json.load(f)
+            self.assertTrue(document["complete"])
+            self.assertEqual(len(document["results"]), 6)  # the sweep went on to its end
+            record = json.loads(run([CCTUNE, "results", "--db", db, "export", "1"]).stdout)
+            self.assertFalse(record["complete"])
+            self.assertGreaterEqual(len(record["measurements"]), 2)
+            self.assertLess(len(record["measurements"]), 12)
+
     def test_item13_commands_leave_another_programs_database_untouched(self):
         with tempfile.TemporaryDirectory() as tmp:
             foreign = os.path.join(tmp, "app.db")
