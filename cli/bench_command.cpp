@@ -13,6 +13,7 @@
 #include "bench/sweep.hpp"
 #include "bench/text_writer.hpp"
 #include "bench/watchdog.hpp"
+#include "cli/bench_recorder.hpp"
 #include "cli/edge.hpp"
 #include "collectives/backends.hpp"
 #include "collectives/bootstrap.hpp"
@@ -154,28 +155,33 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     }
     // The JSON file's error, if any, travels with the database's: one collective check for both.
     const std::unique_ptr<results::Store> store = open_run_store(world, command->db, command->no_db, open_error);
+    std::unique_ptr<RunRecorder> recorder;
+    if (store) recorder = std::make_unique<RunRecorder>(*store, !command->db.empty());
 
     // A device backend enforces -T itself, so that NCCL's communicator is aborted rather than the job.
     std::unique_ptr<bench::Watchdog> watchdog;
     if (options.timeout_seconds > 0 && options.backend == "mpi") {
       bench::Watchdog::AbortHook record;
       if (json) record = [writer = json.get()](const std::string& message) { writer->record_error(message); };
+      if (recorder) {
+        record = [also = std::move(record), db = recorder.get()](const std::string& message) {
+          if (also) also(message);
+          db->record_error(message);
+        };
+      }
       watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, options.timeout_seconds, info.hosts, record);
     }
     bench::TextWriter text(stdout);
-    bench::JsonCollector collected;
     std::vector<bench::Sink*> sinks;
     if (rank == 0) {
       sinks.push_back(&text);
       if (json) sinks.push_back(json.get());
-      if (store) sinks.push_back(&collected);
+      if (recorder) sinks.push_back(recorder.get());
     }
     const std::uint64_t wrong =
         bench::run_sweep(*backend, world, options, info, sinks, watchdog.get(), progress.get());
-    if (store) {
-      const auto document = nlohmann::json::parse(collected.document().dump());
-      const std::int64_t id = store->append(results::record_from_bench_json(document, "this run"));
-      fmt::print("# Recorded as run {} in {}\n", id, store->path().string());
+    if (recorder && !recorder->failed()) {
+      fmt::print("# Recorded as run {} in {}\n", recorder->id(), store->path().string());
       std::fflush(stdout);
     }
 
@@ -191,7 +197,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
       fmt::print(stderr, "cctune: error: {} (the file keeps the last version written whole)\n", *failure);
       return static_cast<int>(kFailed);
     }
-    return static_cast<int>(wrong == 0 ? kOk : kFailed);
+    return static_cast<int>(wrong == 0 && !(recorder && recorder->failed_the_run()) ? kOk : kFailed);
   });
 }
 

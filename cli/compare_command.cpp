@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <optional>
 
 #include "cli/edge.hpp"
@@ -10,6 +11,7 @@
 #include "results/compare.hpp"
 #include "results/files.hpp"
 #include "results/store.hpp"
+#include "results/text.hpp"
 
 namespace cctune::cli {
 
@@ -63,7 +65,7 @@ double parse_threshold(const std::string& text) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used == 0 || used != number.size() || !(value >= 0)) {
+  if (used == 0 || used != number.size() || !std::isfinite(value) || !(value >= 0)) {
     CCTUNE_USAGE_ERROR("--threshold '" + text + "': give a percentage like 5% or a fraction like 0.05");
   }
   if (!percent && value >= 1) {
@@ -86,7 +88,20 @@ std::vector<results::Record> load(const std::string& specs, const std::string& d
   return runs;
 }
 
-void print_table(const results::CompareReport& report, const results::CompareOptions& options) {
+// What was left out of each run read: rows whose times are not positive finite numbers.
+std::vector<std::string> skipped_notes(const std::vector<results::Record>& runs) {
+  std::vector<std::string> notes;
+  for (const results::Record& run : runs) {
+    if (run.skipped_rows == 0) continue;
+    const std::string name = run.source.empty() ? fmt::format("record {}", run.id) : run.source;
+    notes.push_back(fmt::format("{}: {} unreadable row(s) left out", results::printable(name), run.skipped_rows));
+  }
+  return notes;
+}
+
+void print_table(const results::CompareReport& report, const results::CompareOptions& options,
+                 const std::vector<std::string>& skipped) {
+  using results::printable;
   fmt::print("# cctune compare: threshold {:g}% on the median time, Mann-Whitney U at alpha {:g}\n",
              100.0 * options.threshold, options.alpha);
   fmt::print("# {:<10} {:<20} {:<6} {:<4} {:<5} {:>11} {:>13} {:>13} {:>8} {:>9} {:>9} {:>8}  {}\n", "collective",
@@ -94,10 +109,14 @@ void print_table(const results::CompareReport& report, const results::CompareOpt
              "busbw now", "p", "verdict");
   for (const auto& c : report.rows) {
     fmt::print("  {:<10} {:<20} {:<6} {:<4} {:<5} {:>11} {:>13.2f} {:>13.2f} {:>+7.1f}% {:>9.3f} {:>9.3f} {:>8}  {}\n",
-               c.collective, c.algorithm, c.datatype, c.op, c.in_place ? "in" : "out", c.bytes, c.baseline_median_us,
-               c.current_median_us, 100.0 * c.change, c.baseline_busbw_gbs, c.current_busbw_gbs,
-               c.p_value ? fmt::format("{:.2g}", *c.p_value) : "-", to_string(c.verdict));
+               printable(c.collective), printable(c.algorithm), printable(c.datatype), printable(c.op),
+               c.in_place ? "in" : "out", c.bytes, c.baseline_median_us, c.current_median_us, 100.0 * c.change,
+               c.baseline_busbw_gbs, c.current_busbw_gbs,
+               c.p_value ? fmt::format("{:.2g}{}", *c.p_value, c.threshold_only ? "*" : "") : "-",
+               to_string(c.verdict));
   }
+  if (const std::string note = results::threshold_only_note(report); !note.empty()) fmt::print("# * {}\n", note);
+  for (const std::string& note : skipped) fmt::print("# {}\n", note);
   if (!report.only_in_baseline.empty() || !report.only_in_current.empty()) {
     fmt::print("# not compared: {} measurement(s) only in the baseline, {} only in the current run\n",
                report.only_in_baseline.size(), report.only_in_current.size());
@@ -105,10 +124,12 @@ void print_table(const results::CompareReport& report, const results::CompareOpt
   if (!report.not_in_every_pair.empty()) {
     fmt::print("# not compared: {} measurement(s) missing from some pairs\n", report.not_in_every_pair.size());
   }
-  if (const std::string note = results::whole_run_shift_note(report); !note.empty()) fmt::print("# {}\n", note);
+  if (const std::string note = results::whole_run_shift_note(report); !note.empty()) {
+    fmt::print("# {}\n", printable(note));
+  }
   std::vector<std::string> slower;
   for (const auto& c : report.rows) {
-    if (c.verdict == results::Verdict::regression) slower.push_back(c.name());
+    if (c.verdict == results::Verdict::regression) slower.push_back(printable(c.name()));
   }
   if (slower.empty()) {
     fmt::print("# no regression in {} comparisons\n", report.rows.size());
@@ -123,7 +144,12 @@ int run_compare_command(CompareCommand* command) {
   try {
     results::CompareOptions options;
     options.threshold = parse_threshold(command->threshold);
+    // CLI11's range check lets NaN through (every comparison with it is false).
+    if (!std::isfinite(command->alpha)) {
+      CCTUNE_USAGE_ERROR(fmt::format("--alpha {}: give a number from 1e-12 to 0.5", command->alpha));
+    }
     options.alpha = command->alpha;
+    results::check_options(options);
     const std::optional<std::string> collective =
         command->collective.empty() ? std::nullopt : std::optional<std::string>(command->collective);
     const std::vector<results::Record> baselines = load(command->baseline, command->db, collective);
@@ -140,7 +166,9 @@ int run_compare_command(CompareCommand* command) {
     if (command->markdown) {
       std::fwrite(markdown.data(), 1, markdown.size(), stdout);
     } else {
-      print_table(report, options);
+      std::vector<std::string> skipped = skipped_notes(baselines);
+      for (std::string& note : skipped_notes(currents)) skipped.push_back(std::move(note));
+      print_table(report, options, skipped);
     }
     return report.any_regression ? kFailed : kOk;
   } catch (const UsageError& e) {

@@ -14,6 +14,7 @@
 #include "bench/report.hpp"
 #include "results/files.hpp"
 #include "results/store.hpp"
+#include "results/text.hpp"
 
 namespace cctune::cli {
 
@@ -107,7 +108,10 @@ std::unique_ptr<results::Store> open_run_store(const Communicator& world, const 
   std::string error = earlier_error;
   if (world.rank() == 0 && error.empty() && !no_db) {
     try {
-      store = std::make_unique<results::Store>(results::database_path(explicit_path));
+      // Access::write checks that the file is ours and takes the write lock once: a database that
+      // another process keeps locked, or that cannot be written, stops the run here, before anything
+      // is measured or written.
+      store = std::make_unique<results::Store>(results::database_path(explicit_path), results::Access::write);
     } catch (const Error& e) {
       if (!explicit_path.empty()) {
         error = e.what();
@@ -138,9 +142,19 @@ results::Record run_record(std::string kind, const bench::RunInfo& info, const s
 results::Record load_run(const std::string& spec, const std::string& db,
                          const std::optional<std::string>& collective) {
   if (!spec.empty() && spec.find_first_not_of("0123456789") == std::string::npos) {
-    results::Store store(results::database_path(db));
-    auto record = store.get(std::stoll(spec));
-    if (!record) CCTUNE_USAGE_ERROR("no record " + spec + " in the results database");
+    const std::int64_t id = results::parse_record_id(spec);
+    const std::filesystem::path path = results::database_path(db);
+    // Reading a run never creates the database, nor changes a file that is not ours.
+    if (!std::filesystem::exists(path)) {
+      CCTUNE_USAGE_ERROR("no record " + std::to_string(id) + ": there is no results database at " +
+                         results::printable(path.string()));
+    }
+    results::Store store(path, results::Access::read);
+    auto record = store.get(id);
+    if (!record) {
+      CCTUNE_USAGE_ERROR("no record " + std::to_string(id) + " in the results database " +
+                         results::printable(path.string()));
+    }
     return std::move(*record);
   }
   return results::load_record_file(spec, collective).record;

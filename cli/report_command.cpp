@@ -12,6 +12,7 @@
 #include "results/files.hpp"
 #include "results/report.hpp"
 #include "results/store.hpp"
+#include "results/text.hpp"
 
 namespace cctune::cli {
 
@@ -47,17 +48,31 @@ int run_report_command(ReportCommand* command) {
     options.cctune_version = CCTUNE_VERSION;
     options.generated = fmt::format("{:%Y-%m-%d %H:%M:%S} UTC", fmt::gmtime(std::time(nullptr)));
     if (!command->topology.empty()) {
-      auto topology = nlohmann::json::parse(results::read_text_file(command->topology), nullptr, false);
+      auto topology = results::parse_json_text(results::read_text_file(command->topology, "the topology"),
+                                               command->topology);
       if (topology.is_discarded() || !topology.is_object() ||
           (!topology.contains("node_types") && !topology.contains("gpus"))) {
-        CCTUNE_USAGE_ERROR(command->topology + ": not the JSON that cctune topo --json writes");
+        CCTUNE_USAGE_ERROR(results::printable(command->topology) + ": not the JSON that cctune topo --json writes");
       }
       options.topology = std::move(topology);
     }
-    const std::string html = results::render_report(runs, options);
+    std::string html;
+    try {
+      html = results::render_report(runs, options);
+    } catch (const nlohmann::json::exception&) {
+      // The records were checked as they were read; what is left is the topology file's layout.
+      CCTUNE_USAGE_ERROR(results::printable(command->topology) +
+                         ": not the JSON that cctune topo --json writes (a value of the wrong kind)");
+    }
     write_file_atomically(command->out, html);
-    fmt::print("wrote {} ({:.0f} KiB, {} run(s))\n", command->out, static_cast<double>(html.size()) / 1024.0,
-               runs.size());
+    fmt::print("wrote {} ({:.0f} KiB, {} run(s))\n", results::printable(command->out),
+               static_cast<double>(html.size()) / 1024.0, runs.size());
+    for (const results::Record& run : runs) {
+      if (run.skipped_rows == 0) continue;
+      fmt::print("# {}: {} unreadable row(s) left out\n",
+                 results::printable(run.source.empty() ? "record " + std::to_string(run.id) : run.source),
+                 run.skipped_rows);
+    }
     return kOk;
   } catch (const UsageError& e) {
     return report_usage_error(e.what());

@@ -3,12 +3,14 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <optional>
 
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
 #include "results/files.hpp"
 #include "results/store.hpp"
+#include "results/text.hpp"
 
 namespace cctune::cli {
 
@@ -19,7 +21,7 @@ struct ResultsCommand {
   CLI::App* export_record = nullptr;
   CLI::App* import = nullptr;
   int limit = 20;
-  std::int64_t id = 0;
+  std::string id;
   std::string out;
   std::vector<std::string> files;
   std::string collective;
@@ -33,9 +35,9 @@ ResultsCommand* add_results_command(CLI::App& app) {
   command.list = sub->add_subcommand("list", "The newest records, one line each");
   command.list->add_option("-n,--limit", command.limit, "How many")->check(CLI::Range(1, 1000000))->capture_default_str();
   command.show = sub->add_subcommand("show", "One record: what ran, where, and every size");
-  command.show->add_option("id", command.id, "Record id (from list)")->required()->check(CLI::PositiveNumber);
+  command.show->add_option("id", command.id, "Record id (from list)")->required();
   command.export_record = sub->add_subcommand("export", "One record as JSON, with every sample");
-  command.export_record->add_option("id", command.id, "Record id (from list)")->required()->check(CLI::PositiveNumber);
+  command.export_record->add_option("id", command.id, "Record id (from list)")->required();
   command.export_record->add_option("-o,--output", command.out, "Write to this file (default: stdout)");
   command.import = sub->add_subcommand(
       "import", "Store files as records: cctune or nccl-tests -J JSON, nccl-tests text logs, exported records");
@@ -49,25 +51,32 @@ ResultsCommand* add_results_command(CLI::App& app) {
 
 namespace {
 
+using results::printable;
+
 void print_list(const results::Store& store, int limit) {
   fmt::print("# {:>5}  {:<20}  {:<7}  {:>5}  {:>5}  {:<8}  {}\n", "id", "started", "kind", "ranks", "nodes",
              "complete", "command");
   for (const results::Record& r : store.list(limit)) {
-    fmt::print("  {:>5}  {:<20}  {:<7}  {:>5}  {:>5}  {:<8}  {}\n", r.id, r.started, r.kind, r.nranks, r.nnodes,
-               r.complete ? "yes" : "no", r.command);
+    // A run recorded as it goes stays "no" until it ends: still running, or stopped (watchdog, kill).
+    fmt::print("  {:>5}  {:<20}  {:<7}  {:>5}  {:>5}  {:<8}  {}\n", r.id, printable(r.started), printable(r.kind),
+               r.nranks, r.nnodes, r.complete ? "yes" : "no", printable(r.command));
   }
 }
 
 void print_record(const results::Record& r) {
   fmt::print("# record {}: {} started {} ended {}\n# command: {}\n# cctune {} ({}), {} ranks on {} node(s){}{}\n", r.id,
-             r.kind, r.started, r.ended, r.command, r.cctune_version, r.git_revision, r.nranks, r.nnodes,
-             r.source.empty() ? "" : ", imported from " + r.source, r.complete ? "" : ", INCOMPLETE");
+             printable(r.kind), printable(r.started), r.ended.empty() ? "-" : printable(r.ended), printable(r.command),
+             printable(r.cctune_version), printable(r.git_revision), r.nranks, r.nnodes,
+             r.source.empty() ? "" : ", imported from " + printable(r.source),
+             r.complete ? "" : ", INCOMPLETE (the run did not end: it is still running, or was stopped; the rows "
+                               "below are those it finished)");
+  if (r.skipped_rows) fmt::print("# {} unreadable row(s) left out\n", r.skipped_rows);
   fmt::print("# {:<10} {:<7} {:<20} {:>12} {:>8} {:>12} {:>10} {:>10} {:>8} {:>7}\n", "collective", "backend",
              "algorithm", "size (B)", "place", "median (us)", "p99 (us)", "busbw", "#wrong", "samples");
   for (const results::Measurement& m : r.measurements) {
-    fmt::print("  {:<10} {:<7} {:<20} {:>12} {:>8} {:>12.2f} {:>10.2f} {:>10.3f} {:>8} {:>7}\n", m.collective, m.backend,
-               m.algorithm, m.bytes, m.in_place ? "in" : "out", m.median_us, m.p99_us, m.busbw_gbs, m.wrong,
-               m.samples_us.size());
+    fmt::print("  {:<10} {:<7} {:<20} {:>12} {:>8} {:>12.2f} {:>10.2f} {:>10.3f} {:>8} {:>7}\n",
+               printable(m.collective), printable(m.backend), printable(m.algorithm), m.bytes,
+               m.in_place ? "in" : "out", m.median_us, m.p99_us, m.busbw_gbs, m.wrong, m.samples_us.size());
   }
 }
 
@@ -82,16 +91,25 @@ int run_results_command(ResultsCommand* command) {
           command->collective.empty() ? std::nullopt : std::optional<std::string>(command->collective);
       for (const std::string& path : command->files) imports.push_back(results::load_record_file(path, collective));
     }
-    results::Store store(results::database_path(command->db));
+    // Only import writes: reading never creates, converts or adds tables to the file.
+    const std::filesystem::path path = results::database_path(command->db);
+    const bool writes = command->import->parsed();
+    const std::int64_t id = writes || command->list->parsed() ? 0 : results::parse_record_id(command->id);
+    results::Store store(path, writes ? results::Access::write : results::Access::read);
     if (command->list->parsed()) {
+      if (!std::filesystem::exists(path)) fmt::print("# {}: no results database yet\n", printable(path.string()));
       print_list(store, command->limit);
     } else if (command->show->parsed() || command->export_record->parsed()) {
-      const auto record = store.get(command->id);
-      if (!record) CCTUNE_USAGE_ERROR(fmt::format("no record {} in the results database", command->id));
+      const auto record = store.get(id);
+      if (!record) {
+        CCTUNE_USAGE_ERROR(fmt::format("no record {} in the results database {}", id, printable(path.string())));
+      }
       if (command->show->parsed()) {
         print_record(*record);
       } else {
-        const std::string text = results::record_to_json(*record).dump(1) + "\n";
+        // A byte that is not UTF-8 (from an imported log) becomes U+FFFD instead of an exception.
+        const std::string text =
+            results::record_to_json(*record).dump(1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         if (command->out.empty()) {
           std::fwrite(text.data(), 1, text.size(), stdout);
         } else {
@@ -100,7 +118,7 @@ int run_results_command(ResultsCommand* command) {
       }
     } else {
       for (const results::LoadedFile& parsed : imports) {
-        fmt::print("stored {} as record {}", parsed.record.source, store.append(parsed.record));
+        fmt::print("stored {} as record {}", printable(parsed.record.source), store.append(parsed.record));
         if (parsed.skipped_lines) fmt::print(" ({} unreadable table line(s) skipped)", parsed.skipped_lines);
         fmt::print("\n");
       }

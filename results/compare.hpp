@@ -31,6 +31,11 @@ struct Comparison {
   double change = 0;  // current / baseline - 1, in time: +0.10 is 10% slower
   double baseline_busbw_gbs = 0, current_busbw_gbs = 0;
   std::optional<double> p_value;  // two-sided; none when either side has fewer than 3 samples
+  std::size_t baseline_samples = 0, current_samples = 0;
+  // The smallest p these sample counts (and ties) allow. When it is not below alpha, no change could
+  // ever be significant: the threshold alone decides (threshold_only), as with no samples.
+  std::optional<double> smallest_p;
+  bool threshold_only = false;
   Verdict verdict = Verdict::same;
   std::string name() const;  // "allreduce ring float sum out-of-place 1048576"
 };
@@ -46,6 +51,7 @@ struct CompareReport {
   std::vector<std::string> only_in_baseline, only_in_current;  // names of unmatched measurements
   std::vector<std::string> not_in_every_pair;                   // compare_paired: missing from some pair
   bool any_regression = false;
+  double alpha = 0.001;  // as compared, for the notes
   // Filled when two or more algorithms were compared and every one of them moved beyond the threshold
   // in the same direction. One code change rarely does that to every algorithm (the MPI library's own
   // included); a machine that got slower or faster between the runs does: other jobs on a shared host,
@@ -68,9 +74,29 @@ CompareReport compare_paired(const std::vector<Record>& baselines, const std::ve
 // the best of a few launches is what the code costs; a real regression slows every launch.
 Record best_of(const std::vector<Record>& runs);
 
-// Two-sided p-value of the Mann-Whitney U test (normal approximation with tie and continuity
-// corrections), the chance of samples this far apart if both came from the same distribution.
+// Two-sided Mann-Whitney U test: the chance of samples this far apart if both came from the same
+// distribution (p), and the smallest p that samples of these sizes and ties could give at all.
+// Exact (the rank sum's distribution over every split of the pooled samples, midranks for ties) up to
+// kExactMannWhitneySamples samples in all, where the normal approximation is far off (3 against 3: its
+// smallest p is 0.08, the true one 0.1; 5 against 5: 0.012 and 0.008); beyond, the normal
+// approximation with tie and continuity corrections.
+inline constexpr std::size_t kExactMannWhitneySamples = 50;
+struct MannWhitney {
+  double p = 1;
+  double smallest_p = 1;
+};
+MannWhitney mann_whitney(const std::vector<double>& a, const std::vector<double>& b);
 double mann_whitney_p(const std::vector<double>& a, const std::vector<double>& b);
+
+// How many samples per side, at least, let the test reach p below alpha (no ties): 7 for 0.001.
+std::size_t samples_needed_for(double alpha);
+
+// Throws UsageError unless the threshold is finite and not negative and alpha in (0, 1).
+void check_options(const CompareOptions& options);
+
+// One sentence on the comparisons the threshold alone decided because their samples were too few for
+// the test to reach alpha, empty when there are none.
+std::string threshold_only_note(const CompareReport& report);
 
 // One sentence on the report's whole_run_shift ("every algorithm got slower (median change: ...). ..."),
 // empty when there is none.

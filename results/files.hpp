@@ -2,6 +2,7 @@
 // Any results file a user may hand cctune, recognised by its content: an exported record, cctune's or
 // nccl-tests' -J JSON, or nccl-tests' text output.
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -11,11 +12,17 @@ namespace cctune::results {
 
 struct LoadedFile {
   Record record;
-  std::size_t skipped_lines = 0;  // nccl-tests text: table-shaped lines that could not be read
+  std::size_t skipped_lines = 0;  // table lines or rows that could not be read (Record::skipped_rows)
 };
 
-// The whole file; throws UsageError "PATH: cannot open".
-std::string read_text_file(const std::string& path);
+// The whole of a regular file (files::read_regular_file: a FIFO, a device, a directory or a file over
+// 64 MiB is refused, never read); throws UsageError "PATH: WHAT: reason".
+std::string read_text_file(const std::string& path, const std::string& what = "the results file");
+
+// `text` as JSON, or a discarded value when it is not JSON. Throws UsageError naming `path` for
+// arrays and objects nested more than 256 deep: no file cctune reads needs that many, and the JSON
+// library would recurse once per level when it writes the value out again.
+nlohmann::json parse_json_text(const std::string& text, const std::string& path);
 
 // `collective` names what nccl-tests output measured when the file does not say. Throws UsageError
 // "PATH: reason" for a missing, truncated or unrecognised file.

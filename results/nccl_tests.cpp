@@ -1,11 +1,13 @@
 #include "results/nccl_tests.hpp"
 
-#include <regex>
+#include <cctype>
+#include <cmath>
 #include <set>
 #include <sstream>
 #include <vector>
 
 #include "collectives/error.hpp"
+#include "results/text.hpp"
 
 namespace cctune::results {
 namespace {
@@ -18,6 +20,10 @@ constexpr std::pair<const char*, const char*> kBinaries[] = {
     {"hypercube_perf", "hypercube"},
 };
 
+// Longer than any line nccl-tests prints (its table rows and "Rank N ... device" lines are under 300
+// characters). Longer lines are not read at all: skipped, and counted when they begin like a row.
+constexpr std::size_t kMaxLineBytes = 4096;
+
 bool parse_number(const std::string& word, double& value) {
   std::size_t used = 0;
   try {
@@ -28,29 +34,91 @@ bool parse_number(const std::string& word, double& value) {
   return used == word.size();
 }
 
+// A whole number of at most kMaxRecordInteger (what the store keeps), written as digits only.
 bool parse_count(const std::string& word, std::uint64_t& value) {
-  if (word.empty() || word.find_first_not_of("0123456789") != std::string::npos) return false;
-  try {
-    value = std::stoull(word);
-  } catch (const std::exception&) {
-    return false;
-  }
-  return true;
+  if (word.empty() || word.size() > 19 || word.find_first_not_of("0123456789") != std::string::npos) return false;
+  value = std::stoull(word);  // 19 digits always fit
+  return value <= kMaxRecordInteger;
 }
 
 // One placement's four columns: time, algbw, busbw, #wrong ("N/A" when not checked). Old versions
 // (no root column) print the largest relative error there instead of a count: kept as -1, unknown.
+// A row whose times are not positive or whose count is not a whole number is unreadable.
 bool parse_placement(const std::vector<std::string>& words, std::size_t at, bool counts_wrong, Measurement& m) {
-  double time = 0, algbw = 0, busbw = 0, wrong = -1;
+  double time = 0, algbw = 0, busbw = 0, error = 0;
+  std::uint64_t wrong = 0;
   if (!parse_number(words[at], time) || !parse_number(words[at + 1], algbw) || !parse_number(words[at + 2], busbw)) {
     return false;
   }
-  if (words[at + 3] != "N/A" && !parse_number(words[at + 3], wrong)) return false;
   m.median_us = m.mean_us = time;
   m.algbw_gbs = algbw;
   m.busbw_gbs = busbw;
-  m.wrong = counts_wrong ? static_cast<std::int64_t>(wrong) : -1;
-  return true;
+  m.wrong = -1;
+  if (words[at + 3] != "N/A") {
+    if (counts_wrong) {
+      if (!parse_count(words[at + 3], wrong)) return false;
+      m.wrong = static_cast<std::int64_t>(wrong);
+    } else if (!parse_number(words[at + 3], error) || !std::isfinite(error)) {
+      return false;
+    }
+  }
+  return unreadable(m).empty();
+}
+
+// mpirun --tag-output writes "[1,0]<stdout>:", Intel MPI's -prepend-rank "[0] ": the line without it.
+std::string without_launcher_prefix(const std::string& line) {
+  if (line.empty() || line[0] != '[') return line;
+  std::size_t i = 1;
+  const auto digits = [&] {
+    const std::size_t from = i;
+    while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
+    return i > from;
+  };
+  if (!digits()) return line;
+  if (i < line.size() && line[i] == ',') {
+    ++i;
+    if (!digits()) return line;
+  }
+  if (i >= line.size() || line[i] != ']') return line;
+  ++i;
+  for (const char* tag : {"<stdout>:", "<stderr>:"}) {
+    if (line.compare(i, std::char_traits<char>::length(tag), tag) == 0) {
+      i += std::char_traits<char>::length(tag);
+      break;
+    }
+  }
+  return line.substr(i);
+}
+
+std::vector<std::string> words_of(const std::string& line) {
+  std::istringstream split(line);
+  std::vector<std::string> words;
+  for (std::string word; split >> word;) words.push_back(word);
+  return words;
+}
+
+// "#  Rank  0 Group  0 Pid  12345 on host-1 device  0 [0x1b] NVIDIA H100": the rank and its host.
+bool parse_rank_line(const std::vector<std::string>& words, std::string& rank, std::string& host) {
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (words[i] != "Rank" && words[i] != "#Rank") continue;
+    std::size_t at = i + 1;
+    std::uint64_t number = 0;
+    if (at >= words.size() || !parse_count(words[at], number)) continue;
+    rank = words[at++];
+    if (at + 1 < words.size() && words[at] == "Group" && parse_count(words[at + 1], number)) at += 2;
+    if (at + 4 < words.size() && words[at] == "Pid" && parse_count(words[at + 1], number) && words[at + 2] == "on" &&
+        words[at + 4] == "device") {
+      host = words[at + 3];
+      return true;
+    }
+  }
+  return false;
+}
+
+// A table row starts with two whole numbers (size, count) followed by a type name.
+bool looks_like_row(const std::vector<std::string>& words, std::uint64_t& size, std::uint64_t& count) {
+  return words.size() >= 3 && parse_count(words[0], size) && parse_count(words[1], count) &&
+         !std::isdigit(static_cast<unsigned char>(words[2][0]));
 }
 
 }  // namespace
@@ -76,33 +144,31 @@ ImportedLog record_from_nccl_tests_log(const std::string& text, const std::strin
   Record& record = imported.record;
   record.kind = "nccl-tests";
   record.source = name;
-  // mpirun --tag-output writes "[1,0]<stdout>:", Intel MPI's -prepend-rank "[0] ".
-  const std::regex launcher_prefix(R"(^\[\d+(?:,\d+)?\](?:<std(?:out|err)>:)?)");
-  const std::regex rank_line(R"(Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?Pid\s+\d+\s+on\s+(\S+)\s+device)");
-  std::set<int> ranks;
+  std::set<std::string> ranks;
   std::set<std::string> hosts;
   std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
+    if (line.size() > kMaxLineBytes) {
+      std::uint64_t size = 0, count = 0;
+      if (looks_like_row(words_of(without_launcher_prefix(line.substr(0, 200))), size, count)) {
+        ++imported.skipped_lines;
+      }
+      continue;
+    }
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    line = std::regex_replace(line, launcher_prefix, "");
-    std::smatch match;
-    if (std::regex_search(line, match, rank_line)) {
-      ranks.insert(std::stoi(match[1]));
-      hosts.insert(match[2]);
+    line = without_launcher_prefix(line);
+    const std::vector<std::string> words = words_of(line);
+    std::string rank, host;
+    if (parse_rank_line(words, rank, host)) {
+      ranks.insert(rank);
+      hosts.insert(host);
       continue;
     }
     if (line.find("Avg bus bandwidth") != std::string::npos) record.complete = true;
     if (line.find("nThread") != std::string::npos && record.command.empty()) record.command = line;
-    std::istringstream split(line);
-    std::vector<std::string> words;
-    for (std::string word; split >> word;) words.push_back(word);
-    // A table row starts with two whole numbers (size, count) followed by a type name.
     std::uint64_t size = 0, count = 0;
-    if (words.size() < 3 || !parse_count(words[0], size) || !parse_count(words[1], count) ||
-        std::isdigit(static_cast<unsigned char>(words[2][0]))) {
-      continue;
-    }
+    if (!looks_like_row(words, size, count)) continue;
     // 13 or 9 words: with the root column (both placements, or out of place only); 12 or 8: without.
     const std::size_t n = words.size();
     const bool with_root = n == 13 || n == 9;
@@ -129,15 +195,17 @@ ImportedLog record_from_nccl_tests_log(const std::string& text, const std::strin
     if (both) record.measurements.push_back(in);
   }
   if (record.measurements.empty()) {
-    CCTUNE_USAGE_ERROR(name + ": no nccl-tests table rows found" +
+    CCTUNE_USAGE_ERROR(printable(name) + ": no nccl-tests table rows found" +
                        (imported.skipped_lines ? " (" + std::to_string(imported.skipped_lines) + " unreadable)" : ""));
   }
   const std::string detected = collective_of_nccl_tests_binary(text);
   const std::string chosen = collective.value_or(detected);
   if (chosen.empty()) {
-    CCTUNE_USAGE_ERROR(name + ": the log does not name its binary (all_reduce_perf, ...): give --collective");
+    CCTUNE_USAGE_ERROR(printable(name) +
+                       ": the log does not name its binary (all_reduce_perf, ...): give --collective");
   }
   for (Measurement& m : record.measurements) m.collective = chosen;
+  record.skipped_rows = imported.skipped_lines;
   record.nranks = static_cast<int>(ranks.size());
   record.nnodes = static_cast<int>(hosts.size());
   record.environment = {{"hosts", std::vector<std::string>(hosts.begin(), hosts.end())},

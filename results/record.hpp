@@ -1,6 +1,7 @@
 #pragma once
 // One run of cctune (bench, tune, verify) or an imported log, as the results store keeps it: who ran
 // what, where, with which build, and every size's samples, so that later runs can be compared with it.
+#include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -32,16 +33,36 @@ struct Record {
   std::string source;   // the file it was imported from; empty when recorded by the run itself
   bool complete = false;
   std::vector<Measurement> measurements;
+  // Not stored: rows the reader left out (see unreadable()); the importers report the count.
+  std::size_t skipped_rows = 0;
 };
+
+// The largest byte count, element count or id a record holds: SQLite keeps integers as int64.
+inline constexpr std::uint64_t kMaxRecordInteger = 9223372036854775807ull;
+
+// Why a measurement cannot be compared or plotted, or "" when it can: its median time must be a
+// finite number above zero; its other times, samples and bandwidths finite and not negative (0: not
+// known). Every reader (bench JSON, records, nccl-tests logs, the store) leaves such rows out and
+// counts them in Record::skipped_rows, so that a NaN or a negative time never counts as "same" or as
+// an improvement.
+std::string unreadable(const Measurement& m);
 
 // An object's string member, or "" when it is missing, null or not a string (an unfinished run has
 // "end_time": null; hand-made files may lack anything).
 std::string json_string(const nlohmann::json& object, const char* key);
 
+// The measurements of one row of a bench -J document (one per placement), as record_from_bench_json
+// reads them; `fallback` names the collective when the row does not. Placements that are unreadable()
+// are left out and counted in `skipped`. `where` names the row in messages ("results[3]").
+std::vector<Measurement> measurements_from_bench_row(const nlohmann::json& row, const std::string& name,
+                                                     const std::string& where, const std::string& fallback,
+                                                     std::size_t& skipped);
+
 // A `cctune bench -J` document (docs/bench.md), or nccl-tests' own -J document (the same layout
 // without collective and algorithm per row: the collective then comes from the binary named in
 // "args", or from `collective`), as a record, one measurement per row and placement. Throws
-// UsageError "NAME: reason" for a document that is neither.
+// UsageError "NAME: reason" for a document that is neither, or whose numbers are not what they must
+// be ("NAME: results[2].size: -1 is not a whole number from 0 to ...").
 Record record_from_bench_json(const nlohmann::json& document, const std::string& name,
                              const std::optional<std::string>& collective = std::nullopt);
 

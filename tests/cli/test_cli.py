@@ -34,6 +34,34 @@ def cctune_lines(stderr):
     return [line for line in stderr.splitlines() if line.startswith("cctune")]
 
 
+GB10_LOG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "nccl-tests",
+                        "gb10-allreduce-2node.txt")
+
+
+def snapshot(path):
+    """A file's bytes, and which SQLite side files lie beside it: what 'left as it was' means."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return data, [side for side in ("-wal", "-shm", "-journal") if os.path.exists(path + side)]
+
+
+def foreign_database(path):
+    """Another program's SQLite file, in the default rollback-journal mode."""
+    import sqlite3
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE users(name TEXT)")
+    db.execute("INSERT INTO users VALUES ('ada')")
+    db.commit()
+    db.close()
+
+
+def as_unprivileged(command):
+    """The command as a user who may read but not write what root made (root ignores permissions)."""
+    if os.geteuid() != 0:
+        return command
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+
+
 def tables(stdout):
     """The nccl-tests style tables in the text output: {(collective, algorithm): [row fields]}."""
     result, current = {}, None
@@ -312,6 +340,30 @@ class Watchdog(unittest.TestCase):
             self.assertEqual(len(doc["errors"]), 1)
             self.assertIn("ranks that had not arrived: 1 (", doc["errors"][0])
             self.assertEqual([int(r[0]) for r in tables(proc.stdout)[("allreduce", "ring")]], [1024, 4096])
+
+    def test_item14_stopped_run_keeps_its_finished_rows_in_the_database(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            proc = run(mpirun(3, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "1K",
+                              "-e", "64K", "-f", "4", "-n", "2", "-w", "0", "-T", "2", "--inject-delay",
+                              "1:600:16K", "--no-progress", "--db", db), timeout=120)
+            self.assertNotEqual(proc.returncode, 0)
+            self.assertEqual(len([l for l in cctune_lines(proc.stderr) if "watchdog" in l]), 1, proc.stderr)
+            listed = run([CCTUNE, "results", "--db", db, "list"])
+            self.assertEqual(listed.returncode, 0, listed.stderr)
+            rows = [l.split() for l in listed.stdout.splitlines() if not l.startswith("#")]
+            self.assertEqual(len(rows), 1, listed.stdout)
+            self.assertEqual((rows[0][0], rows[0][2], rows[0][5]), ("1", "bench", "no"))  # complete: no
+            shown = run([CCTUNE, "results", "--db", db, "show", "1"])
+            self.assertEqual(shown.returncode, 0, shown.stderr)
+            self.assertIn("INCOMPLETE", shown.stdout)
+            sizes = [(l.split()[3], l.split()[4]) for l in shown.stdout.splitlines() if l.strip().startswith("allreduce")]
+            self.assertEqual(sizes, [("1024", "out"), ("1024", "in"), ("4096", "out"), ("4096", "in")])
+            record = json.loads(run([CCTUNE, "results", "--db", db, "export", "1"]).stdout)
+            self.assertFalse(record["complete"])
+            self.assertEqual(record["ended"], "")
+            self.assertEqual(len(record["environment"]["errors"]), 1)
+            self.assertIn("ranks that had not arrived: 1 (", record["environment"]["errors"][0])
 
     def test_no_timeout_when_everything_finishes(self):
         proc = run(mpirun(2, "bench", "--collective", "alltoall", "-b", "1K", "-e", "4K", "-n", "2", "-T", "5"))
@@ -1080,7 +1132,7 @@ class Results(unittest.TestCase):
             with open(other, "w") as f:
                 f.write('{"hello": "world"}')
             for path, expected in ((truncated, "not valid JSON"), (other, "not a cctune bench JSON file"),
-                                   (os.path.join(tmp, "missing.json"), "cannot open")):
+                                   (os.path.join(tmp, "missing.json"), "no such file")):
                 with self.subTest(path=path):
                     # The good file first: a bad one later in the list must still store nothing.
                     proc = self.results(db, "import", good, path)
@@ -1108,6 +1160,208 @@ class Results(unittest.TestCase):
             self.assertEqual(len(cctune_lines(proc.stderr)), 1, proc.stderr)
             self.assertNotIn("Avg bus bandwidth", proc.stdout)
             self.assertEqual(os.path.getsize(garbage), size)
+
+
+    def test_item6_a_locked_database_gives_up_after_the_bound_with_one_line(self):
+        import sqlite3
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            self.assertEqual(self.results(db, "import", GB10_LOG).returncode, 0)
+            # Another process holds the database: in exclusive locking mode it keeps even readers out.
+            holder = sqlite3.connect(db, isolation_level=None)
+            holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+            holder.execute("BEGIN EXCLUSIVE")
+            holder.execute("INSERT INTO meta(key, value) VALUES ('held', 'by the test')")
+            commands = {"list": [CCTUNE, "results", "--db", db, "list"],
+                        "import": [CCTUNE, "results", "--db", db, "import", GB10_LOG],
+                        "bench": mpirun(2, "bench", "-b", "1K", "-e", "1K", "-n", "2", "--no-progress", "--db", db)}
+            start = time.monotonic()
+            procs = {name: subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                            stdin=subprocess.DEVNULL) for name, command in commands.items()}
+            try:
+                outputs = {name: proc.communicate(timeout=120) for name, proc in procs.items()}
+            finally:
+                for proc in procs.values():
+                    proc.kill()
+            elapsed = time.monotonic() - start
+            holder.rollback()
+            holder.close()
+            self.assertLess(elapsed, 60)  # the bound is 30 s, once, however often SQLite retries
+            for name, (stdout, stderr) in outputs.items():
+                with self.subTest(command=name):
+                    self.assertEqual(procs[name].returncode, 2, stdout + stderr)
+                    lines = cctune_lines(stderr)
+                    self.assertEqual(len(lines), 1, stderr)
+                    self.assertIn(f"{db}: the results database is locked by another process", lines[0])
+                    self.assertIn("after waiting 30 s", lines[0])
+                    self.assertNotIn("Avg bus bandwidth", stdout)
+            # Nothing was stored meanwhile, and the lock gone, the database reads as before.
+            proc = self.results(db, "list")
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(len([l for l in proc.stdout.splitlines() if not l.startswith("#")]), 1)
+
+    def test_item6_a_lock_taken_mid_run_costs_one_line_and_the_sweep_goes_on(self):
+        import sqlite3
+        with tempfile.TemporaryDirectory() as tmp:
+            db, json_path = os.path.join(tmp, "results.db"), os.path.join(tmp, "out.json")
+            # Rank 0 sleeps 0.3 s in every timed call: 6 sizes, 2 calls each, in and out of place.
+            proc = subprocess.Popen(mpirun(2, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "1K",
+                                           "-e", "32K", "-n", "2", "-w", "0", "-c", "0", "--inject-delay", "0:0.3",
+                                           "--no-progress", "--db", db, "-J", json_path),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    stdin=subprocess.DEVNULL)
+            holder = None
+            try:
+                deadline = time.monotonic() + 60
+                while holder is None and time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.1)
+                    if not os.path.exists(db):
+                        continue
+                    reader = sqlite3.connect(db, timeout=5)
+                    try:
+                        rows = reader.execute("SELECT count(*) FROM measurements").fetchone()[0]
+                    except sqlite3.OperationalError:
+                        rows = 0
+                    reader.close()
+                    if rows >= 2:  # the first row is in: now another process keeps the write lock
+                        holder = sqlite3.connect(db, isolation_level=None, timeout=10)
+                        holder.execute("BEGIN IMMEDIATE")
+                        holder.execute("INSERT INTO meta(key, value) VALUES ('held', 'by the test')")
+                self.assertIsNotNone(holder, "the first row never reached the database")
+                stdout, stderr = proc.communicate(timeout=120)
+            finally:
+                proc.kill()
+                if holder is not None:
+                    holder.rollback()
+                    holder.close()
+            self.assertEqual(proc.returncode, 1, stdout + stderr)
+            lines = cctune_lines(stderr)
+            self.assertEqual(len(lines), 1, stderr)
+            self.assertIn(f"{db}: the results database is locked by another process", lines[0])
+            self.assertIn("the run goes on without recording the rest of it", lines[0])
+            self.assertNotIn("# Recorded as run", stdout)
+            with open(json_path) as f:
+                document = json.load(f)
+            self.assertTrue(document["complete"])
+            self.assertEqual(len(document["results"]), 6)  # the sweep went on to its end
+            record = json.loads(run([CCTUNE, "results", "--db", db, "export", "1"]).stdout)
+            self.assertFalse(record["complete"])
+            self.assertGreaterEqual(len(record["measurements"]), 2)
+            self.assertLess(len(record["measurements"]), 12)
+
+    def test_item13_commands_leave_another_programs_database_untouched(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            foreign = os.path.join(tmp, "app.db")
+            foreign_database(foreign)
+            before = snapshot(foreign)
+            out = os.path.join(tmp, "r.html")
+            for args in (["results", "--db", foreign, "list"], ["results", "--db", foreign, "show", "1"],
+                         ["results", "--db", foreign, "export", "1"], ["compare", "1", "1", "--db", foreign],
+                         ["report", "1", "--db", foreign, "-o", out],
+                         ["results", "--db", foreign, "import", GB10_LOG]):
+                with self.subTest(args=args):
+                    proc = run([CCTUNE, *args])
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(f"{foreign}: not a cctune results database (it holds another program's tables: "
+                                  "users)", lines[0])
+                    self.assertEqual(snapshot(foreign), before)
+            proc = run(mpirun(2, "bench", "-b", "1K", "-e", "1K", "-n", "2", "--no-progress", "--db", foreign))
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertEqual(len(cctune_lines(proc.stderr)), 1, proc.stderr)
+            self.assertEqual(snapshot(foreign), before)
+            self.assertFalse(os.path.exists(out))
+
+    def test_item13_only_commands_that_write_create_a_database(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "new", "results.db")
+            proc = self.results(db, "list")
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("no results database yet", proc.stdout)
+            for args, expected in ((["results", "--db", db, "show", "1"], "no record 1"),
+                                   (["compare", "1", "1", "--db", db], "no record 1: there is no results database"),
+                                   (["report", "1", "--db", db, "-o", os.path.join(tmp, "r.html")], "no record 1")):
+                with self.subTest(args=args):
+                    proc = run([CCTUNE, *args])
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    self.assertIn(expected, proc.stderr)
+            self.assertFalse(os.path.exists(os.path.dirname(db)))
+            self.assertEqual(self.results(db, "import", GB10_LOG).returncode, 0)
+            self.assertTrue(os.path.exists(db))
+            # An empty file is new too: the first writer gives it the schema.
+            empty = os.path.join(tmp, "empty.db")
+            open(empty, "w").close()
+            self.assertEqual(self.results(empty, "list").returncode, 0)
+            self.assertEqual(os.path.getsize(empty), 0)
+            self.assertEqual(self.results(empty, "import", GB10_LOG).returncode, 0)
+
+    def test_item22_a_database_the_user_may_only_read_is_listed(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = os.path.join(tmp, "shared")
+            os.mkdir(folder)
+            db = os.path.join(folder, "results.db")
+            self.assertEqual(self.results(db, "import", GB10_LOG).returncode, 0)
+            if os.geteuid() == 0:
+                os.chmod(tmp, 0o755)  # the other user may enter, but write nothing here
+            else:
+                os.chmod(db, 0o444)
+                os.chmod(folder, 0o555)
+            try:
+                before = snapshot(db)
+                proc = run(as_unprivileged([CCTUNE, "results", "--db", db, "list"]))
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertEqual(len([l for l in proc.stdout.splitlines() if not l.startswith("#")]), 1)
+                proc = run(as_unprivileged([CCTUNE, "results", "--db", db, "show", "1"]))
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertIn("65536", proc.stdout)
+                # Writing it is one line in our words, exit 2.
+                proc = run(as_unprivileged([CCTUNE, "results", "--db", db, "import", GB10_LOG]))
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                lines = cctune_lines(proc.stderr)
+                self.assertEqual(len(lines), 1, proc.stderr)
+                self.assertIn(f"{db}: ", lines[0])
+                self.assertRegex(lines[0], "cannot be written|cannot open")
+                self.assertEqual(snapshot(db), before)
+            finally:
+                os.chmod(folder, 0o755)
+
+    def test_item22_control_characters_in_imported_logs_never_reach_the_terminal(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(GB10_LOG) as f:
+                text = f.read()
+            # A title escape in the command line, a screen clear in a type name.
+            text = text.replace("# nThread 1", "# nThread 1 \x1b]0;owned\x07\x9b2J", 1)
+            text = text.replace(" float ", " fl\x1b[2Joat ", 1)
+            log = os.path.join(tmp, "evil.txt")
+            with open(log, "w", encoding="utf-8", errors="surrogateescape") as f:
+                f.write(text)
+            db = os.path.join(tmp, "results.db")
+            self.assertEqual(self.results(db, "import", log).returncode, 0)
+            outputs = [self.results(db, "list"), self.results(db, "show", "1"),
+                       run([CCTUNE, "compare", "1", "1", "--db", db]),
+                       run([CCTUNE, "compare", "1", log, "--db", db, "--markdown"])]
+            for proc in outputs:
+                with self.subTest(args=proc.args):
+                    self.assertEqual(proc.returncode, 0, proc.stderr)
+                    for control in ("\x1b", "\x07", "\x9b"):
+                        self.assertNotIn(control, proc.stdout + proc.stderr)
+            self.assertIn("fl?[2Joat", outputs[2].stdout)
+
+    def test_item21_record_ids_out_of_range_are_refused_not_clamped(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            self.assertEqual(self.results(db, "import", GB10_LOG).returncode, 0)
+            for args in (["results", "--db", db, "show", "99999999999999999999"],
+                         ["results", "--db", db, "export", "9223372036854775808"],
+                         ["compare", "99999999999999999999", "1", "--db", db],
+                         ["report", "99999999999999999999", "--db", db, "-o", os.path.join(tmp, "r.html")]):
+                with self.subTest(args=args):
+                    proc = run([CCTUNE, *args])
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertRegex(lines[0], r"record id '\d+': not a whole number from 1 to 9223372036854775807")
 
 
 class Compare(unittest.TestCase):
@@ -1184,6 +1438,57 @@ class Compare(unittest.TestCase):
                     lines = cctune_lines(proc.stderr)
                     self.assertEqual(len(lines), 1, proc.stderr)
                     self.assertIn(expected, lines[0])
+
+
+    def test_item17_five_samples_a_side_still_fail_a_tenfold_slowdown(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            sweep = ["--collective", "allreduce", "--algorithm", "ring", "-b", "8K", "-e", "8K", "-n", "5", "-w", "1",
+                     "--no-progress", "--db", db]
+            ids = []
+            for extra in ([], ["--inject-delay", "0:0.005:0:ring"]):
+                proc = run(mpirun(2, "bench", *sweep, *extra))
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                ids.append(re.search(r"# Recorded as run (\d+)", proc.stdout).group(1))
+            junit = os.path.join(tmp, "compare.xml")
+            proc = run([CCTUNE, "compare", *ids, "--db", db, "--junit", junit])
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            self.assertIn("# REGRESSION at 2 of 2 comparisons", proc.stdout)
+            self.assertIn("too few samples for the Mann-Whitney test to reach alpha 0.001", proc.stdout)
+            self.assertIn("the threshold alone decided them", proc.stdout)
+            with open(junit) as f:
+                self.assertIn("with 5 and 5 samples no p below alpha 0.001 can occur", f.read())
+            proc = run([CCTUNE, "compare", *ids, "--db", db, "--markdown"])
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            self.assertIn("(threshold only)", proc.stdout)
+
+    def test_item18_non_finite_options_and_times_are_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for option, value in (("--alpha", "nan"), ("--threshold", "nan"), ("--threshold", "inf%"),
+                                  ("--alpha", "inf")):
+                with self.subTest(option=option, value=value):
+                    proc = run([CCTUNE, "compare", GB10_LOG, GB10_LOG, option, value])
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(option, lines[0])
+            # A NaN, zero or negative time is an unreadable row, never "same" or an improvement.
+            with open(GB10_LOG) as f:
+                text = f.read()
+            bad = text.replace("   35.15    0.23", "     nan    0.23").replace("   31.67    0.52", "    0.00    0.52")
+            bad = bad.replace("   39.56    0.83", "  -39.56    0.83")
+            current = os.path.join(tmp, "bad.txt")
+            with open(current, "w") as f:
+                f.write(bad)
+            proc = run([CCTUNE, "compare", GB10_LOG, current])
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            self.assertIn("# no regression in 2 comparisons", proc.stdout)
+            self.assertIn(f"# {current}: 3 unreadable row(s) left out", proc.stdout)
+            html = os.path.join(tmp, "r.html")
+            proc = run([CCTUNE, "report", current, "-o", html])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(html) as f:
+                self.assertNotRegex(f.read(), r"\bnan\b|\binf\b")
 
 
 class Import(unittest.TestCase):
@@ -1291,6 +1596,71 @@ class Import(unittest.TestCase):
             self.assertEqual(self.export(db, "1")["environment"]["skipped_lines"], 1)
 
 
+    def test_item7_fifos_and_devices_are_refused_in_one_line_without_blocking(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fifo = os.path.join(tmp, "log.fifo")
+            os.mkfifo(fifo)
+            out = os.path.join(tmp, "r.html")
+            for path in (fifo, "/dev/zero"):
+                for args in (["results", "--db", os.path.join(tmp, "db"), "import", path], ["compare", path, path],
+                             ["report", path, "-o", out], ["report", GB10_LOG, "--topology", path, "-o", out]):
+                    with self.subTest(args=args):
+                        proc = run([CCTUNE, *args], timeout=30)
+                        self.assertEqual(proc.returncode, 2, proc.stderr)
+                        lines = cctune_lines(proc.stderr)
+                        self.assertEqual(len(lines), 1, proc.stderr)
+                        self.assertIn(f"{path}: ", lines[0])
+                        self.assertIn("not a regular file", lines[0])
+            self.assertFalse(os.path.exists(out))
+
+    def test_item10_a_fifty_thousand_character_line_is_read_not_a_crash(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(GB10_LOG) as f:
+                text = f.read()
+            log = os.path.join(tmp, "long.txt")
+            with open(log, "w") as f:
+                # std::regex recursed once per character here and overflowed the stack.
+                f.write(text + "#  Rank  2 Group  0 Pid 1 on " + "x" * 50000 + " device  0\n")
+                f.write("[1,0]<stdout>:" + " " * 50000 + "\n")
+                f.write("      131072         32768     float     sum  " + "1" * 50000 + "\n")
+            db = os.path.join(tmp, "results.db")
+            proc = run([CCTUNE, "results", "--db", db, "import", log], timeout=60)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("as record 1 (1 unreadable table line(s) skipped)", proc.stdout)
+            self.assertEqual(self.export(db, "1")["nranks"], 2)
+            proc = run([CCTUNE, "compare", log, GB10_LOG], timeout=60)
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            proc = run([CCTUNE, "report", log, "-o", os.path.join(tmp, "r.html")], timeout=60)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+
+    def test_item21_numbers_out_of_range_are_refused_or_unreadable_not_wrapped(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(GB10_LOG) as f:
+                text = f.read()
+            log = os.path.join(tmp, "wrong.txt")
+            with open(log, "w") as f:
+                f.write(text.replace("0.23       0    30.33", "0.23   1e300    30.33"))
+            db = os.path.join(tmp, "results.db")
+            proc = run([CCTUNE, "results", "--db", db, "import", log])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("(1 unreadable table line(s) skipped)", proc.stdout)
+            self.assertTrue(all(m["wrong"] >= 0 for m in self.export(db, "1")["measurements"]))
+            bench = os.path.join(tmp, "bench.json")
+            for key, value, expected in (("size", -1, "results[0].size: -1 is not a whole number from 0 to "),
+                                         ("size", 2.7, "results[0].size: 2.7 is not a whole number"),
+                                         ("count", 1e300, "results[0].count: 1e+300 is not a whole number")):
+                with self.subTest(key=key, value=value):
+                    with open(bench, "w") as f:
+                        json.dump({"config": {}, "args": "all_reduce_perf",
+                                   "results": [{"size": 8, "count": 2, key: value, "out_of_place": {"time": 1.0}}]}, f)
+                    proc = run([CCTUNE, "results", "--db", db, "import", bench])
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(f"{bench}: {expected}", lines[0])
+                    self.assertNotIn("json.exception", lines[0])
+
+
 class Report(unittest.TestCase):
     """The HTML report, opened by a real browser: headless Chromium must draw every curve."""
 
@@ -1336,12 +1706,30 @@ class Report(unittest.TestCase):
             gb10 = os.path.join(Import.FIXTURES, "gb10-allreduce-2node.txt")
             for args, expected in ((["7", "--db", os.path.join(tmp, "db")], "no record 7"),
                                    ([gb10, "--topology", bad_topology], "not the JSON that cctune topo --json writes"),
-                                   ([os.path.join(tmp, "missing.txt")], "cannot open")):
+                                   ([os.path.join(tmp, "missing.txt")], "no such file")):
                 with self.subTest(args=args):
                     proc = run([CCTUNE, "report", *args, "-o", out])
                     self.assertEqual(proc.returncode, 2, proc.stderr)
                     self.assertEqual(len(cctune_lines(proc.stderr)), 1, proc.stderr)
                     self.assertIn(expected, proc.stderr)
+                    self.assertFalse(os.path.exists(out))
+
+
+    def test_item22_a_topology_with_values_of_the_wrong_kind_is_one_line_exit_2(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "r.html")
+            for document in ({"node_types": [{"hosts": [1], "model": {}}]},
+                             {"gpus": [], "nics": [{"rdma": "yes"}]}):
+                with self.subTest(document=document):
+                    topology = os.path.join(tmp, "t.json")
+                    with open(topology, "w") as f:
+                        json.dump(document, f)
+                    proc = run([CCTUNE, "report", GB10_LOG, "--topology", topology, "-o", out])
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(f"{topology}: not the JSON that cctune topo --json writes", lines[0])
+                    self.assertNotIn("json.exception", proc.stderr)
                     self.assertFalse(os.path.exists(out))
 
 

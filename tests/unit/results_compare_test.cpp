@@ -6,20 +6,106 @@
 #include <gtest/gtest.h>
 #include <pugixml.hpp>
 
+#include <cmath>
+#include <limits>
 #include <random>
+#include <tuple>
 
 namespace cctune::results {
 namespace {
 
-TEST(MannWhitney, MatchesTheTextbookNormalApproximation) {
-  // U = 0, mean 4.5, variance 5.25, continuity-corrected z = 4 / sqrt(5.25): p = 0.0809 (as SciPy's
-  // mannwhitneyu with method="asymptotic" gives).
-  EXPECT_NEAR(mann_whitney_p({1, 2, 3}, {4, 5, 6}), 0.0809, 0.0005);
-  EXPECT_NEAR(mann_whitney_p({4, 5, 6}, {1, 2, 3}), 0.0809, 0.0005);
+// Samples of sizes m and n whose U (the number of pairs in which a's sample is the larger) is u:
+// b holds 10, 20, ..., and a's samples, all different (ties would change the distribution), lie
+// above as many of them as make u.
+std::pair<std::vector<double>, std::vector<double>> with_u(std::size_t m, std::size_t n, std::size_t u) {
+  std::vector<double> a, b;
+  for (std::size_t j = 1; j <= n; ++j) b.push_back(10.0 * static_cast<double>(j));
+  for (std::size_t i = 0; i < m; ++i) {
+    const std::size_t above = std::min(u, n);
+    u -= above;
+    a.push_back(10.0 * static_cast<double>(above) + 5 + 0.01 * static_cast<double>(i));
+  }
+  return {a, b};
+}
+
+TEST(MannWhitney, ExactPMatchesTextbookValues_Item17) {
+  // Fully separated samples: one split in C(m+n, m) is this extreme, two-sided twice that.
+  EXPECT_DOUBLE_EQ(mann_whitney_p({1, 2, 3}, {4, 5, 6}), 2.0 / 20);
+  EXPECT_DOUBLE_EQ(mann_whitney_p({4, 5, 6}, {1, 2, 3}), 2.0 / 20);
+  EXPECT_DOUBLE_EQ(mann_whitney_p({1, 2, 3, 4, 5}, {6, 7, 8, 9, 10}), 2.0 / 252);
+  EXPECT_DOUBLE_EQ(mann_whitney_p({1, 2, 3}, {4, 5, 6, 7}), 2.0 / 35);
+  // n = 5 and 5: U <= 1 in 2 of 252 splits, U <= 2 in 4, U <= 3 in 7 (partitions of U into at most 5
+  // parts of at most 5).
+  auto [a, b] = with_u(5, 5, 2);
+  EXPECT_DOUBLE_EQ(mann_whitney_p(a, b), 2.0 * 4 / 252);
+  std::tie(a, b) = with_u(5, 5, 3);
+  EXPECT_DOUBLE_EQ(mann_whitney_p(a, b), 2.0 * 7 / 252);
+  // The critical values of the two-sided test at 0.05 in the standard tables: the largest U that is
+  // significant, for m = n = 5, 6, 7, 8, 10 and for 4 against 9.
+  for (const auto& [m, n, critical] : {std::tuple{5u, 5u, 2u}, std::tuple{6u, 6u, 5u}, std::tuple{7u, 7u, 8u},
+                                       std::tuple{8u, 8u, 13u}, std::tuple{10u, 10u, 23u}, std::tuple{4u, 9u, 4u}}) {
+    std::tie(a, b) = with_u(m, n, critical);
+    EXPECT_LT(mann_whitney_p(a, b), 0.05) << m << " " << n;
+    std::tie(a, b) = with_u(m, n, critical + 1);
+    EXPECT_GT(mann_whitney_p(a, b), 0.05) << m << " " << n;
+  }
+  // Symmetric in the direction, 1 in the middle.
+  std::tie(a, b) = with_u(4, 4, 8);
+  EXPECT_DOUBLE_EQ(mann_whitney_p(a, b), 1.0);
   EXPECT_DOUBLE_EQ(mann_whitney_p({2, 2, 2}, {2, 2, 2}), 1.0);
   // Ties across the groups count half.
   EXPECT_GT(mann_whitney_p({1, 2, 2, 3}, {2, 2, 3, 3}), 0.3);
 }
+
+TEST(MannWhitney, SmallestReachablePAndTheSamplesAlphaNeeds_Item17) {
+  EXPECT_DOUBLE_EQ(mann_whitney({1, 2, 3, 4, 5}, {1.5, 2.5, 3.5, 4.5, 5.5}).smallest_p, 2.0 / 252);
+  EXPECT_DOUBLE_EQ(mann_whitney({1, 2, 3, 4, 5, 6, 7}, {8, 9, 10, 11, 12, 13, 14}).smallest_p, 2.0 / 3432);
+  EXPECT_EQ(samples_needed_for(0.001), 7u);  // 2 / C(14, 7) = 0.00058; 2 / C(12, 6) = 0.0022
+  EXPECT_EQ(samples_needed_for(0.05), 4u);   // 2 / C(8, 4) = 0.029; 2 / C(6, 3) = 0.1
+}
+
+TEST(MannWhitney, LargeSamplesUseTheNormalApproximation) {
+  // 30 against 30, fully separated: U = 0, mean 450, variance 30 * 30 * 61 / 12 = 4575.
+  std::vector<double> a, b;
+  for (int i = 0; i < 30; ++i) a.push_back(i), b.push_back(100 + i);
+  const double z = (450 - 0.5) / std::sqrt(4575.0);
+  EXPECT_NEAR(mann_whitney_p(a, b) / std::erfc(z / std::sqrt(2.0)), 1.0, 1e-9);
+}
+
+TEST(Compare, FiveSamplesASideStillFailATenfoldSlowdown_Item17) {
+  Record before, after;
+  for (Record* r : {&before, &after}) {
+    Measurement m;
+    m.collective = "allreduce";
+    m.backend = "mpi";
+    m.algorithm = "ring";
+    m.datatype = "float";
+    m.op = "sum";
+    m.bytes = 8192;
+    const double scale = r == &after ? 10.0 : 1.0;
+    m.samples_us = {10 * scale, 11 * scale, 10.5 * scale, 12 * scale, 10.2 * scale};
+    m.median_us = 10.5 * scale;
+    r->measurements.push_back(m);
+  }
+  const CompareOptions options;
+  const CompareReport report = compare(before, after, options);
+  ASSERT_EQ(report.rows.size(), 1u);
+  const Comparison& row = report.rows[0];
+  EXPECT_EQ(row.verdict, Verdict::regression);
+  EXPECT_TRUE(report.any_regression);
+  EXPECT_TRUE(row.threshold_only);
+  EXPECT_DOUBLE_EQ(*row.smallest_p, 2.0 / 252);
+  EXPECT_NE(threshold_only_note(report).find("the threshold alone decided them. 7 or more samples"),
+            std::string::npos)
+      << threshold_only_note(report);
+  EXPECT_NE(to_markdown(report, options).find("(threshold only)"), std::string::npos);
+  EXPECT_NE(to_markdown(report, options).find("too few samples"), std::string::npos);
+  EXPECT_NE(to_junit(report, options).find("with 5 and 5 samples no p below alpha 0.001 can occur"), std::string::npos);
+  // Within the threshold it is still the same, and a test that can decide still decides.
+  EXPECT_EQ(compare(before, before, options).rows[0].verdict, Verdict::same);
+  EXPECT_FALSE(compare(before, after, CompareOptions{0.05, 0.05}).rows[0].threshold_only);
+}
+
 
 TEST(MannWhitney, SeparatesShiftedSamplesAndNotSameOnes) {
   std::mt19937_64 rng(11);
@@ -135,12 +221,12 @@ TEST(Compare, PairedLaunchesPassOverOnePairSpoiledByTheMachine) {
 
 TEST(Compare, ABigChangeWithoutConfidenceIsNoise) {
   Record a = run_with(1.0, 1.0), b = run_with(1.0, 1.0);
-  // Three calls each, overlapping: the medians differ by 20%, the samples cannot tell.
+  // Eight calls each, overlapping: the medians differ by 20%, the samples cannot tell.
   a.measurements.resize(1);
   b.measurements.resize(1);
-  a.measurements[0].samples_us = {10, 14, 12};
+  a.measurements[0].samples_us = {10, 14, 12, 9, 15, 11, 13, 12};
   a.measurements[0].median_us = 12;
-  b.measurements[0].samples_us = {9, 16, 14.4};
+  b.measurements[0].samples_us = {9, 16, 14.4, 10, 17, 15, 11, 14.4};
   b.measurements[0].median_us = 14.4;
   const CompareReport report = compare(a, b, CompareOptions{});
   EXPECT_EQ(report.rows[0].verdict, Verdict::noise);
@@ -191,6 +277,14 @@ TEST(Compare, BestOfSeveralRunsKeepsEachSizesFastestRun) {
   // A slow stretch in one of three current runs is not a regression; a slowdown in all of them is.
   EXPECT_FALSE(compare(best_of({run_with(1.0, 1.0)}), best_of({run_with(1.0, 1.0), slow_period}), {}).any_regression);
   EXPECT_TRUE(compare(run_with(1.0, 1.0), best_of({run_with(1.3, 1.0), run_with(1.31, 1.0)}), {}).any_regression);
+}
+
+TEST(Compare, NonFiniteOptionsAreRefused_Item18) {
+  const Record r = run_with(1.0, 1.0);
+  EXPECT_THROW(compare(r, r, CompareOptions{0.05, std::nan("")}), UsageError);
+  EXPECT_THROW(compare(r, r, CompareOptions{std::numeric_limits<double>::infinity(), 0.001}), UsageError);
+  EXPECT_THROW(compare(r, r, CompareOptions{-0.1, 0.001}), UsageError);
+  EXPECT_THROW(compare_paired({r, r}, {r, r}, CompareOptions{0.05, 0}), UsageError);
 }
 
 }  // namespace

@@ -8,9 +8,21 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
 #include "collectives/error.hpp"
+#include "results/files.hpp"
+#include "results/nccl_tests.hpp"
+#include "results/text.hpp"
 
 namespace cctune::results {
 namespace {
@@ -47,7 +59,7 @@ Record sample_record(int writer, int index) {
     m.op = "sum";
     m.bytes = bytes;
     m.count = bytes / 4;
-    m.median_us = static_cast<double>(writer * 1000 + index);
+    m.median_us = static_cast<double>(writer * 1000 + index + 1);  // a time: above 0
     m.wrong = 0;
     m.samples_us = {1.0 * writer, 2.0 * index, static_cast<double>(bytes)};
     r.measurements.push_back(m);
@@ -156,8 +168,238 @@ TEST(ResultsStore, RefusesFilesThatAreNotItsDatabase) {
     for (const Record& listed : store.list(100)) (void)store.get(listed.id);
   } catch (const UsageError& e) {
     refused = std::string(e.what()).find("not a readable cctune results database") != std::string::npos;
+    if (!refused) ADD_FAILURE() << e.what();
   }
   EXPECT_TRUE(refused);
+}
+
+
+std::string bytes_of(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Another program's database, as it would make it: rollback journal, a table of its own.
+void make_foreign_database(const fs::path& path) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  const char* sql = "CREATE TABLE users(name TEXT); INSERT INTO users VALUES('ada');";
+  ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+std::string error_of(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no UsageError)";
+}
+
+TEST(ResultsStore, ForeignDatabaseIsRefusedUntouchedByReadersAndWriters_Item13) {
+  TempDir dir;
+  const fs::path foreign = dir.path / "app.db";
+  make_foreign_database(foreign);
+  const std::string before = bytes_of(foreign);
+  for (const Access access : {Access::read, Access::write}) {
+    const std::string message = error_of([&] {
+      Store store(foreign, access);
+      (void)store.list();
+    });
+    EXPECT_NE(message.find("not a cctune results database"), std::string::npos) << message;
+    EXPECT_NE(message.find("users"), std::string::npos) << message;
+  }
+  EXPECT_EQ(bytes_of(foreign), before);  // no tables added, still in rollback-journal mode
+  EXPECT_FALSE(fs::exists(dir.path / "app.db-wal"));
+  EXPECT_FALSE(fs::exists(dir.path / "app.db-shm"));
+}
+
+TEST(ResultsStore, ReadersCreateNothingAndOnlyANewOrEmptyFileGetsTheSchema_Item13) {
+  TempDir dir;
+  const fs::path missing = dir.path / "sub" / "missing.db";
+  {
+    Store store(missing, Access::read);
+    EXPECT_TRUE(store.list().empty());
+    EXPECT_FALSE(store.get(1).has_value());
+    EXPECT_EQ(store.count(), 0);
+  }
+  EXPECT_FALSE(fs::exists(missing.parent_path()));
+  const fs::path empty = dir.path / "empty.db";
+  std::ofstream(empty).close();
+  {
+    Store store(empty, Access::read);
+    EXPECT_TRUE(store.list().empty());
+  }
+  EXPECT_EQ(fs::file_size(empty), 0u);
+  {
+    Store store(empty, Access::write);
+    store.append(sample_record(1, 1));
+  }
+  Store store(empty, Access::read);
+  EXPECT_EQ(store.count(), 1);
+  EXPECT_THROW(store.append(sample_record(1, 2)), Error);  // opened for reading
+}
+
+TEST(ResultsStore, RunRecordedAsItGoesIsIncompleteUntilItEnds_Item14) {
+  TempDir dir;
+  Store store(dir.path / "results.db");
+  Record head = sample_record(2, 5);
+  head.complete = true;  // ignored: a run that has just begun is not complete
+  head.ended.clear();
+  const std::vector<Measurement> rows = head.measurements;
+  const std::int64_t id = store.begin_run(head);
+  store.add_measurements(id, {rows[0], rows[1]});
+  // A second reader, as `results show` would be while the run goes on, or after it was killed.
+  Store reader(dir.path / "results.db", Access::read);
+  auto seen = reader.get(id);
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_FALSE(seen->complete);
+  EXPECT_EQ(seen->measurements.size(), 2u);
+  EXPECT_FALSE(reader.list().front().complete);
+  store.add_error(id, "watchdog: allreduce ring 16384 B stuck");
+  store.add_measurements(id, {rows[2]});
+  seen = reader.get(id);
+  EXPECT_EQ(seen->measurements.size(), 3u);
+  EXPECT_EQ(seen->environment.at("errors"), nlohmann::json::array({"watchdog: allreduce ring 16384 B stuck"}));
+  EXPECT_EQ(seen->environment.at("writer"), 2);
+  store.finish_run(id, "2026-11-21T00:00:09Z");
+  seen = reader.get(id);
+  EXPECT_TRUE(seen->complete);
+  EXPECT_EQ(seen->ended, "2026-11-21T00:00:09Z");
+}
+
+TEST(ResultsStore, UnreadableTimesAreLeftOutEverywhere_Item18) {
+  Measurement good = sample_record(1, 1).measurements[0];
+  EXPECT_EQ(unreadable(good), "");
+  for (double bad : {0.0, -3.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    Measurement m = good;
+    m.median_us = bad;
+    EXPECT_NE(unreadable(m), "") << bad;
+    m = good;
+    m.samples_us.push_back(bad < 0 || !std::isfinite(bad) ? bad : -1);
+    EXPECT_NE(unreadable(m), "") << bad;
+  }
+  // The store refuses to write one (a NaN would become NULL), and leaves out one that got in.
+  TempDir dir;
+  Store store(dir.path / "results.db");
+  Record record = sample_record(1, 1);
+  record.measurements[0].median_us = std::nan("");
+  EXPECT_THROW(store.append(record), Error);
+  record.measurements[0].median_us = 5;
+  const std::int64_t id = store.append(record);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path / "results.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE measurements SET median_us = -1 WHERE bytes = 8", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const auto read = store.get(id);
+  EXPECT_EQ(read->measurements.size(), record.measurements.size() - 1);
+  EXPECT_EQ(read->skipped_rows, 1u);
+  // Bench JSON: a row with a zero or negative time is left out and counted; nccl-tests' own -J has
+  // only "time", which is then the median.
+  const nlohmann::json bench = nlohmann::json::parse(R"({"config": {}, "results": [
+    {"size": 8, "count": 2, "collective": "allreduce", "out_of_place": {"median_us": 0, "times_us": [1]},
+     "in_place": {"median_us": -2}},
+    {"size": 16, "count": 4, "collective": "allreduce", "out_of_place": {"time": 3.5}}]})");
+  const Record imported = record_from_bench_json(bench, "b.json");
+  ASSERT_EQ(imported.measurements.size(), 1u);
+  EXPECT_EQ(imported.measurements[0].median_us, 3.5);
+  EXPECT_EQ(imported.skipped_rows, 2u);
+  // nccl-tests text: zero, negative and NaN times are unreadable lines.
+  const std::string log =
+      "# Collective test starting: all_reduce_perf\n"
+      "           8             2     float     sum      -1     0.00    0.00    0.00      0     5.00    0.00    0.00      0\n"
+      "          16             4     float     sum      -1    -4.00    0.00    0.00      0     5.00    0.00    0.00      0\n"
+      "          32             8     float     sum      -1      nan    0.00    0.00      0     5.00    0.00    0.00      0\n"
+      "          64            16     float     sum      -1     6.00    0.01    0.01      0     6.00    0.01    0.01      0\n";
+  const ImportedLog parsed = record_from_nccl_tests_log(log, "log.txt", std::nullopt);
+  EXPECT_EQ(parsed.record.measurements.size(), 2u);
+  EXPECT_EQ(parsed.skipped_lines, 3u);
+}
+
+TEST(ResultsStore, IntegersFromFilesAndUsersAreRangeChecked_Item21) {
+  const auto bench_with = [](const std::string& row) {
+    return nlohmann::json::parse(R"({"config": {}, "results": [)" + row + "]}");
+  };
+  for (const auto& [row, expected] :
+       {std::pair{R"({"size": -1, "collective": "allreduce", "out_of_place": {"time": 1}})",
+                  "results[0].size: -1 is not a whole number from 0 to 9223372036854775807"},
+        std::pair{R"({"size": 2.7, "collective": "allreduce", "out_of_place": {"time": 1}})", "results[0].size: 2.7"},
+        std::pair{R"({"size": 1e300, "collective": "allreduce", "out_of_place": {"time": 1}})", "results[0].size: 1e+300"},
+        std::pair{R"({"size": 8, "collective": "allreduce", "out_of_place": {"time": 1, "nwrong": 1e300}})",
+                  "results[0].out_of_place.nwrong: 1e+300 is not a whole number from -1 to"},
+        std::pair{R"({"size": "8", "collective": "allreduce", "out_of_place": {"time": 1}})",
+                  "results[0].size: \"8\" is not a whole number"}}) {
+    const std::string message = error_of([&] { record_from_bench_json(bench_with(row), "b.json"); });
+    EXPECT_NE(message.find(std::string("b.json: ") + expected), std::string::npos) << message;
+  }
+  const nlohmann::json ranks = nlohmann::json::parse(R"({"config": {}, "env": {"nranks": 1e300}, "results": []})");
+  EXPECT_NE(error_of([&] { record_from_bench_json(ranks, "b.json"); }).find("env.nranks: 1e+300"), std::string::npos);
+  nlohmann::json record = record_to_json(sample_record(1, 1));
+  record["version"] = 1e300;
+  EXPECT_NE(error_of([&] { record_from_json(record, "r.json"); }).find("version: 1e+300"), std::string::npos);
+  record["version"] = 1;
+  record["nranks"] = 2.7;
+  EXPECT_NE(error_of([&] { record_from_json(record, "r.json"); }).find("nranks: 2.7"), std::string::npos);
+  // nccl-tests text: a #wrong that is not a whole count is an unreadable line, not INT64_MIN.
+  const std::string log =
+      "# Collective test starting: all_reduce_perf\n"
+      "           8             2     float     sum      -1     5.00    0.00    0.00  1e300     5.00    0.00    0.00      0\n"
+      "          16             4     float     sum      -1     5.00    0.00    0.00      0     5.00    0.00    0.00      0\n";
+  const ImportedLog parsed = record_from_nccl_tests_log(log, "log.txt", std::nullopt);
+  ASSERT_EQ(parsed.record.measurements.size(), 2u);
+  EXPECT_EQ(parsed.record.measurements[0].bytes, 16u);
+  EXPECT_EQ(parsed.skipped_lines, 1u);
+  // Record ids as typed.
+  EXPECT_EQ(parse_record_id("12"), 12);
+  EXPECT_EQ(parse_record_id("9223372036854775807"), std::numeric_limits<std::int64_t>::max());
+  for (const char* bad : {"99999999999999999999", "9223372036854775808", "0", "", "-1", "1e3"}) {
+    const std::string message = error_of([&] { parse_record_id(bad); });
+    EXPECT_NE(message.find(std::string("record id '") + bad + "': not a whole number from 1 to 9223372036854775807"),
+              std::string::npos)
+        << message;
+  }
+}
+
+TEST(ResultsStore, AFiftyThousandCharacterLineIsReadWithoutRecursion_Item10) {
+  // std::regex recursed once per character of such a line and overflowed the stack.
+  const std::string row =
+      "        1024           256     float     sum      -1    10.00    0.10    0.10      0    10.00    0.10    0.10      0\n";
+  std::string log = "# Collective test starting: all_reduce_perf\n#  Rank  0 Group  0 Pid 1 on " +
+                    std::string(50000, 'x') + " device\n" + "[1,0]<stdout>:" + std::string(50000, ' ') + "\n" +
+                    "#  Rank  0 Group  0 Pid 1 on host-a device  0 [0x1b] cpu\n" + row + "2048 512 float sum " +
+                    std::string(50000, '1') + "\n";
+  const ImportedLog parsed = record_from_nccl_tests_log(log, "long.txt", std::nullopt);
+  EXPECT_EQ(parsed.record.measurements.size(), 2u);
+  EXPECT_EQ(parsed.record.nnodes, 1);          // the long "Rank" line was not read
+  EXPECT_EQ(parsed.skipped_lines, 1u);         // the long row-shaped line was counted
+}
+
+TEST(ResultsStore, DeeplyNestedJsonIsRefusedInOneLine_Item10) {
+  const std::string deep = "{\"config\": " + std::string(100000, '[') + std::string(100000, ']') + ", \"results\": []}";
+  EXPECT_NE(error_of([&] { parse_json_text(deep, "deep.json"); }).find("deep.json: JSON nested more than 256"),
+            std::string::npos);
+  EXPECT_FALSE(parse_json_text(R"({"a": "[[[[[[[[[[[[[[[["})", "ok.json").is_discarded());
+}
+
+TEST(ResultsStore, FifosAndDevicesAreRefusedWithoutBlocking_Item7) {
+  TempDir dir;
+  const fs::path fifo = dir.path / "log.fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& path : {fifo.string(), std::string("/dev/zero"), dir.path.string()}) {
+    const std::string message = error_of([&] { load_record_file(path); });
+    EXPECT_EQ(message.rfind(path + ": the results file: ", 0), 0u) << message;
+  }
+}
+
+TEST(ResultsStore, PrintableReplacesEveryControlCharacter_Item22) {
+  EXPECT_EQ(printable("\x1b]0;owned\x07ring\r\n\t\x7f"), "?]0;owned?ring????");
+  EXPECT_EQ(printable("a\xc2\x9b" "31mb"), "a?31mb");  // C1 CSI, as UTF-8
+  EXPECT_EQ(printable("\x9b\xff\xc0\xaf"), "????");      // not UTF-8 at all, an overlong '/'
+  EXPECT_EQ(printable("busbw → 1.5 GB/s, µs, 日本"), "busbw → 1.5 GB/s, µs, 日本");
 }
 
 }  // namespace
