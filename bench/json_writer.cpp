@@ -169,17 +169,4 @@ void JsonWriter::write(bool complete) {
   }
 }
 
-void JsonCollector::begin(const RunInfo& info, const BenchOptions& options) {
-  document_ = JsonWriter::head_to_json(info, options);
-  document_["results"] = nlohmann::ordered_json::array();
-  document_["complete"] = false;
-}
-
-void JsonCollector::row(const Row& row) { document_["results"].push_back(JsonWriter::row_to_json(row)); }
-
-void JsonCollector::end(const TableTotals&) {
-  document_["end_time"] = utc_now();
-  document_["complete"] = true;
-}
-
 }  // namespace cctune::bench

@@ -55,16 +55,4 @@ class JsonWriter final : public Sink {
   mutable std::mutex mutex_;  // the main thread writes rows, the watchdog thread may record an error
 };
 
-// The same document kept in memory, for the results store: complete once the sweep has ended.
-class JsonCollector final : public Sink {
- public:
-  void begin(const RunInfo& info, const BenchOptions& options) override;
-  void row(const Row& row) override;
-  void end(const TableTotals& totals) override;
-  const nlohmann::ordered_json& document() const { return document_; }
-
- private:
-  nlohmann::ordered_json document_;
-};
-
 }  // namespace cctune::bench

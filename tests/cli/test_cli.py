@@ -1048,6 +1048,16 @@ class MpiShim(unittest.TestCase):
         self.assertEqual(len(warnings), 1, proc.stderr)
         self.assertIn("not valid JSON", warnings[0])
 
+    def test_item7_a_fifo_as_the_jobs_profile_is_one_warning_and_never_blocks_the_job(self):
+        # The env file names profile.json; a FIFO put there once blocked every rank's first collective.
+        os.remove(self.profile)
+        os.mkfifo(self.profile)
+        proc = self.client(4)  # under the job's timeout: a blocked rank fails it
+        warnings = [l for l in proc.stderr.splitlines() if l.startswith("cctune-mpi:")]
+        self.assertEqual(len(warnings), 1, proc.stderr)
+        self.assertIn("not a regular file", warnings[0])
+        self.assertNotIn(" runs ", proc.stderr)
+
     def test_a_profile_tuned_on_other_hardware_is_left_to_the_library_with_one_warning(self):
         this_node = run([CCTUNE, "topo", "--fingerprint"]).stdout.strip()
         self.assertRegex(this_node, r"^[0-9a-f]{16}$")
