@@ -160,6 +160,25 @@ Layout pair() {
   return committed(type);
 }
 
+// Two ints, the one at byte 4 first: sizes and extents of a gap-free type, but packed in another order
+// than memory holds it.
+Layout swapped_pair() {
+  const int lengths[2] = {1, 1};
+  const MPI_Aint displacements[2] = {4, 0};
+  const MPI_Datatype types[2] = {MPI_INT, MPI_INT};
+  MPI_Datatype type = MPI_DATATYPE_NULL;
+  MPI_Type_create_struct(2, lengths, displacements, types, &type);
+  return committed(type);
+}
+
+// Ints 0, 0 and 2 of every 3: int 0 is sent twice (overlap is legal in a send type), int 1 never.
+Layout overlapping_triple() {
+  const int displacements[3] = {0, 0, 2};
+  MPI_Datatype type = MPI_DATATYPE_NULL;
+  MPI_Type_create_indexed_block(3, 1, displacements, MPI_INT, &type);
+  return committed(type);
+}
+
 void release(Layout& layout) {
   if (layout.owned) MPI_Type_free(&layout.type);
 }
@@ -199,6 +218,7 @@ void alltoall_case(const Comm& c, const std::string& name, const Layout& send_la
 void alltoall_cases(const Comm& c) {
   Layout ints = plain();
   Layout gap = resized_gap(), vec = vector3(), idx = indexed3(), off = offset_int(), two = pair();
+  Layout swapped = swapped_pair(), overlap = overlapping_triple();
   Layout bytes{MPI_BYTE, false};
   for (int count : {0, 1, 2, 3, 256, 20000, 300000}) {
     const std::string n = std::to_string(count);
@@ -213,6 +233,13 @@ void alltoall_cases(const Comm& c) {
     alltoall_case(c, "alltoall_offset_" + n, off, count, off, count, false);
     alltoall_case(c, "alltoall_int_to_resized_" + n, ints, count, gap, count, false);
     alltoall_case(c, "alltoall_pairs_to_ints_" + n, two, count, ints, 2 * count, false);
+    // Gap-free by size and extent, but not in memory order: packed, never passed as raw memory.
+    alltoall_case(c, "alltoall_swapped_to_ints_" + n, swapped, count, ints, 2 * count, false);
+    alltoall_case(c, "alltoall_ints_to_swapped_" + n, ints, 2 * count, swapped, count, false);
+    alltoall_case(c, "alltoall_overlapping_send_" + n, overlap, count, ints, 3 * count, false);
+    const Layout& swapped_or_ints = c.rank == 0 ? swapped : ints;
+    const int per = c.rank == 0 ? 1 : 2;
+    alltoall_case(c, "alltoall_mixed_swapped_" + n, swapped_or_ints, count * per, swapped_or_ints, count * per, false);
     // Item 2: layouts differ between ranks, signatures match. Rank 0 describes its buffers with gaps.
     const Layout& mine = c.rank == 0 ? gap : ints;
     alltoall_case(c, "alltoall_mixed_ranks_" + n, mine, count, mine, count, false);
@@ -224,7 +251,7 @@ void alltoall_cases(const Comm& c) {
     alltoall_case(c, "alltoall_bytes_" + n, bytes, 4 * count, bytes, 4 * count, false);
     alltoall_case(c, "alltoall_bytes_odd_" + n, bytes, 4 * count + 3, bytes, 4 * count + 3, false);
   }
-  for (Layout* layout : {&gap, &vec, &idx, &off, &two}) release(*layout);
+  for (Layout* layout : {&gap, &vec, &idx, &off, &two, &swapped, &overlap}) release(*layout);
 }
 
 void exercise(const Comm& c) {

@@ -244,16 +244,39 @@ std::optional<ReduceOp> reduce_op(MPI_Op op) {
   return std::nullopt;
 }
 
-// True for a type whose `count` elements are exactly count * size bytes from the buffer's start, with
-// no gaps: its size equals its extent and its true extent, and both lower bounds are 0.
-bool dense(MPI_Datatype type) {
+// True for a type whose `count` elements are exactly count * size bytes from the buffer's start, in the
+// order MPI would pack them: its size equals its extent and its true extent, both lower bounds are 0,
+// and it is a named type or a duplicate, contiguous run or same-extent resizing of such a type. Sizes
+// alone are not enough: a struct of {int at 4, int at 0}, or an indexed type that reads one int twice,
+// has them right but packs its bytes in another order than memory holds them. Anything else is packed,
+// which is always right.
+bool dense(MPI_Datatype type, int depth = 0) {
   int size = 0;
   MPI_Aint lower = 0, extent = 0, true_lower = 0, true_extent = 0;
   if (MPI_Type_size(type, &size) != MPI_SUCCESS || MPI_Type_get_extent(type, &lower, &extent) != MPI_SUCCESS ||
       MPI_Type_get_true_extent(type, &true_lower, &true_extent) != MPI_SUCCESS) {
     return false;
   }
-  return size > 0 && lower == 0 && true_lower == 0 && extent == size && true_extent == size;
+  if (size <= 0 || lower != 0 || true_lower != 0 || extent != size || true_extent != size) return false;
+  int integers = 0, addresses = 0, types = 0, combiner = 0;
+  if (MPI_Type_get_envelope(type, &integers, &addresses, &types, &combiner) != MPI_SUCCESS) return false;
+  if (combiner == MPI_COMBINER_NAMED) return true;
+  if (depth > 8 || types != 1 || integers > 1 || addresses > 2 ||
+      (combiner != MPI_COMBINER_DUP && combiner != MPI_COMBINER_CONTIGUOUS && combiner != MPI_COMBINER_RESIZED)) {
+    return false;
+  }
+  int integer_values[1] = {0};
+  MPI_Aint address_values[2] = {0, 0};
+  MPI_Datatype inner = MPI_DATATYPE_NULL;
+  if (MPI_Type_get_contents(type, integers, addresses, types, integer_values, address_values, &inner) != MPI_SUCCESS) {
+    return false;
+  }
+  const bool result = dense(inner, depth + 1);
+  // get_contents hands out a new handle for a derived inner type, to be freed; a named one is not.
+  int inner_integers = 0, inner_addresses = 0, inner_types = 0, inner_combiner = 0;
+  MPI_Type_get_envelope(inner, &inner_integers, &inner_addresses, &inner_types, &inner_combiner);
+  if (inner_combiner != MPI_COMBINER_NAMED) MPI_Type_free(&inner);
+  return result;
 }
 
 // Bytes of one element's data (its type signature), the same on every rank whatever its layout; 0 for
@@ -304,6 +327,16 @@ std::byte* staged(std::vector<std::byte>& stage, std::uint64_t bytes) {
   return stage.data();
 }
 
+// A copy kept between calls saves an allocation per call; one of a single huge call would stay with the
+// communicator for its life, so copies beyond this are given back after the call.
+constexpr std::size_t kKeptStageBytes = 16u << 20;
+
+void release_large(CommState& state) {
+  for (auto* stage : {&state.stage_send, &state.stage_recv}) {
+    if (stage->capacity() > kKeptStageBytes) std::vector<std::byte>().swap(*stage);
+  }
+}
+
 bool aligned(const void* pointer, std::size_t alignment) {
   return reinterpret_cast<std::uintptr_t>(pointer) % alignment == 0;
 }
@@ -349,7 +382,9 @@ extern "C" {
 __attribute__((visibility("default"))) int MPI_Allreduce(const void* send, void* recv, int count, MPI_Datatype type,
                                                          MPI_Op op, MPI_Comm comm) {
   load_once();
-  // MPI requires count, type and op to be the same on every rank: so is this decision.
+  // MPI requires count, type and op to be the same on every rank: so is this decision. Only named
+  // types qualify; Open MPI itself refuses a predefined operation on any derived type (a duplicate of
+  // MPI_INT included), so a rank that passes one fails in the library here as it would without us.
   const auto element = element_type(type);
   const auto operation = reduce_op(op);
   if (!shim().active || !element || !operation || count <= 0 || comm == MPI_COMM_NULL) {
@@ -379,6 +414,7 @@ __attribute__((visibility("default"))) int MPI_Allreduce(const void* send, void*
     const CollectiveArgs args{input, output, static_cast<std::size_t>(count), *element, *operation};
     if (!run_route(*state, *route, args)) return PMPI_Allreduce(send, recv, count, type, op, comm);
     if (stage) std::memcpy(recv, output, bytes);
+    release_large(*state);
     return MPI_SUCCESS;
   } catch (const std::exception& e) {
     return fail(comm, "allreduce", e);
@@ -426,6 +462,7 @@ __attribute__((visibility("default"))) int MPI_Alltoall(const void* send, int se
     const CollectiveArgs args{input, output, static_cast<std::size_t>(per_peer / 4), DataType::int32, ReduceOp::sum};
     if (!run_route(*state, *route, args)) return library();
     if (!dense_recv) unpack(static_cast<const std::byte*>(output), recv_elements, recv_type, recv);
+    release_large(*state);
     return MPI_SUCCESS;
   } catch (const std::exception& e) {
     return fail(comm, "alltoall", e);
