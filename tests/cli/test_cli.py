@@ -1888,6 +1888,21 @@ class Accept(unittest.TestCase):
                         f.write(text)
                     self.assert_spec_error(tmp, spec, spec + expected)
 
+    def test_item15_a_billion_laughs_spec_is_one_line_and_exit_2_at_once(self):
+        # 500 bytes of aliases, &aN [*aN-1 x10] ten deep, are 1e10 nodes to a walk of the tree: this
+        # used to spin for hours on every rank.
+        text = "version: 1\nnode: {numa_nodes: 1}\nx0: &a0 [lol]\n" + "".join(
+            f"x{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]\n" for n in range(1, 11))
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = os.path.join(tmp, "spec.yaml")
+            with open(spec, "w") as f:
+                f.write(text)
+            proc = run(mpirun(4, "accept", "--spec", spec, "--json", "", "--junit", ""), timeout=30)
+            self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn(spec + ":4: aliases (*a0) are not allowed in a spec", lines[0])
+
     def test_item15_json_and_junit_on_one_file_are_refused(self):
         with tempfile.TemporaryDirectory() as tmp:
             same = os.path.join(tmp, "verdicts")
