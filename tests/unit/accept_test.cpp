@@ -12,6 +12,7 @@
 #include "accept/verdicts.hpp"
 #include "collectives/error.hpp"
 #include "tests/unit/no_hang.hpp"
+#include "tests/unit/temp_dir.hpp"
 #include "topology/sources.hpp"
 
 namespace cctune::accept {
@@ -186,9 +187,8 @@ TEST(AcceptSpec, SizesBelowOneElementOrPastWhatACallCountsAreSpecErrors_Item19) 
 
 // A FIFO would block the read forever and /dev/zero never ends: both are refused unread, in one line.
 TEST(AcceptSpec, AFifoOrADeviceAsTheSpecIsRefusedUnread_Item7) {
-  const auto dir = std::filesystem::temp_directory_path() / "cctune_accept_item7";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const test_files::TempDir temp("accept-item7");
+  const std::filesystem::path& dir = temp.path();
   const std::string fifo = (dir / "spec.fifo").string();
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   for (const std::string& path : {fifo, std::string("/dev/zero"), dir.string()}) {
@@ -199,7 +199,6 @@ TEST(AcceptSpec, AFifoOrADeviceAsTheSpecIsRefusedUnread_Item7) {
       EXPECT_EQ(std::string(e.what()).rfind(path + ": the spec: ", 0), 0u) << e.what();
     }
   }
-  std::filesystem::remove_all(dir);
 }
 
 // The verdict files say passed only once every check of the spec has its verdict: not when the log
