@@ -1,12 +1,16 @@
 #include "accept/spec.hpp"
 
 #include <fmt/format.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
 #include <cmath>
+#include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <vector>
 
@@ -16,6 +20,9 @@
 
 namespace cctune::accept {
 namespace {
+
+// Real specs are a few hundred YAML nodes; this bounds the time any walk of a hostile one takes.
+constexpr std::size_t kMaxSpecNodes = 100000;
 
 // A number and its unit, "400Gb/s" or "400 Gb/s". The unit is looked up in `units` (factor to the
 // result's unit); a bare number is refused, since "400" could mean bits or bytes.
@@ -89,12 +96,18 @@ class Reader {
   }
 
   // yaml-cpp keeps the first of two equal keys and drops the other without a word; a spec that says
-  // a thing twice is a mistake whichever it meant. Iterative: a hostile spec cannot nest us deep.
+  // a thing twice is a mistake whichever it meant. Iterative: a hostile spec cannot nest us deep. The
+  // tree has no aliases (no_aliases ran first), so each node is visited once; the cap bounds the rest.
   void no_duplicate_keys(const YAML::Node& root) const {
     std::vector<std::pair<YAML::Node, std::string>> pending{{root, ""}};
+    std::size_t visited = 0;
     while (!pending.empty()) {
       const auto [node, where] = pending.back();
       pending.pop_back();
+      if (++visited > kMaxSpecNodes) {
+        CCTUNE_USAGE_ERROR(fmt::format("{}: spec too complex (more than {} YAML nodes; real specs have a few hundred)",
+                                       name_, kMaxSpecNodes));
+      }
       if (node.IsMap()) {
         std::map<std::string, int> seen;
         for (const auto& entry : node) {
@@ -108,6 +121,39 @@ class Reader {
         for (std::size_t i = 0; i < node.size(); ++i) pending.emplace_back(node[i], fmt::format("{}[{}]", where, i));
       }
     }
+  }
+
+  // An alias is its anchored node reached once more: ten levels of `&aN [*aN-1, ... x10]` in 500 bytes
+  // are 1e10 nodes to anything that walks the tree (a "billion laughs"). yaml-cpp itself shares the
+  // node and parses in linear time, but a spec has no use for aliases, so they are refused outright,
+  // from yaml-cpp's own parse events, before anything walks the tree.
+  void no_aliases(const std::string& text) const {
+    class Aliases final : public YAML::EventHandler {
+     public:
+      std::optional<YAML::Mark> first;
+      void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override {
+        if (!first) first = mark;
+      }
+      void OnDocumentStart(const YAML::Mark&) override {}
+      void OnDocumentEnd() override {}
+      void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+      void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+      void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+      void OnSequenceEnd() override {}
+      void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+      void OnMapEnd() override {}
+    } aliases;
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    while (!aliases.first && parser.HandleNextDocument(aliases)) {
+    }
+    if (!aliases.first) return;
+    // The mark is the alias token's '*': its name runs to the next blank or flow indicator.
+    const auto at = static_cast<std::size_t>(std::max(aliases.first->pos, 0));
+    std::string alias = "*name";
+    if (at < text.size() && text[at] == '*') alias = text.substr(at, text.find_first_of(" \t\r\n,[]{}", at) - at);
+    CCTUNE_USAGE_ERROR(fmt::format("{}:{}: aliases ({}) are not allowed in a spec; write the value out", name_,
+                                   aliases.first->line + 1, alias));
   }
 
   template <typename Parse>
@@ -162,12 +208,13 @@ std::string CollectiveCheck::name() const {
 
 Spec parse_spec(const std::string& text, const std::string& name) {
   std::vector<YAML::Node> documents;
+  const Reader read(name);
   try {
     documents = YAML::LoadAll(text);
+    read.no_aliases(text);
   } catch (const YAML::Exception& e) {
     CCTUNE_USAGE_ERROR(fmt::format("{}:{}: not valid YAML: {}", name, e.mark.line + 1, e.msg));
   }
-  const Reader read(name);
   // A second document ("---") would be ignored: whatever it checks would silently not be checked.
   if (documents.size() > 1) {
     read.fail(documents[1], "---", fmt::format("{} YAML documents; a spec is one", documents.size()));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "collectives/error.hpp"
@@ -29,9 +30,9 @@ int depth_of(const pugi::xml_node& root) {
 
 }  // namespace
 
-std::unique_ptr<pugi::xml_document> check_xml_file(const std::string& path, XmlKind kind) {
+CheckedXml check_xml_file(const std::string& path, XmlKind kind) {
   // The one reader of every file cctune takes: a FIFO, a device or a directory is refused, never read.
-  const std::string text = files::read_regular_file(path, "topology file", kMaxTopologyFileBytes);
+  std::string text = files::read_regular_file(path, "topology file", kMaxTopologyFileBytes);
   if (text.empty()) CCTUNE_USAGE_ERROR(path + ": empty file");
   auto document = std::make_unique<pugi::xml_document>();
   // parse_doctype keeps the DOCTYPE as a node, so that what it declares can be looked at below.
@@ -72,7 +73,10 @@ std::unique_ptr<pugi::xml_document> check_xml_file(const std::string& path, XmlK
     if (name != "topology" && name != "system") {
       CCTUNE_USAGE_ERROR(path + ": neither an hwloc export nor an NCCL topology file (root element <" + name + ">)");
     }
-  } else if (kind == XmlKind::hwloc) {
+    // The file is loaded as what its root says, so it gets that kind's checks too.
+    kind = name == "topology" ? XmlKind::hwloc : XmlKind::nccl;
+  }
+  if (kind == XmlKind::hwloc) {
     if (name == "system") CCTUNE_USAGE_ERROR(path + ": this is an NCCL topology file; load it with --nccl-xml");
     if (name != "topology") CCTUNE_USAGE_ERROR(path + ": not an hwloc export (root element <" + name + ">)");
     const std::string version = root.attribute("version").as_string();
@@ -84,7 +88,7 @@ std::unique_ptr<pugi::xml_document> check_xml_file(const std::string& path, XmlK
     if (name == "topology") CCTUNE_USAGE_ERROR(path + ": this is an hwloc export; load it with --xml");
     if (name != "system") CCTUNE_USAGE_ERROR(path + ": not an NCCL topology file (root element <" + name + ">)");
   }
-  return document;
+  return {std::move(text), std::move(document)};
 }
 
 }  // namespace cctune::topology

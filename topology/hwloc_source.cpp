@@ -222,14 +222,20 @@ NodeModel probe_local() {
   return from_topology(topology.get(), "hwloc (live)", true);
 }
 
-NodeModel load_hwloc_xml(const std::string& path) {
-  check_xml_file(path, XmlKind::hwloc);
+NodeModel load_checked_hwloc_xml(const CheckedXml& file, const std::string& path) {
   Topology topology = make_topology();
   errno = 0;
-  if (hwloc_topology_set_xml(topology.get(), path.c_str()) != 0 || hwloc_topology_load(topology.get()) != 0) {
+  // The bytes that were checked, not the path: reopening it would load whatever is there by then.
+  // hwloc counts the buffer's terminating NUL in its size; the file is at most 64 MiB, so it fits an int.
+  if (hwloc_topology_set_xmlbuffer(topology.get(), file.text.c_str(), static_cast<int>(file.text.size() + 1)) != 0 ||
+      hwloc_topology_load(topology.get()) != 0) {
     CCTUNE_USAGE_ERROR(path + ": not a topology hwloc 2.x can load (" + hwloc_reason() + ")");
   }
   return from_topology(topology.get(), "hwloc XML " + path, false);
+}
+
+NodeModel load_hwloc_xml(const std::string& path) {
+  return load_checked_hwloc_xml(check_xml_file(path, XmlKind::hwloc), path);
 }
 
 }  // namespace cctune::topology

@@ -138,19 +138,23 @@ class Reader {
 
 }  // namespace
 
-NodeModel load_nccl_xml(const std::string& path) {
-  const auto document = check_xml_file(path, XmlKind::nccl);
+NodeModel load_checked_nccl_xml(const CheckedXml& file, const std::string& path) {
   NodeModel model;
   model.source = "NCCL XML " + path;
-  Reader(model, path).read(document->document_element());
+  Reader(model, path).read(file.document->document_element());
   model.order_devices_by_bus();
   return model;
 }
 
+NodeModel load_nccl_xml(const std::string& path) {
+  return load_checked_nccl_xml(check_xml_file(path, XmlKind::nccl), path);
+}
+
 NodeModel load_topology_xml(const std::string& path) {
-  const auto document = check_xml_file(path, XmlKind::any);
-  return std::string_view(document->document_element().name()) == "topology" ? load_hwloc_xml(path)
-                                                                              : load_nccl_xml(path);
+  // Read once: the kind is told by the root element of the very bytes that are then loaded.
+  const CheckedXml file = check_xml_file(path, XmlKind::any);
+  return std::string_view(file.document->document_element().name()) == "topology" ? load_checked_hwloc_xml(file, path)
+                                                                                 : load_checked_nccl_xml(file, path);
 }
 
 }  // namespace cctune::topology

@@ -75,16 +75,34 @@ def tables(stdout):
     return result
 
 
-def fill(disk):
-    """Fills the file system at `disk` to the last byte with a file named filler."""
-    filler = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        while os.write(filler, b"\0" * 4096) > 0:
+class Tmpfs:
+    """A tmpfs of `size` mounted on a new folder (root only: the tests skip themselves otherwise)."""
+
+    def __init__(self, test, size="64k", read_only=False):
+        if os.geteuid() != 0:
+            test.skipTest("mounting a tmpfs needs root")
+        self.path = tempfile.mkdtemp(prefix="cctune-tmpfs-")
+        options = f"size={size}" + (",ro" if read_only else "")
+        proc = run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", self.path], timeout=30)
+        if proc.returncode != 0:
+            os.rmdir(self.path)
+            test.skipTest("cannot mount a tmpfs here: " + proc.stderr.strip())
+        test.addCleanup(self.close)
+
+    def fill(self):
+        """Fills it to the last byte, so that the next write fails with ENOSPC."""
+        fd = os.open(os.path.join(self.path, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            while os.write(fd, b"x" * 512) > 0:
+                pass
+        except OSError:
             pass
-    except OSError:
-        pass
-    finally:
-        os.close(filler)
+        finally:
+            os.close(fd)
+
+    def close(self):
+        run(["umount", self.path], timeout=30)
+        os.rmdir(self.path)
 
 
 def run_into_dev_full(command, timeout=120):
@@ -153,43 +171,35 @@ class BenchJson(unittest.TestCase):
 
 
     def test_item11_full_disk_keeps_the_last_complete_json_and_exits_non_zero(self):
-        if os.geteuid() != 0:
-            self.skipTest("mounting a small tmpfs needs root")
-        with tempfile.TemporaryDirectory() as tmp:
-            disk = os.path.join(tmp, "disk")
-            os.mkdir(disk)
-            if run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], timeout=30).returncode != 0:
-                self.skipTest("cannot mount a tmpfs here")
-            try:
-                path = os.path.join(disk, "run.json")
-                args = ["bench", "--collective", "allreduce", "--algorithm", "ring", "-n", "2", "-w", "0", "--no-db"]
-                proc = run([CCTUNE, *args, "-b", "8", "-e", "64", "-J", path], timeout=60)
-                self.assertEqual(proc.returncode, 0, proc.stderr)
-                with open(path, "rb") as f:
-                    previous = f.read()
-                self.assertTrue(json.loads(previous)["complete"])
-                fill(disk)
-                proc = run([CCTUNE, *args, "-b", "8", "-e", "1K", "-J", path], timeout=60)
-                self.assertNotEqual(proc.returncode, 0, proc.stderr)
-                lines = cctune_lines(proc.stderr)
-                self.assertEqual(len(lines), 1, proc.stderr)
-                self.assertIn(f"cannot write '{path}'", lines[0])
-                self.assertIn("keeps the last version written whole", lines[0])
-                with open(path, "rb") as f:
-                    self.assertEqual(f.read(), previous)  # intact, and still parses
-                self.assertEqual(sorted(os.listdir(disk)), ["filler", "run.json"])  # no temporary left (item 16)
-                # With room for a few rows only, the file holds this run's last whole version.
-                os.truncate(os.path.join(disk, "filler"), 64 * 1024 - 20 * 1024)
-                proc = run([CCTUNE, *args, "-b", "8", "-e", "1M", "-J", path], timeout=60)
-                self.assertNotEqual(proc.returncode, 0, proc.stderr)
-                with open(path) as f:
-                    doc = json.load(f)
-                self.assertFalse(doc["complete"])
-                self.assertGreater(len(doc["results"]), 0)
-                self.assertLess(len(doc["results"]), 18)
-                self.assertEqual(sorted(os.listdir(disk)), ["filler", "run.json"])
-            finally:
-                run(["umount", disk], timeout=30)
+        tmpfs = Tmpfs(self, size="64k")
+        disk = tmpfs.path
+        path = os.path.join(disk, "run.json")
+        args = ["bench", "--collective", "allreduce", "--algorithm", "ring", "-n", "2", "-w", "0", "--no-db"]
+        proc = run([CCTUNE, *args, "-b", "8", "-e", "64", "-J", path], timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(path, "rb") as f:
+            previous = f.read()
+        self.assertTrue(json.loads(previous)["complete"])
+        tmpfs.fill()
+        proc = run([CCTUNE, *args, "-b", "8", "-e", "1K", "-J", path], timeout=60)
+        self.assertNotEqual(proc.returncode, 0, proc.stderr)
+        lines = cctune_lines(proc.stderr)
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertIn(f"cannot write '{path}'", lines[0])
+        self.assertIn("keeps the last version written whole", lines[0])
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), previous)  # intact, and still parses
+        self.assertEqual(sorted(os.listdir(disk)), ["filler", "run.json"])  # no temporary left (item 16)
+        # With room for a few rows only, the file holds this run's last whole version.
+        os.truncate(os.path.join(disk, "filler"), 64 * 1024 - 20 * 1024)
+        proc = run([CCTUNE, *args, "-b", "8", "-e", "1M", "-J", path], timeout=60)
+        self.assertNotEqual(proc.returncode, 0, proc.stderr)
+        with open(path) as f:
+            doc = json.load(f)
+        self.assertFalse(doc["complete"])
+        self.assertGreater(len(doc["results"]), 0)
+        self.assertLess(len(doc["results"]), 18)
+        self.assertEqual(sorted(os.listdir(disk)), ["filler", "run.json"])
 
     def test_item11_a_table_lost_on_a_full_stdout_fails_with_one_line(self):
         proc = run_into_dev_full([CCTUNE, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "8",
@@ -552,31 +562,23 @@ class Topo(unittest.TestCase):
                 self.assertIn("cannot write to standard output: No space left on device", lines[0])
 
     def test_item16_outputs_on_a_full_disk_keep_the_old_files_and_leave_no_temporary(self):
-        if os.geteuid() != 0:
-            self.skipTest("mounting a small tmpfs needs root")
-        with tempfile.TemporaryDirectory() as tmp:
-            disk = os.path.join(tmp, "disk")
-            os.mkdir(disk)
-            if run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", disk], timeout=30).returncode != 0:
-                self.skipTest("cannot mount a tmpfs here")
-            try:
-                outputs = {name: os.path.join(disk, name) for name in ("topo.json", "nccl.xml")}
-                for path in outputs.values():
-                    with open(path, "w") as f:
-                        f.write("previous")
-                fill(disk)
-                proc = run([CCTUNE, "topo", "--xml", fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml"), "--json",
-                            outputs["topo.json"], "--export-nccl-xml", outputs["nccl.xml"]], timeout=60)
-                self.assertEqual(proc.returncode, 1, proc.stderr)
-                lines = cctune_lines(proc.stderr)
-                self.assertEqual(len(lines), 1, proc.stderr)
-                self.assertIn("No space left on device", lines[0])
-                for path in outputs.values():
-                    with open(path) as f:
-                        self.assertEqual(f.read(), "previous")
-                self.assertEqual(sorted(os.listdir(disk)), ["filler", "nccl.xml", "topo.json"])
-            finally:
-                run(["umount", disk], timeout=30)
+        tmpfs = Tmpfs(self, size="64k")
+        disk = tmpfs.path
+        outputs = {name: os.path.join(disk, name) for name in ("topo.json", "nccl.xml")}
+        for path in outputs.values():
+            with open(path, "w") as f:
+                f.write("previous")
+        tmpfs.fill()
+        proc = run([CCTUNE, "topo", "--xml", fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml"), "--json",
+                    outputs["topo.json"], "--export-nccl-xml", outputs["nccl.xml"]], timeout=60)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        lines = cctune_lines(proc.stderr)
+        self.assertEqual(len(lines), 1, proc.stderr)
+        self.assertIn("No space left on device", lines[0])
+        for path in outputs.values():
+            with open(path) as f:
+                self.assertEqual(f.read(), "previous")
+        self.assertEqual(sorted(os.listdir(disk)), ["filler", "nccl.xml", "topo.json"])
 
     def test_item15_two_outputs_or_an_output_over_the_input_are_refused_with_nothing_written(self):
         g4dn = fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml")
@@ -597,36 +599,6 @@ class Topo(unittest.TestCase):
             self.assertEqual(proc.returncode, 2, proc.stderr)
             with open(copy) as a, open(g4dn) as b:
                 self.assertEqual(a.read(), b.read())
-
-
-class Tmpfs:
-    """A tmpfs of `size` mounted on a new folder (root only: the tests skip themselves otherwise)."""
-
-    def __init__(self, test, size="64k", read_only=False):
-        if os.geteuid() != 0:
-            test.skipTest("mounting a tmpfs needs root")
-        self.path = tempfile.mkdtemp(prefix="cctune-tmpfs-")
-        options = f"size={size}" + (",ro" if read_only else "")
-        proc = run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", self.path], timeout=30)
-        if proc.returncode != 0:
-            os.rmdir(self.path)
-            test.skipTest("cannot mount a tmpfs here: " + proc.stderr.strip())
-        test.addCleanup(self.close)
-
-    def fill(self):
-        """Fills it to the last byte, so that the next write fails with ENOSPC."""
-        fd = os.open(os.path.join(self.path, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            while os.write(fd, b"x" * 512) > 0:
-                pass
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-
-    def close(self):
-        run(["umount", self.path], timeout=30)
-        os.rmdir(self.path)
 
 
 def bad_output_folders(tmp):
@@ -1887,6 +1859,21 @@ class Accept(unittest.TestCase):
                     with open(spec, "w") as f:
                         f.write(text)
                     self.assert_spec_error(tmp, spec, spec + expected)
+
+    def test_item15_a_billion_laughs_spec_is_one_line_and_exit_2_at_once(self):
+        # 500 bytes of aliases, &aN [*aN-1 x10] ten deep, are 1e10 nodes to a walk of the tree: this
+        # used to spin for hours on every rank.
+        text = "version: 1\nnode: {numa_nodes: 1}\nx0: &a0 [lol]\n" + "".join(
+            f"x{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]\n" for n in range(1, 11))
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = os.path.join(tmp, "spec.yaml")
+            with open(spec, "w") as f:
+                f.write(text)
+            proc = run(mpirun(4, "accept", "--spec", spec, "--json", "", "--junit", ""), timeout=30)
+            self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn(spec + ":4: aliases (*a0) are not allowed in a spec", lines[0])
 
     def test_item15_json_and_junit_on_one_file_are_refused(self):
         with tempfile.TemporaryDirectory() as tmp:

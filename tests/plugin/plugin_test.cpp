@@ -5,17 +5,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdarg>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <string>
 #include <vector>
 
 #include "tuner/nccl_plugin/tuner_abi.h"
+#include "tests/unit/no_hang.hpp"
 
 namespace {
 
@@ -277,17 +276,14 @@ TEST_F(Plugin, AFifoAsProfileOrCsvIsOneWarningAndInitReturnsAtOnce_Item7) {
       unsetenv("CCTUNE_PROFILE");
       unsetenv("NCCL_TUNER_CONFIG_FILE");
       setenv(variable, path.c_str(), 1);
-      auto init = std::async(std::launch::async, [this] {
-        void* context = nullptr;
-        const int result = v4->init(16, 2, record, &context);
-        return std::make_pair(result, context);
-      });
-      if (init.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-        // The blocked thread cannot be joined: end the test binary, failing, instead of hanging it.
-        std::fprintf(stderr, "reading %s blocked\n", path.c_str());
-        std::_Exit(1);
-      }
-      const auto [result, context] = init.get();
+      const auto [result, context] = no_hang::within(
+          20,
+          [this] {
+            void* made = nullptr;
+            const int status = v4->init(16, 2, record, &made);
+            return std::make_pair(status, made);
+          },
+          std::string("init with ") + variable + "=" + path);
       EXPECT_EQ(result, 0);
       EXPECT_EQ(warnings(), 1) << variable << "=" << path;
       EXPECT_NE(g_log.back().second.find("not a regular file"), std::string::npos) << g_log.back().second;

@@ -11,6 +11,8 @@
 #include "accept/spec.hpp"
 #include "accept/verdicts.hpp"
 #include "collectives/error.hpp"
+#include "tests/unit/no_hang.hpp"
+#include "tests/unit/temp_dir.hpp"
 #include "topology/sources.hpp"
 
 namespace cctune::accept {
@@ -117,6 +119,34 @@ TEST(AcceptSpec, EmptySpecsDuplicateKeysAndExtraDocumentsAreRefused_Item15) {
   EXPECT_EQ(error_of("version: 1\nnode: {numa_nodes: 1}\n"), "no error");
 }
 
+// A YAML alias is the node it names reached again: ten levels of `&aN [*aN-1, ... x10]` in 500 bytes
+// are 1e10 nodes to any walk of the tree (a "billion laughs"). A spec has no use for aliases: they are
+// refused with their line, and a spec of more nodes than any real one has is refused too, both at once.
+std::string laughs(int levels) {
+  std::string text = "version: 1\nnode: {numa_nodes: 1}\nx0: &a0 [lol]\n";
+  for (int level = 1; level <= levels; ++level) {
+    std::string list;
+    for (int i = 0; i < 10; ++i) list += (i ? ", *a" : "*a") + std::to_string(level - 1);
+    text += "x" + std::to_string(level) + ": &a" + std::to_string(level) + " [" + list + "]\n";
+  }
+  return text;
+}
+
+TEST(AcceptSpec, AliasesAndOverlyLargeSpecsAreRefusedAtOnce_Item15) {
+  EXPECT_LT(laughs(10).size(), 700u);
+  EXPECT_EQ(no_hang::within(30, [] { return error_of(laughs(10)); }),
+            "s.yaml:4: aliases (*a0) are not allowed in a spec; write the value out");
+  EXPECT_EQ(error_of("version: 1\nnode: &n {numa_nodes: 1}\nrun: {iterations: 5}\nx: *n\n"),
+            "s.yaml:4: aliases (*n) are not allowed in a spec; write the value out");
+  // An anchor that nothing refers to repeats nothing: harmless, and the spec reads as written.
+  EXPECT_EQ(error_of("version: 1\nnode: &n {numa_nodes: 1}\n"), "no error");
+  std::string wide = "version: 1\nnode: {numa_nodes: 1}\nrun: {iterations: 5}\nx: [";
+  for (int i = 0; i < 200000; ++i) wide += "1,";
+  wide += "1]\n";
+  EXPECT_EQ(no_hang::within(30, [&] { return error_of(wide); }),
+            "s.yaml: spec too complex (more than 100000 YAML nodes; real specs have a few hundred)");
+}
+
 // Whole numbers are read as the numbers they are: never wrapped, rounded or read in another base.
 TEST(AcceptSpec, WholeNumbersAreRangeChecked_Item21) {
   EXPECT_EQ(error_of("version: 1\nnode:\n  numa_nodes: 99999999999999999999\n"),
@@ -157,9 +187,8 @@ TEST(AcceptSpec, SizesBelowOneElementOrPastWhatACallCountsAreSpecErrors_Item19) 
 
 // A FIFO would block the read forever and /dev/zero never ends: both are refused unread, in one line.
 TEST(AcceptSpec, AFifoOrADeviceAsTheSpecIsRefusedUnread_Item7) {
-  const auto dir = std::filesystem::temp_directory_path() / "cctune_accept_item7";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const test_files::TempDir temp("accept-item7");
+  const std::filesystem::path& dir = temp.path();
   const std::string fifo = (dir / "spec.fifo").string();
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   for (const std::string& path : {fifo, std::string("/dev/zero"), dir.string()}) {
@@ -170,7 +199,6 @@ TEST(AcceptSpec, AFifoOrADeviceAsTheSpecIsRefusedUnread_Item7) {
       EXPECT_EQ(std::string(e.what()).rfind(path + ": the spec: ", 0), 0u) << e.what();
     }
   }
-  std::filesystem::remove_all(dir);
 }
 
 // The verdict files say passed only once every check of the spec has its verdict: not when the log

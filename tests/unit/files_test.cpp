@@ -6,13 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <string>
 
 #include "collectives/error.hpp"
+#include "tests/unit/no_hang.hpp"
 
 namespace fs = std::filesystem;
 using cctune::files::check_output_file;
@@ -67,9 +66,9 @@ TEST_F(Files, ReadsARegularFileWhole) {
 // Item 7: a FIFO with no writer used to block the reader forever; it is refused at once.
 TEST_F(Files, AFifoIsRefusedWithoutBlocking_Item7) {
   ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0600), 0);
-  auto reading = std::async(std::launch::async, [&] { return message_of([&] { read_regular_file(path("fifo"), "the spec"); }); });
-  ASSERT_EQ(reading.wait_for(std::chrono::seconds(20)), std::future_status::ready) << "blocked on a FIFO";
-  EXPECT_NE(reading.get().find("not a regular file"), std::string::npos);
+  const std::string message = no_hang::within(
+      20, [&] { return message_of([&] { read_regular_file(path("fifo"), "the spec"); }); }, "reading a FIFO");
+  EXPECT_NE(message.find("not a regular file"), std::string::npos);
 }
 
 TEST_F(Files, DevZeroIsRefusedNotReadForever_Item7) {
@@ -124,4 +123,14 @@ TEST_F(Files, OutputChecksRefuseWhatCannotBeWritten_Item5) {
   EXPECT_NO_THROW(check_output_folder(path("new/deeper"), "-o"));
   EXPECT_NO_THROW(check_output_file(path("fresh.json"), "--json"));
   EXPECT_FALSE(fs::exists(path("new")));  // checking makes nothing
+}
+
+// The guard of the tests above: a call that blocks ends the test binary with a failure and a message,
+// where an assert on std::async's future would hang it (the future's destructor joins the thread).
+TEST(NoHang, ABlockedCallEndsTheBinaryFailingInsteadOfHangingIt_Item7) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(no_hang::within(1, [] { std::this_thread::sleep_for(std::chrono::hours(1)); }, "a sleep"),
+              testing::ExitedWithCode(1), "a sleep did not return within 1 s");
+  EXPECT_EQ(no_hang::within(20, [] { return 42; }), 42);
+  EXPECT_THROW(no_hang::within(20, []() -> int { throw std::runtime_error("thrown"); }), std::runtime_error);
 }

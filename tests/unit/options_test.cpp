@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "collectives/error.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace cctune::bench {
 namespace {
@@ -211,8 +212,8 @@ TEST(WholeNumberOptions, AreRangeCheckedAsTheNumberTheyAre_Item21) {
 
 // Two outputs of one command on the same file would overwrite each other.
 TEST(SameOutput, TwoNamesForOneFileAreRefused_Item15) {
-  const auto dir = std::filesystem::temp_directory_path() / "cctune_same_output";
-  std::filesystem::remove_all(dir);
+  const test_files::TempDir temp("same-output");
+  const std::filesystem::path& dir = temp.path();
   std::filesystem::create_directories(dir / "sub");
   std::filesystem::create_directory_symlink(dir / "sub", dir / "link");
   const std::string a = (dir / "sub" / "x.json").string();
@@ -227,7 +228,6 @@ TEST(SameOutput, TwoNamesForOneFileAreRefused_Item15) {
   }
   EXPECT_NO_THROW(refuse_same_output("--json", a, "--junit", (dir / "sub" / "x.xml").string()));
   EXPECT_NO_THROW(refuse_same_output("--json", "", "--junit", ""));
-  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

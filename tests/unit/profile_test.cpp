@@ -6,12 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -21,6 +19,7 @@
 #include "tuner/nccl_plugin/rule_table.hpp"
 #include "tuner/profile.hpp"
 #include "tuner/search_space.hpp"
+#include "tests/unit/no_hang.hpp"
 
 namespace cctune::tuner {
 namespace {
@@ -312,21 +311,17 @@ TEST_F(ProfileFiles, AFifoOrDevZeroIsRefusedWithoutBlocking_Item7) {
   const std::string fifo = (dir / "profile.fifo").string();
   ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
   for (const std::string& path : {fifo, std::string("/dev/zero"), dir.string()}) {
-    // In a thread, so that a read that blocks fails the test instead of hanging it.
-    auto reading = std::async(std::launch::async, [path] {
-      try {
-        read_profile(path);
-      } catch (const UsageError& e) {
-        return std::string(e.what());
-      }
-      return std::string();
-    });
-    if (reading.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
-      // The blocked thread cannot be joined: end the test binary, failing, instead of hanging it.
-      std::fprintf(stderr, "reading %s blocked\n", path.c_str());
-      std::_Exit(1);
-    }
-    const std::string message = reading.get();
+    const std::string message = no_hang::within(
+        20,
+        [path] {
+          try {
+            read_profile(path);
+          } catch (const UsageError& e) {
+            return std::string(e.what());
+          }
+          return std::string();
+        },
+        "reading " + path);
     EXPECT_EQ(message.rfind(path + ": the profile: ", 0), 0u) << message;
   }
   // Larger than any profile: refused unread.

@@ -19,6 +19,7 @@
 #include "topology/report.hpp"
 #include "topology/serialize.hpp"
 #include "topology/sources.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace cctune::topology {
 namespace {
@@ -147,10 +148,10 @@ TEST(Fingerprint, IgnoresDiscoveryOrderAndHostNames) {
   const auto first = text.find("<cpu "), second = text.find("<cpu ", first + 1), end = text.find("</system>");
   const std::string swapped = text.substr(0, first) + text.substr(second, end - second) +
                               text.substr(first, second - first) + text.substr(end);
-  const auto path = std::filesystem::temp_directory_path() / "cctune_swapped_p4d.xml";
+  const test_files::TempDir dir("swapped-p4d");
+  const auto path = dir / "swapped.xml";
   std::ofstream(path) << swapped;
   EXPECT_EQ(fingerprint(load_nccl_xml(path.string())), fingerprint(load_fixture("nccl-aws-p4d-24xl-8xA100-4xEFA.xml")));
-  std::filesystem::remove(path);
   NodeModel renamed = load_fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml");
   renamed.source = "hwloc (live) on another-host";
   EXPECT_EQ(fingerprint(renamed), fingerprint(load_fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml")));
@@ -159,10 +160,10 @@ TEST(Fingerprint, IgnoresDiscoveryOrderAndHostNames) {
 TEST(NcclXmlExport, LoadsBackWithTheSameGpusAndNics) {
   for (const char* name : kFixtures) {
     const NodeModel model = load_fixture(name);
-    const auto path = std::filesystem::temp_directory_path() / "cctune_export_test.xml";
+    const test_files::TempDir dir("export-test");
+    const auto path = dir / "export.xml";
     std::ofstream(path) << export_nccl_xml(model);
     const NodeModel back = load_nccl_xml(path.string());
-    std::filesystem::remove(path);
     auto busids = [](const NodeModel& m, const std::vector<int>& list) {
       std::vector<std::string> ids;
       for (int i : list) ids.push_back(m.nodes[static_cast<std::size_t>(i)].busid);
@@ -182,7 +183,8 @@ TEST(NcclXmlExport, LoadsBackWithTheSameGpusAndNics) {
 }
 
 TEST(NicSpeed, ReadFromSysfsForVerbsAndEthernet) {
-  const auto root = std::filesystem::temp_directory_path() / "cctune_fake_sys";
+  const test_files::TempDir temp("fake-sys");
+  const std::filesystem::path& root = temp.path();
   std::filesystem::create_directories(root / "class/infiniband/mlx5_0/ports/1");
   std::filesystem::create_directories(root / "class/net/eth0");
   std::filesystem::create_directories(root / "class/net/eth1");
@@ -193,16 +195,14 @@ TEST(NicSpeed, ReadFromSysfsForVerbsAndEthernet) {
   EXPECT_DOUBLE_EQ(nic_speed_gbps("eth0", false, root.string()), 100.0);
   EXPECT_DOUBLE_EQ(nic_speed_gbps("eth1", false, root.string()), 0.0);
   EXPECT_DOUBLE_EQ(nic_speed_gbps("mlx5_9", true, root.string()), 0.0);
-  std::filesystem::remove_all(root);
 }
 
 // ---- bad files: one UsageError naming the file and the reason, never a crash ----
 
 class BadTopologyFiles : public testing::Test {
  protected:
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / "cctune_topology_test";
-  void SetUp() override { std::filesystem::create_directories(dir); }
-  void TearDown() override { std::filesystem::remove_all(dir); }
+  const test_files::TempDir temp{"topology-test"};
+  const std::filesystem::path& dir = temp.path();
   std::string write(const std::string& name, const std::string& text) {
     const auto path = (dir / name).string();
     std::ofstream(path) << text;

@@ -2,6 +2,9 @@
 // must leave a loadable file), and an nccl-tests-style line parser for the table.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +17,7 @@
 #include "bench/json_writer.hpp"
 #include "bench/text_writer.hpp"
 #include "collectives/error.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace cctune::bench {
 namespace {
@@ -53,7 +57,8 @@ std::string read_file(const std::filesystem::path& path) {
 }
 
 TEST(JsonWriter, FileIsValidJsonAfterEveryRow) {
-  const auto path = std::filesystem::temp_directory_path() / "cctune_writer_test.json";
+  const test_files::TempDir dir("writer-json");
+  const auto path = dir / "run.json";
   BenchOptions options;
   {
     JsonWriter writer(path.string());
@@ -91,7 +96,6 @@ TEST(JsonWriter, FileIsValidJsonAfterEveryRow) {
   EXPECT_TRUE(doc.contains("out_of_bounds"));
   EXPECT_TRUE(doc.contains("average_bus_bandwidth"));
   EXPECT_EQ(nlohmann::ordered_json::parse(read_file(path)).begin().key(), "version");  // nccl-tests key order
-  std::filesystem::remove(path);
 }
 
 TEST(JsonWriter, UnwritablePathIsAUsageError) {
@@ -101,28 +105,22 @@ TEST(JsonWriter, UnwritablePathIsAUsageError) {
 // A check that refuses the run after the writer exists (the results database) must find the file of
 // the run before as it was: the writer writes nothing until begin().
 TEST(JsonWriter, ConstructionLeavesAnExistingFileUntouched_Item12) {
-  const auto dir = std::filesystem::temp_directory_path() / "cctune_writer_item12";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const test_files::TempDir dir("writer-item12");
   const auto path = dir / "previous.json";
   std::ofstream(path) << "{\"kept\": true}";
   {
     JsonWriter writer(path.string());
   }
   EXPECT_EQ(read_file(path), "{\"kept\": true}");
-  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()), 1);
-  std::filesystem::remove_all(dir);
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), std::filesystem::directory_iterator()), 1);
 }
 
-// A write that fails (here: the folder is gone and a file took its name, as good as a full disk for
-// the writer) leaves the last complete version in place, leaves no temporary file beside it, and is
-// reported, not thrown: the sweep goes on and the command exits non-zero at the end.
+// A write that fails (here: a file size limit, as good as a full disk for the writer, and one that holds
+// for root too) leaves the last complete version in place, leaves no temporary file beside it in the
+// folder where the write was tried and failed, and is reported, not thrown: the sweep goes on and the
+// command exits non-zero at the end.
 TEST(JsonWriter, AFailedWriteKeepsTheLastCompleteVersionAndLeavesNoTemporary_Item11_Item16) {
-  const auto base = std::filesystem::temp_directory_path() / "cctune_writer_item11";
-  std::filesystem::remove_all(base);
-  const auto dir = base / "out";
-  const auto moved = base / "moved";
-  std::filesystem::create_directories(dir);
+  const test_files::TempDir dir("writer-item11");
   const auto path = dir / "run.json";
   BenchOptions options;
   JsonWriter writer(path.string());
@@ -130,22 +128,32 @@ TEST(JsonWriter, AFailedWriteKeepsTheLastCompleteVersionAndLeavesNoTemporary_Ite
   writer.begin_table(Collective::allreduce, "ring");
   writer.row(sample_row(8));
   EXPECT_FALSE(writer.failure().has_value());
-  std::filesystem::rename(dir, moved);
-  std::ofstream(dir.string()) << "not a folder";
-  writer.row(sample_row(1024));
+  const std::string complete = read_file(path);
+  {
+    // Past the limit write() fails with EFBIG (SIGXFSZ ignored), after the temporary file was made.
+    rlimit before{};
+    ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &before), 0);
+    const auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+    rlimit small = before;
+    small.rlim_cur = 16;
+    ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+    writer.row(sample_row(1024));
+    ::setrlimit(RLIMIT_FSIZE, &before);
+    ::signal(SIGXFSZ, old_handler);
+  }
   ASSERT_TRUE(writer.failure().has_value());
   EXPECT_NE(writer.failure()->find(path.string()), std::string::npos) << *writer.failure();
   writer.row(sample_row(4096));  // no further attempt, no throw
   TableTotals totals;
   writer.end(totals);
-  const auto doc = nlohmann::json::parse(read_file(moved / "run.json"));
+  EXPECT_EQ(read_file(path), complete);
+  const auto doc = nlohmann::json::parse(read_file(path));
   ASSERT_EQ(doc["results"].size(), 1u);
   EXPECT_EQ(doc["results"][0]["size"], 8);
   EXPECT_FALSE(doc["complete"].get<bool>());
   std::vector<std::string> left;
-  for (const auto& entry : std::filesystem::directory_iterator(moved)) left.push_back(entry.path().filename());
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) left.push_back(entry.path().filename());
   EXPECT_EQ(left, std::vector<std::string>{"run.json"});
-  std::filesystem::remove_all(base);
 }
 
 TEST(TextWriter, RowsParseLikeNcclTestsOutput) {
