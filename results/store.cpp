@@ -228,7 +228,7 @@ void Store::check_schema(bool may_create) {
   }
 }
 
-void Store::start_deadline() const { deadline_ = Clock::now() + kLockWait; }
+void Store::start_deadline() const { deadline_ = Clock::now() + lock_wait_; }
 
 int Store::on_busy(void* store, int attempts) {
   const auto* self = static_cast<const Store*>(store);
@@ -261,9 +261,10 @@ void Store::fail_with(int code, const std::string& message, const std::string& w
       CCTUNE_USAGE_ERROR(path + ": not a readable cctune results database (" + detail + ")");
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      CCTUNE_USAGE_ERROR(fmt::format("{}: the results database is locked by another process: gave up {} after "
-                                     "waiting {} s",
-                                     path, what, kLockWait.count()));
+      throw DatabaseLocked(fmt::format("{}: the results database is locked by another process: gave up {} after "
+                                       "waiting {:g} s",
+                                       path, what, std::chrono::duration<double>(lock_wait_).count()),
+                           __FILE__, __LINE__);
     case SQLITE_READONLY:
       CCTUNE_USAGE_ERROR(path + ": " + what + ": the results database cannot be written (a read-only file, folder "
                          "or file system)");
