@@ -114,11 +114,22 @@ Store::Store(const std::filesystem::path& path, Access access) : path_(path), ac
       }
       open_connection(SQLITE_OPEN_READONLY, false);
       // A WAL database needs its -shm file, which a reader without write access to the folder cannot
-      // create; with none there, no writer is at work and the file alone is the whole database.
+      // create. Without a -wal file, or with an empty one, the file alone is the whole database and
+      // can be read as immutable; changes still in the -wal file would be missed that way (or read
+      // half-checkpointed), so then it is refused.
       const int probe = sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
       if ((probe & 0xff) == SQLITE_READONLY || (probe & 0xff) == SQLITE_CANTOPEN) {
         sqlite3_close(db_);
         db_ = nullptr;
+        const fs::path wal = path.string() + "-wal";
+        ec.clear();
+        const bool wal_exists = fs::exists(wal, ec);
+        const std::uintmax_t wal_size = wal_exists ? fs::file_size(wal, ec) : 0;
+        if (ec || wal_size > 0) {
+          CCTUNE_USAGE_ERROR(printable(path.string()) + ": the results database cannot be read without write access "
+                             "to its folder while it has changes not yet copied from " + printable(wal.string()) +
+                             " (the last process that writes to the database copies them when it closes it)");
+        }
         open_connection(SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, true);
       }
       check_schema(false);

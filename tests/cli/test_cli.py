@@ -1433,6 +1433,43 @@ class Results(unittest.TestCase):
             finally:
                 os.chmod(folder, 0o755)
 
+    def test_item22_a_read_only_database_with_changes_in_its_wal_is_refused_not_read_short(self):
+        import sqlite3
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            self.assertEqual(self.results(db, "import", GB10_LOG).returncode, 0)
+            # A second record committed to the WAL only: the writer keeps its connection, no checkpoint.
+            writer = sqlite3.connect(db, isolation_level=None)
+            writer.execute("PRAGMA wal_autocheckpoint=0")
+            writer.execute("INSERT INTO runs(kind, started, ended, command, cctune_version, git_revision, nranks, "
+                           "nnodes, fingerprint, environment, source, complete) SELECT kind, started, ended, command, "
+                           "cctune_version, git_revision, nranks, nnodes, fingerprint, environment, source, complete "
+                           "FROM runs WHERE id = 1")
+            folder = os.path.join(tmp, "shared")
+            os.mkdir(folder)
+            shared = os.path.join(folder, "results.db")
+            shutil.copyfile(db, shared)
+            shutil.copyfile(db + "-wal", shared + "-wal")
+            writer.close()
+            self.assertGreater(os.path.getsize(shared + "-wal"), 0)
+            if os.geteuid() == 0:
+                os.chmod(tmp, 0o755)  # the other user may enter and read, but write nothing here
+            else:
+                os.chmod(folder, 0o555)
+            try:
+                proc = run(as_unprivileged([CCTUNE, "results", "--db", shared, "list"]))
+                listed = [l for l in proc.stdout.splitlines() if not l.startswith("#")]
+                if proc.returncode == 0:
+                    self.assertEqual(len(listed), 2, proc.stdout)  # every record, never silently fewer
+                else:
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(f"{shared}-wal", lines[0])
+                    self.assertEqual(listed, [])
+            finally:
+                os.chmod(folder, 0o755)
+
     def test_item22_control_characters_in_imported_logs_never_reach_the_terminal(self):
         with tempfile.TemporaryDirectory() as tmp:
             with open(GB10_LOG) as f:
