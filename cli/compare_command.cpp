@@ -92,9 +92,7 @@ std::vector<results::Record> load(const std::string& specs, const std::string& d
 std::vector<std::string> skipped_notes(const std::vector<results::Record>& runs) {
   std::vector<std::string> notes;
   for (const results::Record& run : runs) {
-    if (run.skipped_rows == 0) continue;
-    const std::string name = run.source.empty() ? fmt::format("record {}", run.id) : run.source;
-    notes.push_back(fmt::format("{}: {} unreadable row(s) left out", results::printable(name), run.skipped_rows));
+    if (std::string note = results::skipped_note(run); !note.empty()) notes.push_back(std::move(note));
   }
   return notes;
 }

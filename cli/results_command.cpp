@@ -70,7 +70,7 @@ void print_record(const results::Record& r) {
              r.source.empty() ? "" : ", imported from " + printable(r.source),
              r.complete ? "" : ", INCOMPLETE (the run did not end: it is still running, or was stopped; the rows "
                                "below are those it finished)");
-  if (r.skipped_rows) fmt::print("# {} unreadable row(s) left out\n", r.skipped_rows);
+  if (const std::string note = results::skipped_note(r); !note.empty()) fmt::print("# {}\n", note);
   fmt::print("# {:<10} {:<7} {:<20} {:>12} {:>8} {:>12} {:>10} {:>10} {:>8} {:>7}\n", "collective", "backend",
              "algorithm", "size (B)", "place", "median (us)", "p99 (us)", "busbw", "#wrong", "samples");
   for (const results::Measurement& m : r.measurements) {
