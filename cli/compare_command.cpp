@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdio>
 #include <optional>
 
+#include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
 #include "results/compare.hpp"
@@ -167,6 +169,11 @@ int run_compare_command(CompareCommand* command) {
       std::vector<std::string> skipped = skipped_notes(baselines);
       for (std::string& note : skipped_notes(currents)) skipped.push_back(std::move(note));
       print_table(report, options, skipped);
+    }
+    // A table on a full disk (or /dev/full) must not pass for one that was read.
+    if (const auto failure = bench::write_failure(stdout, "standard output")) {
+      std::fprintf(stderr, "cctune: error: %s\n", failure->c_str());
+      return kFailed;
     }
     return report.any_regression ? kFailed : kOk;
   } catch (const UsageError& e) {

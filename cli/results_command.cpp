@@ -3,9 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 
+#include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
 #include "results/files.hpp"
@@ -122,6 +124,11 @@ int run_results_command(ResultsCommand* command) {
         if (parsed.skipped_lines) fmt::print(" ({} unreadable table line(s) skipped)", parsed.skipped_lines);
         fmt::print("\n");
       }
+    }
+    // A list or record on a full disk (or /dev/full) must not look like one that arrived.
+    if (const auto failure = bench::write_failure(stdout, "standard output")) {
+      std::fprintf(stderr, "cctune: error: %s\n", failure->c_str());
+      return kFailed;
     }
     return kOk;
   } catch (const UsageError& e) {

@@ -1470,6 +1470,19 @@ class Results(unittest.TestCase):
             finally:
                 os.chmod(folder, 0o755)
 
+    def test_item4_list_show_export_and_compare_into_a_full_stdout_fail_in_one_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            self.assertEqual(self.results(db, "import", GB10_LOG).returncode, 0)
+            for args in (["results", "--db", db, "list"], ["results", "--db", db, "show", "1"],
+                         ["results", "--db", db, "export", "1"], ["compare", "1", "1", "--db", db]):
+                with self.subTest(args=args):
+                    proc = run_into_dev_full([CCTUNE, *args])
+                    self.assertEqual(proc.returncode, 1, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn("standard output", lines[0])
+
     def test_item22_control_characters_in_imported_logs_never_reach_the_terminal(self):
         with tempfile.TemporaryDirectory() as tmp:
             with open(GB10_LOG) as f:
