@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdio>
 #include <optional>
 
+#include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
 #include "results/compare.hpp"
@@ -92,9 +94,7 @@ std::vector<results::Record> load(const std::string& specs, const std::string& d
 std::vector<std::string> skipped_notes(const std::vector<results::Record>& runs) {
   std::vector<std::string> notes;
   for (const results::Record& run : runs) {
-    if (run.skipped_rows == 0) continue;
-    const std::string name = run.source.empty() ? fmt::format("record {}", run.id) : run.source;
-    notes.push_back(fmt::format("{}: {} unreadable row(s) left out", results::printable(name), run.skipped_rows));
+    if (std::string note = results::skipped_note(run); !note.empty()) notes.push_back(std::move(note));
   }
   return notes;
 }
@@ -169,6 +169,11 @@ int run_compare_command(CompareCommand* command) {
       std::vector<std::string> skipped = skipped_notes(baselines);
       for (std::string& note : skipped_notes(currents)) skipped.push_back(std::move(note));
       print_table(report, options, skipped);
+    }
+    // A table on a full disk (or /dev/full) must not pass for one that was read.
+    if (const auto failure = bench::write_failure(stdout, "standard output")) {
+      std::fprintf(stderr, "cctune: error: %s\n", failure->c_str());
+      return kFailed;
     }
     return report.any_regression ? kFailed : kOk;
   } catch (const UsageError& e) {

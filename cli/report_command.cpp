@@ -68,10 +68,7 @@ int run_report_command(ReportCommand* command) {
     fmt::print("wrote {} ({:.0f} KiB, {} run(s))\n", results::printable(command->out),
                static_cast<double>(html.size()) / 1024.0, runs.size());
     for (const results::Record& run : runs) {
-      if (run.skipped_rows == 0) continue;
-      fmt::print("# {}: {} unreadable row(s) left out\n",
-                 results::printable(run.source.empty() ? "record " + std::to_string(run.id) : run.source),
-                 run.skipped_rows);
+      if (const std::string note = results::skipped_note(run); !note.empty()) fmt::print("# {}\n", note);
     }
     return kOk;
   } catch (const UsageError& e) {

@@ -3,9 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 
+#include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
 #include "results/files.hpp"
@@ -70,7 +72,7 @@ void print_record(const results::Record& r) {
              r.source.empty() ? "" : ", imported from " + printable(r.source),
              r.complete ? "" : ", INCOMPLETE (the run did not end: it is still running, or was stopped; the rows "
                                "below are those it finished)");
-  if (r.skipped_rows) fmt::print("# {} unreadable row(s) left out\n", r.skipped_rows);
+  if (const std::string note = results::skipped_note(r); !note.empty()) fmt::print("# {}\n", note);
   fmt::print("# {:<10} {:<7} {:<20} {:>12} {:>8} {:>12} {:>10} {:>10} {:>8} {:>7}\n", "collective", "backend",
              "algorithm", "size (B)", "place", "median (us)", "p99 (us)", "busbw", "#wrong", "samples");
   for (const results::Measurement& m : r.measurements) {
@@ -122,6 +124,11 @@ int run_results_command(ResultsCommand* command) {
         if (parsed.skipped_lines) fmt::print(" ({} unreadable table line(s) skipped)", parsed.skipped_lines);
         fmt::print("\n");
       }
+    }
+    // A list or record on a full disk (or /dev/full) must not look like one that arrived.
+    if (const auto failure = bench::write_failure(stdout, "standard output")) {
+      std::fprintf(stderr, "cctune: error: %s\n", failure->c_str());
+      return kFailed;
     }
     return kOk;
   } catch (const UsageError& e) {

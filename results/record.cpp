@@ -185,6 +185,12 @@ std::string unreadable(const Measurement& m) {
   return {};
 }
 
+std::string skipped_note(const Record& record) {
+  if (record.skipped_rows == 0) return {};
+  const std::string name = record.source.empty() ? fmt::format("record {}", record.id) : record.source;
+  return fmt::format("{}: {} unreadable row(s) left out", printable(name), record.skipped_rows);
+}
+
 std::string json_string(const Json& object, const char* key) {
   const auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();

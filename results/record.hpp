@@ -47,6 +47,10 @@ inline constexpr std::uint64_t kMaxRecordInteger = 9223372036854775807ull;
 // an improvement.
 std::string unreadable(const Measurement& m);
 
+// The note every reader prints for what it left out of a record: "NAME: N unreadable row(s) left out",
+// NAME the file it came from or "record ID"; "" when nothing was left out.
+std::string skipped_note(const Record& record);
+
 // An object's string member, or "" when it is missing, null or not a string (an unfinished run has
 // "end_time": null; hand-made files may lack anything).
 std::string json_string(const nlohmann::json& object, const char* key);

@@ -114,11 +114,22 @@ Store::Store(const std::filesystem::path& path, Access access) : path_(path), ac
       }
       open_connection(SQLITE_OPEN_READONLY, false);
       // A WAL database needs its -shm file, which a reader without write access to the folder cannot
-      // create; with none there, no writer is at work and the file alone is the whole database.
+      // create. Without a -wal file, or with an empty one, the file alone is the whole database and
+      // can be read as immutable; changes still in the -wal file would be missed that way (or read
+      // half-checkpointed), so then it is refused.
       const int probe = sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
       if ((probe & 0xff) == SQLITE_READONLY || (probe & 0xff) == SQLITE_CANTOPEN) {
         sqlite3_close(db_);
         db_ = nullptr;
+        const fs::path wal = path.string() + "-wal";
+        ec.clear();
+        const bool wal_exists = fs::exists(wal, ec);
+        const std::uintmax_t wal_size = wal_exists ? fs::file_size(wal, ec) : 0;
+        if (ec || wal_size > 0) {
+          CCTUNE_USAGE_ERROR(printable(path.string()) + ": the results database cannot be read without write access "
+                             "to its folder while it has changes not yet copied from " + printable(wal.string()) +
+                             " (the last process that writes to the database copies them when it closes it)");
+        }
         open_connection(SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, true);
       }
       check_schema(false);
@@ -228,7 +239,7 @@ void Store::check_schema(bool may_create) {
   }
 }
 
-void Store::start_deadline() const { deadline_ = Clock::now() + kLockWait; }
+void Store::start_deadline() const { deadline_ = Clock::now() + lock_wait_; }
 
 int Store::on_busy(void* store, int attempts) {
   const auto* self = static_cast<const Store*>(store);
@@ -261,9 +272,10 @@ void Store::fail_with(int code, const std::string& message, const std::string& w
       CCTUNE_USAGE_ERROR(path + ": not a readable cctune results database (" + detail + ")");
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-      CCTUNE_USAGE_ERROR(fmt::format("{}: the results database is locked by another process: gave up {} after "
-                                     "waiting {} s",
-                                     path, what, kLockWait.count()));
+      throw DatabaseLocked(fmt::format("{}: the results database is locked by another process: gave up {} after "
+                                       "waiting {:g} s",
+                                       path, what, std::chrono::duration<double>(lock_wait_).count()),
+                           __FILE__, __LINE__);
     case SQLITE_READONLY:
       CCTUNE_USAGE_ERROR(path + ": " + what + ": the results database cannot be written (a read-only file, folder "
                          "or file system)");

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "collectives/error.hpp"
 #include "results/record.hpp"
 
 namespace cctune::results {
@@ -22,6 +23,13 @@ namespace cctune::results {
 // record) waits in all for locks that other processes hold, however many times SQLite retries.
 // Then it gives up with one line naming the database (UsageError).
 inline constexpr std::chrono::seconds kLockWait{30};
+
+// The UsageError a use of the store throws when another process held the lock past the bound: a
+// caller that can try again later (bench, storing rows as it goes) tells it from a failure that stays.
+class DatabaseLocked : public UsageError {
+ public:
+  using UsageError::UsageError;
+};
 
 // `given` when the user named one (--db), else $CCTUNE_DB, else $XDG_DATA_HOME/cctune/results.db, else
 // ~/.local/share/cctune/results.db.
@@ -70,6 +78,10 @@ class Store {
   std::int64_t count() const;
   const std::filesystem::path& path() const { return path_; }
 
+  // The bound on lock waits of every use that follows (kLockWait until set): bench stores a row in
+  // the middle of a sweep, where the other ranks wait for rank 0, with a much shorter one.
+  void set_lock_wait(std::chrono::milliseconds wait) { lock_wait_ = wait; }
+
  private:
   // A prepared statement, finalized when it goes out of scope.
   using Statement = std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)>;
@@ -90,7 +102,8 @@ class Store {
   Access access_;
   sqlite3* db_ = nullptr;
   bool empty_ = false;  // Access::read of a missing file or one with no tables yet: no records
-  // Every public operation restarts it: the end of its kLockWait.
+  std::chrono::milliseconds lock_wait_{kLockWait};
+  // Every public operation restarts it: the end of its lock_wait_.
   mutable std::chrono::steady_clock::time_point deadline_;
 };
 

@@ -375,6 +375,51 @@ class Watchdog(unittest.TestCase):
             self.assertEqual(len(record["environment"]["errors"]), 1)
             self.assertIn("ranks that had not arrived: 1 (", record["environment"]["errors"][0])
 
+    def test_item6_the_abort_does_not_wait_for_a_locked_database(self):
+        import sqlite3
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            # Rank 0 itself stops at 16 KiB; the test holds the database from the second row on, so the
+            # watchdog's message cannot be stored: storing it once held the abort back for 30 s.
+            proc = subprocess.Popen(mpirun(2, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "1K",
+                                           "-e", "64K", "-f", "4", "-n", "2", "-w", "0", "-T", "2", "--inject-delay",
+                                           "0:600:16K", "--no-progress", "--db", db),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    stdin=subprocess.DEVNULL)
+            holder = None
+            try:
+                deadline = time.monotonic() + 60
+                while holder is None and time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.05)
+                    if not os.path.exists(db):
+                        continue
+                    reader = sqlite3.connect(db, timeout=5)
+                    try:
+                        rows = reader.execute("SELECT count(*) FROM measurements").fetchone()[0]
+                    except sqlite3.OperationalError:
+                        rows = 0
+                    reader.close()
+                    if rows >= 4:
+                        holder = sqlite3.connect(db, isolation_level=None, timeout=10)
+                        holder.execute("BEGIN IMMEDIATE")
+                self.assertIsNotNone(holder, "the rows before 16 KiB never reached the database")
+                held = time.monotonic()
+                stdout, stderr = proc.communicate(timeout=120)
+                elapsed = time.monotonic() - held
+            finally:
+                proc.kill()
+                if holder is not None:
+                    holder.rollback()
+                    holder.close()
+            self.assertNotEqual(proc.returncode, 0, stdout + stderr)
+            self.assertLess(elapsed, 20)  # -T 2 and a second for the message; 30 s more before
+            self.assertEqual(len([l for l in cctune_lines(stderr) if l.startswith("cctune: watchdog")]), 1, stderr)
+            self.assertEqual(len([l for l in cctune_lines(stderr) if "does not keep the watchdog's message" in l]), 1,
+                             stderr)
+            record = json.loads(run([CCTUNE, "results", "--db", db, "export", "1"]).stdout)
+            self.assertFalse(record["complete"])
+            self.assertEqual(len(record["measurements"]), 4)
+
     def test_no_timeout_when_everything_finishes(self):
         proc = run(mpirun(2, "bench", "--collective", "alltoall", "-b", "1K", "-e", "4K", "-n", "2", "-T", "5"))
         self.assertEqual(proc.returncode, 0, proc.stderr)
@@ -1182,8 +1227,28 @@ class Results(unittest.TestCase):
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertEqual(len([l for l in proc.stdout.splitlines() if not l.startswith("#")]), 1)
 
-    def test_item6_a_lock_taken_mid_run_costs_one_line_and_the_sweep_goes_on(self):
+    def hold_after_rows(self, db, proc, measurements=2):
+        """Another process takes the write lock as soon as `measurements` are in the database."""
         import sqlite3
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+            if not os.path.exists(db):
+                continue
+            reader = sqlite3.connect(db, timeout=5)
+            try:
+                rows = reader.execute("SELECT count(*) FROM measurements").fetchone()[0]
+            except sqlite3.OperationalError:
+                rows = 0
+            reader.close()
+            if rows >= measurements:
+                holder = sqlite3.connect(db, isolation_level=None, timeout=10)
+                holder.execute("BEGIN IMMEDIATE")
+                holder.execute("INSERT INTO meta(key, value) VALUES ('held', 'by the test')")
+                return holder
+        self.fail("the first rows never reached the database")
+
+    def test_item6_a_lock_taken_mid_run_costs_one_line_and_the_sweep_goes_on(self):
         with tempfile.TemporaryDirectory() as tmp:
             db, json_path = os.path.join(tmp, "results.db"), os.path.join(tmp, "out.json")
             # Rank 0 sleeps 0.3 s in every timed call: 6 sizes, 2 calls each, in and out of place.
@@ -1194,22 +1259,7 @@ class Results(unittest.TestCase):
                                     stdin=subprocess.DEVNULL)
             holder = None
             try:
-                deadline = time.monotonic() + 60
-                while holder is None and time.monotonic() < deadline and proc.poll() is None:
-                    time.sleep(0.1)
-                    if not os.path.exists(db):
-                        continue
-                    reader = sqlite3.connect(db, timeout=5)
-                    try:
-                        rows = reader.execute("SELECT count(*) FROM measurements").fetchone()[0]
-                    except sqlite3.OperationalError:
-                        rows = 0
-                    reader.close()
-                    if rows >= 2:  # the first row is in: now another process keeps the write lock
-                        holder = sqlite3.connect(db, isolation_level=None, timeout=10)
-                        holder.execute("BEGIN IMMEDIATE")
-                        holder.execute("INSERT INTO meta(key, value) VALUES ('held', 'by the test')")
-                self.assertIsNotNone(holder, "the first row never reached the database")
+                holder = self.hold_after_rows(db, proc)  # kept to the end: the last try waits 30 s in vain
                 stdout, stderr = proc.communicate(timeout=120)
             finally:
                 proc.kill()
@@ -1218,9 +1268,13 @@ class Results(unittest.TestCase):
                     holder.close()
             self.assertEqual(proc.returncode, 1, stdout + stderr)
             lines = cctune_lines(stderr)
-            self.assertEqual(len(lines), 1, stderr)
+            # One line when the lock is first met (a row waits 1 s at most), one when the end gives up.
+            self.assertEqual(len(lines), 2, stderr)
             self.assertIn(f"{db}: the results database is locked by another process", lines[0])
-            self.assertIn("the run goes on without recording the rest of it", lines[0])
+            self.assertIn("after waiting 1 s; the sweep goes on", lines[0])
+            self.assertIn(f"{db}: the results database is locked by another process", lines[1])
+            self.assertIn("after waiting 30 s", lines[1])
+            self.assertRegex(lines[1], r"\d+ row\(s\) of this run are not in the database")
             self.assertNotIn("# Recorded as run", stdout)
             with open(json_path) as f:
                 document = json.load(f)
@@ -1230,6 +1284,49 @@ class Results(unittest.TestCase):
             self.assertFalse(record["complete"])
             self.assertGreaterEqual(len(record["measurements"]), 2)
             self.assertLess(len(record["measurements"]), 12)
+
+    def test_item6_a_lock_held_past_the_timeout_mid_run_does_not_stop_the_job_and_every_row_is_stored(self):
+        import sqlite3
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            # 11 sizes of 1.2 s each on rank 0; the lock is held 8 s, twice -T: a row stored while the
+            # others wait in the next collective once kept rank 0 that long, and the watchdog aborted the job.
+            proc = subprocess.Popen(mpirun(2, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "1K",
+                                           "-e", "1M", "-n", "2", "-w", "0", "-c", "0", "--inject-delay", "0:0.3",
+                                           "-T", "4", "--no-progress", "--db", db),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    stdin=subprocess.DEVNULL)
+            holder = None
+            stored_before_the_end = False
+            try:
+                holder = self.hold_after_rows(db, proc)
+                time.sleep(8)
+                holder.rollback()
+                holder.close()
+                holder = None
+                # The rows kept go in with the next row, not only at the end.
+                while proc.poll() is None and not stored_before_the_end:
+                    time.sleep(0.2)
+                    reader = sqlite3.connect(db, timeout=5)
+                    stored_before_the_end = reader.execute("SELECT count(*) FROM measurements").fetchone()[0] > 8
+                    reader.close()
+                stdout, stderr = proc.communicate(timeout=120)
+            finally:
+                proc.kill()
+                if holder is not None:
+                    holder.rollback()
+                    holder.close()
+            self.assertEqual(proc.returncode, 0, stdout + stderr)
+            self.assertNotIn("watchdog", stderr)
+            lines = cctune_lines(stderr)
+            self.assertEqual(len(lines), 1, stderr)
+            self.assertIn("locked by another process", lines[0])
+            self.assertIn("# Recorded as run 1", stdout)
+            self.assertTrue(stored_before_the_end)
+            record = json.loads(run([CCTUNE, "results", "--db", db, "export", "1"]).stdout)
+            self.assertTrue(record["complete"])
+            self.assertEqual(len(record["measurements"]), 22)
+            self.assertEqual(sorted({m["bytes"] for m in record["measurements"]}), [1024 << i for i in range(11)])
 
     def test_item13_commands_leave_another_programs_database_untouched(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -1307,6 +1404,56 @@ class Results(unittest.TestCase):
                 self.assertEqual(snapshot(db), before)
             finally:
                 os.chmod(folder, 0o755)
+
+    def test_item22_a_read_only_database_with_changes_in_its_wal_is_refused_not_read_short(self):
+        import sqlite3
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            self.assertEqual(self.results(db, "import", GB10_LOG).returncode, 0)
+            # A second record committed to the WAL only: the writer keeps its connection, no checkpoint.
+            writer = sqlite3.connect(db, isolation_level=None)
+            writer.execute("PRAGMA wal_autocheckpoint=0")
+            writer.execute("INSERT INTO runs(kind, started, ended, command, cctune_version, git_revision, nranks, "
+                           "nnodes, fingerprint, environment, source, complete) SELECT kind, started, ended, command, "
+                           "cctune_version, git_revision, nranks, nnodes, fingerprint, environment, source, complete "
+                           "FROM runs WHERE id = 1")
+            folder = os.path.join(tmp, "shared")
+            os.mkdir(folder)
+            shared = os.path.join(folder, "results.db")
+            shutil.copyfile(db, shared)
+            shutil.copyfile(db + "-wal", shared + "-wal")
+            writer.close()
+            self.assertGreater(os.path.getsize(shared + "-wal"), 0)
+            if os.geteuid() == 0:
+                os.chmod(tmp, 0o755)  # the other user may enter and read, but write nothing here
+            else:
+                os.chmod(folder, 0o555)
+            try:
+                proc = run(as_unprivileged([CCTUNE, "results", "--db", shared, "list"]))
+                listed = [l for l in proc.stdout.splitlines() if not l.startswith("#")]
+                if proc.returncode == 0:
+                    self.assertEqual(len(listed), 2, proc.stdout)  # every record, never silently fewer
+                else:
+                    self.assertEqual(proc.returncode, 2, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(f"{shared}-wal", lines[0])
+                    self.assertEqual(listed, [])
+            finally:
+                os.chmod(folder, 0o755)
+
+    def test_item4_list_show_export_and_compare_into_a_full_stdout_fail_in_one_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            self.assertEqual(self.results(db, "import", GB10_LOG).returncode, 0)
+            for args in (["results", "--db", db, "list"], ["results", "--db", db, "show", "1"],
+                         ["results", "--db", db, "export", "1"], ["compare", "1", "1", "--db", db]):
+                with self.subTest(args=args):
+                    proc = run_into_dev_full([CCTUNE, *args])
+                    self.assertEqual(proc.returncode, 1, proc.stderr)
+                    lines = cctune_lines(proc.stderr)
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn("standard output", lines[0])
 
     def test_item22_control_characters_in_imported_logs_never_reach_the_terminal(self):
         with tempfile.TemporaryDirectory() as tmp:

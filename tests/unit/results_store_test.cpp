@@ -2,6 +2,7 @@
 // files that are not our database are refused with one message instead of being overwritten.
 #include "results/store.hpp"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -298,6 +299,8 @@ TEST(ResultsStore, UnreadableTimesAreLeftOutEverywhere_Item18) {
   const auto read = store.get(id);
   EXPECT_EQ(read->measurements.size(), record.measurements.size() - 1);
   EXPECT_EQ(read->skipped_rows, 1u);
+  // Every reader (show, compare, report) says so in the same words, naming the record.
+  EXPECT_EQ(skipped_note(*read), fmt::format("record {}: 1 unreadable row(s) left out", id));
   // Bench JSON: a row with a zero or negative time is left out and counted; nccl-tests' own -J has
   // only "time", which is then the median.
   const nlohmann::json bench = nlohmann::json::parse(R"({"config": {}, "results": [
@@ -308,6 +311,10 @@ TEST(ResultsStore, UnreadableTimesAreLeftOutEverywhere_Item18) {
   ASSERT_EQ(imported.measurements.size(), 1u);
   EXPECT_EQ(imported.measurements[0].median_us, 3.5);
   EXPECT_EQ(imported.skipped_rows, 2u);
+  Record from_file = imported;
+  from_file.source = "b.json";  // what load_record_file sets
+  EXPECT_EQ(skipped_note(from_file), "b.json: 2 unreadable row(s) left out");
+  EXPECT_EQ(skipped_note(Record{}), "");
   // nccl-tests text: zero, negative and NaN times are unreadable lines.
   const std::string log =
       "# Collective test starting: all_reduce_perf\n"
