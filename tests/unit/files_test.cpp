@@ -125,3 +125,18 @@ TEST_F(Files, OutputChecksRefuseWhatCannotBeWritten_Item5) {
   EXPECT_NO_THROW(check_output_file(path("fresh.json"), "--json"));
   EXPECT_FALSE(fs::exists(path("new")));  // checking makes nothing
 }
+
+TEST(JsonDepth, NestingPastTheLimitIsRefusedBracketsInStringsAreNot_DeepNesting) {
+  using cctune::files::check_json_depth;
+  EXPECT_NO_THROW(check_json_depth(std::string(256, '[') + std::string(256, ']'), 256, "f.json"));
+  EXPECT_NO_THROW(check_json_depth(R"({"a": "[[[[{{{{\"[[[[", "b": [{}]})", 3, "f.json"));
+  std::string message;
+  try {
+    check_json_depth("{\"a\": [" + std::string(300, '{') + "]}", 256, "f.json");
+  } catch (const cctune::UsageError& e) {
+    message = e.what();
+  }
+  EXPECT_EQ(message, "f.json: JSON nested more than 256 levels deep");
+  // An escaped backslash ends the escape: the quote after it closes the string.
+  EXPECT_THROW(check_json_depth(R"(["\\", [[]]])", 2, "f.json"), cctune::UsageError);
+}
