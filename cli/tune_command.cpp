@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "bench/size_plan.hpp"
 #include "bench/sweep.hpp"
@@ -77,6 +79,22 @@ TuneCommand* add_tune_command(CLI::App& app) {
 }
 
 namespace {
+
+// Stores a finished run's record. The default database failing now (another process holds the lock,
+// the disk is full) is one warning, as in bench: the job's work is done and printed, and its exit
+// code says how that went. A database named with --db must take the record: its failure is the
+// job's, after the report is out.
+template <typename Append>
+std::optional<std::int64_t> record_or_warn(const std::string& explicit_db, const Append& append) {
+  try {
+    return append();
+  } catch (const Error& e) {
+    if (!explicit_db.empty()) throw;
+    std::fprintf(stderr, "cctune: warning: not recording this run: %s\n", e.what());
+    std::fflush(stderr);
+    return std::nullopt;
+  }
+}
 
 constexpr const char* kOutputs[] = {"profile.json", "ompi-rules.conf", "cctune.env"};
 
@@ -243,8 +261,11 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
       write_file_atomically(env, tuner::export_env_file(report.profile, {profile.string(), rules.string(), mpi_shim_path(), self_path()}));
       fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
       if (store) {
-        const auto id = store->append(tune_record(report, info, fingerprint, profile.string(), options.bench.type));
-        fmt::print("# Recorded as run {}\n", id);
+        std::fflush(stdout);
+        const auto id = record_or_warn(command->db, [&] {
+          return store->append(tune_record(report, info, fingerprint, profile.string(), options.bench.type));
+        });
+        if (id) fmt::print("# Recorded as run {}\n", *id);
       }
       fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
       return static_cast<int>(kOk);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <optional>
 
 #include "bench/sweep.hpp"
@@ -44,6 +45,22 @@ VerifyCommand* add_verify_command(CLI::App& app) {
 }
 
 namespace {
+
+// Stores a finished run's record. The default database failing now (another process holds the lock,
+// the disk is full) is one warning, as in bench: the job's work is done and printed, and its exit
+// code says how that went. A database named with --db must take the record: its failure is the
+// job's, after the report is out.
+template <typename Append>
+std::optional<std::int64_t> record_or_warn(const std::string& explicit_db, const Append& append) {
+  try {
+    return append();
+  } catch (const Error& e) {
+    if (!explicit_db.empty()) throw;
+    std::fprintf(stderr, "cctune: warning: not recording this run: %s\n", e.what());
+    std::fflush(stderr);
+    return std::nullopt;
+  }
+}
 
 // Two measurements per size, "default" and "tuned", so that `cctune report` can draw one against the
 // other; which algorithm was tuned in at each size is kept in the environment.
@@ -125,11 +142,6 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     const tuner::VerifyReport report = tuner::verify(runner, world, profile, options);
     if (rank != 0) return static_cast<int>(report.any_slower ? kFailed : kOk);
     return on_this_rank_alone([&] {
-      std::optional<std::int64_t> recorded;
-      if (store) {
-        recorded = store->append(verify_record(report, info, view.types.front().fingerprint, command->profile,
-                                                profile.backend, options.bench.type));
-      }
       fmt::print("# cctune verify {}: backend {}, the library's default ({}) against the profile, {} interleaved "
                  "rounds of {} calls, {} ranks\n",
                  command->profile, profile.backend, report.default_label, options.rounds, options.iterations, info.nranks);
@@ -143,7 +155,15 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
       fmt::print("# geometric-mean speedup of tuned over default: {:.3f}x over {} sizes; {}\n",
                  report.geometric_mean_speedup, report.rows.size(),
                  report.any_slower ? "SLOWER than default beyond noise at some size" : "nowhere slower beyond noise");
-      if (recorded) fmt::print("# Recorded as run {}\n", *recorded);
+      std::fflush(stdout);
+      // After the report: a database that fails now must not cost the comparison just measured.
+      if (store) {
+        const auto recorded = record_or_warn(command->db, [&] {
+          return store->append(verify_record(report, info, view.types.front().fingerprint, command->profile,
+                                             profile.backend, options.bench.type));
+        });
+        if (recorded) fmt::print("# Recorded as run {}\n", *recorded);
+      }
       return static_cast<int>(report.any_slower ? kFailed : kOk);
     });
   });

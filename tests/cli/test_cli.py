@@ -918,6 +918,56 @@ class Tune(unittest.TestCase):
         self.assertIn("No space left on device", lines[0])
         self.assertEqual(os.listdir(disk.path), ["filler"])
 
+    def _full_default_database(self):
+        """A cctune database on a tmpfs that opens for writing but whose next write fails: a reader keeps
+        its WAL and shared memory in place (emptied), then the disk is filled."""
+        import sqlite3
+        disk = Tmpfs(self, size="1m")
+        db = os.path.join(disk.path, "results.db")
+        self.assertEqual(run([CCTUNE, "results", "--db", db, "import", GB10_LOG]).returncode, 0)
+        keeper = sqlite3.connect(db, isolation_level=None)
+        keeper.execute("SELECT count(*) FROM runs").fetchone()
+        keeper.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        self.addCleanup(keeper.close)
+        disk.fill()
+        return db
+
+    def test_db_full_at_the_end_of_verify_is_a_warning_after_the_report_DbFailureAtTheEnd(self):
+        # The comparison was lost: verify stored before printing, and a failing default database made
+        # exit 1, which means "slower". Now: the report, one warning, the comparison's exit code.
+        db = self._full_default_database()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "profile.json")
+            with open(path, "w") as f:
+                f.write(Export.profile([{"collective": "allreduce", "backend": "mpi", "min_bytes": 0,
+                                         "max_bytes": 18446744073709551615, "choice": {"algorithm": "ompi:0"}}]))
+            verify = ["verify", path, "--collective", "allreduce", "-b", "1K", "-e", "1K", "--rounds", "1", "-n", "2"]
+            env = dict(os.environ, CCTUNE_DB=db)
+            proc = run(mpirun(4, *verify), timeout=180, env=env)
+            self.assertIn("geometric-mean speedup of tuned over default", proc.stdout, proc.stderr)
+            slower = "SLOWER than default beyond noise" in proc.stdout
+            self.assertEqual(proc.returncode, 1 if slower else 0, proc.stdout + proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("cctune: warning: not recording this run: ", lines[0])
+            self.assertNotIn("# Recorded as run", proc.stdout)
+            # Named with --db, the database must take the record: a failure, but after the report.
+            proc = run(mpirun(4, *verify, "--db", db), timeout=120)
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            self.assertIn("geometric-mean speedup of tuned over default", proc.stdout)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("error: ", lines[0])
+            self.assertIn("the disk is full", lines[0])
+            # tune: the profile is written and the run's next step said, whatever the default database does.
+            proc = run(mpirun(2, *[a for a in self.TINY if a != "--no-db"], "-o", tmp), timeout=180, env=env)
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("cctune: warning: not recording this run: ", lines[0])
+            self.assertIn("next: mpirun -np 2 cctune verify", proc.stdout)
+            self.assertTrue(os.path.exists(os.path.join(tmp, "profile.json")))
+
     def test_verify_fails_a_profile_that_is_slower_than_default(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "profile.json")
