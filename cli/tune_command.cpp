@@ -226,7 +226,10 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
                          __FILE__, __LINE__);
       }
     }
-    check_outputs(command->out_dir);
+    // Only the rank that writes checks: another rank's filesystem may differ, and its refusal would be
+    // silent (report_usage_error) and leave the job to hang. Rank 0 exiting 2 here ends the job: the
+    // others are in MPI_Init, and mpirun stops a job one of whose processes exited non-zero.
+    if (speaks_for_job()) check_outputs(command->out_dir);
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }

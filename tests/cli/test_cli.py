@@ -968,6 +968,36 @@ class Tune(unittest.TestCase):
             self.assertIn("next: mpirun -np 2 cctune verify", proc.stdout)
             self.assertTrue(os.path.exists(os.path.join(tmp, "profile.json")))
 
+    def test_outputs_are_checked_by_the_writing_rank_alone_OutputChecksOnOtherRanks(self):
+        # Every rank checked -o on its own filesystem; ranks other than 0 that refused exited 0 in
+        # silence, and the job hung or died with an mpirun banner. Ranks 1 and 2 run where "out" is a
+        # file, rank 0 where it is a folder: only rank 0 writes, so the tuning runs and writes there.
+        cctune = shutil.which(CCTUNE) or CCTUNE
+        cctune = os.path.abspath(cctune) if os.sep in cctune else cctune
+        with tempfile.TemporaryDirectory() as tmp:
+            writer, others = os.path.join(tmp, "writer"), os.path.join(tmp, "others")
+            os.makedirs(os.path.join(writer, "out"))
+            os.makedirs(others)
+            with open(os.path.join(others, "out"), "w") as f:
+                f.write("a file\n")
+            command = [MPIRUN, "--oversubscribe", "--bind-to", "none",
+                       "-np", "1", "--wdir", writer, cctune, *self.TINY, "-o", "out", ":",
+                       "-np", "2", "--wdir", others, cctune, *self.TINY, "-o", "out"]
+            try:
+                proc = run(command, timeout=120)
+            except subprocess.TimeoutExpired:
+                self.fail("the job hung")
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            self.assertTrue(os.path.exists(os.path.join(writer, "out", "profile.json")))
+            self.assertEqual(os.listdir(others), ["out"])
+            # Rank 0's refusal still ends the whole job at once, in one line.
+            proc = run(mpirun(3, *self.TINY, "-o", os.path.join(others, "out", "x", "y")), timeout=120)
+            self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("is not a folder", lines[0])
+            self.assertNotIn("# cctune tune:", proc.stdout)
+
     def test_verify_fails_a_profile_that_is_slower_than_default(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "profile.json")
