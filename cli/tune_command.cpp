@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "bench/options.hpp"
 #include "bench/size_plan.hpp"
 #include "bench/sweep.hpp"
 #include "cli/edge.hpp"
@@ -30,13 +31,15 @@ struct TuneCommand {
   std::string strategy = "racing";
   std::string out_dir = "cctune-tuned";
   std::string dtype = "float";
-  int initial_iterations = 5, rounds = 4;
+  // As text, parsed by bench::parse_integer: CLI11 reads 010 as 8 and 0x10 as 16, and wraps -1 into
+  // 2^64-1 for the seed.
+  std::string initial_iterations = "5", rounds = "4";
   bool no_confirm = false;
   bool library_only = false;
   std::string db;
   bool no_db = false;
-  int confirm_rounds = 5;
-  std::uint64_t seed = 1;
+  std::string confirm_rounds = "5";
+  std::string seed = "1";
 };
 
 TuneCommand* add_tune_command(CLI::App& app) {
@@ -57,16 +60,14 @@ TuneCommand* add_tune_command(CLI::App& app) {
   sub->add_option("-o,--out-dir", command.out_dir, "Where profile.json, ompi-rules.conf and cctune.env go")
       ->capture_default_str();
   sub->add_option("-d,--datatype", command.dtype, "Element type of the measurements")->capture_default_str();
-  sub->add_option("--initial-iters", command.initial_iterations, "Racing: iterations of the first round")
-      ->check(CLI::Range(1, 1000))
+  sub->add_option("--initial-iters", command.initial_iterations, "Racing: iterations of the first round (1 to 1000)")
       ->capture_default_str();
-  sub->add_option("--rounds", command.rounds, "Racing: rounds, each doubling the iterations")
-      ->check(CLI::Range(1, 10))
+  sub->add_option("--rounds", command.rounds, "Racing: rounds, each doubling the iterations (1 to 10)")
       ->capture_default_str();
-  sub->add_option("--seed", command.seed, "Seed of the generated data")->capture_default_str();
+  sub->add_option("--seed", command.seed, "Seed of the generated data (0 to 2^64-1)")->capture_default_str();
   sub->add_option("--confirm-rounds", command.confirm_rounds,
-                  "Rounds of the final check against the library's default; a choice must win most of them")
-      ->check(CLI::Range(1, 100))
+                  "Rounds of the final check against the library's default; a choice must win most of them "
+                  "(1 to 100)")
       ->capture_default_str();
   sub->add_option("--db", command.db, "Record the tuning's measurements in this results database (default: as bench)");
   sub->add_flag("--no-db", command.no_db, "Do not record the tuning");
@@ -202,7 +203,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     }
     bench::RawBenchOptions raw = command->sweep.raw();
     raw.dtype = command->dtype;
-    raw.seed = command->seed;
+    raw.seed = bench::parse_unsigned("--seed", command->seed);
     raw.backend = command->backend;
     raw.timeout_seconds = command->timeout_seconds;
     options.bench = bench::resolve(raw);
@@ -217,8 +218,10 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     options.strategy = command->strategy == "both"         ? tuner::Strategy::both
                        : command->strategy == "exhaustive" ? tuner::Strategy::exhaustive
                                                            : tuner::Strategy::racing;
-    options.search = {command->initial_iterations, command->rounds};
-    options.confirm_rounds = command->no_confirm ? 0 : command->confirm_rounds;
+    options.search = {static_cast<int>(bench::parse_integer("--initial-iters", command->initial_iterations, 1, 1000)),
+                      static_cast<int>(bench::parse_integer("--rounds", command->rounds, 1, 10))};
+    const int confirm_rounds = static_cast<int>(bench::parse_integer("--confirm-rounds", command->confirm_rounds, 1, 100));
+    options.confirm_rounds = command->no_confirm ? 0 : confirm_rounds;
     options.library_only = command->library_only;
     for (Collective collective : options.collectives) {
       if (tuner::search_space(options.backend, collective, options.library_only).empty()) {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "bench/options.hpp"
 #include "bench/sweep.hpp"
 #include "cli/edge.hpp"
 #include "cli/sweep_options.hpp"
@@ -21,7 +22,8 @@ struct VerifyCommand {
   std::string profile;
   SweepOptions sweep;
   double timeout_seconds = 0;
-  int rounds = 5, iterations = 10;
+  // As text, parsed by bench::parse_integer: CLI11 reads 010 as 8 and 0x10 as 16.
+  std::string rounds = "5", iterations = "10";
   std::string db;
   bool no_db = false;
 };
@@ -35,9 +37,8 @@ VerifyCommand* add_verify_command(CLI::App& app) {
   sub->add_option("-T,--timeout", command.timeout_seconds,
                   "nccl, cuda profiles: abort a call stuck this many seconds, with a message (0: wait)")
       ->capture_default_str();
-  sub->add_option("--rounds", command.rounds, "Interleaved rounds")->check(CLI::Range(1, 100))->capture_default_str();
-  sub->add_option("-n,--iters", command.iterations, "Iterations per candidate per round")
-      ->check(CLI::Range(1, 100000))
+  sub->add_option("--rounds", command.rounds, "Interleaved rounds (1 to 100)")->capture_default_str();
+  sub->add_option("-n,--iters", command.iterations, "Iterations per candidate per round (1 to 100000)")
       ->capture_default_str();
   sub->add_option("--db", command.db, "Record the comparison in this results database (default: as cctune bench)");
   sub->add_flag("--no-db", command.no_db, "Do not record the comparison");
@@ -110,8 +111,8 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     for (const auto& selection : options.bench.selections) collectives.push_back(selection.collective);
     tuner::check_runnable(profile, collectives);
     options.sizes = options.bench.sizes;
-    options.rounds = command->rounds;
-    options.iterations = command->iterations;
+    options.rounds = static_cast<int>(bench::parse_integer("--rounds", command->rounds, 1, 100));
+    options.iterations = static_cast<int>(bench::parse_integer("-n", command->iterations, 1, 100000));
     options.bench.command_line = join_command_line(argc, argv);
   } catch (const UsageError& e) {
     return report_usage_error(e.what());

@@ -998,6 +998,38 @@ class Tune(unittest.TestCase):
             self.assertIn("is not a folder", lines[0])
             self.assertNotIn("# cctune tune:", proc.stdout)
 
+    def test_numbers_are_read_as_written_and_range_checked_NumbersWrappedByCli11(self):
+        # CLI11 made --seed -1 into 2^64-1, clamped 99999999999999999999, and read 010 as 8, 0x10 as 16.
+        tiny = [a for a in self.TINY if a not in ("--initial-iters", "--rounds", "1")]
+        cases = [(["--seed", "-1"], "--seed '-1' is not a whole number (0 to 18446744073709551615)"),
+                 (["--seed", "99999999999999999999"], "--seed 99999999999999999999 is out of range"),
+                 (["--initial-iters", "010"], None), (["--initial-iters", "0x10"], "--initial-iters '0x10'"),
+                 (["--rounds", "11"], "--rounds 11 is out of range (1 to 10)"),
+                 (["--confirm-rounds", "0x10"], "--confirm-rounds '0x10' is not a whole number (1 to 100)")]
+        with tempfile.TemporaryDirectory() as tmp:
+            for args, message in cases:
+                with self.subTest(args=args):
+                    proc = run(mpirun(2, *tiny, *args, "-o", tmp), timeout=120)
+                    if message is None:  # 010 is ten, as written
+                        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+                        continue
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = set(cctune_lines(proc.stderr))
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(message, lines.pop())
+            path = os.path.join(tmp, "profile.json")
+            with open(path, "w") as f:
+                f.write(Export.profile([{"collective": "allreduce", "backend": "mpi", "min_bytes": 0,
+                                         "max_bytes": 18446744073709551615, "choice": {"algorithm": "ompi:0"}}]))
+            for args, message in ((["--rounds", "0x10"], "--rounds '0x10' is not a whole number (1 to 100)"),
+                                  (["-n", "010000000"], "-n 010000000 is out of range (1 to 100000)")):
+                with self.subTest(args=args):
+                    proc = run(mpirun(4, "verify", path, *args), timeout=120)
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = set(cctune_lines(proc.stderr))
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(message, lines.pop())
+
     def test_verify_fails_a_profile_that_is_slower_than_default(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "profile.json")
@@ -1167,6 +1199,18 @@ class Results(unittest.TestCase):
 
     def results(self, db, *args):
         return run([CCTUNE, "results", "--db", db, *args])
+
+    def test_list_limit_is_read_as_written_NumbersWrappedByCli11(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            for _ in range(10):
+                self.assertEqual(self.results(db, "import", GB10_LOG).returncode, 0)
+            proc = self.results(db, "list", "-n", "010")  # ten, not eight
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(len([l for l in proc.stdout.splitlines() if l.strip() and not l.startswith("#")]), 10)
+            proc = self.results(db, "list", "-n", "0x10")
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertEqual(cctune_lines(proc.stderr), ["cctune: error: -n '0x10' is not a whole number (1 to 1000000)"])
 
     def test_bench_records_its_run_and_results_reads_it_back(self):
         with tempfile.TemporaryDirectory() as tmp:
