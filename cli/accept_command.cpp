@@ -249,8 +249,9 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     bench::refuse_same_output("--json", command->json, "--junit", command->junit);
     bench::refuse_same_output("--spec", command->spec, "--json", command->json);
     bench::refuse_same_output("--spec", command->spec, "--junit", command->junit);
-    if (!command->json.empty()) files::check_output_file(command->json, "--json");
-    if (!command->junit.empty()) files::check_output_file(command->junit, "--junit");
+    // Only rank 0 writes, so only it checks (see tune's check_outputs).
+    if (speaks_for_job() && !command->json.empty()) files::check_output_file(command->json, "--json");
+    if (speaks_for_job() && !command->junit.empty()) files::check_output_file(command->junit, "--junit");
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }

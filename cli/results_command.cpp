@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "bench/options.hpp"
 #include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
@@ -22,7 +23,7 @@ struct ResultsCommand {
   CLI::App* show = nullptr;
   CLI::App* export_record = nullptr;
   CLI::App* import = nullptr;
-  int limit = 20;
+  std::string limit = "20";  // as text: CLI11 reads 010 as 8 and 0x10 as 16
   std::string id;
   std::string out;
   std::vector<std::string> files;
@@ -35,7 +36,7 @@ ResultsCommand* add_results_command(CLI::App& app) {
   sub->require_subcommand(1);
   sub->add_option("--db", command.db, "The results database (default: $CCTUNE_DB, else ~/.local/share/cctune/results.db)");
   command.list = sub->add_subcommand("list", "The newest records, one line each");
-  command.list->add_option("-n,--limit", command.limit, "How many")->check(CLI::Range(1, 1000000))->capture_default_str();
+  command.list->add_option("-n,--limit", command.limit, "How many (1 to 1000000)")->capture_default_str();
   command.show = sub->add_subcommand("show", "One record: what ran, where, and every size");
   command.show->add_option("id", command.id, "Record id (from list)")->required();
   command.export_record = sub->add_subcommand("export", "One record as JSON, with every sample");
@@ -86,6 +87,8 @@ void print_record(const results::Record& r) {
 
 int run_results_command(ResultsCommand* command) {
   try {
+    const int limit =
+        command->list->parsed() ? static_cast<int>(bench::parse_integer("-n", command->limit, 1, 1000000)) : 0;
     // Parse every file before opening the database: a bad file stores nothing.
     std::vector<results::LoadedFile> imports;
     if (command->import->parsed()) {
@@ -100,7 +103,7 @@ int run_results_command(ResultsCommand* command) {
     results::Store store(path, writes ? results::Access::write : results::Access::read);
     if (command->list->parsed()) {
       if (!std::filesystem::exists(path)) fmt::print("# {}: no results database yet\n", printable(path.string()));
-      print_list(store, command->limit);
+      print_list(store, limit);
     } else if (command->show->parsed() || command->export_record->parsed()) {
       const auto record = store.get(id);
       if (!record) {

@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
+#include <optional>
 
+#include "bench/options.hpp"
 #include "bench/size_plan.hpp"
 #include "bench/sweep.hpp"
 #include "cli/edge.hpp"
@@ -28,13 +31,15 @@ struct TuneCommand {
   std::string strategy = "racing";
   std::string out_dir = "cctune-tuned";
   std::string dtype = "float";
-  int initial_iterations = 5, rounds = 4;
+  // As text, parsed by bench::parse_integer: CLI11 reads 010 as 8 and 0x10 as 16, and wraps -1 into
+  // 2^64-1 for the seed.
+  std::string initial_iterations = "5", rounds = "4";
   bool no_confirm = false;
   bool library_only = false;
   std::string db;
   bool no_db = false;
-  int confirm_rounds = 5;
-  std::uint64_t seed = 1;
+  std::string confirm_rounds = "5";
+  std::string seed = "1";
 };
 
 TuneCommand* add_tune_command(CLI::App& app) {
@@ -55,16 +60,14 @@ TuneCommand* add_tune_command(CLI::App& app) {
   sub->add_option("-o,--out-dir", command.out_dir, "Where profile.json, ompi-rules.conf and cctune.env go")
       ->capture_default_str();
   sub->add_option("-d,--datatype", command.dtype, "Element type of the measurements")->capture_default_str();
-  sub->add_option("--initial-iters", command.initial_iterations, "Racing: iterations of the first round")
-      ->check(CLI::Range(1, 1000))
+  sub->add_option("--initial-iters", command.initial_iterations, "Racing: iterations of the first round (1 to 1000)")
       ->capture_default_str();
-  sub->add_option("--rounds", command.rounds, "Racing: rounds, each doubling the iterations")
-      ->check(CLI::Range(1, 10))
+  sub->add_option("--rounds", command.rounds, "Racing: rounds, each doubling the iterations (1 to 10)")
       ->capture_default_str();
-  sub->add_option("--seed", command.seed, "Seed of the generated data")->capture_default_str();
+  sub->add_option("--seed", command.seed, "Seed of the generated data (0 to 2^64-1)")->capture_default_str();
   sub->add_option("--confirm-rounds", command.confirm_rounds,
-                  "Rounds of the final check against the library's default; a choice must win most of them")
-      ->check(CLI::Range(1, 100))
+                  "Rounds of the final check against the library's default; a choice must win most of them "
+                  "(1 to 100)")
       ->capture_default_str();
   sub->add_option("--db", command.db, "Record the tuning's measurements in this results database (default: as bench)");
   sub->add_flag("--no-db", command.no_db, "Do not record the tuning");
@@ -77,6 +80,22 @@ TuneCommand* add_tune_command(CLI::App& app) {
 }
 
 namespace {
+
+// Stores a finished run's record. The default database failing now (another process holds the lock,
+// the disk is full) is one warning, as in bench: the job's work is done and printed, and its exit
+// code says how that went. A database named with --db must take the record: its failure is the
+// job's, after the report is out.
+template <typename Append>
+std::optional<std::int64_t> record_or_warn(const std::string& explicit_db, const Append& append) {
+  try {
+    return append();
+  } catch (const Error& e) {
+    if (!explicit_db.empty()) throw;
+    std::fprintf(stderr, "cctune: warning: not recording this run: %s\n", e.what());
+    std::fflush(stderr);
+    return std::nullopt;
+  }
+}
 
 constexpr const char* kOutputs[] = {"profile.json", "ompi-rules.conf", "cctune.env"};
 
@@ -184,7 +203,7 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     }
     bench::RawBenchOptions raw = command->sweep.raw();
     raw.dtype = command->dtype;
-    raw.seed = command->seed;
+    raw.seed = bench::parse_unsigned("--seed", command->seed);
     raw.backend = command->backend;
     raw.timeout_seconds = command->timeout_seconds;
     options.bench = bench::resolve(raw);
@@ -199,8 +218,10 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     options.strategy = command->strategy == "both"         ? tuner::Strategy::both
                        : command->strategy == "exhaustive" ? tuner::Strategy::exhaustive
                                                            : tuner::Strategy::racing;
-    options.search = {command->initial_iterations, command->rounds};
-    options.confirm_rounds = command->no_confirm ? 0 : command->confirm_rounds;
+    options.search = {static_cast<int>(bench::parse_integer("--initial-iters", command->initial_iterations, 1, 1000)),
+                      static_cast<int>(bench::parse_integer("--rounds", command->rounds, 1, 10))};
+    const int confirm_rounds = static_cast<int>(bench::parse_integer("--confirm-rounds", command->confirm_rounds, 1, 100));
+    options.confirm_rounds = command->no_confirm ? 0 : confirm_rounds;
     options.library_only = command->library_only;
     for (Collective collective : options.collectives) {
       if (tuner::search_space(options.backend, collective, options.library_only).empty()) {
@@ -208,7 +229,10 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
                          __FILE__, __LINE__);
       }
     }
-    check_outputs(command->out_dir);
+    // Only the rank that writes checks: another rank's filesystem may differ, and its refusal would be
+    // silent (report_usage_error) and leave the job to hang. Rank 0 exiting 2 here ends the job: the
+    // others are in MPI_Init, and mpirun stops a job one of whose processes exited non-zero.
+    if (speaks_for_job()) check_outputs(command->out_dir);
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }
@@ -243,8 +267,11 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
       write_file_atomically(env, tuner::export_env_file(report.profile, {profile.string(), rules.string(), mpi_shim_path(), self_path()}));
       fmt::print("\nwrote {}\nwrote {}\nwrote {}\n", profile.string(), rules.string(), env.string());
       if (store) {
-        const auto id = store->append(tune_record(report, info, fingerprint, profile.string(), options.bench.type));
-        fmt::print("# Recorded as run {}\n", id);
+        std::fflush(stdout);
+        const auto id = record_or_warn(command->db, [&] {
+          return store->append(tune_record(report, info, fingerprint, profile.string(), options.bench.type));
+        });
+        if (id) fmt::print("# Recorded as run {}\n", *id);
       }
       fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
       return static_cast<int>(kOk);

@@ -2,8 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <optional>
 
+#include "bench/options.hpp"
 #include "bench/sweep.hpp"
 #include "cli/edge.hpp"
 #include "cli/sweep_options.hpp"
@@ -20,7 +22,8 @@ struct VerifyCommand {
   std::string profile;
   SweepOptions sweep;
   double timeout_seconds = 0;
-  int rounds = 5, iterations = 10;
+  // As text, parsed by bench::parse_integer: CLI11 reads 010 as 8 and 0x10 as 16.
+  std::string rounds = "5", iterations = "10";
   std::string db;
   bool no_db = false;
 };
@@ -34,9 +37,8 @@ VerifyCommand* add_verify_command(CLI::App& app) {
   sub->add_option("-T,--timeout", command.timeout_seconds,
                   "nccl, cuda profiles: abort a call stuck this many seconds, with a message (0: wait)")
       ->capture_default_str();
-  sub->add_option("--rounds", command.rounds, "Interleaved rounds")->check(CLI::Range(1, 100))->capture_default_str();
-  sub->add_option("-n,--iters", command.iterations, "Iterations per candidate per round")
-      ->check(CLI::Range(1, 100000))
+  sub->add_option("--rounds", command.rounds, "Interleaved rounds (1 to 100)")->capture_default_str();
+  sub->add_option("-n,--iters", command.iterations, "Iterations per candidate per round (1 to 100000)")
       ->capture_default_str();
   sub->add_option("--db", command.db, "Record the comparison in this results database (default: as cctune bench)");
   sub->add_flag("--no-db", command.no_db, "Do not record the comparison");
@@ -44,6 +46,22 @@ VerifyCommand* add_verify_command(CLI::App& app) {
 }
 
 namespace {
+
+// Stores a finished run's record. The default database failing now (another process holds the lock,
+// the disk is full) is one warning, as in bench: the job's work is done and printed, and its exit
+// code says how that went. A database named with --db must take the record: its failure is the
+// job's, after the report is out.
+template <typename Append>
+std::optional<std::int64_t> record_or_warn(const std::string& explicit_db, const Append& append) {
+  try {
+    return append();
+  } catch (const Error& e) {
+    if (!explicit_db.empty()) throw;
+    std::fprintf(stderr, "cctune: warning: not recording this run: %s\n", e.what());
+    std::fflush(stderr);
+    return std::nullopt;
+  }
+}
 
 // Two measurements per size, "default" and "tuned", so that `cctune report` can draw one against the
 // other; which algorithm was tuned in at each size is kept in the environment.
@@ -93,8 +111,8 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     for (const auto& selection : options.bench.selections) collectives.push_back(selection.collective);
     tuner::check_runnable(profile, collectives);
     options.sizes = options.bench.sizes;
-    options.rounds = command->rounds;
-    options.iterations = command->iterations;
+    options.rounds = static_cast<int>(bench::parse_integer("--rounds", command->rounds, 1, 100));
+    options.iterations = static_cast<int>(bench::parse_integer("-n", command->iterations, 1, 100000));
     options.bench.command_line = join_command_line(argc, argv);
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
@@ -125,11 +143,6 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     const tuner::VerifyReport report = tuner::verify(runner, world, profile, options);
     if (rank != 0) return static_cast<int>(report.any_slower ? kFailed : kOk);
     return on_this_rank_alone([&] {
-      std::optional<std::int64_t> recorded;
-      if (store) {
-        recorded = store->append(verify_record(report, info, view.types.front().fingerprint, command->profile,
-                                                profile.backend, options.bench.type));
-      }
       fmt::print("# cctune verify {}: backend {}, the library's default ({}) against the profile, {} interleaved "
                  "rounds of {} calls, {} ranks\n",
                  command->profile, profile.backend, report.default_label, options.rounds, options.iterations, info.nranks);
@@ -143,7 +156,15 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
       fmt::print("# geometric-mean speedup of tuned over default: {:.3f}x over {} sizes; {}\n",
                  report.geometric_mean_speedup, report.rows.size(),
                  report.any_slower ? "SLOWER than default beyond noise at some size" : "nowhere slower beyond noise");
-      if (recorded) fmt::print("# Recorded as run {}\n", *recorded);
+      std::fflush(stdout);
+      // After the report: a database that fails now must not cost the comparison just measured.
+      if (store) {
+        const auto recorded = record_or_warn(command->db, [&] {
+          return store->append(verify_record(report, info, view.types.front().fingerprint, command->profile,
+                                             profile.backend, options.bench.type));
+        });
+        if (recorded) fmt::print("# Recorded as run {}\n", *recorded);
+      }
       return static_cast<int>(report.any_slower ? kFailed : kOk);
     });
   });

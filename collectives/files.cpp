@@ -171,4 +171,28 @@ void check_output_folder(const std::string& path, std::string_view what) {
   }
 }
 
+void check_json_depth(std::string_view text, int max_depth, const std::string& named) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) {
+        CCTUNE_USAGE_ERROR(named + ": JSON nested more than " + std::to_string(max_depth) + " levels deep");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 }  // namespace cctune::files

@@ -37,4 +37,11 @@ void check_output_file(const std::string& path, std::string_view what);
 // folder), is a folder, and we may create files in it.
 void check_output_folder(const std::string& path, std::string_view what);
 
+// Refuses JSON text whose arrays and objects nest more than max_depth deep, before any JSON library
+// sees it: nlohmann parses without recursing, but writing a value out again (dump(), which messages
+// quoting a value use) recurses once per level, and a 1 MiB "[[[[..." would overflow the stack of
+// whatever program reads it: the CLI, or a tenant's NCCL or MPI job through the plugin and the shim.
+// Brackets inside strings do not count. UsageError "NAMED: JSON nested more than N levels deep".
+void check_json_depth(std::string_view text, int max_depth, const std::string& named);
+
 }  // namespace cctune::files

@@ -1,7 +1,5 @@
 #include "results/files.hpp"
 
-#include <algorithm>
-
 #include "collectives/error.hpp"
 #include "collectives/files.hpp"
 #include "results/nccl_tests.hpp"
@@ -10,31 +8,8 @@
 namespace cctune::results {
 namespace {
 
+// No file cctune reads needs more (see files::check_json_depth).
 constexpr int kMaxJsonDepth = 256;
-
-// The deepest nesting of arrays and objects in JSON text (brackets inside strings do not count).
-int json_depth(const std::string& text) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
 
 }  // namespace
 
@@ -43,10 +18,7 @@ std::string read_text_file(const std::string& path, const std::string& what) {
 }
 
 nlohmann::json parse_json_text(const std::string& text, const std::string& path) {
-  if (json_depth(text) > kMaxJsonDepth) {
-    CCTUNE_USAGE_ERROR(printable(path) + ": JSON nested more than " + std::to_string(kMaxJsonDepth) +
-                       " levels deep: not a file cctune writes");
-  }
+  files::check_json_depth(text, kMaxJsonDepth, printable(path));
   return nlohmann::json::parse(text, nullptr, false);
 }
 

@@ -19,8 +19,11 @@ using Json = nlohmann::json;
   CCTUNE_USAGE_ERROR(printable(name) + ": " + reason);
 }
 
-// A value as messages quote it: short, and with nothing a terminal would act on.
+// A value as messages quote it: short, and with nothing a terminal would act on. A list or an object
+// is named, not written out: dump() recurses once per level of nesting.
 std::string shown(const Json& value) {
+  if (value.is_array()) return "a list";
+  if (value.is_object()) return "an object";
   std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return printable(text);

@@ -15,6 +15,8 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
+constexpr int kMaxProfileDepth = 256;
+
 constexpr std::string_view kBackends[] = {"mpi", "nccl", "cuda"};
 
 template <typename Names>
@@ -23,8 +25,11 @@ int index_in(std::string_view value, const Names& names) {
   return at == std::end(names) ? -1 : static_cast<int>(at - std::begin(names));
 }
 
-// The value as the file has it, short enough for one line.
+// The value as the file has it, short enough for one line. A list or an object is named, not
+// written out: that would recurse once per level of nesting, and says little in one line anyway.
 std::string shown(const Json& value) {
+  if (value.is_array()) return "a list";
+  if (value.is_object()) return "an object";
   std::string text = value.dump();
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return text;
@@ -193,6 +198,9 @@ bool operator==(const Choice& a, const Choice& b) {
 
 Profile parse_profile(const std::string& text, const std::string& name) {
   const Reader read(name);
+  // Before the parser: a deep "[[[[..." must be one line, not a crash in a tenant's job (see
+  // files::check_json_depth). No profile needs more than a handful of levels.
+  files::check_json_depth(text, kMaxProfileDepth, name);
   Json j;
   try {
     j = Json::parse(text);

@@ -935,6 +935,118 @@ class Tune(unittest.TestCase):
         self.assertIn("No space left on device", lines[0])
         self.assertEqual(os.listdir(disk.path), ["filler"])
 
+    def _full_default_database(self):
+        """A cctune database on a tmpfs that opens for writing but whose next write fails: a reader keeps
+        its WAL and shared memory in place (emptied), then the disk is filled."""
+        import sqlite3
+        disk = Tmpfs(self, size="1m")
+        db = os.path.join(disk.path, "results.db")
+        self.assertEqual(run([CCTUNE, "results", "--db", db, "import", GB10_LOG]).returncode, 0)
+        keeper = sqlite3.connect(db, isolation_level=None)
+        keeper.execute("SELECT count(*) FROM runs").fetchone()
+        keeper.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        self.addCleanup(keeper.close)
+        disk.fill()
+        return db
+
+    def test_db_full_at_the_end_of_verify_is_a_warning_after_the_report_DbFailureAtTheEnd(self):
+        # The comparison was lost: verify stored before printing, and a failing default database made
+        # exit 1, which means "slower". Now: the report, one warning, the comparison's exit code.
+        db = self._full_default_database()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "profile.json")
+            with open(path, "w") as f:
+                f.write(Export.profile([{"collective": "allreduce", "backend": "mpi", "min_bytes": 0,
+                                         "max_bytes": 18446744073709551615, "choice": {"algorithm": "ompi:0"}}]))
+            verify = ["verify", path, "--collective", "allreduce", "-b", "1K", "-e", "1K", "--rounds", "1", "-n", "2"]
+            env = dict(os.environ, CCTUNE_DB=db)
+            proc = run(mpirun(4, *verify), timeout=180, env=env)
+            self.assertIn("geometric-mean speedup of tuned over default", proc.stdout, proc.stderr)
+            slower = "SLOWER than default beyond noise" in proc.stdout
+            self.assertEqual(proc.returncode, 1 if slower else 0, proc.stdout + proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("cctune: warning: not recording this run: ", lines[0])
+            self.assertNotIn("# Recorded as run", proc.stdout)
+            # Named with --db, the database must take the record: a failure, but after the report.
+            proc = run(mpirun(4, *verify, "--db", db), timeout=120)
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            self.assertIn("geometric-mean speedup of tuned over default", proc.stdout)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("error: ", lines[0])
+            self.assertIn("the disk is full", lines[0])
+            # tune: the profile is written and the run's next step said, whatever the default database does.
+            proc = run(mpirun(2, *[a for a in self.TINY if a != "--no-db"], "-o", tmp), timeout=180, env=env)
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("cctune: warning: not recording this run: ", lines[0])
+            self.assertIn("next: mpirun -np 2 cctune verify", proc.stdout)
+            self.assertTrue(os.path.exists(os.path.join(tmp, "profile.json")))
+
+    def test_outputs_are_checked_by_the_writing_rank_alone_OutputChecksOnOtherRanks(self):
+        # Every rank checked -o on its own filesystem; ranks other than 0 that refused exited 0 in
+        # silence, and the job hung or died with an mpirun banner. Ranks 1 and 2 run where "out" is a
+        # file, rank 0 where it is a folder: only rank 0 writes, so the tuning runs and writes there.
+        cctune = shutil.which(CCTUNE) or CCTUNE
+        cctune = os.path.abspath(cctune) if os.sep in cctune else cctune
+        with tempfile.TemporaryDirectory() as tmp:
+            writer, others = os.path.join(tmp, "writer"), os.path.join(tmp, "others")
+            os.makedirs(os.path.join(writer, "out"))
+            os.makedirs(others)
+            with open(os.path.join(others, "out"), "w") as f:
+                f.write("a file\n")
+            command = [MPIRUN, "--oversubscribe", "--bind-to", "none",
+                       "-np", "1", "--wdir", writer, cctune, *self.TINY, "-o", "out", ":",
+                       "-np", "2", "--wdir", others, cctune, *self.TINY, "-o", "out"]
+            try:
+                proc = run(command, timeout=120)
+            except subprocess.TimeoutExpired:
+                self.fail("the job hung")
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            self.assertTrue(os.path.exists(os.path.join(writer, "out", "profile.json")))
+            self.assertEqual(os.listdir(others), ["out"])
+            # Rank 0's refusal still ends the whole job at once, in one line.
+            proc = run(mpirun(3, *self.TINY, "-o", os.path.join(others, "out", "x", "y")), timeout=120)
+            self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+            lines = cctune_lines(proc.stderr)
+            self.assertEqual(len(lines), 1, proc.stderr)
+            self.assertIn("is not a folder", lines[0])
+            self.assertNotIn("# cctune tune:", proc.stdout)
+
+    def test_numbers_are_read_as_written_and_range_checked_NumbersWrappedByCli11(self):
+        # CLI11 made --seed -1 into 2^64-1, clamped 99999999999999999999, and read 010 as 8, 0x10 as 16.
+        tiny = [a for a in self.TINY if a not in ("--initial-iters", "--rounds", "1")]
+        cases = [(["--seed", "-1"], "--seed '-1' is not a whole number (0 to 18446744073709551615)"),
+                 (["--seed", "99999999999999999999"], "--seed 99999999999999999999 is out of range"),
+                 (["--initial-iters", "010"], None), (["--initial-iters", "0x10"], "--initial-iters '0x10'"),
+                 (["--rounds", "11"], "--rounds 11 is out of range (1 to 10)"),
+                 (["--confirm-rounds", "0x10"], "--confirm-rounds '0x10' is not a whole number (1 to 100)")]
+        with tempfile.TemporaryDirectory() as tmp:
+            for args, message in cases:
+                with self.subTest(args=args):
+                    proc = run(mpirun(2, *tiny, *args, "-o", tmp), timeout=120)
+                    if message is None:  # 010 is ten, as written
+                        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+                        continue
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = set(cctune_lines(proc.stderr))
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(message, lines.pop())
+            path = os.path.join(tmp, "profile.json")
+            with open(path, "w") as f:
+                f.write(Export.profile([{"collective": "allreduce", "backend": "mpi", "min_bytes": 0,
+                                         "max_bytes": 18446744073709551615, "choice": {"algorithm": "ompi:0"}}]))
+            for args, message in ((["--rounds", "0x10"], "--rounds '0x10' is not a whole number (1 to 100)"),
+                                  (["-n", "010000000"], "-n 010000000 is out of range (1 to 100000)")):
+                with self.subTest(args=args):
+                    proc = run(mpirun(4, "verify", path, *args), timeout=120)
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    lines = set(cctune_lines(proc.stderr))
+                    self.assertEqual(len(lines), 1, proc.stderr)
+                    self.assertIn(message, lines.pop())
+
     def test_verify_fails_a_profile_that_is_slower_than_default(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "profile.json")
@@ -1104,6 +1216,18 @@ class Results(unittest.TestCase):
 
     def results(self, db, *args):
         return run([CCTUNE, "results", "--db", db, *args])
+
+    def test_list_limit_is_read_as_written_NumbersWrappedByCli11(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            for _ in range(10):
+                self.assertEqual(self.results(db, "import", GB10_LOG).returncode, 0)
+            proc = self.results(db, "list", "-n", "010")  # ten, not eight
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(len([l for l in proc.stdout.splitlines() if l.strip() and not l.startswith("#")]), 10)
+            proc = self.results(db, "list", "-n", "0x10")
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertEqual(cctune_lines(proc.stderr), ["cctune: error: -n '0x10' is not a whole number (1 to 1000000)"])
 
     def test_bench_records_its_run_and_results_reads_it_back(self):
         with tempfile.TemporaryDirectory() as tmp:

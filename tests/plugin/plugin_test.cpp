@@ -351,6 +351,29 @@ allreduce,150,-1,pat,ll,6,-1,-1,-1,1
   v4->destroy(context);
 }
 
+// 500,000 levels of "[" in about 1 MB crashed the tenant's job (SIGSEGV in the JSON library writing
+// the value out for the message). Now: one warning, init succeeds, NCCL decides. In-process, as NCCL
+// runs it: before the fix this test binary crashed.
+TEST_F(Plugin, ADeeplyNestedProfileIsOneWarningNotACrash_DeepNesting) {
+  constexpr std::size_t kDepth = 500000;
+  setenv("CCTUNE_PROFILE",
+         write("deep.json", R"({"format": "cctune-profile", "version": 1, "shape": {"nranks": 16, "nnodes": 2},
+                               "rules": )" + std::string(kDepth, '[') + std::string(kDepth, ']') + "}")
+             .c_str(),
+         1);
+  void* context = init5(16, 2);
+  ASSERT_NE(context, nullptr);
+  EXPECT_EQ(warnings(), 1);
+  EXPECT_NE(g_log.back().second.find("deep.json: JSON nested more than 256 levels deep"), std::string::npos)
+      << g_log.back().second;
+  CostTable table;
+  int channels = 0;
+  EXPECT_EQ(v5->getCollInfo(context, CCTUNE_FUNC_ALLREDUCE, 4096, 1, table.arg(), 7, 3, 0, &channels), 0);
+  EXPECT_EQ(table.zeros(), 0);
+  EXPECT_EQ(channels, 0);
+  EXPECT_EQ(v5->finalize(context), 0);
+}
+
 TEST_F(Plugin, WithoutConfigurationNcclDecides) {
   void* context = init5(4, 1);
   EXPECT_EQ(warnings(), 0);

@@ -134,3 +134,18 @@ TEST(NoHang, ABlockedCallEndsTheBinaryFailingInsteadOfHangingIt_Item7) {
   EXPECT_EQ(no_hang::within(20, [] { return 42; }), 42);
   EXPECT_THROW(no_hang::within(20, []() -> int { throw std::runtime_error("thrown"); }), std::runtime_error);
 }
+
+TEST(JsonDepth, NestingPastTheLimitIsRefusedBracketsInStringsAreNot_DeepNesting) {
+  using cctune::files::check_json_depth;
+  EXPECT_NO_THROW(check_json_depth(std::string(256, '[') + std::string(256, ']'), 256, "f.json"));
+  EXPECT_NO_THROW(check_json_depth(R"({"a": "[[[[{{{{\"[[[[", "b": [{}]})", 3, "f.json"));
+  std::string message;
+  try {
+    check_json_depth("{\"a\": [" + std::string(300, '{') + "]}", 256, "f.json");
+  } catch (const cctune::UsageError& e) {
+    message = e.what();
+  }
+  EXPECT_EQ(message, "f.json: JSON nested more than 256 levels deep");
+  // An escaped backslash ends the escape: the quote after it closes the string.
+  EXPECT_THROW(check_json_depth(R"(["\\", [[]]])", 2, "f.json"), cctune::UsageError);
+}

@@ -330,5 +330,37 @@ TEST_F(ProfileFiles, AFifoOrDevZeroIsRefusedWithoutBlocking_Item7) {
   EXPECT_THROW(read_profile(large), UsageError);
 }
 
+// 500,000 levels in about 1 MB: nlohmann parses that without recursing, but quoting the value in the
+// refusal (dump()) recursed once per level and overflowed the stack, inside a tenant's NCCL or MPI job.
+TEST_F(ProfileFiles, DeeplyNestedProfileIsOneUsageErrorNotACrash_DeepNesting) {
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "deep.json").string();
+  constexpr std::size_t kDepth = 500000;
+  std::ofstream(path) << R"({"format": "cctune-profile", "version": 1, "shape": {"nranks": 2, "nnodes": 1},
+                          "rules": )" << std::string(kDepth, '[')
+                      << std::string(kDepth, ']') << "}";
+  std::string message;
+  try {
+    read_profile(path);
+  } catch (const UsageError& e) {
+    message = e.what();
+  }
+  EXPECT_EQ(message, path + ": JSON nested more than 256 levels deep");
+}
+
+TEST(ProfileNumbers, ContainersAreNamedNotWrittenOut_DeepNesting) {
+  // Shallow enough to parse: the refusal names what is there instead of writing it out.
+  Json p = base_profile();
+  p["rules"] = Json::array({Json::array({Json::array({1, 2})})});
+  expect_one_line_naming(refusal(p), {"rule 0: is a list, expected an object"});
+  p = base_profile();
+  p["rules"][0]["choice"]["algorithm"] = Json::object({{"x", Json::array({1})}});
+  expect_one_line_naming(refusal(p), {"\"algorithm\" is an object, expected a string"});
+  // Brackets in strings are not nesting.
+  p = base_profile();
+  p["created"] = std::string(1000, '[');
+  EXPECT_EQ(refusal(p), "");
+}
+
 }  // namespace
 }  // namespace cctune::tuner
