@@ -98,6 +98,8 @@ void check_outputs(const TopoCommand& command) {
     bench::refuse_same_output(option, *input, "--export-nccl-xml", command.export_nccl_xml);
   }
   bench::refuse_same_output("--json", command.json, "--export-nccl-xml", command.export_nccl_xml);
+  // Only rank 0 writes, so only it checks: another node's file system must not decide (see tune's).
+  if (!speaks_for_job()) return;
   if (!command.json.empty()) files::check_output_file(command.json, "--json");
   if (!command.export_nccl_xml.empty()) files::check_output_file(command.export_nccl_xml, "--export-nccl-xml");
 }
