@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <optional>
 
+#include "bench/options.hpp"
 #include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "collectives/error.hpp"
+#include "collectives/files.hpp"
 #include "results/compare.hpp"
 #include "results/files.hpp"
 #include "results/store.hpp"
@@ -150,6 +152,10 @@ int run_compare_command(CompareCommand* command) {
     }
     options.alpha = command->alpha;
     results::check_options(options);
+    // Outputs are checked before anything is read: two names for one file would keep only the second.
+    bench::refuse_same_output("--junit", command->junit_path, "--markdown-file", command->markdown_path);
+    if (!command->junit_path.empty()) files::check_output_file(command->junit_path, "--junit");
+    if (!command->markdown_path.empty()) files::check_output_file(command->markdown_path, "--markdown-file");
     const std::optional<std::string> collective =
         command->collective.empty() ? std::nullopt : std::optional<std::string>(command->collective);
     const std::vector<results::Record> baselines = load(command->baseline, command->db, collective);

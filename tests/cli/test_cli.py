@@ -1683,7 +1683,11 @@ class Compare(unittest.TestCase):
                      ([run_id, f"{run_id},"], "empty run id"),
                      ([run_id, other], "nothing to compare"),
                      ([f"{run_id},{run_id}", run_id, "--paired"],
-                      "--paired needs as many baseline runs as current runs, two or more (got 2 and 1)")]
+                      "--paired needs as many baseline runs as current runs, two or more (got 2 and 1)"),
+                     # Item 15's kind: two outputs naming one file, an output that cannot be written.
+                     ([run_id, run_id, "--junit", os.path.join(tmp, "out"), "--markdown-file",
+                       os.path.join(tmp, ".", "out")], "name the same file"),
+                     ([run_id, run_id, "--junit", os.path.join(tmp, "none", "out.xml")], "does not exist")]
             for args, expected in cases:
                 with self.subTest(args=args):
                     proc = run([CCTUNE, "compare", *args, "--db", db])
