@@ -102,6 +102,18 @@ std::string join_command_line(int argc, char** argv) {
   return line;
 }
 
+std::optional<std::int64_t> record_or_warn(const std::string& explicit_db,
+                                           const std::function<std::int64_t()>& append) {
+  try {
+    return append();
+  } catch (const Error& e) {
+    if (!explicit_db.empty()) throw;
+    std::fprintf(stderr, "cctune: warning: not recording this run: %s\n", e.what());
+    std::fflush(stderr);
+    return std::nullopt;
+  }
+}
+
 std::unique_ptr<results::Store> open_run_store(const Communicator& world, const std::string& explicit_path,
                                                bool no_db, const std::string& earlier_error) {
   std::unique_ptr<results::Store> store;

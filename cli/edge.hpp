@@ -1,5 +1,6 @@
 #pragma once
 // The program's edge: exceptions become one line on stderr and an exit code.
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -40,6 +41,13 @@ std::string self_path();
 
 // The command line as typed, for records and JSON files.
 std::string join_command_line(int argc, char** argv);
+
+// Stores a finished run's record with `append` and returns its id. The default database failing now
+// (another process holds the lock, the disk is full) is one warning and no id, as in bench: the job's
+// work is done and printed, and its exit code says how that went. A database named with --db
+// (`explicit_db` not empty) must take the record: its failure is the job's, after the report is out.
+std::optional<std::int64_t> record_or_warn(const std::string& explicit_db,
+                                           const std::function<std::int64_t()>& append);
 
 // Collective over `world`: its rank 0 opens the results database for this run (null elsewhere, and
 // with no_db). A database named by `explicit_path` must open, or every rank throws the same

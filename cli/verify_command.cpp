@@ -47,22 +47,6 @@ VerifyCommand* add_verify_command(CLI::App& app) {
 
 namespace {
 
-// Stores a finished run's record. The default database failing now (another process holds the lock,
-// the disk is full) is one warning, as in bench: the job's work is done and printed, and its exit
-// code says how that went. A database named with --db must take the record: its failure is the
-// job's, after the report is out.
-template <typename Append>
-std::optional<std::int64_t> record_or_warn(const std::string& explicit_db, const Append& append) {
-  try {
-    return append();
-  } catch (const Error& e) {
-    if (!explicit_db.empty()) throw;
-    std::fprintf(stderr, "cctune: warning: not recording this run: %s\n", e.what());
-    std::fflush(stderr);
-    return std::nullopt;
-  }
-}
-
 // Two measurements per size, "default" and "tuned", so that `cctune report` can draw one against the
 // other; which algorithm was tuned in at each size is kept in the environment.
 results::Record verify_record(const tuner::VerifyReport& report, const bench::RunInfo& info,

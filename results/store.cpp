@@ -520,7 +520,7 @@ std::optional<Record> Store::get(std::int64_t id) const {
     m.busbw_gbs = sqlite3_column_double(raw, 13);
     m.wrong = sqlite3_column_int64(raw, 14);
     bool readable = bytes >= 0 && count >= 0;
-    const auto samples = nlohmann::json::parse(column_text(raw, 15), nullptr, false);
+    const auto samples = parse_json_text(column_text(raw, 15), path_.string());
     if (samples.is_array()) {
       for (const auto& value : samples) {
         if (!value.is_number()) readable = false;
