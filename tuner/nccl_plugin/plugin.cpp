@@ -1,6 +1,7 @@
 // libnccl-tuner-cctune.so: NCCL's tuner plugin reading a cctune profile (CCTUNE_PROFILE) or NVIDIA's
 // example CSV (NCCL_TUNER_CONFIG_FILE). A plain C ABI: every entry point is noexcept, catches
 // everything, always returns success, and on any problem leaves NCCL's own choice untouched.
+// How NCCL reads what the plugin leaves (the table's scan, its channel sizing) is in nccl_model.hpp.
 #include <cstdlib>
 #include <exception>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <string>
 
 #include "collectives/files.hpp"
+#include "tuner/nccl_plugin/nccl_model.hpp"
 #include "tuner/nccl_plugin/rule_table.hpp"
 #include "tuner/nccl_plugin/tuner_abi.h"
 
@@ -15,6 +17,7 @@ namespace {
 
 using cctune::tuner::NcclRule;
 using cctune::tuner::RuleTable;
+namespace model = cctune::tuner::nccl_model;
 
 constexpr cctuneNcclResult kSuccess = 0;
 
@@ -22,6 +25,9 @@ constexpr cctuneNcclResult kSuccess = 0;
 struct Context {
   RuleTable rules;
   cctuneNcclLogger log = nullptr;
+  // What NCCL's channel sizing reads for this communicator, to replay a profile's caps.
+  model::ThreadModel threads;
+  std::size_t nnodes = 0;
 };
 
 template <typename... Args>
@@ -35,6 +41,9 @@ cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nn
   try {
     auto state = std::make_unique<Context>();
     state->log = logger;
+    state->nnodes = nnodes;
+    state->threads = model::thread_model(nranks, std::getenv("NCCL_NTHREADS"), std::getenv("NCCL_LL128_NTHREADS"),
+                                         std::getenv("NCCL_THREAD_THRESHOLDS"));
     const char* profile = std::getenv("CCTUNE_PROFILE");
     const char* csv = std::getenv("NCCL_TUNER_CONFIG_FILE");
     std::string source;
@@ -58,7 +67,7 @@ cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nn
     *context = state.release();
   } catch (const std::exception& e) {
     log(logger, CCTUNE_NCCL_LOG_WARN, "cctune tuner: %s; leaving NCCL's choices untouched", e.what());
-    *context = new (std::nothrow) Context{RuleTable{}, logger};
+    *context = new (std::nothrow) Context{RuleTable{}, logger, {}, nnodes};
   } catch (...) {
     log(logger, CCTUNE_NCCL_LOG_WARN, "cctune tuner: unexpected error; leaving NCCL's choices untouched");
     *context = nullptr;
@@ -69,22 +78,25 @@ cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nn
 cctuneNcclResult get_coll_info(void* context, int coll_type, std::size_t bytes, int num_pipe_ops, float** cost_table,
                                int num_algo, int num_proto, int reg_buff, int* channels) noexcept {
   const auto* state = static_cast<const Context*>(context);
-  if (!state || !cost_table) return kSuccess;
+  // NCCL passes its own NCCL_NUM_ALGORITHMS x NCCL_NUM_PROTOCOLS (7 x 3 up to 2.30); anything else is
+  // not a table this plugin can read.
+  if (!state || !cost_table || num_algo < 1 || num_proto < 1 || num_algo > 64 || num_proto > 64) return kSuccess;
   const NcclRule* rule = state->rules.find(coll_type, bytes, num_pipe_ops, reg_buff);
   if (!rule) return kSuccess;
-  // The table is really float[numAlgo][numProto]; -1 marks what NCCL disabled: never enable it.
+  // The table is really float[numAlgo][numProto] (NCCL casts its 2-D array to float**).
   float* table = reinterpret_cast<float*>(cost_table);
-  if (rule->algorithm >= 0 || rule->protocol >= 0) {
-    for (int a = 0; a < num_algo; ++a) {
-      if (rule->algorithm >= 0 && a != rule->algorithm) continue;
-      for (int p = 0; p < num_proto; ++p) {
-        if (rule->protocol >= 0 && p != rule->protocol) continue;
-        float& cost = table[a * num_proto + p];
-        if (cost != CCTUNE_ALGO_PROTO_IGNORE) cost = 0.0f;
-      }
-    }
+  if ((rule->algorithm >= 0 || rule->protocol >= 0) &&
+      !model::prefer_allowed(table, num_algo, num_proto, rule->algorithm, rule->protocol)) {
+    return kSuccess;  // nothing the rule allows is enabled: NCCL decides, channels too (measured for that)
   }
-  if (rule->channels > 0 && channels) *channels = rule->channels;
+  if (rule->channels <= 0 || !channels) return kSuccess;
+  if (!rule->channels_are_cap) {
+    *channels = rule->channels;
+    return kSuccess;
+  }
+  const int count =
+      model::capped_channels(rule->channels, bytes, model::pick(table, num_algo, num_proto), state->threads, state->nnodes);
+  if (count > 0) *channels = count;
   return kSuccess;
 }
 
@@ -112,11 +124,16 @@ cctuneNcclResult get_coll_info_v3(void* context, int coll_type, size_t bytes, in
 
 // `extern` first: a namespace-scope const would otherwise have internal linkage and not be exported.
 extern "C" {
+extern __attribute__((visibility("default"))) const cctuneTunerPlugin_v6 ncclTunerPlugin_v6;
 extern __attribute__((visibility("default"))) const cctuneTunerPlugin_v5 ncclTunerPlugin_v5;
 extern __attribute__((visibility("default"))) const cctuneTunerPlugin_v4 ncclTunerPlugin_v4;
 extern __attribute__((visibility("default"))) const cctuneTunerPlugin_v3 ncclTunerPlugin_v3;
 }
 
+// No rule carries a chunk size (a profile's segsize is Open MPI's), so getChunkSize is NULL, which
+// NCCL 2.30.7 reads as "NCCL's computed chunk size" (src/include/plugin/tuner/tuner_v6.h; enqueue.cc
+// calls it only when non-NULL). NCCL picks v6 first, then v5 (src/plugin/tuner.cc).
+const cctuneTunerPlugin_v6 ncclTunerPlugin_v6 = {"cctune", init_v5, get_coll_info, finalize_context, nullptr};
 const cctuneTunerPlugin_v5 ncclTunerPlugin_v5 = {"cctune", init_v5, get_coll_info, finalize_context};
 const cctuneTunerPlugin_v4 ncclTunerPlugin_v4 = {"cctune", init_v4, get_coll_info, finalize_context};
 const cctuneTunerPlugin_v3 ncclTunerPlugin_v3 = {"cctune", init_v4, get_coll_info_v3, finalize_context};

@@ -60,7 +60,7 @@ RuleTable RuleTable::from_profile(const Profile& profile, std::size_t nranks, st
     }
     pending.push_back({collective,
                        {rule.min_bytes, rule.max_bytes, nccl_algorithm_index(rule.choice.algorithm),
-                        nccl_protocol_index(rule.choice.protocol), rule.choice.channels, rule.num_pipe_ops,
+                        nccl_protocol_index(rule.choice.protocol), rule.choice.channels, true, rule.num_pipe_ops,
                         rule.reg_buff}});
   }
   return build(std::move(pending));

@@ -17,7 +17,11 @@ struct NcclRule {
   std::uint64_t min_bytes = 0, max_bytes = 0;  // inclusive
   int algorithm = -1;                          // index into NCCL's cost table, -1: any
   int protocol = -1;
-  int channels = 0;
+  int channels = 0;                            // 0: NCCL's count
+  // A profile's channels are a cap (tune measured them as ncclConfig_t.maxCTAs), which the plugin
+  // replays as NCCL would lower it (nccl_model::capped_channels); NVIDIA's CSV column is the exact
+  // count, handed to NCCL verbatim as NVIDIA's example plugin does.
+  bool channels_are_cap = false;
   int num_pipe_ops = -1, reg_buff = -1;
 };
 

@@ -1,5 +1,6 @@
-/* NCCL's tuner plugin ABI (v3, v4, v5), declared here because NCCL does not install its plugin
- * headers. Layouts and values follow ../shared/notes/interop-formats.md section 1. Plain C. */
+/* NCCL's tuner plugin ABI (v3 to v6), declared here because NCCL does not install its plugin
+ * headers. Layouts and values follow ../shared/notes/interop-formats.md section 1, and for v6 NCCL
+ * 2.30.7's src/include/plugin/tuner/tuner_v6.h (added in 2.30.3). Plain C. */
 #ifndef CCTUNE_NCCL_TUNER_ABI_H
 #define CCTUNE_NCCL_TUNER_ABI_H
 
@@ -56,6 +57,23 @@ typedef struct {
                                   int numAlgo, int numProto, int regBuff, int* nChannels);
   cctuneNcclResult (*finalize)(void* context);
 } cctuneTunerPlugin_v5;
+
+/* v6: v5's init, getCollInfo and finalize in the same places, and an optional getChunkSize last.
+ * NCCL calls getChunkSize only when it is non-NULL, with the chunk size it computed in *chunkSize (the
+ * plugin may change it; NCCL clamps it to its buffer's maximum). v6 reuses v5's two structs. */
+typedef cctuneNvlDomainInfo_v5 cctuneNvlDomainInfo_v6;
+typedef cctuneTunerConstants_v5 cctuneTunerConstants_v6;
+
+typedef struct {
+  const char* name;
+  cctuneNcclResult (*init)(void** context, uint64_t commId, size_t nRanks, size_t nNodes, cctuneNcclLogger logFunction,
+                           cctuneNvlDomainInfo_v6* nvlDomainInfo, cctuneTunerConstants_v6* constants);
+  cctuneNcclResult (*getCollInfo)(void* context, int collType, size_t nBytes, int numPipeOps, float** collCostTable,
+                                  int numAlgo, int numProto, int regBuff, int* nChannels);
+  cctuneNcclResult (*finalize)(void* context);
+  cctuneNcclResult (*getChunkSize)(void* context, int collType, size_t nBytes, int algo, int proto, int nChannels,
+                                   size_t* chunkSize);
+} cctuneTunerPlugin_v6;
 
 typedef struct {
   const char* name;
