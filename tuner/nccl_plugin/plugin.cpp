@@ -78,8 +78,8 @@ cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nn
 cctuneNcclResult get_coll_info(void* context, int coll_type, std::size_t bytes, int num_pipe_ops, float** cost_table,
                                int num_algo, int num_proto, int reg_buff, int* channels) noexcept {
   const auto* state = static_cast<const Context*>(context);
-  // NCCL passes its own NCCL_NUM_ALGORITHMS x NCCL_NUM_PROTOCOLS (7 x 3 up to 2.30); anything else is
-  // not a table this plugin can read.
+  // NCCL passes its own NCCL_NUM_ALGORITHMS x NCCL_NUM_PROTOCOLS (7 x 3 up to 2.30); the bounds only
+  // keep a nonsensical call from walking far through memory.
   if (!state || !cost_table || num_algo < 1 || num_proto < 1 || num_algo > 64 || num_proto > 64) return kSuccess;
   const NcclRule* rule = state->rules.find(coll_type, bytes, num_pipe_ops, reg_buff);
   if (!rule) return kSuccess;
