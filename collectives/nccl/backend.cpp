@@ -233,8 +233,10 @@ std::unique_ptr<Buffer> NcclBackend::allocate(std::size_t bytes) {
 
 std::unique_ptr<BoundCollective> NcclBackend::bind(Collective collective, std::string_view algorithm) {
   const Configuration& configuration = find_configuration(collective, algorithm);
-  // The same answer on every rank (one runtime, agreed facts): all refuse together.
-  if (const auto why = why_unavailable(configuration, runtime_code_, entry_points_, ll128_)) {
+  // What the runtime would silently ignore is refused, on every rank alike (one runtime). A forced
+  // LL128 that NCCL would not enable stays runnable here: bench asked for it by name, and a wrong
+  // result is then what it reports; tune leaves it out beforehand (unavailable()).
+  if (const auto why = unsupported_by_runtime(configuration, runtime_code_, entry_points_)) {
     CCTUNE_USAGE_ERROR("nccl " + std::string(to_string(collective)) + " " + std::string(algorithm) + ": " + *why);
   }
   return std::make_unique<NcclCall>(*this, *peers_, configuration);

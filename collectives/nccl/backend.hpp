@@ -55,7 +55,7 @@ class NcclBackend final : public gpu::DeviceBackend {
   int size() const override { return peers_->size(); }
   std::span<const AlgorithmInfo> algorithms() const override { return configuration_infos(); }
   std::unique_ptr<Buffer> allocate(std::size_t bytes) override;
-  // Collective: creates the configuration's communicator. UsageError for one that `unavailable` names.
+  // Collective: creates the configuration's communicator. UsageError for one this runtime cannot honour.
   std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) override;
   std::optional<std::string> unavailable(Collective collective, std::string_view algorithm) const override;
   // A communicator per bound configuration: tune keeps at most four alive instead of one per candidate
