@@ -15,6 +15,7 @@
 #include "cli/topo_command.hpp"
 #include "cli/tune_command.hpp"
 #include "cli/verify_command.hpp"
+#include "tuner/measurement_env.hpp"
 
 int main(int argc, char** argv) {
   // cctune measures the MPI library itself: a job script that sourced a profile's env file preloads
@@ -42,6 +43,19 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return cctune::cli::report_usage_error(std::string(e.what()) + " (see cctune --help)");
+  }
+  if (app.got_subcommand("bench") || app.got_subcommand("tune") || app.got_subcommand("verify") ||
+      app.got_subcommand("accept")) {
+    // Before anything loads NCCL: a measurement never runs under our own exports (the tuner plugin and
+    // what it reads) unless asked; the site's own settings stay, and are said and recorded.
+    const auto decision = cctune::tuner::decide_measurement_environment([](const char* name) { return std::getenv(name); },
+                                                                        cctune::tuner::exported_net_peer);
+    cctune::tuner::apply(decision);
+    if (cctune::cli::speaks_for_job()) {
+      for (const std::string& line : {decision.dropped_line(), decision.kept_line()}) {
+        if (!line.empty()) std::fprintf(stderr, "%s\n", line.c_str());
+      }
+    }
   }
   try {
     if (app.got_subcommand("topo")) return cctune::cli::run_topo_command(topo, argc, argv);

@@ -17,6 +17,7 @@
 #include "topology/cluster.hpp"
 #include "topology/sources.hpp"
 #include "tuner/exporters.hpp"
+#include "tuner/measurement_env.hpp"
 #include "results/record.hpp"
 #include "results/store.hpp"
 #include "tuner/tune.hpp"
@@ -101,9 +102,14 @@ void make_output_folder(const std::filesystem::path& dir) {
   if (ec) CCTUNE_THROW("cannot make the output folder '" + dir.string() + "': " + ec.message());
 }
 
+// "12.3 GiB": the peak memory line's unit.
+std::string gib(std::uint64_t bytes) { return fmt::format("{:.1f} GiB", static_cast<double>(bytes) / (1ull << 30)); }
+
 void print_report(const tuner::TuneReport& report, bool judged) {
   for (const auto& part : report.collectives) {
     fmt::print("\n# tune {}: candidates {}\n", to_string(part.collective), fmt::join(part.labels(), " "));
+    for (const std::string& why : part.left_out) fmt::print("# left out {}\n", why);
+    for (const std::string& what : part.failed) fmt::print("# left out after a wrong result: {}\n", what);
     fmt::print("# {:>10}  {:>12}  {:>8}  {:>12}  {:>7}", "size (B)", "default (us)", "chosen", "chosen (us)", "speedup");
     if (judged) fmt::print("  {:>10}  {:>13}", "exhaustive", "vs its best");
     if (!part.confirmed_speedup.empty()) fmt::print("  {:>9}", "confirmed");
@@ -141,6 +147,9 @@ void print_report(const tuner::TuneReport& report, bool judged) {
     }
     fmt::print("\n");
   }
+  fmt::print("# at most {} bound configuration(s) alive at once ({} created)", report.peak_live, report.binds);
+  if (report.peak_device_bytes > 0) fmt::print("; peak GPU memory in use {} (the most of any rank)", gib(report.peak_device_bytes));
+  fmt::print("\n");
 }
 
 }  // namespace
@@ -172,7 +181,16 @@ results::Record tune_record(const tuner::TuneReport& report, const bench::RunInf
   record.environment = {{"profile", profile_path},
                         {"hosts", info.hosts},
                         {"mpi_library", info.mpi_library},
-                        {"choices", nlohmann::json::parse(tuner::profile_to_json(report.profile))["rules"]}};
+                        {"choices", nlohmann::json::parse(tuner::profile_to_json(report.profile))["rules"]},
+                        {"peak_live_bound", report.peak_live},
+                        {"bound_created", report.binds},
+                        {"peak_device_bytes", report.peak_device_bytes}};
+  record.environment["measured_under"] = tuner::to_json(tuner::measurement_environment());
+  for (const auto& part : report.collectives) {
+    for (const auto* list : {&part.left_out, &part.failed}) {
+      for (const std::string& line : *list) record.environment["left_out"].push_back(line);
+    }
+  }
   return record;
 }
 
@@ -207,6 +225,12 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
     const int confirm_rounds = static_cast<int>(bench::parse_integer("--confirm-rounds", command->confirm_rounds, 1, 100));
     options.confirm_rounds = command->no_confirm ? 0 : confirm_rounds;
     options.library_only = command->library_only;
+    // Every rank meets the same left-out candidates; rank 0 says so as it happens.
+    options.note = [](const std::string& line) {
+      if (!speaks_for_job()) return;
+      std::fprintf(stderr, "cctune: %s\n", line.c_str());
+      std::fflush(stderr);
+    };
     for (Collective collective : options.collectives) {
       if (tuner::search_space(options.backend, collective, options.library_only).empty()) {
         throw UsageError(fmt::format("backend {} has nothing to tune for {}", options.backend, to_string(collective)),

@@ -14,6 +14,7 @@
 #include "topology/sources.hpp"
 #include "results/record.hpp"
 #include "results/store.hpp"
+#include "tuner/measurement_env.hpp"
 #include "tuner/verify.hpp"
 
 namespace cctune::cli {
@@ -74,6 +75,7 @@ results::Record verify_record(const tuner::VerifyReport& report, const bench::Ru
                         {"mpi_library", info.mpi_library},
                         {"geometric_mean_speedup", report.geometric_mean_speedup},
                         {"choices", choices}};
+  record.environment["measured_under"] = tuner::to_json(tuner::measurement_environment());
   return record;
 }
 

@@ -103,6 +103,15 @@ class Backend {
   virtual std::unique_ptr<Buffer> allocate(std::size_t bytes) = 0;
   // Throws UsageError for an unknown name.
   virtual std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) = 0;
+  // Why this backend cannot honour `algorithm` here (the runtime, the hardware), or nullopt: tune leaves
+  // such candidates out with that line. Collective where it is not the same on every rank.
+  virtual std::optional<std::string> unavailable(Collective /*collective*/, std::string_view /*algorithm*/) const {
+    return std::nullopt;
+  }
+  // How many bound collectives tune and verify keep alive at once (0: no limit): each of NCCL's holds a
+  // communicator, 0.3-1 GiB of the GPU. Device memory in use at its peak so far (0: not measured).
+  virtual std::size_t max_live_bound() const { return 0; }
+  virtual std::uint64_t peak_device_bytes() const { return 0; }
   // Backends whose buffers live on a device generate the input and check the output there, so that
   // checking 256 MiB moves nothing over PCIe. false / nullopt: bench does it on the host.
   virtual bool fill_input(Buffer& /*buffer*/, const PatternRequest& /*input*/) { return false; }

@@ -124,6 +124,16 @@ struct CandidateRunner::Slot {
   std::unique_ptr<bench::Measurer> measurer;
 };
 
+struct CandidateRunner::Live {
+  std::string backend, algorithm;
+  Collective collective;
+  std::unique_ptr<BoundCollective> bound;
+  std::uint64_t last_use = 0;
+  bool is(const Candidate& candidate, Collective c) const {
+    return backend == candidate.backend && algorithm == candidate.algorithm && collective == c;
+  }
+};
+
 CandidateRunner::CandidateRunner(const Communicator& world, const bench::BenchOptions& options, CreateBackend create)
     : world_(world),
       options_(options),
@@ -135,7 +145,10 @@ CandidateRunner::CandidateRunner(const Communicator& world, const bench::BenchOp
   }
 }
 
-CandidateRunner::~CandidateRunner() = default;
+CandidateRunner::~CandidateRunner() {
+  // Bound collectives before their backends (an NCCL communicator before the stream it runs on).
+  live_.clear();
+}
 
 CandidateRunner::Slot& CandidateRunner::slot(std::string_view name) {
   for (auto& existing : slots_) {
@@ -152,13 +165,64 @@ CandidateRunner::Slot& CandidateRunner::slot(std::string_view name) {
 
 Backend& CandidateRunner::backend(std::string_view name) { return *slot(name).backend; }
 
-std::unique_ptr<BoundCollective> CandidateRunner::bind(const Candidate& candidate, Collective collective) {
-  return slot(candidate.backend).backend->bind(collective, candidate.algorithm);
+BoundCollective& CandidateRunner::acquire(const Candidate& candidate, Collective collective) {
+  ++clock_;
+  for (Live& entry : live_) {
+    if (!entry.is(candidate, collective)) continue;
+    entry.last_use = clock_;
+    return *entry.bound;
+  }
+  Backend& owner = *slot(candidate.backend).backend;
+  const std::size_t limit = owner.max_live_bound();
+  // Every rank holds the same entries with the same clock, so every rank destroys the same one.
+  auto of_owner = [&](const Live& entry) { return entry.backend == candidate.backend; };
+  while (limit > 0 && static_cast<std::size_t>(std::count_if(live_.begin(), live_.end(), of_owner)) >= limit) {
+    auto oldest = live_.end();
+    for (auto it = live_.begin(); it != live_.end(); ++it) {
+      if (of_owner(*it) && (oldest == live_.end() || it->last_use < oldest->last_use)) oldest = it;
+    }
+    live_.erase(oldest);
+  }
+  Live entry{candidate.backend, candidate.algorithm, collective, owner.bind(collective, candidate.algorithm), clock_};
+  ++binds_;
+  live_.push_back(std::move(entry));
+  peak_live_ = std::max(peak_live_, live_.size());
+  return *live_.back().bound;
 }
 
-bench::PlacementResult CandidateRunner::measure(const Candidate& candidate, BoundCollective& bound,
-                                                const bench::MessageShape& shape, const bench::Repetitions& repetitions) {
+void CandidateRunner::release(const Candidate& candidate, Collective collective) {
+  std::erase_if(live_, [&](const Live& entry) { return entry.is(candidate, collective); });
+}
+
+void CandidateRunner::release_all() { live_.clear(); }
+
+std::size_t CandidateRunner::live() const { return live_.size(); }
+
+bench::PlacementResult CandidateRunner::measure(const Candidate& candidate, const bench::MessageShape& shape,
+                                                const bench::Repetitions& repetitions, Collective collective) {
+  BoundCollective& bound = acquire(candidate, collective);
   return slot(candidate.backend).measurer->measure(bound, shape, false, repetitions);
+}
+
+std::optional<std::string> CandidateRunner::unavailable(const Candidate& candidate, Collective collective) {
+  return backend(candidate.backend).unavailable(collective, candidate.algorithm);
+}
+
+std::uint64_t CandidateRunner::peak_device_bytes() const {
+  std::uint64_t peak = 0;
+  for (const auto& s : slots_) peak = std::max(peak, s->backend->peak_device_bytes());
+  return peak;
+}
+
+std::vector<std::string> drop_unavailable(std::vector<Candidate>& space, CandidateRunner& runner, Collective collective) {
+  std::vector<std::string> notes;
+  for (std::size_t c = space.size(); c-- > 1;) {
+    if (const auto why = runner.unavailable(space[c], collective)) {
+      notes.insert(notes.begin(), label(space[c]) + ": " + *why);
+      space.erase(space.begin() + static_cast<std::ptrdiff_t>(c));
+    }
+  }
+  return notes;
 }
 
 }  // namespace cctune::tuner

@@ -2,6 +2,7 @@
 // What `cctune tune` measures for a backend, and what each candidate becomes in the profile.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,8 +50,10 @@ const Candidate* find_candidate(const std::vector<Candidate>& space, const Rule&
 void check_algorithms(const Profile& profile, const std::string& name);
 
 // Runs candidates of several backends side by side: each backend is created, and given buffers for
-// the largest of options.sizes, the first time one of its candidates is bound. Collective: every rank
-// must bind the same candidates in the same order.
+// the largest of options.sizes, the first time one of its candidates is bound. Bound collectives live
+// in a pool: at most Backend::max_live_bound() of one backend at once (an NCCL communicator holds
+// 0.3-1 GiB of the GPU), the least recently used destroyed to make room. Collective: every rank must
+// acquire the same candidates in the same order.
 class CandidateRunner {
  public:
   using CreateBackend = std::function<std::unique_ptr<Backend>(std::string_view name)>;
@@ -61,18 +64,40 @@ class CandidateRunner {
   CandidateRunner& operator=(const CandidateRunner&) = delete;
 
   Backend& backend(std::string_view name);
-  std::unique_ptr<BoundCollective> bind(const Candidate& candidate, Collective collective);
-  bench::PlacementResult measure(const Candidate& candidate, BoundCollective& bound, const bench::MessageShape& shape,
-                                 const bench::Repetitions& repetitions);
+  // The candidate's bound collective, bound now unless it is alive; valid until the next acquire or
+  // release.
+  BoundCollective& acquire(const Candidate& candidate, Collective collective);
+  // Destroys the candidate's bound collective, if alive.
+  void release(const Candidate& candidate, Collective collective);
+  // Destroys every bound collective: what comes next starts on fresh ones.
+  void release_all();
+  bench::PlacementResult measure(const Candidate& candidate, const bench::MessageShape& shape,
+                                 const bench::Repetitions& repetitions, Collective collective);
+  // Why the candidate's backend cannot honour it here, or nullopt (Backend::unavailable).
+  std::optional<std::string> unavailable(const Candidate& candidate, Collective collective);
+
+  std::size_t live() const;                             // bound collectives alive now
+  std::size_t peak_live() const { return peak_live_; }  // the most bound collectives alive at once
+  std::uint64_t binds() const { return binds_; }         // bound collectives created in all
+  std::uint64_t peak_device_bytes() const;               // this rank, the most of any backend created
 
  private:
   struct Slot;
+  struct Live;
   Slot& slot(std::string_view name);
   const Communicator& world_;
   const bench::BenchOptions& options_;
   std::uint64_t max_bytes_;
   CreateBackend create_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<Live> live_;
+  std::uint64_t clock_ = 0;
+  std::size_t peak_live_ = 0;
+  std::uint64_t binds_ = 0;
 };
+
+// The candidates of `space` (after the first, the baseline) that the runner's backends cannot honour
+// here, removed from it; one "label: reason" each.
+std::vector<std::string> drop_unavailable(std::vector<Candidate>& space, CandidateRunner& runner, Collective collective);
 
 }  // namespace cctune::tuner

@@ -58,8 +58,13 @@ TuneReport tune(CandidateRunner& runner, const Communicator& world, const TuneOp
     CollectiveReport part;
     part.collective = collective;
     part.space = search_space(options.backend, collective, options.library_only, info.nnodes);
-    std::vector<std::unique_ptr<BoundCollective>> bound;
-    for (const Candidate& candidate : part.space) bound.push_back(runner.bind(candidate, collective));
+    // Before anything is bound: what this runtime or hardware cannot honour is left out, said once.
+    part.left_out = drop_unavailable(part.space, runner, collective);
+    for (const std::string& why : part.left_out) {
+      if (options.note) options.note(fmt::format("tune {}: leaving out {}", to_string(collective), why));
+    }
+    // Each collective starts on fresh bound collectives, and leaves none behind for the next.
+    runner.release_all();
     std::vector<bench::MessageShape> shapes;
     for (std::uint64_t size : options.sizes) {
       // Alltoall floors small sizes to whole blocks per peer: skip sizes that move nothing or the same
@@ -74,18 +79,26 @@ TuneReport tune(CandidateRunner& runner, const Communicator& world, const TuneOp
                                    to_string(collective), world.size()),
                        __FILE__, __LINE__);
     }
-    // Every (candidate, size) is checked bit for bit the first time it is measured.
-    std::vector<std::vector<bool>> checked(bound.size(), std::vector<bool>(shapes.size(), false));
-    const MeasureFn measure = [&](std::size_t c, std::size_t s, int iterations) {
+    // Every (candidate, size) is checked bit for bit the first time it is measured. A candidate with a
+    // wrong result (a forced protocol the hardware does not carry safely) is left out from then on, at
+    // every size, with one line; the baseline's wrong result ends the run (nothing to fall back to).
+    const std::size_t n = part.space.size();
+    std::vector<std::vector<bool>> checked(n, std::vector<bool>(shapes.size(), false));
+    std::vector<bool> broken(n, false);
+    const MeasureFn measure = [&](std::size_t c, std::size_t s, int iterations) -> std::optional<std::vector<double>> {
+      if (broken[c]) return std::nullopt;
       const int checks = checked[c][s] ? 0 : 1;
       checked[c][s] = true;
-      const auto result = runner.measure(part.space[c], *bound[c], shapes[s], bench::Repetitions{iterations, 1, checks});
-      if (result.wrong.value_or(0) != 0) {
-        throw Error(fmt::format("{} {} returned {} wrong elements at {} B: not tuning on a broken algorithm",
-                                to_string(collective), part.label(c), *result.wrong, shapes[s].bytes),
-                    __FILE__, __LINE__);
-      }
-      return result.samples_us;
+      const auto result = runner.measure(part.space[c], shapes[s], bench::Repetitions{iterations, 1, checks}, collective);
+      if (result.wrong.value_or(0) == 0) return result.samples_us;
+      const std::string what = fmt::format("{} {} returned {} wrong elements at {} B", to_string(collective),
+                                           part.label(c), *result.wrong, shapes[s].bytes);
+      if (c == 0) throw Error(what + ": not tuning against a broken baseline", __FILE__, __LINE__);
+      broken[c] = true;
+      runner.release(part.space[c], collective);
+      part.failed.push_back(what);
+      if (options.note) options.note("tune " + what + ": leaving it out of every size");
+      return std::nullopt;
     };
     // Size by size, so that with `both` racing and exhaustive search meet each size in the same state
     // of the communicators (a candidate's speed can depend on what its communicator ran before:
@@ -97,13 +110,22 @@ TuneReport tune(CandidateRunner& runner, const Communicator& world, const TuneOp
         const bool exhaustive_turn = (turn == 0) == (s % 2 == 0);
         if (exhaustive_turn && run_exhaustive) {
           const auto start = std::chrono::steady_clock::now();
-          part.exhaustive.sizes.push_back(
-              exhaustive_size(bound.size(), s, measure, options.search, part.exhaustive.iterations));
+          part.exhaustive.sizes.push_back(exhaustive_size(n, s, measure, options.search, part.exhaustive.iterations));
           part.exhaustive_seconds += seconds_since(start);
         } else if (!exhaustive_turn && run_racing) {
           const auto start = std::chrono::steady_clock::now();
-          part.chosen.sizes.push_back(race_size(bound.size(), s, measure, options.search, part.chosen.iterations));
+          part.chosen.sizes.push_back(race_size(n, s, measure, options.search, part.chosen.iterations));
           part.chosen_seconds += seconds_since(start);
+        }
+      }
+    }
+    // A candidate that failed at one size wins no other: the sizes measured before it failed choose
+    // again among the rest.
+    for (std::size_t c = 1; c < n; ++c) {
+      if (!broken[c]) continue;
+      for (auto* result : {&part.chosen, &part.exhaustive}) {
+        for (SizeDecision& decision : result->sizes) {
+          if (!decision.failed[c]) exclude(decision, c);
         }
       }
     }
@@ -111,6 +133,7 @@ TuneReport tune(CandidateRunner& runner, const Communicator& world, const TuneOp
       part.chosen = part.exhaustive;
       part.chosen_seconds = part.exhaustive_seconds;
     }
+    runner.release_all();
     report.collectives.push_back(std::move(part));
   }
 
@@ -174,6 +197,9 @@ TuneReport tune(CandidateRunner& runner, const Communicator& world, const TuneOp
     profile.measurement_seconds += seconds;
     rebuild_rules();
   }
+  report.peak_live = runner.peak_live();
+  report.binds = runner.binds();
+  report.peak_device_bytes = static_cast<std::uint64_t>(world.max(static_cast<double>(runner.peak_device_bytes())));
   return report;
 }
 

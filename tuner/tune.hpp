@@ -1,5 +1,6 @@
 #pragma once
 // `cctune tune`: measure the candidates on this allocation, choose per size, build the profile.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ struct TuneOptions {
   int confirm_rounds = 5;     // 0: keep the search's choices unconfirmed
   int confirm_iterations = 10;  // per candidate per confirmation round
   bool library_only = false;  // mpi: only what Open MPI runs itself, so a job needs no libcctune-mpi.so
+  // Called on every rank, as it happens, with a line for a candidate left out (one this runtime or
+  // hardware cannot honour, one with a wrong result).
+  std::function<void(const std::string&)> note;
 };
 
 struct CollectiveReport {
@@ -40,11 +44,16 @@ struct CollectiveReport {
   std::vector<bool> reverted;           // per size: the choice was not confirmed faster than the baseline
   std::vector<double> confirmed_speedup;  // per size: default over choice in the confirmation (0: none)
   double confirm_seconds = 0;
+  std::vector<std::string> left_out;    // "label: reason", candidates this runtime or hardware cannot honour
+  std::vector<std::string> failed;      // candidates left out after a wrong result, with it
 };
 
 struct TuneReport {
   Profile profile;
   std::vector<CollectiveReport> collectives;
+  std::size_t peak_live = 0;            // the most bound collectives (NCCL: communicators) alive at once
+  std::uint64_t binds = 0;              // bound collectives created in all
+  std::uint64_t peak_device_bytes = 0;  // GPU memory in use at its peak, the most of any rank (0: host only)
 };
 
 // Collective over `world`; the same result on every rank. `runner` creates the backends the search

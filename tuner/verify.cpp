@@ -87,17 +87,13 @@ VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Pr
     const Collective collective = selection.collective;
     const std::string name(to_string(collective));
     const std::vector<Candidate> space = search_space(profile.backend, collective);
-    // One bound communicator per distinct choice, made when a size first needs it.
-    std::map<const Candidate*, std::unique_ptr<BoundCollective>> bound;
-    auto bind = [&](const Candidate& candidate) -> BoundCollective& {
-      auto& slot = bound[&candidate];
-      if (!slot) slot = runner.bind(candidate, collective);
-      return *slot;
-    };
+    // Fresh bound collectives (communicators), made when a size first needs them; the runner's pool
+    // keeps the baseline and the choice of the moment alive, and bounds how many more (NCCL's four).
+    runner.release_all();
     const Candidate& default_candidate = space.front();
     const std::string default_label = label(default_candidate);
     report.default_label = default_label;
-    BoundCollective& baseline = bind(default_candidate);
+    runner.acquire(default_candidate, collective);
     std::uint64_t previous = 0;
     for (std::uint64_t size : options.sizes) {
       const bench::MessageShape shape = bench::shape_of(size, collective, options.bench.type, world.size());
@@ -105,14 +101,13 @@ VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Pr
       previous = shape.bytes;
       const Candidate& tuned_choice = tuned_candidate(space, profile, collective, shape.bytes);
       const std::string choice = label(tuned_choice);
-      BoundCollective& tuned = bind(tuned_choice);
       std::vector<double> base_samples, tuned_samples, base_medians, tuned_medians;
-      if (&tuned == &baseline) {
+      if (&tuned_choice == &default_candidate) {
         // The profile keeps the library's own decision here: the job runs exactly the default, so the
         // speedup is 1 by construction. Comparing the default with itself would only report noise
         // (as "slower beyond noise" once in a while); its time is measured for the table.
-        const auto result = runner.measure(default_candidate, baseline, shape,
-                                           bench::Repetitions{options.iterations * options.rounds, 1, 1});
+        const auto result = runner.measure(default_candidate, shape,
+                                           bench::Repetitions{options.iterations * options.rounds, 1, 1}, collective);
         if (result.wrong.value_or(0) != 0) CCTUNE_THROW(name + " " + default_label + " returned wrong elements");
         VerifyRow row;
         row.collective = name;
@@ -128,8 +123,8 @@ VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Pr
         // Alternate who goes first, so that neither profits from the other's warm caches.
         for (int turn = 0; turn < 2; ++turn) {
           const bool measure_tuned = (turn == 1) == (round % 2 == 0);
-          const auto result = measure_tuned ? runner.measure(tuned_choice, tuned, shape, repetitions)
-                                            : runner.measure(default_candidate, baseline, shape, repetitions);
+          const auto result = runner.measure(measure_tuned ? tuned_choice : default_candidate, shape, repetitions,
+                                             collective);
           if (result.wrong.value_or(0) != 0) {
             CCTUNE_THROW(name + " " + (measure_tuned ? choice : default_label) + " returned wrong elements");
           }
@@ -146,6 +141,7 @@ VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Pr
       report.any_slower |= row.slower;
       report.rows.push_back(row);
     }
+    runner.release_all();
   }
   if (!report.rows.empty()) report.geometric_mean_speedup = std::exp(log_sum / static_cast<double>(report.rows.size()));
   return report;

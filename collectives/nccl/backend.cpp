@@ -1,7 +1,14 @@
 #include "collectives/nccl/backend.hpp"
 
+#include <unistd.h>
+
+#include <array>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "collectives/error.hpp"
@@ -31,37 +38,15 @@ ncclRedOp_t nccl_op(ReduceOp op) {
   CCTUNE_USAGE_ERROR("the nccl backend runs sum, max and min (NCCL's avg is rounded differently on every rank count)");
 }
 
-// Sets an environment variable for the lifetime of this object (NCCL reads NCCL_ALGO and NCCL_PROTO
-// while a communicator is created), then puts back what was there.
-class ScopedEnvironment {
- public:
-  ScopedEnvironment(const char* name, const char* value) : name_(name) {
-    if (!value) return;
-    if (const char* old = std::getenv(name)) previous_ = old;
-    setenv(name, value, 1);
-    active_ = true;
-  }
-  ~ScopedEnvironment() {
-    if (!active_) return;
-    if (previous_) {
-      setenv(name_, previous_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-  ScopedEnvironment(const ScopedEnvironment&) = delete;
-  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> previous_;
-  bool active_ = false;
-};
-
 class NcclCall final : public gpu::QueuedCollective {
  public:
   NcclCall(NcclBackend& backend, PeerExchange& peers, const Configuration& configuration)
-      : backend_(backend), configuration_(configuration), comm_(peers, configuration), nranks_(peers.size()) {}
+      : backend_(backend),
+        configuration_(configuration),
+        comm_(peers, configuration, backend.timeout_seconds()),
+        nranks_(peers.size()) {
+    backend.sample_device_memory();
+  }
 
   const AlgorithmInfo& info() const override { return configuration_.info; }
 
@@ -83,12 +68,12 @@ class NcclCall final : public gpu::QueuedCollective {
                                   cudaMemcpyDeviceToDevice, stream));
       send = staging_.get();
     }
-#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
-    if (configuration_.path == Path::library) {
-      CCTUNE_NCCL(ncclAlltoAll(send, args.recv, args.count, type, comm_.get(), stream));
+    // Through the pointer resolved at run time: a runtime older than 2.28 has no ncclAlltoAll, and
+    // then the library path is grouped send/receive, as before 2.28.
+    if (configuration_.path == Path::library && backend_.entry_points().alltoall) {
+      CCTUNE_NCCL(backend_.entry_points().alltoall(send, args.recv, args.count, type, comm_.get(), stream));
       return;
     }
-#endif
     CCTUNE_NCCL(ncclGroupStart());
     for (int peer = 0; peer < nranks_; ++peer) {
       const std::size_t at = block * static_cast<std::size_t>(peer);
@@ -129,14 +114,15 @@ void check_nccl(ncclResult_t rc, std::string_view call, const char* file, int li
   throw Error(std::string(call) + " failed: " + ncclGetErrorString(rc), file, line);
 }
 
-std::string loaded_version() {
+int loaded_version_code() {
   int code = 0;
   CCTUNE_NCCL(ncclGetVersion(&code));
-  // Since 2.9 the code is major * 10000 + minor * 100 + patch.
-  return std::to_string(code / 10000) + "." + std::to_string(code / 100 % 100) + "." + std::to_string(code % 100);
+  return code;
 }
 
-NcclCommunicator::NcclCommunicator(PeerExchange& peers, const Configuration& configuration) {
+std::string loaded_version() { return version_text(loaded_version_code()); }
+
+NcclCommunicator::NcclCommunicator(PeerExchange& peers, const Configuration& configuration, double timeout_seconds) {
   ncclUniqueId id{};
   if (peers.rank() == 0) CCTUNE_NCCL(ncclGetUniqueId(&id));
   peers.broadcast(&id, sizeof id, 0);
@@ -145,9 +131,8 @@ NcclCommunicator::NcclCommunicator(PeerExchange& peers, const Configuration& con
 #if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
   if (configuration.channels_per_net_peer > 0) config.nChannelsPerNetPeer = configuration.channels_per_net_peer;
 #endif
-  const ScopedEnvironment algo("NCCL_ALGO", configuration.algo);
-  const ScopedEnvironment proto("NCCL_PROTO", configuration.proto);
-  CCTUNE_NCCL(ncclCommInitRankConfig(&comm_, peers.size(), id, peers.rank(), &config));
+  comm_ = create_communicator(real_init_entry_points(), peers.size(), id, peers.rank(), config, configuration,
+                              timeout_seconds);
 }
 
 NcclCommunicator::~NcclCommunicator() {
@@ -165,15 +150,106 @@ ncclResult_t NcclCommunicator::async_error() const {
   return error == ncclInProgress ? ncclSuccess : error;
 }
 
+namespace {
+
+// What every rank says about its GPU, for the LL128 rule.
+struct GpuFacts {
+  int compute_capability = 0;
+  std::uint64_t host = 0;
+  std::array<char, 32> bus{};
+};
+
+std::uint64_t host_hash() {
+  std::array<char, 256> name{};
+  gethostname(name.data(), name.size() - 1);
+  return std::hash<std::string>{}(std::string(name.data()));
+}
+
+// Collective. NVLink is judged from CUDA's peer attributes of the pairs this process can see: a peer
+// GPU hidden from it (CUDA_VISIBLE_DEVICES) counts as not joined, so LL128 is then left out.
+Ll128Facts gather_ll128_facts(PeerExchange& peers, int device) {
+  GpuFacts mine;
+  int major = 0, minor = 0;
+  CCTUNE_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  CCTUNE_CUDA(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
+  mine.compute_capability = 10 * major + minor;
+  mine.host = host_hash();
+  cudaDeviceGetPCIBusId(mine.bus.data(), static_cast<int>(mine.bus.size()) - 1, device);
+  std::vector<GpuFacts> all(static_cast<std::size_t>(peers.size()));
+  peers.allgather(&mine, all.data(), sizeof mine);
+
+  Ll128Facts facts;
+  std::set<std::uint64_t> hosts;
+  std::map<std::uint64_t, std::set<std::string>> gpus;
+  bool joined = true;
+  for (const GpuFacts& peer : all) {
+    facts.compute_capability.push_back(peer.compute_capability);
+    hosts.insert(peer.host);
+    gpus[peer.host].insert(std::string(peer.bus.data()));
+    if (peer.host != mine.host || std::strcmp(peer.bus.data(), mine.bus.data()) == 0) continue;
+    int other = -1, atomics = 0;
+    joined = joined && cudaDeviceGetByPCIBusId(&other, peer.bus.data()) == cudaSuccess &&
+             cudaDeviceGetP2PAttribute(&atomics, cudaDevP2PAttrNativeAtomicSupported, device, other) == cudaSuccess &&
+             atomics == 1;
+  }
+  cudaGetLastError();  // a failed query above is an answer, not an error for the next call to find
+  facts.nnodes = static_cast<int>(hosts.size());
+  facts.min_gpus_per_node = static_cast<int>(peers.size());
+  for (const auto& [host, buses] : gpus) facts.min_gpus_per_node = std::min(facts.min_gpus_per_node, static_cast<int>(buses.size()));
+  facts.nvlink_within_nodes = !peers.any(!joined);
+  const char* c2c = std::getenv("NCCL_LL128_C2C");
+  facts.ll128_c2c = !(c2c && std::atoi(c2c) == 0);
+  return facts;
+}
+
+}  // namespace
+
 NcclBackend::NcclBackend(std::unique_ptr<PeerExchange> peers, const BackendSettings& settings)
-    : peers_(std::move(peers)), settings_(settings), device_(peers_->local_rank()) {}
+    : peers_(std::move(peers)),
+      settings_(settings),
+      device_(peers_->local_rank()),
+      runtime_code_(loaded_version_code()),
+      entry_points_(resolve_optional(default_resolver)),
+      ll128_(ll128_unavailable(gather_ll128_facts(*peers_, device_.index))) {
+  sample_device_memory();
+}
+
+std::optional<std::string> NcclBackend::unavailable(Collective collective, std::string_view algorithm) const {
+  return why_unavailable(find_configuration(collective, algorithm), runtime_code_, entry_points_, ll128_);
+}
+
+void NcclBackend::sample_device_memory() {
+  std::size_t free = 0, total = 0;
+  if (cudaMemGetInfo(&free, &total) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  peak_device_bytes_ = std::max<std::uint64_t>(peak_device_bytes_, total - free);
+}
 
 std::unique_ptr<Buffer> NcclBackend::allocate(std::size_t bytes) {
   return std::make_unique<gpu::DeviceBuffer>(gpu::DeviceMemory(bytes));
 }
 
 std::unique_ptr<BoundCollective> NcclBackend::bind(Collective collective, std::string_view algorithm) {
-  return std::make_unique<NcclCall>(*this, *peers_, find_configuration(collective, algorithm));
+  const Configuration& configuration = find_configuration(collective, algorithm);
+  // What the runtime would silently ignore is refused, on every rank alike (one runtime). A forced
+  // LL128 that NCCL would not enable stays runnable here: bench asked for it by name, and a wrong
+  // result is then what it reports; tune leaves it out beforehand (unavailable()).
+  if (const auto why = unsupported_by_runtime(configuration, runtime_code_, entry_points_)) {
+    CCTUNE_USAGE_ERROR("nccl " + std::string(to_string(collective)) + " " + std::string(algorithm) + ": " + *why);
+  }
+  return std::make_unique<NcclCall>(*this, *peers_, configuration);
+}
+
+std::optional<std::string> why_unavailable(const Configuration& configuration, int runtime_code,
+                                           const OptionalEntryPoints& entry_points,
+                                           const std::optional<std::string>& ll128_unavailable) {
+  if (auto why = unsupported_by_runtime(configuration, runtime_code, entry_points)) return why;
+  if (ll128_unavailable && configuration.proto && std::string_view(configuration.proto) == "LL128") {
+    return "NCCL would not enable LL128 here (" + *ll128_unavailable + "), and forcing it skips NCCL's check";
+  }
+  return std::nullopt;
 }
 
 }  // namespace cctune::nccl

@@ -10,6 +10,7 @@
 #include "collectives/gpu/device_backend.hpp"
 #include "collectives/gpu/runtime.hpp"
 #include "collectives/nccl/configurations.hpp"
+#include "collectives/nccl/runtime.hpp"
 #include "collectives/peer_exchange.hpp"
 
 namespace cctune::nccl {
@@ -20,11 +21,17 @@ void check_nccl(ncclResult_t rc, std::string_view call, const char* file, int li
 
 // "2.28.9": the NCCL library this process loaded (not the header it was built against).
 std::string loaded_version();
+int loaded_version_code();
+
+// Why a configuration cannot be measured for what it is on this runtime and hardware, or nullopt.
+std::optional<std::string> why_unavailable(const Configuration& configuration, int runtime_code,
+                                           const OptionalEntryPoints& entry_points,
+                                           const std::optional<std::string>& ll128_unavailable);
 
 class NcclCommunicator {
  public:
-  // Collective over `peers`.
-  NcclCommunicator(PeerExchange& peers, const Configuration& configuration);
+  // Collective over `peers`; timeout_seconds > 0 bounds a non-blocking init's completion.
+  NcclCommunicator(PeerExchange& peers, const Configuration& configuration, double timeout_seconds);
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
   ~NcclCommunicator();
@@ -48,17 +55,32 @@ class NcclBackend final : public gpu::DeviceBackend {
   int size() const override { return peers_->size(); }
   std::span<const AlgorithmInfo> algorithms() const override { return configuration_infos(); }
   std::unique_ptr<Buffer> allocate(std::size_t bytes) override;
-  // Collective: creates the configuration's communicator.
+  // Collective: creates the configuration's communicator. UsageError for one this runtime cannot honour.
   std::unique_ptr<BoundCollective> bind(Collective collective, std::string_view algorithm) override;
+  std::optional<std::string> unavailable(Collective collective, std::string_view algorithm) const override;
+  // A communicator per bound configuration: tune keeps at most four alive instead of one per candidate
+  // (21 for allreduce). Racing's survivors of the first round mostly fit; while more race, each block
+  // of calls may have to create its communicator again (outside the timing).
+  static constexpr std::size_t kMaxLiveCommunicators = 4;
+  std::size_t max_live_bound() const override { return kMaxLiveCommunicators; }
+  // cudaMemGetInfo's memory in use on this rank's device (every process's), the most seen after the
+  // backend's set-up and after each communicator's creation.
+  std::uint64_t peak_device_bytes() const override { return peak_device_bytes_; }
+  void sample_device_memory();
 
   cudaStream_t stream() const { return stream_.get(); }
   double timeout_seconds() const { return settings_.timeout_seconds; }
+  const OptionalEntryPoints& entry_points() const { return entry_points_; }
 
  private:
   std::unique_ptr<PeerExchange> peers_;
   BackendSettings settings_;
   gpu::CurrentDevice device_;
   gpu::Stream stream_;
+  int runtime_code_;
+  OptionalEntryPoints entry_points_;
+  std::optional<std::string> ll128_;  // why NCCL would not enable LL128 here
+  std::uint64_t peak_device_bytes_ = 0;
 };
 
 }  // namespace cctune::nccl

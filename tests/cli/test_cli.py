@@ -1060,6 +1060,35 @@ class Tune(unittest.TestCase):
             self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
             self.assertIn("SLOWER beyond noise", proc.stdout)
 
+    def test_measurements_drop_our_tuner_plugin_and_keep_and_record_the_sites(self):
+        # A job script that sourced a cctune.env names our NCCL plugin: a measurement must not run under
+        # it (one line says what was unset). A site's own plugin is NCCL's default there: kept, said, and
+        # recorded with the run.
+        with tempfile.TemporaryDirectory() as tmp:
+            db = os.path.join(tmp, "results.db")
+            cases = {"/opt/x/libnccl-tuner-cctune.so": ("measuring without cctune's own exports", True),
+                     "site": ("measuring under the site's NCCL_TUNER_PLUGIN=site", False)}
+            for plugin, (line, ours) in cases.items():
+                env = dict(os.environ, NCCL_TUNER_PLUGIN=plugin, CCTUNE_PROFILE=os.path.join(tmp, "p.json"))
+                proc = run([CCTUNE, "tune", "-b", "1K", "-e", "1K", "--collective", "allreduce", "--initial-iters",
+                            "1", "--rounds", "1", "--no-confirm", "-o", os.path.join(tmp, "out"), "--db", db], env=env)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                notes = [l for l in cctune_lines(proc.stderr) if "note: measuring" in l]
+                self.assertTrue(any(line in l for l in notes), proc.stderr)
+                self.assertRegex(proc.stdout, r"# at most \d+ bound configuration\(s\) alive at once")
+                run_id = re.search(r"# Recorded as run (\d+)", proc.stdout).group(1)
+                record = json.loads(run([CCTUNE, "results", "export", "--db", db, run_id]).stdout)
+                measured = record["environment"]["measured_under"]
+                self.assertIn("CCTUNE_PROFILE=" + os.path.join(tmp, "p.json"), measured["dropped"])
+                if ours:
+                    self.assertIn("NCCL_TUNER_PLUGIN=" + plugin, measured["dropped"])
+                    self.assertEqual(measured["kept"], {})
+                else:
+                    self.assertEqual(measured["kept"], {"NCCL_TUNER_PLUGIN": "site"})
+                proc = run([CCTUNE, "bench", "-b", "1K", "-e", "1K", "-n", "1", "--no-progress", "--no-db"], env=env)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertEqual(len([l for l in cctune_lines(proc.stderr) if line in l]), 1, proc.stderr)
+
 
 class MpiShim(unittest.TestCase):
     """libcctune-mpi.so preloaded, through the env file, into an MPI program that knows nothing of cctune."""

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+
+#include "collectives/error.hpp"
 
 namespace cctune::tuner {
 namespace {
@@ -67,6 +70,46 @@ TEST(Search, EquivalentCandidatesEndTheRaceEarly) {
   const SearchResult close = race(2, 1, synthetic({{10, 10.2}}, 7, 0.03), strict);
   EXPECT_GT(close.iterations, 2u * 5);
   EXPECT_EQ(close.sizes[0].winner, 0u);
+}
+
+TEST(Search, AFailedCandidateIsLeftOutAndTheRestStillRaceFairly) {
+  // Candidate 1 would win by far, but fails at its first block at size 1: the others still race in
+  // turn, and the winner is the best of them; at size 0 it is measured and wins.
+  const std::vector<std::vector<double>> base = {{30, 10, 20, 40}, {30, 10, 20, 40}};
+  const MeasureFn timed = synthetic(base, 6);
+  std::vector<std::pair<std::size_t, std::size_t>> order;
+  const MeasureFn measure = [&](std::size_t c, std::size_t s, int iterations) -> std::optional<std::vector<double>> {
+    order.emplace_back(c, s);
+    if (c == 1 && s == 1) return std::nullopt;
+    return timed(c, s, iterations);
+  };
+  for (const bool racing : {true, false}) {
+    order.clear();
+    const SearchResult result = racing ? race(4, 2, measure, SearchOptions{5, 3}) : exhaustive(4, 2, measure, SearchOptions{5, 3});
+    EXPECT_EQ(result.sizes[0].winner, 1u);
+    const SizeDecision& broken = result.sizes[1];
+    EXPECT_TRUE(broken.failed[1]);
+    EXPECT_EQ(broken.median_us[1], 0.0);
+    EXPECT_EQ(broken.winner, 2u);
+    EXPECT_NE(broken.runner_up, 1u);
+    // Measured once at size 1, never again, while the others go on there (exhaustive: every block).
+    EXPECT_EQ(std::count(order.begin(), order.end(), std::make_pair(std::size_t{1}, std::size_t{1})), 1);
+    if (!racing) {
+      EXPECT_EQ(std::count(order.begin(), order.end(), std::make_pair(std::size_t{2}, std::size_t{1})), 7);
+    }
+  }
+  // A candidate found broken elsewhere is excluded afterwards, at a size it had won.
+  SearchResult earlier = race(4, 2, measure, SearchOptions{5, 3});
+  exclude(earlier.sizes[0], 1);
+  EXPECT_EQ(earlier.sizes[0].winner, 2u);
+  EXPECT_TRUE(earlier.sizes[0].failed[1]);
+  EXPECT_THROW(exclude(earlier.sizes[0], 0), Error);
+}
+
+TEST(Search, EveryCandidateFailingIsAnError) {
+  const MeasureFn failing = [](std::size_t, std::size_t, int) -> std::optional<std::vector<double>> { return std::nullopt; };
+  EXPECT_THROW(race(3, 1, failing, SearchOptions{}), Error);
+  EXPECT_THROW(exhaustive(3, 1, failing, SearchOptions{}), Error);
 }
 
 }  // namespace
