@@ -153,12 +153,15 @@ BenchOptions resolve(const RawBenchOptions& raw) {
     }
   }
   for (Collective c : collectives) {
-    AlgorithmSelection selection{c, {}};
+    AlgorithmSelection selection{c, {}, {}};
     for (const auto& info : backend.algorithms()) {
       if (info.collective != c) continue;
       const bool wanted = std::any_of(requested.begin(), requested.end(),
                                       [&](const std::string& name) { return name == "all" || name == info.name; });
       if (wanted) selection.algorithms.emplace_back(info.name);
+      if (std::find(requested.begin(), requested.end(), info.name) != requested.end()) {
+        selection.named.emplace_back(info.name);
+      }
     }
     if (!selection.algorithms.empty()) options.selections.push_back(std::move(selection));
   }
@@ -221,6 +224,24 @@ void check_against_world(const BenchOptions& options, int nranks) {
     CCTUNE_USAGE_ERROR(fmt::format("--inject-delay names rank {}, but there are only {} ranks", options.delay->rank,
                                    nranks));
   }
+}
+
+std::vector<std::string> drop_unavailable(BenchOptions& options, const Backend& backend) {
+  std::vector<std::string> dropped;
+  for (auto& selection : options.selections) {
+    std::erase_if(selection.algorithms, [&](const std::string& name) {
+      if (std::find(selection.named.begin(), selection.named.end(), name) != selection.named.end()) return false;
+      const auto why = backend.unavailable(selection.collective, name);
+      if (!why) return false;
+      dropped.push_back(fmt::format("{} {} ({})", to_string(selection.collective), name, *why));
+      return true;
+    });
+  }
+  std::erase_if(options.selections, [](const AlgorithmSelection& selection) { return selection.algorithms.empty(); });
+  if (options.selections.empty()) {
+    CCTUNE_USAGE_ERROR(fmt::format("no algorithm of --algorithm all can run here: {}", fmt::join(dropped, "; ")));
+  }
+  return dropped;
 }
 
 std::vector<std::string> drop_one_node_only(BenchOptions& options, std::span<const AlgorithmInfo> algorithms,

@@ -29,6 +29,7 @@ InjectedDelay parse_injected_delay(const std::string& text);
 struct AlgorithmSelection {
   Collective collective;
   std::vector<std::string> algorithms;
+  std::vector<std::string> named;  // those the user named (not through "all"): never skipped silently
 };
 
 struct BenchOptions {
@@ -96,6 +97,11 @@ void check_against_world(const BenchOptions& options, int nranks);
 
 // On a run that spans nodes, removes the algorithms that need every rank on one node (shared memory)
 // and returns their names, for the one line that says so. Throws UsageError when nothing is left.
+// Leaves out what `--algorithm all` brought in that the backend cannot honour here (an older NCCL
+// runtime, LL128 where NCCL itself would not enable it): "name: reason" for each, for one line. An
+// algorithm named on the command line stays, and its bind() says why it cannot run. Throws UsageError
+// when nothing is left. Collective: the backend's answers are the same on every rank.
+std::vector<std::string> drop_unavailable(BenchOptions& options, const Backend& backend);
 std::vector<std::string> drop_one_node_only(BenchOptions& options, std::span<const AlgorithmInfo> algorithms,
                                             int nnodes);
 

@@ -136,6 +136,10 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     bench::check_against_world(options, world.size());
     auto backend = find_backend(options.backend).create(MPI_COMM_WORLD, BackendSettings{options.timeout_seconds});
     const bench::RunInfo info = bench::gather_run_info(world, options, backend.get());
+    const auto unavailable = bench::drop_unavailable(options, *backend);
+    if (rank == 0 && !unavailable.empty()) {
+      fmt::print(stderr, "cctune: skipping what cannot run here: {}\n", fmt::join(unavailable, "; "));
+    }
     const auto skipped = bench::drop_one_node_only(options, backend->algorithms(), info.nnodes);
     if (rank == 0 && !skipped.empty()) {
       fmt::print(stderr, "cctune: skipping {}: shared memory needs every rank on one node, and this run spans {} nodes\n",

@@ -59,6 +59,53 @@ TEST(BenchOptions, RunsAcrossNodesDropTheSharedMemoryAlgorithms) {
   }
 }
 
+// A backend that cannot honour some algorithms here (as nccl on an older runtime, or LL128 where NCCL
+// would not enable it); nothing else of it is used.
+class PickyBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "mpi"; }
+  int rank() const override { return 0; }
+  int size() const override { return 1; }
+  std::span<const AlgorithmInfo> algorithms() const override { return find_backend("mpi").algorithms(); }
+  std::unique_ptr<Buffer> allocate(std::size_t) override { return nullptr; }
+  std::unique_ptr<BoundCollective> bind(Collective, std::string_view) override { return nullptr; }
+  std::optional<std::string> unavailable(Collective collective, std::string_view algorithm) const override {
+    if (collective == Collective::alltoall && algorithm == "bruck") return "not in this runtime";
+    if (algorithm == "ring") return "the hardware says no";
+    return std::nullopt;
+  }
+};
+
+TEST(BenchOptions, AllSkipsWhatTheBackendCannotRunHereButANamedOneStays_Item15) {
+  const PickyBackend backend;
+  BenchOptions options = resolve(RawBenchOptions{});
+  EXPECT_EQ(drop_unavailable(options, backend),
+            (std::vector<std::string>{"allreduce ring (the hardware says no)", "alltoall bruck (not in this runtime)"}));
+  for (const auto& selection : options.selections) {
+    EXPECT_EQ(std::count(selection.algorithms.begin(), selection.algorithms.end(), "ring"), 0);
+    EXPECT_EQ(std::count(selection.algorithms.begin(), selection.algorithms.end(), "bruck"), 0);
+    EXPECT_EQ(std::count(selection.algorithms.begin(), selection.algorithms.end(), "mpi"), 1);
+  }
+
+  RawBenchOptions named;
+  named.algorithms = {"all,ring"};  // named as well: its own bind() says why, nothing is skipped silently
+  BenchOptions kept = resolve(named);
+  EXPECT_EQ(drop_unavailable(kept, backend), (std::vector<std::string>{"alltoall bruck (not in this runtime)"}));
+  EXPECT_EQ(std::count(kept.selections[0].algorithms.begin(), kept.selections[0].algorithms.end(), "ring"), 1);
+
+  RawBenchOptions nothing;
+  nothing.collectives = {"alltoall"};
+  nothing.algorithms = {"all"};
+  BenchOptions only_bruck = resolve(nothing);
+  only_bruck.selections[0].algorithms = {"bruck"};
+  try {
+    drop_unavailable(only_bruck, backend);
+    FAIL() << "expected a usage error";
+  } catch (const UsageError& e) {
+    EXPECT_STREQ(e.what(), "no algorithm of --algorithm all can run here: alltoall bruck (not in this runtime)");
+  }
+}
+
 TEST(BenchOptions, AListPicksAlgorithmsPerCollective) {
   RawBenchOptions raw;
   raw.algorithms = {"ring,bruck"};
