@@ -14,7 +14,7 @@ void LaunchGroup::launch(const CudaAlgorithm& algorithm, LaunchParams params, cu
       params.view[v].scratch = scratch_[static_cast<std::size_t>(v)].get();
     }
   }
-  algorithm.launch(params, stream);
+  algorithm.launch(params, limits_, stream);
   CCTUNE_CUDA(cudaGetLastError());
   // Only once the launch is queued: a launch that failed passed no barrier, on any rank.
   epoch_ += static_cast<std::uint32_t>(algorithm.barriers());

@@ -12,10 +12,14 @@ namespace cctune::cuda {
 
 class LaunchGroup {
  public:
+  // limits: the grid every rank agreed on; empty (virtual ranks): this device's own.
+  explicit LaunchGroup(GridLimits limits = {}) : limits_(std::move(limits)) {}
   // Queues one call. params: everything but epoch, blocks and the views' scratch, which this fills in.
   void launch(const CudaAlgorithm& algorithm, LaunchParams params, cudaStream_t stream);
+  const GridLimits& limits() const { return limits_; }
 
  private:
+  GridLimits limits_;
   std::uint32_t epoch_ = 0;
   std::vector<gpu::DeviceMemory> scratch_;  // by view
 };
