@@ -141,7 +141,8 @@ std::pair<const SharedAllocation*, std::size_t> SharedTable::find(const void* po
 }
 
 std::size_t SharedTable::live() const {
-  return static_cast<std::size_t>(std::count_if(entries_.begin(), entries_.end(), [](const Entry& e) { return !e.released; }));
+  const auto live = std::count_if(entries_.begin(), entries_.end(), [](const Entry& e) { return !e.released; });
+  return static_cast<std::size_t>(live);
 }
 
 std::size_t SharedTable::mappings() const {
@@ -279,22 +280,30 @@ std::unique_ptr<SharedAllocation> CudaBackend::share(gpu::DeviceMemory memory) {
   }
   std::vector<OpenReport> reports(static_cast<std::size_t>(size()));
   peers_->allgather(&report, reports.data(), sizeof report);
-  for (std::size_t r = 0; r < reports.size(); ++r) {
-    OpenReport& failed = reports[r];
-    if (failed.peer < 0) continue;
+  // A rank that could not export is the cause of its peers' failures to map: it is named first.
+  std::optional<std::size_t> named;
+  for (std::size_t r = 0; r < reports.size() && !named; ++r) {
+    if (reports[r].peer == static_cast<int>(r)) named = r;
+  }
+  for (std::size_t r = 0; r < reports.size() && !named; ++r) {
+    if (reports[r].peer >= 0) named = r;
+  }
+  if (named) {
+    OpenReport& failed = reports[*named];
     failed.error[sizeof failed.error - 1] = '\0';
     // Whatever was opened stays open: a peer may be about to fail the same way, and nothing here may
     // wait for it to close its side first.
     for (gpu::OpenedPeerMemory& opened : shared->opened) opened.leak();
     memory.leak();
-    if (failed.peer == static_cast<int>(r)) {
-      throw UsageError("rank " + std::to_string(r) + " cannot export its GPU memory through CUDA IPC (" +
-                           failed.error + "): the cuda backend needs it; use --backend nccl",
+    const std::string who = "rank " + std::to_string(*named);
+    if (failed.peer == static_cast<int>(*named)) {
+      throw UsageError(who + " cannot export its GPU memory through CUDA IPC (" + failed.error +
+                           "), which the cuda backend needs; use --backend nccl",
                        __FILE__, __LINE__);
     }
-    throw UsageError("rank " + std::to_string(r) + " cannot map rank " + std::to_string(failed.peer) +
-                         "'s GPU memory through CUDA IPC (" + failed.error +
-                         "): the cuda backend needs peer-to-peer access between its GPUs; use --backend nccl",
+    throw UsageError(who + " cannot map rank " + std::to_string(failed.peer) + "'s GPU memory through CUDA IPC (" +
+                         failed.error + "): the cuda backend needs peer-to-peer access between its GPUs; use "
+                         "--backend nccl",
                      __FILE__, __LINE__);
   }
   shared->memory = std::move(memory);
