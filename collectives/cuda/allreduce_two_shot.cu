@@ -31,11 +31,12 @@ __global__ void __launch_bounds__(kThreads) two_shot_allreduce(const LaunchParam
   const std::size_t chunk = chunk_elements(p.count, p.nranks, device::Element<T>::kPerVector);
   T* mine = static_cast<T*>(view.output[view.rank]);
 
-  device::barrier(view, p.nranks, p.epoch + 1);  // inputs ready; last call's readers are done
+  // Inputs ready; last call's readers are done.
+  if (!device::barrier(view, p.nranks, p.epoch + 1, p.stop)) return;
   // Reduce-scatter. In place this is safe: chunk r of any rank's buffer is read only by rank r here.
   const Range own = chunk_of(view.rank, chunk, p.count);
   device::reduce_range<T>(view.input, p.nranks, p.op, own.begin, own.end, mine);
-  device::barrier(view, p.nranks, p.epoch + 2);  // every chunk reduced; every input read
+  if (!device::barrier(view, p.nranks, p.epoch + 2, p.stop)) return;  // every chunk reduced; every input read
   // All-gather, starting with the next rank so that the ranks do not all read the same peer at once.
   for (int step = 1; step < p.nranks; ++step) {
     const int owner = (view.rank + step) % p.nranks;
@@ -43,7 +44,7 @@ __global__ void __launch_bounds__(kThreads) two_shot_allreduce(const LaunchParam
     device::copy_range<T>(static_cast<const T*>(view.output[owner]), mine, theirs.begin, theirs.end);
   }
   // The caller may overwrite our output (the next input, in place) once the call returns.
-  device::barrier(view, p.nranks, p.epoch + 3);
+  if (!device::barrier(view, p.nranks, p.epoch + 3, p.stop)) return;
 }
 
 class TwoShotAllreduce final : public CudaAlgorithm {
@@ -51,18 +52,25 @@ class TwoShotAllreduce final : public CudaAlgorithm {
   const AlgorithmInfo& info() const override { return info_; }
   int barriers() const override { return 3; }
   std::size_t scratch_bytes(const LaunchParams&) const override { return 0; }
-  void launch(LaunchParams p, cudaStream_t stream) const override {
+  std::vector<const void*> kernels() const override {
+    return {kernel_of<float>(), kernel_of<__half>(), kernel_of<__nv_bfloat16>()};
+  }
+  void launch(LaunchParams p, const GridLimits& limits, cudaStream_t stream) const override {
     with_reduce_type(p.type, [&](auto element) {
       using T = decltype(element);
-      const void* kernel = reinterpret_cast<const void*>(&two_shot_allreduce<T>);
+      const void* kernel = kernel_of<T>();
       const std::size_t chunk_vectors =
           chunk_elements(p.count, p.nranks, device::Element<T>::kPerVector) / device::Element<T>::kPerVector;
-      p.blocks = plan_blocks(chunk_vectors, p.views, resident_blocks_per_sm(kernel), multiprocessor_count());
+      p.blocks = plan_blocks(chunk_vectors, p.views, limits.device_blocks(kernel));
       launch_cooperative(kernel, p, stream);
     });
   }
 
  private:
+  template <typename T>
+  static const void* kernel_of() {
+    return reinterpret_cast<const void*>(&two_shot_allreduce<T>);
+  }
   AlgorithmInfo info_{"two_shot", Collective::allreduce,
                       "reduce-scatter then all-gather through peer memory; each rank reads ~2x its vector "
                       "(large messages)"};

@@ -25,7 +25,7 @@ __global__ void __launch_bounds__(kThreads) direct_write_alltoall(const LaunchPa
     outgoing = saved;
   }
   // Every peer has started this call (its receive buffer is ready) and saved its outgoing blocks.
-  device::barrier(view, n, p.epoch + 1);
+  if (!device::barrier(view, n, p.epoch + 1, p.stop)) return;
   for (std::size_t k = device::first_thread(); k < units_per_peer; k += device::thread_stride()) {
     for (int step = 0; step < n; ++step) {
       const int peer = (view.rank + step) % n;
@@ -33,14 +33,20 @@ __global__ void __launch_bounds__(kThreads) direct_write_alltoall(const LaunchPa
           __ldcg(outgoing + peer * units_per_peer + k);
     }
   }
-  device::barrier(view, n, p.epoch + 2);  // everything the peers wrote into our buffer has landed
+  // Everything the peers wrote into our buffer has landed.
+  if (!device::barrier(view, n, p.epoch + 2, p.stop)) return;
 }
 
 template <typename Unit>
-void launch_with(LaunchParams& p, std::size_t block_bytes, cudaStream_t stream) {
-  const void* kernel = reinterpret_cast<const void*>(&direct_write_alltoall<Unit>);
+const void* kernel_of() {
+  return reinterpret_cast<const void*>(&direct_write_alltoall<Unit>);
+}
+
+template <typename Unit>
+void launch_with(LaunchParams& p, const GridLimits& limits, std::size_t block_bytes, cudaStream_t stream) {
+  const void* kernel = kernel_of<Unit>();
   std::size_t units = block_bytes / sizeof(Unit);
-  p.blocks = plan_blocks(units, p.views, resident_blocks_per_sm(kernel), multiprocessor_count());
+  p.blocks = plan_blocks(units, p.views, limits.device_blocks(kernel));
   launch_cooperative(kernel, p, stream, units);
 }
 
@@ -51,14 +57,18 @@ class DirectWriteAlltoall final : public CudaAlgorithm {
   std::size_t scratch_bytes(const LaunchParams& p) const override {
     return p.in_place ? p.count * size_of(p.type) * static_cast<std::size_t>(p.nranks) : 0;
   }
-  void launch(LaunchParams p, cudaStream_t stream) const override {
+  std::vector<const void*> kernels() const override {
+    return {kernel_of<uint4>(), kernel_of<uint2>(), kernel_of<unsigned>(), kernel_of<unsigned short>(),
+            kernel_of<unsigned char>()};
+  }
+  void launch(LaunchParams p, const GridLimits& limits, cudaStream_t stream) const override {
     // The widest access that divides a block: blocks start at multiples of their own size.
     const std::size_t block_bytes = p.count * size_of(p.type);
-    if (block_bytes % 16 == 0) return launch_with<uint4>(p, block_bytes, stream);
-    if (block_bytes % 8 == 0) return launch_with<uint2>(p, block_bytes, stream);
-    if (block_bytes % 4 == 0) return launch_with<unsigned>(p, block_bytes, stream);
-    if (block_bytes % 2 == 0) return launch_with<unsigned short>(p, block_bytes, stream);
-    launch_with<unsigned char>(p, block_bytes, stream);
+    if (block_bytes % 16 == 0) return launch_with<uint4>(p, limits, block_bytes, stream);
+    if (block_bytes % 8 == 0) return launch_with<uint2>(p, limits, block_bytes, stream);
+    if (block_bytes % 4 == 0) return launch_with<unsigned>(p, limits, block_bytes, stream);
+    if (block_bytes % 2 == 0) return launch_with<unsigned short>(p, limits, block_bytes, stream);
+    launch_with<unsigned char>(p, limits, block_bytes, stream);
   }
 
  private:

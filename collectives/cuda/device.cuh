@@ -99,19 +99,61 @@ __device__ inline std::uint32_t load_acquire(const std::uint32_t* flag) {
   return value;
 }
 
+__device__ inline std::uint32_t load_relaxed(const std::uint32_t* word) {
+  std::uint32_t value;
+  asm volatile("ld.relaxed.sys.global.u32 %0, [%1];" : "=r"(value) : "l"(word) : "memory");
+  return value;
+}
+
+__device__ inline void store_relaxed(std::uint32_t* word, std::uint32_t value) {
+  asm volatile("st.relaxed.sys.global.u32 [%0], %1;" ::"l"(word), "r"(value) : "memory");
+}
+
+// Spins between two looks at the host's stop word: reading host memory costs a trip over PCIe, so it
+// is read as rarely as NCCL reads its abort flag (NCCL 2.28.9 src/device/primitives.h,
+// NCCL_SPINS_BEFORE_CHECK_ABORT).
+inline constexpr unsigned kSpinsBeforeStopCheck = 10000;
+
 // Block blockIdx.x of every rank meets here. What each block wrote before (to its own memory or a
 // peer's) is visible to the same block of every rank after. Flags only grow (epoch after epoch), so a
 // peer already one barrier further on counts as arrived.
-__device__ inline void barrier(const RankView& view, int nranks, std::uint32_t epoch) {
+//
+// false: the call was stopped (StopWords); the kernel must return at once, its output unfinished.
+// The whole block agrees (__syncthreads_or), and blocks never wait for other blocks of their own
+// rank, so returning early leaves no block waiting. One thread that does not spin reads the sticky
+// word meanwhile, so that the calls queued behind a stopped one leave without spinning, at no cost
+// to a barrier's latency.
+[[nodiscard]] __device__ inline bool barrier(const RankView& view, int nranks, std::uint32_t epoch,
+                                             const StopWords& stop) {
+  __shared__ volatile int stopping;
+  if (threadIdx.x == 0) stopping = 0;
   __syncthreads();
   if (threadIdx.x < static_cast<unsigned>(nranks)) {
     const int slot = static_cast<int>(blockIdx.x) * kMaxRanks;
     store_release(view.flags[threadIdx.x] + slot + view.rank, epoch);
     const std::uint32_t* arrived = view.flags[view.rank] + slot + threadIdx.x;
+    unsigned spins = 0;
     while (static_cast<std::int32_t>(load_acquire(arrived) - epoch) < 0) {
+      if (stopping) break;
+      if (stop.requested && ++spins == kSpinsBeforeStopCheck) {
+        spins = 0;
+        if (load_relaxed(stop.requested) != 0) {
+          stopping = 1;
+          break;
+        }
+      }
     }
+  } else if (threadIdx.x == blockDim.x - 1 && stop.sticky && load_relaxed(stop.sticky) != 0) {
+    stopping = 1;
   }
-  __syncthreads();
+  if (__syncthreads_or(stopping)) {
+    if (threadIdx.x == 0) {
+      if (stop.sticky) store_relaxed(stop.sticky, 1);
+      if (stop.stopped) store_relaxed(stop.stopped, 1);
+    }
+    return false;
+  }
+  return true;
 }
 
 // Elements [begin, end) of every rank's `sources`, reduced into `destination` (begin a multiple of

@@ -14,7 +14,7 @@ void LaunchGroup::launch(const CudaAlgorithm& algorithm, LaunchParams params, cu
       params.view[v].scratch = scratch_[static_cast<std::size_t>(v)].get();
     }
   }
-  algorithm.launch(params, stream);
+  algorithm.launch(params, limits_, stream);
   CCTUNE_CUDA(cudaGetLastError());
   // Only once the launch is queued: a launch that failed passed no barrier, on any rank.
   epoch_ += static_cast<std::uint32_t>(algorithm.barriers());
@@ -49,6 +49,25 @@ void VirtualRanks::launch(const CudaAlgorithm& algorithm, std::size_t count, Dat
       view.input[r] = in_place ? output(r) : input(r);
       view.flags[r] = static_cast<std::uint32_t*>(flags_[static_cast<std::size_t>(r)].get());
     }
+  }
+  group_.launch(algorithm, params, stream);
+}
+
+void VirtualRanks::launch_alone(const CudaAlgorithm& algorithm, int alone, std::size_t count, DataType type,
+                                const StopWords& stop, cudaStream_t stream) {
+  CCTUNE_CHECK(alone >= 0 && alone < nranks_ && nranks_ > 1, "virtual ranks: a rank alone needs peers to miss");
+  LaunchParams params;
+  params.nranks = nranks_;
+  params.count = count;
+  params.type = type;
+  params.views = 1;
+  params.stop = stop;
+  RankView& view = params.view[0];
+  view.rank = alone;
+  for (int r = 0; r < nranks_; ++r) {
+    view.output[r] = output(r);
+    view.input[r] = input(r);
+    view.flags[r] = static_cast<std::uint32_t*>(flags_[static_cast<std::size_t>(r)].get());
   }
   group_.launch(algorithm, params, stream);
 }

@@ -12,10 +12,14 @@ namespace cctune::cuda {
 
 class LaunchGroup {
  public:
+  // limits: the grid every rank agreed on; empty (virtual ranks): this device's own.
+  explicit LaunchGroup(GridLimits limits = {}) : limits_(std::move(limits)) {}
   // Queues one call. params: everything but epoch, blocks and the views' scratch, which this fills in.
   void launch(const CudaAlgorithm& algorithm, LaunchParams params, cudaStream_t stream);
+  const GridLimits& limits() const { return limits_; }
 
  private:
+  GridLimits limits_;
   std::uint32_t epoch_ = 0;
   std::vector<gpu::DeviceMemory> scratch_;  // by view
 };
@@ -31,6 +35,11 @@ class VirtualRanks {
   // One call on every rank; in place, each rank's output is also its input.
   void launch(const CudaAlgorithm& algorithm, std::size_t count, DataType type, ReduceOp op, bool in_place,
               cudaStream_t stream);
+  // One out-of-place call that only rank `alone` joins: what a rank whose peers never come sees. It
+  // waits at its first barrier until `stop` ends it (the GPU check stops it so); without a stop word
+  // it would never end. Later calls of this group still meet (flags only grow).
+  void launch_alone(const CudaAlgorithm& algorithm, int alone, std::size_t count, DataType type,
+                    const StopWords& stop, cudaStream_t stream);
 
  private:
   int nranks_;

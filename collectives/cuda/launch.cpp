@@ -3,13 +3,27 @@
 #include <mutex>
 
 #include "collectives/cuda/algorithm.hpp"
+#include "collectives/error.hpp"
 #include "collectives/gpu/runtime.hpp"
 
 namespace cctune::cuda {
 
-int plan_blocks(std::size_t work_items, int views, int resident_per_sm, int multiprocessors) {
+GridLimits::GridLimits(std::vector<const void*> kernels, std::vector<int> device_blocks)
+    : kernels_(std::move(kernels)), device_blocks_(std::move(device_blocks)) {
+  CCTUNE_CHECK(kernels_.size() == device_blocks_.size(), "grid limits: one count per kernel");
+}
+
+int GridLimits::device_blocks(const void* kernel) const {
+  if (kernels_.empty()) return local_device_blocks(kernel);
+  const auto at = std::find(kernels_.begin(), kernels_.end(), kernel);
+  // Every kernel an algorithm launches is in the registry's list, which the ranks agreed on whole.
+  CCTUNE_CHECK(at != kernels_.end(), "grid limits: a kernel the ranks did not agree on");
+  return device_blocks_[static_cast<std::size_t>(at - kernels_.begin())];
+}
+
+int plan_blocks(std::size_t work_items, int views, int device_blocks) {
   const std::size_t wanted = std::max<std::size_t>(1, (work_items + kThreads - 1) / kThreads);
-  const int resident = std::max(1, resident_per_sm * multiprocessors / std::max(views, 1));
+  const int resident = std::max(1, device_blocks / std::max(views, 1));
   return static_cast<int>(std::min<std::size_t>({wanted, static_cast<std::size_t>(kMaxBlocks),
                                                  static_cast<std::size_t>(resident)}));
 }
@@ -36,6 +50,8 @@ int multiprocessor_count() {
   if (added) CCTUNE_CUDA(cudaDeviceGetAttribute(&it->second, cudaDevAttrMultiProcessorCount, device));
   return it->second;
 }
+
+int local_device_blocks(const void* kernel) { return resident_blocks_per_sm(kernel) * multiprocessor_count(); }
 
 void launch_cooperative_with(const void* kernel, const LaunchParams& params, void** arguments, cudaStream_t stream) {
   CCTUNE_CUDA(cudaLaunchCooperativeKernel(kernel, dim3(static_cast<unsigned>(params.blocks),

@@ -24,6 +24,17 @@ struct RankView {
   void* scratch = nullptr;               // this rank's own, not shared: room for a whole output
 };
 
+// How a stuck call is ended (a peer never reached its barrier and -T ran out): the host sets
+// `requested`, every barrier gives up and its kernel returns, so that the stream drains and nothing
+// waits for the device for ever. All null: nothing can stop a call (virtual ranks, which no peer can
+// leave waiting).
+struct StopWords {
+  const std::uint32_t* requested = nullptr;  // pinned host memory mapped into the device; set by the host
+  std::uint32_t* stopped = nullptr;          // the same memory; set by a block that gave up: no result counts
+  std::uint32_t* sticky = nullptr;  // this rank's device memory, also set then: the calls queued behind give up
+                                    // at their first barrier, without waiting to see the host's word
+};
+
 struct LaunchParams {
   int nranks = 1;
   std::size_t count = 0;  // allreduce: elements of the vector; alltoall: elements per peer
@@ -33,6 +44,7 @@ struct LaunchParams {
   std::uint32_t epoch = 0;  // the launch's barriers wait for epoch + 1, epoch + 2, ...
   int blocks = 1;           // per rank (grid.x)
   int views = 1;            // grid.y
+  StopWords stop;
   RankView view[kMaxRanks];
 };
 

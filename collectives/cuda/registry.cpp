@@ -28,6 +28,14 @@ std::span<const AlgorithmInfo> registry_infos() {
   return infos;
 }
 
+std::vector<const void*> registry_kernels() {
+  std::vector<const void*> kernels;
+  for (const auto& algorithm : registry()) {
+    for (const void* kernel : algorithm->kernels()) kernels.push_back(kernel);
+  }
+  return kernels;
+}
+
 const CudaAlgorithm& find_algorithm(Collective collective, std::string_view name) {
   std::string known;
   for (const auto& algorithm : registry()) {

@@ -3,6 +3,8 @@
 // timed there, and the data pattern generated and checked on the device.
 #include <cuda_runtime_api.h>
 
+#include <string>
+
 #include "collectives/backend.hpp"
 #include "collectives/gpu/runtime.hpp"
 
@@ -14,26 +16,27 @@ class QueuedCollective : public BoundCollective {
     queue(args);
     wait();
   }
-  std::optional<std::vector<double>> time_on_device(const CollectiveArgs& args, int iterations) final {
-    timer_.reserve(iterations);
-    timer_.mark(0, stream());
-    for (int i = 0; i < iterations; ++i) {
-      queue(args);
-      timer_.mark(i + 1, stream());
-    }
-    wait();
-    return timer_.microseconds(iterations);
-  }
+  std::optional<std::vector<double>> time_on_device(const CollectiveArgs& args, int iterations) final;
 
  protected:
   virtual cudaStream_t stream() const = 0;
   // Queues one call on stream() without waiting for it.
   virtual void queue(const CollectiveArgs& args) = 0;
-  // Waits for the stream; throws, naming the call, when it does not finish in time.
+  // Waits for what was queued (through wait_for_calls); throws, naming the call, when it does not
+  // finish in time.
   virtual void wait() = 0;
+
+  // Waits for every call queued so far, each within `timeout_seconds` of the one before it having
+  // finished (0: no limit): -T bounds each call of a timed batch, not the batch, for every device
+  // backend alike. false when a call did not finish in time, or still_healthy said no.
+  bool wait_for_calls(double timeout_seconds, bool (*still_healthy)(void*) = nullptr, void* context = nullptr);
+  // The call wait_for_calls last gave up on, for messages: " (call 3 of 20 queued)", or empty.
+  std::string overdue_call() const;
 
  private:
   CallTimer timer_;
+  int timed_calls_ = 0;  // calls of the batch being waited for, each ending at timer_.event(i + 1)
+  int overdue_ = -1;
 };
 
 class DeviceBackend : public Backend {

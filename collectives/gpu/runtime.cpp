@@ -1,6 +1,7 @@
 #include "collectives/gpu/runtime.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -19,6 +20,13 @@ std::string seconds_text(double seconds) {
   text << seconds << " s";
   return text.str();
 }
+
+namespace {
+std::atomic<bool> abandoned{false};
+}  // namespace
+
+void abandon_device() noexcept { abandoned.store(true); }
+bool device_abandoned() noexcept { return abandoned.load(); }
 
 int usable_devices(std::string* why) {
   int count = 0;
@@ -58,7 +66,7 @@ DeviceMemory::DeviceMemory(std::size_t bytes) : bytes_(bytes) {
 
 DeviceMemory& DeviceMemory::operator=(DeviceMemory&& other) noexcept {
   if (this != &other) {
-    if (pointer_) cudaFree(pointer_);
+    if (pointer_ && !device_abandoned()) cudaFree(pointer_);
     pointer_ = std::exchange(other.pointer_, nullptr);
     bytes_ = std::exchange(other.bytes_, 0);
   }
@@ -66,7 +74,13 @@ DeviceMemory& DeviceMemory::operator=(DeviceMemory&& other) noexcept {
 }
 
 DeviceMemory::~DeviceMemory() {
-  if (pointer_) cudaFree(pointer_);  // errors cannot be reported from here, and the memory is gone anyway
+  // Errors cannot be reported from here, and the memory is gone anyway.
+  if (pointer_ && !device_abandoned()) cudaFree(pointer_);
+}
+
+void DeviceMemory::leak() noexcept {
+  pointer_ = nullptr;
+  bytes_ = 0;
 }
 
 void DeviceMemory::reserve(std::size_t bytes) {
@@ -79,7 +93,36 @@ OpenedPeerMemory::OpenedPeerMemory(const cudaIpcMemHandle_t& handle) {
 }
 
 OpenedPeerMemory::~OpenedPeerMemory() {
-  if (pointer_) cudaIpcCloseMemHandle(pointer_);
+  if (pointer_ && !device_abandoned()) cudaIpcCloseMemHandle(pointer_);
+}
+
+MappedHostWords::MappedHostWords(std::size_t words) {
+  void* host = nullptr;
+  CCTUNE_CUDA(cudaHostAlloc(&host, words * sizeof(std::uint32_t), cudaHostAllocMapped));
+  host_ = static_cast<std::uint32_t*>(host);
+  std::fill(host_, host_ + words, 0u);
+  void* device = nullptr;
+  const cudaError_t rc = cudaHostGetDevicePointer(&device, host, 0);
+  if (rc != cudaSuccess) {
+    cudaFreeHost(host);
+    host_ = nullptr;
+    CCTUNE_CUDA(rc);
+  }
+  device_ = static_cast<std::uint32_t*>(device);
+}
+
+MappedHostWords& MappedHostWords::operator=(MappedHostWords&& other) noexcept {
+  if (this != &other) {
+    if (host_ && !device_abandoned()) cudaFreeHost(host_);
+    host_ = std::exchange(other.host_, nullptr);
+    device_ = std::exchange(other.device_, nullptr);
+  }
+  return *this;
+}
+
+MappedHostWords::~MappedHostWords() {
+  // A kernel that could not be stopped may still read these words: they stay.
+  if (host_ && !device_abandoned()) cudaFreeHost(host_);
 }
 
 Stream::Stream() { CCTUNE_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
@@ -92,22 +135,57 @@ Event::~Event() {
   if (event_) cudaEventDestroy(event_);
 }
 
-bool wait_for_stream(cudaStream_t stream, double timeout_seconds, bool (*still_healthy)(void*), void* context) {
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
-  auto pause = std::chrono::microseconds(1);
-  for (;;) {
-    const cudaError_t rc = cudaStreamQuery(stream);
-    if (rc == cudaSuccess) return true;
-    if (rc != cudaErrorNotReady) CCTUNE_CUDA(rc);
-    if (still_healthy && !still_healthy(context)) return false;
-    if (timeout_seconds > 0 && std::chrono::duration<double>(Clock::now() - start).count() > timeout_seconds) {
-      return false;
+int first_overdue_call(int calls, double timeout_seconds, const WaitSteps& steps) {
+  double since = steps.now();
+  for (int call = 0; call < calls; ++call) {
+    for (int poll = 0;; ++poll) {
+      if (steps.finished(call)) break;
+      if (steps.healthy && !steps.healthy()) return call;
+      if (timeout_seconds > 0 && steps.now() - since > timeout_seconds) return call;
+      steps.pause(poll);
     }
-    // Short calls finish within microseconds: start with a spin-like pause, back off to 1 ms.
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::microseconds(1000));
+    since = steps.now();  // the next call started no earlier than this
   }
+  return -1;
+}
+
+namespace {
+
+// Polls with short sleeps, so that a rank waiting for a slow peer leaves the CPU to others: short
+// calls finish within microseconds, so a spin-like pause first, backing off to 1 ms.
+WaitSteps real_steps(std::function<bool(int)> finished, bool (*still_healthy)(void*), void* context) {
+  WaitSteps steps;
+  steps.finished = std::move(finished);
+  if (still_healthy) steps.healthy = [still_healthy, context] { return still_healthy(context); };
+  steps.now = [] { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); };
+  steps.pause = [](int poll) {
+    std::this_thread::sleep_for(std::chrono::microseconds(1 << std::min(poll, 10)));
+  };
+  return steps;
+}
+
+// true when done; throws on a CUDA error (a fault in an earlier call, a lost device).
+bool query_done(cudaError_t rc, std::string_view call) {
+  if (rc == cudaSuccess) return true;
+  if (rc != cudaErrorNotReady) check_cuda(rc, call, __FILE__, __LINE__);
+  return false;
+}
+
+}  // namespace
+
+bool wait_for_stream(cudaStream_t stream, double timeout_seconds, bool (*still_healthy)(void*), void* context) {
+  const auto done = [stream](int) { return query_done(cudaStreamQuery(stream), "cudaStreamQuery(stream)"); };
+  return first_overdue_call(1, timeout_seconds, real_steps(done, still_healthy, context)) < 0;
+}
+
+int wait_for_events(std::span<const cudaEvent_t> events, cudaStream_t stream, double timeout_seconds,
+                    bool (*still_healthy)(void*), void* context) {
+  const auto count = static_cast<int>(events.size());
+  const auto done = [&](int call) {
+    if (call < count) return query_done(cudaEventQuery(events[static_cast<std::size_t>(call)]), "cudaEventQuery");
+    return query_done(cudaStreamQuery(stream), "cudaStreamQuery(stream)");
+  };
+  return first_overdue_call(count + 1, timeout_seconds, real_steps(done, still_healthy, context));
 }
 
 void CallTimer::reserve(int iterations) {
@@ -129,16 +207,16 @@ std::vector<double> CallTimer::microseconds(int iterations) const {
   return samples;
 }
 
-void DeviceBuffer::copy_from_host(const void* source, std::size_t bytes) {
-  if (bytes) CCTUNE_CUDA(cudaMemcpy(memory_.get(), source, bytes, cudaMemcpyHostToDevice));
+void DeviceBufferView::copy_from_host(const void* source, std::size_t bytes) {
+  if (bytes) CCTUNE_CUDA(cudaMemcpy(pointer_, source, bytes, cudaMemcpyHostToDevice));
 }
 
-void DeviceBuffer::copy_to_host(void* destination, std::size_t bytes) const {
-  if (bytes) CCTUNE_CUDA(cudaMemcpy(destination, memory_.get(), bytes, cudaMemcpyDeviceToHost));
+void DeviceBufferView::copy_to_host(void* destination, std::size_t bytes) const {
+  if (bytes) CCTUNE_CUDA(cudaMemcpy(destination, pointer_, bytes, cudaMemcpyDeviceToHost));
 }
 
-void DeviceBuffer::fill_bytes(std::byte value, std::size_t bytes) {
-  if (bytes) CCTUNE_CUDA(cudaMemset(memory_.get(), static_cast<int>(value), bytes));
+void DeviceBufferView::fill_bytes(std::byte value, std::size_t bytes) {
+  if (bytes) CCTUNE_CUDA(cudaMemset(pointer_, static_cast<int>(value), bytes));
   CCTUNE_CUDA(cudaDeviceSynchronize());
 }
 

@@ -4,6 +4,9 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -27,13 +30,21 @@ int usable_devices(std::string* why = nullptr);
 // The device a rank uses: its local rank, round robin over the node's GPUs.
 int device_for_local_rank(int local_rank);
 
+// After a kernel that could not be stopped, every CUDA call that waits for the device (cudaFree,
+// cudaFreeHost, closing an IPC mapping, synchronising) would wait for ever, and the error could never
+// reach MPI_Abort at the edge. The owners below then leak what they hold instead of freeing it: the
+// process is about to end, and its exit gives the memory back.
+void abandon_device() noexcept;
+bool device_abandoned() noexcept;
+
 // Makes that device current. A backend declares it before any member that allocates or creates a
 // stream, since those belong to the device current when they are made.
 struct CurrentDevice {
+  CurrentDevice() = default;  // none chosen yet (index -1): a backend that first learns whether it may use one
   explicit CurrentDevice(int local_rank);
   // "1 [0000:1b:00.0] NVIDIA H200", as nccl-tests lists its devices.
   std::string describe() const;
-  int index = 0;
+  int index = -1;
 };
 
 class DeviceMemory {
@@ -50,6 +61,8 @@ class DeviceMemory {
   std::size_t bytes() const { return bytes_; }
   // Grows (never shrinks) to at least `bytes`, dropping the old contents.
   void reserve(std::size_t bytes);
+  // Gives up the memory without freeing it (a peer may still map it after an error; exit reclaims it).
+  void leak() noexcept;
 
  private:
   void* pointer_ = nullptr;
@@ -65,14 +78,38 @@ class OpenedPeerMemory {
   OpenedPeerMemory(const OpenedPeerMemory&) = delete;
   ~OpenedPeerMemory();
   void* get() const { return pointer_; }
+  // Forgets the mapping without closing it (an error path: closing may wait for the device).
+  void leak() noexcept { pointer_ = nullptr; }
 
  private:
   void* pointer_ = nullptr;
 };
 
+// Pinned host memory mapped into the device's address space: words that the host writes while a
+// kernel runs and the kernel reads (and the other way round), with no copy and no synchronisation.
+class MappedHostWords {
+ public:
+  MappedHostWords() = default;
+  explicit MappedHostWords(std::size_t words);  // zeroed
+  MappedHostWords(MappedHostWords&& other) noexcept { *this = std::move(other); }
+  MappedHostWords& operator=(MappedHostWords&& other) noexcept;
+  MappedHostWords(const MappedHostWords&) = delete;
+  MappedHostWords& operator=(const MappedHostWords&) = delete;
+  ~MappedHostWords();
+  // The host's pointer (read and write it through std::atomic_ref) and the device's.
+  std::uint32_t* host() const { return host_; }
+  std::uint32_t* device() const { return device_; }
+
+ private:
+  std::uint32_t* host_ = nullptr;
+  std::uint32_t* device_ = nullptr;
+};
+
 class Stream {
  public:
   Stream();  // non-blocking: never serialised with the legacy default stream
+  Stream(Stream&& other) noexcept : stream_(std::exchange(other.stream_, nullptr)) {}
+  Stream& operator=(Stream&&) = delete;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
   ~Stream();
@@ -101,26 +138,58 @@ class Event {
 bool wait_for_stream(cudaStream_t stream, double timeout_seconds, bool (*still_healthy)(void*) = nullptr,
                      void* context = nullptr);
 
+// The rule behind every bounded wait here, apart from CUDA so that it can be tested with a fake clock:
+// calls 0..calls-1 finish in turn, and each must finish within `timeout_seconds` (0: no limit) of the
+// moment the one before it was seen to finish (the first: of the start). So a batch of queued calls
+// is bounded per call, not as a whole. Returns the index of the first call that did not finish in
+// time, or for which healthy() said no; -1 when all finished. Errors thrown by finished() pass through.
+struct WaitSteps {
+  std::function<bool(int call)> finished;
+  std::function<bool()> healthy;     // empty: always
+  std::function<double()> now;       // seconds, monotonic
+  std::function<void(int poll)> pause;  // between two polls of the same call (poll counts from 0)
+};
+int first_overdue_call(int calls, double timeout_seconds, const WaitSteps& steps);
+
+// Waits for `events` in turn (each marks the end of one queued call), then for the rest of `stream`,
+// each within `timeout_seconds` of the one before (first_overdue_call's rule). Returns the index of
+// the event that did not come in time (events.size(): the stream's tail), or -1 when everything finished.
+int wait_for_events(std::span<const cudaEvent_t> events, cudaStream_t stream, double timeout_seconds,
+                    bool (*still_healthy)(void*) = nullptr, void* context = nullptr);
+
 // `iterations` calls queued back to back, each between two events: what time_on_device returns.
 class CallTimer {
  public:
   void reserve(int iterations);
   void mark(int index, cudaStream_t stream);  // 0 before the first call, i after call i
   std::vector<double> microseconds(int iterations) const;  // after the stream has finished
+  cudaEvent_t event(int index) const { return events_.at(static_cast<std::size_t>(index)).get(); }
 
  private:
   std::vector<Event> events_;
 };
 
-// Buffers in device memory on the current device (the cuda backend's are also mapped by its peers).
-class DeviceBuffer final : public Buffer {
+// A buffer in device memory on the current device that someone else owns (the cuda backend keeps the
+// memory it shares with its peers until they have all closed their mappings of it).
+class DeviceBufferView : public Buffer {
  public:
-  explicit DeviceBuffer(DeviceMemory memory) : memory_(std::move(memory)) {}
-  void* data() override { return memory_.get(); }
-  std::size_t bytes() const override { return memory_.bytes(); }
+  DeviceBufferView(void* pointer, std::size_t bytes) : pointer_(pointer), bytes_(bytes) {}
+  void* data() override { return pointer_; }
+  std::size_t bytes() const override { return bytes_; }
   void copy_from_host(const void* source, std::size_t bytes) override;
   void copy_to_host(void* destination, std::size_t bytes) const override;
   void fill_bytes(std::byte value, std::size_t bytes) override;
+
+ private:
+  void* pointer_;
+  std::size_t bytes_;
+};
+
+// A buffer that owns its device memory (the nccl backend's).
+class DeviceBuffer final : public DeviceBufferView {
+ public:
+  explicit DeviceBuffer(DeviceMemory memory)
+      : DeviceBufferView(memory.get(), memory.bytes()), memory_(std::move(memory)) {}
 
  private:
   DeviceMemory memory_;

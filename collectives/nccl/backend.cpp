@@ -86,7 +86,7 @@ class NcclCall final : public gpu::QueuedCollective {
   static bool healthy(void* context) { return static_cast<NcclCall*>(context)->comm_.async_error() == ncclSuccess; }
 
   void wait() override {
-    if (gpu::wait_for_stream(backend_.stream(), backend_.timeout_seconds(), healthy, this)) return;
+    if (wait_for_calls(backend_.timeout_seconds(), healthy, this)) return;
     const ncclResult_t error = comm_.async_error();
     comm_.abort();
     if (error != ncclSuccess) {
