@@ -88,7 +88,12 @@ Outcome run_check(const accept::CollectiveCheck& check, bench::BenchOptions opti
     MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
     options.delay->rank = world_rank == options.delay->rank ? communicator.rank() : -1;
   }
-  auto backend = find_backend(options.backend).create(comm, BackendSettings{options.timeout_seconds});
+  // A device backend ends a stuck call itself, by its own deadline; the watchdog's abort writes the
+  // RANK_HUNG verdict naming the late ranks first. So the backend's deadline comes a little later,
+  // as the backstop for its timed batches, which the watchdog does not watch.
+  const double backstop = options.timeout_seconds > 0 ? options.timeout_seconds + std::max(10.0, options.timeout_seconds / 10)
+                                                      : 0;
+  auto backend = find_backend(options.backend).create(comm, BackendSettings{backstop});
   bench::Measurer measurer(*backend, communicator, options, watchdog);
   const Collective collective = check.collective == "allreduce" ? Collective::allreduce : Collective::alltoall;
   const bench::MessageShape shape = bench::shape_of(check.bytes, collective, options.type, communicator.size());
