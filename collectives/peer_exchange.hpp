@@ -2,7 +2,9 @@
 // What a GPU backend needs from whoever started the ranks: its place among them, and a few small
 // exchanges while it sets up (NCCL's unique id, CUDA IPC handles). cctune provides it over MPI
 // (collectives/backends.cpp); the GPU check program, which runs where there is no MPI, provides it for
-// one process alone. After set-up the GPU backends never call it again.
+// one process alone or over a socket between its processes. The GPU backends call it while they set
+// up, and the cuda backend also in allocate() (every rank exports and maps each buffer) and at its
+// orderly teardown (close everywhere, meet, then free); never while a collective is in flight.
 #include <cstddef>
 #include <cstring>
 
