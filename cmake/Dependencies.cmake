@@ -56,7 +56,7 @@ if(NOT CCTUNE_WITH_CUDA STREQUAL "OFF")
       set(CCTUNE_PATTERN_CUDA_ARCHITECTURES "${_cctune_pattern_archs}" CACHE STRING
           "CUDA architectures of the data fill and check kernels (default: CMAKE_CUDA_ARCHITECTURES plus PTX for the oldest GPU nvcc supports)")
     endif()
-    # CMake 3.25 predates nvcc 13 and does not know its C++20 flag: tell it.
+    # CMake (3.22 to 3.25 at least) knows no C++20 flag for nvcc: tell it.
     set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
     set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
     set(CMAKE_CUDA_STANDARD 20)

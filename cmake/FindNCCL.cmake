@@ -60,7 +60,7 @@ if(NCCL_VERSION AND NCCL_LIBRARY_VERSION)
   string(REGEX MATCH "^[0-9]+" _header_major "${NCCL_VERSION}")
   string(REGEX MATCH "^[0-9]+" _library_major "${NCCL_LIBRARY_VERSION}")
   if(NCCL_LIBRARY_VERSION VERSION_LESS NCCL_VERSION OR NOT _header_major STREQUAL _library_major)
-    set(_nccl_mismatch "cctune: NCCL not used: ${NCCL_INCLUDE_DIR}/nccl.h is ${NCCL_VERSION} but ${NCCL_LIBRARY} is "
+    string(CONCAT _nccl_mismatch "cctune: NCCL not used: ${NCCL_INCLUDE_DIR}/nccl.h is ${NCCL_VERSION} but ${NCCL_LIBRARY} is "
                        "${NCCL_LIBRARY_VERSION}; set NCCL_ROOT to one installation that has both (or NCCL_LIBRARY to "
                        "a library of the header's version)")
   endif()
@@ -68,7 +68,7 @@ endif()
 
 include(FindPackageHandleStandardArgs)
 if(_nccl_mismatch)
-  message(WARNING "${_nccl_mismatch}")
+  message(STATUS "${_nccl_mismatch}")  # one line (a WARNING would be wrapped), as gpu-check.sh shows it
   set(NCCL_FOUND FALSE)
 else()
   find_package_handle_standard_args(NCCL REQUIRED_VARS NCCL_LIBRARY NCCL_INCLUDE_DIR VERSION_VAR NCCL_VERSION)
