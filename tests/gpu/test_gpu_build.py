@@ -171,6 +171,24 @@ class GpuCheckProgram(unittest.TestCase):
         self.assertTrue(lines[0].startswith("gpu_check: did not run: no NVIDIA driver here"), lines[0])
         self.assertIn("runtime is 13.", lines[0])
 
+    def test_a_driver_older_than_the_runtime_is_named_not_no_gpu(self):
+        # A stand-in libcuda.so.1 that says it is the CUDA 12.4 driver (the 550 series) to this CUDA 13
+        # build: the runtime answers "insufficient driver", as with no driver at all.
+        environment = dict(os.environ, LD_LIBRARY_PATH=os.environ["CCTUNE_FAKE_DRIVER_DIR"])
+        run = subprocess.run([os.environ["CCTUNE_GPU_CHECK"]], capture_output=True, text=True, env=environment,
+                             timeout=600)
+        self.assertEqual(run.returncode, 1, run.stdout + run.stderr)
+        self.assertEqual(len(run.stdout.splitlines()), 1, run.stdout)
+        self.assertRegex(run.stdout, r"^gpu_check: did not run: the NVIDIA driver here supports CUDA 12\.4, older "
+                                     r"than this build's CUDA runtime 13\.\d: install driver 580 or newer")
+        # A driver new enough whose GPUs cannot be initialised: CUDA's own error, with both versions.
+        environment["FAKE_CUDA_DRIVER_VERSION"] = "13000"
+        run = subprocess.run([os.environ["CCTUNE_GPU_CHECK"]], capture_output=True, text=True, env=environment,
+                             timeout=600)
+        self.assertEqual(run.returncode, 1, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, r"^gpu_check: did not run: CUDA cannot use the GPUs here: cudaError\w+: .* "
+                                     r"\(driver for CUDA 13\.0, runtime CUDA 13\.\d\)\n$")
+
     def test_a_bad_option_is_one_line_and_a_failure(self):
         for args, said in ((["--bogus"], "unknown option --bogus"),
                            (["--processes", "1"], "--processes 1 is not a number from 2 to 64")):
@@ -256,6 +274,11 @@ class GpuCheckScript(unittest.TestCase):
             self.assertEqual(rc, 77, output)
             self.assertRegex(last, r"^gpu-check: did not run: no GPU here: no NVIDIA driver here \(libcuda\.so\.1 "
                                    r"cannot be loaded; this build's CUDA runtime is \d+\.\d\)$")
+        # On a driver older than the runtime it says so, and fails (not 77: that is for "no GPU here").
+        rc, last, output = self.run_script(build=build, LD_LIBRARY_PATH=os.environ["CCTUNE_FAKE_DRIVER_DIR"])
+        self.assertEqual(rc, 1, output)
+        self.assertRegex(last, r"^gpu-check: did not run: the NVIDIA driver here supports CUDA 12\.4, older than "
+                               r"this build's CUDA runtime 13\.\d: install driver 580 or newer")
 
 
 if __name__ == "__main__":
