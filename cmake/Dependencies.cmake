@@ -30,7 +30,33 @@ if(NOT CCTUNE_WITH_CUDA STREQUAL "OFF")
       set(CMAKE_CUDA_ARCHITECTURES 80-real 90-real 90-virtual)
     endif()
     enable_language(CUDA)
-    # CMake 3.25 predates nvcc 13 and does not know its C++20 flag: tell it.
+    # The fill and check kernels (collectives/gpu/pattern_kernels.cu) are all the nccl backend runs of
+    # ours: they also carry PTX for the oldest GPU this nvcc still compiles for (CUDA 13: compute_75,
+    # Turing, so a T4 compiles them at load), and refuse an older one with one line naming it. Machine
+    # code for the GPUs above stays, so that those load without compiling anything.
+    if(NOT DEFINED CCTUNE_PATTERN_CUDA_ARCHITECTURES)
+      execute_process(COMMAND ${CMAKE_CUDA_COMPILER} --list-gpu-arch OUTPUT_VARIABLE _cctune_nvcc_archs
+                      RESULT_VARIABLE _cctune_nvcc_rc ERROR_QUIET)
+      set(_cctune_oldest "")
+      if(_cctune_nvcc_rc EQUAL 0)
+        string(REGEX MATCHALL "compute_[0-9]+" _cctune_nvcc_archs "${_cctune_nvcc_archs}")
+        foreach(_arch IN LISTS _cctune_nvcc_archs)
+          string(REPLACE "compute_" "" _arch "${_arch}")
+          if(_cctune_oldest STREQUAL "" OR _arch LESS _cctune_oldest)
+            set(_cctune_oldest ${_arch})
+          endif()
+        endforeach()
+      endif()
+      set(_cctune_pattern_archs ${CMAKE_CUDA_ARCHITECTURES})
+      # "all" or "native" already choose for themselves; a plain list gets the oldest PTX in front.
+      if(NOT _cctune_oldest STREQUAL "" AND CMAKE_CUDA_ARCHITECTURES MATCHES "^[0-9]")
+        list(PREPEND _cctune_pattern_archs ${_cctune_oldest}-virtual)
+        list(REMOVE_DUPLICATES _cctune_pattern_archs)
+      endif()
+      set(CCTUNE_PATTERN_CUDA_ARCHITECTURES "${_cctune_pattern_archs}" CACHE STRING
+          "CUDA architectures of the data fill and check kernels (default: CMAKE_CUDA_ARCHITECTURES plus PTX for the oldest GPU nvcc supports)")
+    endif()
+    # CMake (3.22 to 3.25 at least) knows no C++20 flag for nvcc: tell it.
     set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
     set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
     set(CMAKE_CUDA_STANDARD 20)
@@ -43,5 +69,8 @@ if(NOT CCTUNE_WITH_CUDA STREQUAL "OFF")
   elseif(CCTUNE_WITH_CUDA STREQUAL "ON" OR CCTUNE_GPU_ONLY)
     message(FATAL_ERROR "CCTUNE_WITH_CUDA=ON but no CUDA toolkit with nvcc was found (set CUDAToolkit_ROOT)")
   endif()
+endif()
+if(CCTUNE_HAVE_CUDA)
+  message(STATUS "cctune: CUDA architectures ${CMAKE_CUDA_ARCHITECTURES}; fill and check kernels ${CCTUNE_PATTERN_CUDA_ARCHITECTURES}")
 endif()
 message(STATUS "cctune: CUDA ${CCTUNE_HAVE_CUDA} ${CUDAToolkit_VERSION}, NCCL ${CCTUNE_HAVE_NCCL} ${NCCL_VERSION}")

@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 
 #include "collectives/data_pattern.hpp"
+#include "collectives/gpu/kernel_image.hpp"
 #include "collectives/gpu/runtime.hpp"
 
 namespace cctune::gpu {
@@ -109,6 +110,12 @@ std::size_t elements_of(const PatternRequest& r) {
   return r.collective == Collective::alltoall ? r.count * static_cast<std::size_t>(r.nranks) : r.count;
 }
 
+// The nccl backend runs no kernel of ours but these, so they are built for every GPU this nvcc knows
+// (PTX for the oldest, collectives/gpu/CMakeLists.txt); an older GPU is refused here with one line.
+void require_image(const void* kernel) {
+  require_kernel_image(kernel, "data fill and check kernels", CCTUNE_PATTERN_CUDA_ARCHITECTURES);
+}
+
 unsigned grid_for(std::size_t elements) {
   const std::size_t blocks = (elements + kThreads - 1) / kThreads;
   return static_cast<unsigned>(blocks < 4096 ? (blocks ? blocks : 1) : 4096);
@@ -119,6 +126,7 @@ unsigned grid_for(std::size_t elements) {
 void fill_input_on_device(void* buffer, const PatternRequest& request) {
   const std::size_t elements = elements_of(request);
   if (elements == 0) return;
+  require_image(reinterpret_cast<const void*>(&fill_kernel));
   fill_kernel<<<grid_for(elements), kThreads>>>(generator_for(request), buffer, elements);
   CCTUNE_CUDA(cudaGetLastError());
   CCTUNE_CUDA(cudaDeviceSynchronize());
@@ -127,6 +135,7 @@ void fill_input_on_device(void* buffer, const PatternRequest& request) {
 std::uint64_t count_wrong_on_device(const void* buffer, const PatternRequest& request) {
   const std::size_t elements = elements_of(request);
   if (elements == 0) return 0;
+  require_image(reinterpret_cast<const void*>(&check_kernel));
   DeviceMemory counter(sizeof(unsigned long long));
   CCTUNE_CUDA(cudaMemset(counter.get(), 0, sizeof(unsigned long long)));
   check_kernel<<<grid_for(elements), kThreads>>>(generator_for(request), buffer, elements,
