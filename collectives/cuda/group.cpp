@@ -30,6 +30,9 @@ VirtualRanks::VirtualRanks(int nranks, std::size_t max_bytes) : nranks_(nranks) 
     flags_.emplace_back(kFlagsPerRank * sizeof(std::uint32_t));
     CCTUNE_CUDA(cudaMemset(flags_.back().get(), 0, flags_.back().bytes()));
   }
+  // cudaMemset runs on the legacy stream, which does not order against the non-blocking stream the
+  // kernels run on: the flags must be zero before the first launch reads them.
+  CCTUNE_CUDA(cudaDeviceSynchronize());
 }
 
 void VirtualRanks::launch(const CudaAlgorithm& algorithm, std::size_t count, DataType type, ReduceOp op,

@@ -32,7 +32,22 @@ int usable_devices(std::string* why) {
   int count = 0;
   const cudaError_t rc = cudaGetDeviceCount(&count);
   if (rc != cudaSuccess) {
-    if (why) *why = cudaGetErrorString(rc);
+    if (why) {
+      // CUDA says "driver version is insufficient" both where there is no driver at all and where it
+      // is too old for this runtime: name which, and the versions (gpu_check's one line does too).
+      int driver = 0, runtime = 0;
+      cudaDriverGetVersion(&driver);
+      cudaRuntimeGetVersion(&runtime);
+      auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
+      if (driver == 0) {
+        *why = std::string("no NVIDIA driver here (") + cudaGetErrorString(rc) + ")";
+      } else if (driver < runtime) {
+        *why = "the NVIDIA driver supports CUDA " + version(driver) + ", older than this build's CUDA runtime " +
+               version(runtime) + ": update the driver";
+      } else {
+        *why = cudaGetErrorString(rc);
+      }
+    }
     cudaGetLastError();  // clear it, so that it is not reported by the next call
     return 0;
   }
