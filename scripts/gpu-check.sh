@@ -91,9 +91,14 @@ mkdir -p "$out"
   echo "# cctune gpu-check, $(date -u +%Y-%m-%dT%H:%M:%SZ), revision $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader 2>/dev/null || true
 } | tee "$out/gpu-check.txt"
-status=0
-"$build/tests/gpu/cctune_gpu_check" "$@" 2>&1 | tee -a "$out/gpu-check.txt" || status=${PIPESTATUS[0]}
+codes=(0 0)
+"$build/tests/gpu/cctune_gpu_check" "$@" 2>&1 | tee -a "$out/gpu-check.txt" || codes=("${PIPESTATUS[@]}")
 trap - ERR
+status=${codes[0]}
+# A run whose record was lost is no "all correct": the lease it took is gone with it.
+if [ "${codes[1]}" != 0 ]; then
+  did_not_run 2 "the check exited $status, but its output could not be written to $out/gpu-check.txt"
+fi
 reason=$(grep -m 1 '^gpu_check: did not run: ' "$out/gpu-check.txt" | sed 's/^gpu_check: did not run: //' || true)
 case "$status" in
   0) line="gpu-check: all correct (the whole output is $out/gpu-check.txt)" ;;

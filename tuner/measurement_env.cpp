@@ -3,12 +3,15 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "collectives/files.hpp"
 #include "tuner/profile.hpp"
 
 namespace cctune::tuner {
 namespace {
 
 constexpr const char* kOurLibrary = "libnccl-tuner-cctune.so";
+// The first words of every Open MPI rules file cctune writes (tuner/exporters.cpp export_ompi_rules).
+constexpr const char* kOurRulesHeader = "# Open MPI coll/tuned dynamic rules written by cctune";
 
 std::string join(const std::vector<std::string>& items) {
   std::string text;
@@ -42,7 +45,17 @@ std::optional<int> exported_net_peer(const std::string& profile_path) {
   return std::nullopt;
 }
 
-MeasurementEnvironment decide_measurement_environment(const GetEnv& get, const ExportedNetPeer& net_peer) {
+bool is_our_rules_file(const std::string& path) {
+  try {
+    const std::string text = files::read_regular_file(path, "the Open MPI rules file", 1 << 20);
+    return text.rfind(kOurRulesHeader, 0) == 0;
+  } catch (const std::exception&) {
+    return false;  // unreadable: nothing shows it is ours, so it stays (and Open MPI says what it makes of it)
+  }
+}
+
+MeasurementEnvironment decide_measurement_environment(const GetEnv& get, const ExportedNetPeer& net_peer,
+                                                      const IsOurRulesFile& our_rules) {
   MeasurementEnvironment decision;
   auto drop = [&](const char* name) {
     if (const char* value = get(name)) decision.dropped.push_back(std::string(name) + "=" + value);
@@ -65,6 +78,13 @@ MeasurementEnvironment decide_measurement_environment(const GetEnv& get, const E
       drop("NCCL_NCHANNELS_PER_NET_PEER");
     } else {
       keep("NCCL_NCHANNELS_PER_NET_PEER");
+    }
+  }
+  if (const char* rules = get("OMPI_MCA_coll_tuned_dynamic_rules_filename")) {
+    if (our_rules(rules)) {
+      drop("OMPI_MCA_coll_tuned_dynamic_rules_filename");
+    } else {
+      keep("OMPI_MCA_coll_tuned_dynamic_rules_filename");
     }
   }
   drop("CCTUNE_PROFILE");

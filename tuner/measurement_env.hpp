@@ -40,7 +40,13 @@ std::optional<int> exported_net_peer(const std::string& profile_path);
 //     (NCCL lets it override every communicator's config), kept otherwise;
 //   any other NCCL_TUNER_PLUGIN (the site's, "none" included), and NCCL_TUNER_CONFIG_FILE beside it:
 //     kept.
-MeasurementEnvironment decide_measurement_environment(const GetEnv& get, const ExportedNetPeer& net_peer);
+//   OMPI_MCA_coll_tuned_dynamic_rules_filename: dropped when the file is one cctune wrote (its first
+//     line says so: Open MPI's file rules outrank the algorithm cctune forces through MPI_T, so every
+//     ompi:N candidate and the baseline would time the file's choice), kept otherwise.
+using IsOurRulesFile = std::function<bool(const std::string& path)>;
+bool is_our_rules_file(const std::string& path);
+MeasurementEnvironment decide_measurement_environment(const GetEnv& get, const ExportedNetPeer& net_peer,
+                                                      const IsOurRulesFile& our_rules = is_our_rules_file);
 // Unsets what `decision` drops, and keeps it for measurement_environment().
 void apply(const MeasurementEnvironment& decision);
 // {"kept": {NAME: value}, "dropped": ["NAME=value"]}: what a run record keeps of it.

@@ -58,7 +58,9 @@ class BoundKernel final : public gpu::QueuedCollective {
     try {
       backend_.group().launch(algorithm_, params, backend_.stream());
     } catch (const Error&) {  // a launch that failed here may have passed on a peer: the epochs differ
-      backend_.mark_failed();
+      // The calls of this batch already queued may wait at a barrier for a peer that has gone on:
+      // stopped now, before anything on the way to MPI_Abort can wait for the device.
+      backend_.stop_calls();
       throw;
     }
   }

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -181,14 +182,16 @@ Ll128Facts gather_ll128_facts(PeerExchange& peers, int device) {
   Ll128Facts facts;
   std::set<std::uint64_t> hosts;
   std::map<std::uint64_t, std::set<std::string>> gpus;
-  bool joined = true;
+  bool joined = true, hidden = false;
   for (const GpuFacts& peer : all) {
     facts.compute_capability.push_back(peer.compute_capability);
     hosts.insert(peer.host);
     gpus[peer.host].insert(std::string(peer.bus.data()));
     if (peer.host != mine.host || std::strcmp(peer.bus.data(), mine.bus.data()) == 0) continue;
     int other = -1, atomics = 0;
-    joined = joined && cudaDeviceGetByPCIBusId(&other, peer.bus.data()) == cudaSuccess &&
+    const bool visible = cudaDeviceGetByPCIBusId(&other, peer.bus.data()) == cudaSuccess;
+    hidden = hidden || !visible;
+    joined = joined && visible &&
              cudaDeviceGetP2PAttribute(&atomics, cudaDevP2PAttrNativeAtomicSupported, device, other) == cudaSuccess &&
              atomics == 1;
   }
@@ -197,8 +200,10 @@ Ll128Facts gather_ll128_facts(PeerExchange& peers, int device) {
   facts.min_gpus_per_node = static_cast<int>(peers.size());
   for (const auto& [host, buses] : gpus) facts.min_gpus_per_node = std::min(facts.min_gpus_per_node, static_cast<int>(buses.size()));
   facts.nvlink_within_nodes = !peers.any(!joined);
+  facts.peer_hidden = peers.any(hidden);
+  // Each rank's own environment, but one answer for all: ranks must offer the same candidates.
   const char* c2c = std::getenv("NCCL_LL128_C2C");
-  facts.ll128_c2c = !(c2c && std::atoi(c2c) == 0);
+  facts.ll128_c2c = !peers.any(c2c && std::atoi(c2c) == 0);
   return facts;
 }
 
@@ -211,6 +216,21 @@ NcclBackend::NcclBackend(std::unique_ptr<PeerExchange> peers, const BackendSetti
       runtime_code_(loaded_version_code()),
       entry_points_(resolve_optional(default_resolver)),
       ll128_(ll128_unavailable(gather_ll128_facts(*peers_, device_.index))) {
+  // unavailable() must answer alike on every rank, or ranks would bind different configurations in a
+  // different order and NCCL's inits would pair up wrongly (a hang): where ranks loaded different
+  // NCCL libraries (a wheel on some nodes, the system's on others), the oldest runtime and the entry
+  // points every rank has decide.
+  struct RuntimeFacts {
+    int code;
+    int has_alltoall;
+  };
+  const RuntimeFacts mine{runtime_code_, entry_points_.alltoall != nullptr ? 1 : 0};
+  std::vector<RuntimeFacts> all(static_cast<std::size_t>(peers_->size()));
+  peers_->allgather(&mine, all.data(), sizeof mine);
+  for (const RuntimeFacts& peer : all) {
+    runtime_code_ = std::min(runtime_code_, peer.code);
+    if (!peer.has_alltoall) entry_points_.alltoall = nullptr;
+  }
   sample_device_memory();
 }
 

@@ -137,6 +137,12 @@ std::optional<std::string> ll128_unavailable(const Ll128Facts& facts) {
   // at least 7.0, and the algorithm's intra-node path is NVLink (typeIntra <= PATH_NVB).
   if (*low != *high) return "the ranks' GPUs differ (" + sm(*low) + " to " + sm(*high) + ")";
   if (*low < 70) return "the GPUs are older than sm_70";
+  // A GPU hidden from a process (Slurm's --gpus-per-task=1) cannot be asked about: NCCL itself sees
+  // the links through NVML, we cannot, and forcing LL128 on a PCIe node is what must not happen.
+  if (!facts.nvlink_within_nodes && facts.peer_hidden) {
+    return "NVLink between a node's GPUs cannot be confirmed: each process sees only its own GPU "
+           "(CUDA_VISIBLE_DEVICES); let every rank see the node's GPUs to offer LL128";
+  }
   if (!facts.nvlink_within_nodes) return "the GPUs of a node are not all joined by NVLink";
   if (facts.nnodes == 1) return std::nullopt;
   // Across nodes NCCL also needs the NIC's path to be at most PXN (sm_90 and newer with

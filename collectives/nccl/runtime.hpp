@@ -66,6 +66,7 @@ struct Ll128Facts {
   // Every two GPUs that ranks on one node use are joined by NVLink (CUDA: native peer atomics, which
   // PCIe peer access lacks). True with one GPU per node.
   bool nvlink_within_nodes = true;
+  bool peer_hidden = false;  // some rank cannot see a GPU of its node (CUDA_VISIBLE_DEVICES per task)
   bool ll128_c2c = true;  // NCCL_LL128_C2C (default 1)
 };
 // nullopt where NCCL would enable LL128 by default, else why not (one clause). Where we cannot tell

@@ -138,6 +138,10 @@ TEST(NcclLl128, OfferedOnlyWhereNcclWouldEnableItItself) {
   Ll128Facts pcie = hopper_node(4);
   pcie.nvlink_within_nodes = false;
   EXPECT_EQ(ll128_unavailable(pcie), "the GPUs of a node are not all joined by NVLink");
+  Ll128Facts per_task = pcie;  // --gpus-per-task=1: NVLink cannot be asked about, and is not assumed
+  per_task.peer_hidden = true;
+  ASSERT_TRUE(ll128_unavailable(per_task).has_value());
+  EXPECT_NE(ll128_unavailable(per_task)->find("CUDA_VISIBLE_DEVICES"), std::string::npos);
 
   Ll128Facts mixed = hopper_node(2);
   mixed.compute_capability = {80, 90};

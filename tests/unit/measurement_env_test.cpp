@@ -3,18 +3,54 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
+
+#include "tuner/exporters.hpp"
+#include "tuner/profile.hpp"
 
 namespace cctune::tuner {
 namespace {
 
-MeasurementEnvironment decide(const std::map<std::string, std::string>& env, std::optional<int> exported = std::nullopt) {
+MeasurementEnvironment decide(const std::map<std::string, std::string>& env, std::optional<int> exported = std::nullopt,
+                              const std::string& our_rules = "") {
   return decide_measurement_environment(
       [&](const char* name) -> const char* {
         const auto it = env.find(name);
         return it == env.end() ? nullptr : it->second.c_str();
       },
-      [&](const std::string&) { return exported; });
+      [&](const std::string&) { return exported; }, [&](const std::string& path) { return path == our_rules; });
+}
+
+TEST(MeasurementEnvironment, OurOpenMpiRulesFileGoesASitesStays) {
+  const std::string ours = "/p/ompi-rules.conf";
+  const auto mine = decide({{"OMPI_MCA_coll_tuned_dynamic_rules_filename", ours}}, std::nullopt, ours);
+  EXPECT_EQ(mine.dropped, (std::vector<std::string>{"OMPI_MCA_coll_tuned_dynamic_rules_filename=" + ours}));
+  EXPECT_TRUE(mine.kept.empty());
+  const auto site = decide({{"OMPI_MCA_coll_tuned_dynamic_rules_filename", "/etc/ompi/rules.conf"}}, std::nullopt, ours);
+  EXPECT_TRUE(site.dropped.empty());
+  ASSERT_EQ(site.kept.size(), 1u);
+  EXPECT_EQ(site.kept[0].second, "/etc/ompi/rules.conf");
+}
+
+TEST(MeasurementEnvironment, OurRulesFileIsKnownByTheHeaderCctuneWrites) {
+  const auto dir = std::filesystem::temp_directory_path() / ("cctune-rules-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto write = [&](const char* name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  };
+  Profile profile;
+  profile.cctune_version = "test";
+  profile.shape.nranks = 4;
+  profile.shape.nnodes = 1;
+  EXPECT_TRUE(is_our_rules_file(write("ours.conf", export_ompi_rules(profile))));
+  EXPECT_FALSE(is_our_rules_file(write("site.conf", "1  # collectives\n2\n1\n4\n1\n0 4 0 0\n")));
+  EXPECT_FALSE(is_our_rules_file((dir / "missing.conf").string()));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(MeasurementEnvironment, OurPluginAndWhatItReadsNeverSteerAMeasurement) {
