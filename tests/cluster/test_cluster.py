@@ -48,6 +48,11 @@ class Cluster:
     def mpirun(self, *args, timeout=300):
         return run([SIMCLUSTER, "--name", self.name, "mpirun", "--", CCTUNE, *args], timeout=timeout)
 
+    def srun(self, *args, timeout=300):
+        total = sum(int(r) for r in self.ranks.split(",")) * (self.nodes if "," not in self.ranks else 1)
+        return run([SIMCLUSTER, "--name", self.name, "slurm", "run", "--", "srun", "-N", str(self.nodes), "-n",
+                    str(total), "--distribution=block", CCTUNE, *args], timeout=timeout)
+
     def down(self):
         run([SIMCLUSTER, "--name", self.name, "down"], timeout=60)
 
@@ -73,18 +78,18 @@ class ClusterCase(unittest.TestCase):
         if cls.cluster is not None:
             cls.cluster.down()
 
-    def bench(self, dtype, *extra):
-        path = os.path.join(self.cluster.work, "bench-{}.json".format(dtype))
-        proc = self.cluster.mpirun(*BENCH, "-d", dtype, *extra, "-J", path)
+    def bench(self, dtype, *extra, launcher="mpirun"):
+        path = os.path.join(self.cluster.work, "bench-{}-{}.json".format(launcher, dtype))
+        proc = getattr(self.cluster, launcher)(*BENCH, "-d", dtype, *extra, "-J", path)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         with open(path) as f:
             doc = json.load(f)
         return proc, doc
 
-    def check_bench(self, dtype, *extra):
+    def check_bench(self, dtype, *extra, launcher="mpirun"):
         ranks = [int(r) for r in self.RANKS.split(",")]
         ranks = ranks * self.NODES if len(ranks) == 1 else ranks
-        proc, doc = self.bench(dtype, *extra)
+        proc, doc = self.bench(dtype, *extra, launcher=launcher)
         self.assertIn("{} ranks on {} node(s)".format(sum(ranks), self.NODES), proc.stdout)
         self.assertEqual(doc["env"]["nnodes"], self.NODES)
         self.assertEqual(sorted(doc["env"]["ranks_per_node"]), sorted(ranks))
@@ -136,6 +141,19 @@ class FourNodesTwoRanks(ClusterCase):
 
 class ThreeUnevenNodes(ClusterCase):
     NODES, RANKS = 3, "1,2,3"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        proc = run([SIMCLUSTER, "--name", cls.cluster.name, "slurm", "up"], timeout=120)
+        cls.slurm = proc.returncode == 0
+        cls.slurm_error = proc.stdout + proc.stderr
+
+    def test_bench_under_srun_with_pmix(self):
+        if not self.slurm and "is not installed" in self.slurm_error:
+            self.skipTest(self.slurm_error.strip())
+        self.assertTrue(self.slurm, self.slurm_error)
+        self.check_bench("float", "-o", "min", launcher="srun")
 
     def test_bench_every_algorithm_double_sum(self):
         self.check_bench("double", "-o", "sum")
