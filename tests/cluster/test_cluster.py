@@ -1,7 +1,8 @@
 """cctune across simulated nodes (tests/cluster/simcluster): what single-node runs cannot show.
 
 Needs root (network namespaces); elsewhere every test here is skipped with one line. Each class brings
-its cluster up once and takes it down in tearDownClass, and a failed start takes down what it made;
+its cluster up once and takes it down in a class cleanup (run also when its set-up fails), and a failed
+`up` takes down what it made;
 clusters that killed runs of these tests left behind are removed first (`down --stale`).
 """
 import json
@@ -67,16 +68,9 @@ class ClusterCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        try:
-            cls.cluster = Cluster(cls.__name__.lower(), cls.NODES, cls.RANKS, *cls.OPTIONS)
-        except BaseException:
-            cls.cluster = None
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.cluster is not None:
-            cls.cluster.down()
+        cls.cluster = Cluster(cls.__name__.lower(), cls.NODES, cls.RANKS, *cls.OPTIONS)
+        # Unlike tearDownClass, a class cleanup also runs when the rest of setUpClass fails.
+        cls.addClassCleanup(cls.cluster.down)
 
     def bench(self, dtype, *extra, launcher="mpirun"):
         path = os.path.join(self.cluster.work, "bench-{}-{}.json".format(launcher, dtype))
