@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
   chromium fonts-dejavu-core  # the report test renders cctune's HTML in headless Chromium
   shellcheck slurm-wlm munge  # the Slurm scripts' tests, with a real local Slurm
+  iproute2 util-linux  # the simulated cluster (tests/cluster): ip, tc, unshare, nsenter
 )
 
 missing=()
