@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
+#include <functional>
 #include <set>
 #include <utility>
 
@@ -57,16 +59,10 @@ std::vector<Pairing> isolation_rounds(int participants) {
 
 namespace {
 
-// The middle value nearer the good end with an even count (with two values, the better one), so that
-// half the participants slow leave the baseline at the healthy half.
-double good_median(std::vector<double> values, Better better) {
+double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
-  return better == Better::higher ? values[values.size() / 2] : values[(values.size() - 1) / 2];
-}
-
-double upper_median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
+  const std::size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 }  // namespace
@@ -76,12 +72,14 @@ double upper_median(std::vector<double> values) {
 // healthy partner has a healthy best, however many of the groups were slow (with 3 nodes and one
 // broken, two of the three pairs are slow; judging groups against the median group named nobody).
 //
-// The baseline is the median of the participants' bests, and the spread their median absolute
-// deviation (MAD), taken over those whose best meets the spec's floor when there are any (they are
-// healthy by the spec's own measure), else over all. A participant is blamed when its best
-//  - misses the floor, and
+// The baseline is the median of the bests of the faster half of the participants (the ceil(n/2) with
+// the best bests: healthy ones while at most half are broken), and the spread their median absolute
+// deviation (MAD). Both are taken on a log scale, since a slowdown is a factor (a pair at half speed
+// is as far below as one at twice the time is above). A participant is blamed when its best
+//  - misses the spec's floor,
 //  - is kSlowFactor slower than the baseline (below half its bus bandwidth, or above twice its time),
-//  - and by more than kSpreads x 1.4826 MAD (noise among the participants is not a fault).
+//  - and is further below it than kSpreads x 1.4826 MAD (about three standard deviations of the
+//    healthy half: noise among healthy participants is not a fault).
 // Nobody blamed while every participant missed the floor: the shortfall is everyone's alike (the
 // fabric, the floor), not one node's.
 IsolationJudgement judge_isolation(int participants, const std::vector<RoundValues>& rounds, Better better,
@@ -89,10 +87,12 @@ IsolationJudgement judge_isolation(int participants, const std::vector<RoundValu
   const bool higher = better == Better::higher;
   const auto is_better = [&](double a, double b) { return higher ? a > b : a < b; };
   const auto meets_floor = [&](double v) { return higher ? v >= floor : v <= floor; };
+  // Goodness on a log scale: larger is better, for bandwidths and times alike.
+  const auto good = [&](double v) { return higher ? std::log(v) : -std::log(v); };
   std::vector<double> best(participants, std::nan(""));
   for (const RoundValues& round : rounds) {
     for (const GroupValue& group : round) {
-      if (group.members.size() < 2 || std::isnan(group.value)) continue;
+      if (group.members.size() < 2 || !(group.value > 0) || !std::isfinite(group.value)) continue;
       for (int p : group.members) {
         if (p < 0 || p >= participants) continue;
         if (std::isnan(best[p]) || is_better(group.value, best[p])) best[p] = group.value;
@@ -100,39 +100,38 @@ IsolationJudgement judge_isolation(int participants, const std::vector<RoundValu
     }
   }
   IsolationJudgement judgement;
-  std::vector<double> judged, healthy;
+  std::vector<double> goodness;
   for (double b : best) {
     if (std::isnan(b)) continue;
-    judged.push_back(b);
-    if (meets_floor(b)) healthy.push_back(b);
+    goodness.push_back(good(b));
+    judgement.below_floor += meets_floor(b) ? 0 : 1;
   }
-  judgement.judged = static_cast<int>(judged.size());
-  judgement.below_floor = static_cast<int>(judged.size() - healthy.size());
-  if (judged.empty()) {
+  judgement.judged = static_cast<int>(goodness.size());
+  if (goodness.empty()) {
     judgement.summary = "no group of two was measured";
     return judgement;
   }
-  const std::vector<double>& reference = healthy.empty() ? judged : healthy;
-  judgement.baseline = good_median(reference, better);
+  std::sort(goodness.begin(), goodness.end(), std::greater<>());
+  const std::vector<double> faster(goodness.begin(), goodness.begin() + static_cast<std::ptrdiff_t>((goodness.size() + 1) / 2));
+  const double centre = median(faster);
   std::vector<double> deviations;
-  for (double v : reference) deviations.push_back(std::abs(v - judgement.baseline));
-  judgement.spread = upper_median(deviations);
-  const double margin = kSpreads * 1.4826 * judgement.spread;
+  for (double g : faster) deviations.push_back(std::abs(g - centre));
+  const double mad = median(deviations);
+  judgement.baseline = higher ? std::exp(centre) : std::exp(-centre);
+  judgement.spread = std::exp(mad) - 1;
+  const double margin = std::max(std::log(kSlowFactor), kSpreads * 1.4826 * mad);
   for (int p = 0; p < participants; ++p) {
     const double b = best[p];
-    if (std::isnan(b) || meets_floor(b)) continue;
-    const bool by_factor = higher ? b * kSlowFactor < judgement.baseline : b > kSlowFactor * judgement.baseline;
-    const bool beyond_spread = std::abs(b - judgement.baseline) > margin;
-    if (!by_factor || !beyond_spread) continue;
+    if (std::isnan(b) || meets_floor(b) || centre - good(b) <= margin) continue;
     judgement.blamed.push_back(
         {p, b,
-         fmt::format("its best group ran {:.4g} against the others' {:.4g} (MAD {:.2g}) and the floor {:g}: "
+         fmt::format("its best group ran {:.4g} against the faster half's {:.4g} (spread {:.0f}%) and the floor {:g}: "
                      "{} in every group with it",
-                     b, judgement.baseline, judgement.spread, floor,
+                     b, judgement.baseline, 100 * judgement.spread, floor,
                      higher ? "below half the bus bandwidth" : "above twice the time")});
   }
   if (!judgement.blamed.empty()) return judgement;
-  if (healthy.empty()) {
+  if (judgement.below_floor == judgement.judged) {
     judgement.summary = fmt::format(
         "every one of the {} missed the floor alike (typical best {:.4g}, floor {:g}): the shortfall is not one "
         "node or rank",

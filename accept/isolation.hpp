@@ -30,8 +30,8 @@ struct Blame {
 
 struct IsolationJudgement {
   std::vector<Blame> blamed;  // in participant order
-  double baseline = 0;        // median of the participants' best values, in the check's unit
-  double spread = 0;          // their median absolute deviation, same unit
+  double baseline = 0;        // the faster half's median best, in the check's unit
+  double spread = 0;          // their median absolute deviation, as a fraction (0.1: 10%)
   int below_floor = 0;        // participants whose every group missed the floor
   int judged = 0;             // participants in at least one measured group of two or more
   std::string summary;        // when nobody is blamed: why, one line
@@ -41,7 +41,8 @@ struct IsolationJudgement {
 // side by side on a shared machine differ by tens of percent (a 0.7x rule named an innocent rank on
 // this project's VM); a broken node or rank is slower by far more.
 inline constexpr double kSlowFactor = 2.0;
-// ... and beyond this many scaled MADs (1.4826 MAD estimates one standard deviation) of the baseline.
+// ... and beyond this many scaled MADs (1.4826 MAD estimates one standard deviation) of the faster
+// half's bests, on a log scale.
 inline constexpr double kSpreads = 3.0;
 
 IsolationJudgement judge_isolation(int participants, const std::vector<RoundValues>& rounds, Better better,

@@ -133,6 +133,14 @@ TEST(JudgeIsolation, NoiseWithinTheSpreadNamesNobody) {
   EXPECT_EQ(blamed(judge_isolation(8, measure(speed, noise), Better::higher, 9)), std::vector<int>{2});
 }
 
+TEST(JudgeIsolation, HealthyRanksStraddlingTheFloorAreNotBlamed) {
+  // As seen on this project's loaded VM: healthy pairs from 1 to 2.1 GB/s against a floor of 2, and
+  // the delayed rank at 0.35. A baseline of those meeting the floor (2.1 alone) would blame rank 1.
+  const auto j = judge_isolation(4, measure({2.1, 1.0, 1.4, 0.35}), Better::higher, 2);
+  EXPECT_EQ(blamed(j), std::vector<int>{3});
+  EXPECT_NEAR(j.baseline, 1.4, 1e-9);
+}
+
 TEST(JudgeIsolation, ABrokenNodeAboveTheFloorIsNotBlamed) {
   // Half the others' speed but meeting the spec: the allocation's shortfall is not that node's.
   const auto j = judge_isolation(4, measure(cluster(4, {1}, 10, 4)), Better::higher, 3);
