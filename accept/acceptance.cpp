@@ -105,7 +105,8 @@ Verdict judge(const CollectiveCheck& check, const std::string& subject, const Me
 // ranks on a single node), every pair of a round at once on its own communicator, in the rounds of
 // isolation_rounds(); each pair runs twice and keeps its better run; judge_isolation() names whom to
 // blame (its rule is written there and in docs/acceptance.md).
-void isolate(const CollectiveCheck& check, const bench::BenchOptions& options, const Communicator& world,
+// What it took, on rank 0 when it measured.
+std::optional<IsolationCost> isolate(const CollectiveCheck& check, const bench::BenchOptions& options, const Communicator& world,
              const std::vector<std::string>& hosts, double budget_seconds, bench::Watchdog* watchdog, const Add& add) {
   const auto start = std::chrono::steady_clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
@@ -128,7 +129,7 @@ void isolate(const CollectiveCheck& check, const bench::BenchOptions& options, c
       add({"allocation", what, Status::skip, "TOO_FEW_TO_ISOLATE", "", "",
            fmt::format("{} {}: pairs cannot tell them apart", participants, by_node ? "nodes" : "ranks")});
     }
-    return;
+    return std::nullopt;
   }
   const bool higher = check.min_busbw_gbs.has_value();
   const std::vector<Pairing> rounds = isolation_rounds(participants);
@@ -157,13 +158,15 @@ void isolate(const CollectiveCheck& check, const bench::BenchOptions& options, c
     measured.push_back(std::move(round));
   }
   const double seconds = world.max(elapsed());
-  if (world.rank() != 0) return;
-  const std::string cost = fmt::format("{} of {} rounds, {} measurements, {:.1f} s", measured.size(), rounds.size(),
-                                       measurements, seconds);
+  if (world.rank() != 0) return std::nullopt;
+  const IsolationCost cost{check.name(), static_cast<int>(measured.size()), static_cast<int>(rounds.size()),
+                           measurements, seconds};
+  const std::string cost_text =
+      fmt::format("{} of {} rounds, {} measurements, {:.1f} s", cost.rounds, cost.planned, cost.measurements, cost.seconds);
   if (measured.size() < rounds.size()) {
     add({"allocation", what, Status::skip, "ISOLATION_BUDGET", "", "",
-         fmt::format("--budget {:g} s ran out after {}", budget_seconds, cost)});
-    return;
+         fmt::format("--budget {:g} s ran out after {}", budget_seconds, cost_text)});
+    return cost;
   }
   const double floor = higher ? *check.min_busbw_gbs : *check.max_latency_us;
   const IsolationJudgement judgement =
@@ -172,11 +175,12 @@ void isolate(const CollectiveCheck& check, const bench::BenchOptions& options, c
   for (const Blame& blame : judgement.blamed) {
     add({name_of(blame.participant), what, Status::fail, by_node ? "SLOW_NODE" : "SLOW_RANK",
          "best " + in_unit(blame.best), "~" + in_unit(judgement.baseline) + " like the others",
-         blame.reason + " (" + cost + ")"});
+         blame.reason + " (" + cost_text + ")"});
   }
   if (judgement.blamed.empty()) {
-    add({"allocation", what, Status::skip, "NO_SLOW_PARTICIPANT", "", "", judgement.summary + " (" + cost + ")"});
+    add({"allocation", what, Status::skip, "NO_SLOW_PARTICIPANT", "", "", judgement.summary + " (" + cost_text + ")"});
   }
+  return cost;
 }
 
 }  // namespace
@@ -254,7 +258,8 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
         add(verdict);
       }
       if (world.sum(missed ? 1 : 0) != 0) {
-        isolate(check, options, world, hosts, settings.budget_seconds, watchdog.get(), add);
+        const auto cost = isolate(check, options, world, hosts, settings.budget_seconds, watchdog.get(), add);
+        if (cost) log->add_isolation_cost(*cost);
       }
     }
   }

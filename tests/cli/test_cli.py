@@ -2087,11 +2087,15 @@ class Accept(unittest.TestCase):
                               "--inject-delay", "1:0.002"))
             self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
             with open(json_path) as f:
-                verdicts = json.load(f)["verdicts"]
-            isolation = [v for v in verdicts if v["check"].startswith("isolation:")]
+                result = json.load(f)
+            isolation = [v for v in result["verdicts"] if v["check"].startswith("isolation:")]
             self.assertEqual([(v["subject"], v["fault"]) for v in isolation], [(f"rank 1 ({socket_host()})", "SLOW_RANK")])
-            # The cost: every pair of 3 once, two measurements a round.
+            # The cost: every pair of 3 once, two measurements a round (each all pairs of the round at once).
             self.assertRegex(isolation[0]["detail"], r"\(3 of 3 rounds, 6 measurements, [0-9.]+ s\)$")
+            cost = result["isolation"]
+            self.assertEqual([(c["check"], c["rounds"], c["planned_rounds"], c["measurements"]) for c in cost],
+                             [("allreduce 1 MiB busbw >= 2 GB/s", 3, 3, 6)])
+            self.assertGreater(cost[0]["seconds"], 0)
 
     def test_a_hung_rank_fails_the_check_in_progress_and_keeps_the_verdicts_reached(self):
         import xml.etree.ElementTree as ET
