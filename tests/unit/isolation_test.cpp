@@ -47,7 +47,10 @@ std::vector<double> cluster(int n, std::set<int> bad, double good = 10, double s
 }
 
 TEST(IsolationRounds, EveryParticipantMeetsTwoPartnersInLogManyRounds) {
-  for (int n = 3; n <= 64; ++n) {
+  std::vector<int> counts;
+  for (int n = 3; n <= 64; ++n) counts.push_back(n);
+  for (int n : {100, 1000, 1023, 1024, 1025, 4096}) counts.push_back(n);
+  for (int n : counts) {
     const auto rounds = isolation_rounds(n);
     EXPECT_LE(static_cast<double>(rounds.size()), std::ceil(std::log2(n)) + 2) << n;
     std::vector<std::set<int>> partners(n);
@@ -86,7 +89,7 @@ TEST(JudgeIsolation, ThreeNodesOneThrottledIsNamedThoughTwoOfThreePairsAreSlow) 
 }
 
 TEST(JudgeIsolation, OneBadOfFourOrEightIsNamedWherever) {
-  for (int n : {4, 5, 8, 13}) {
+  for (int n : {4, 5, 8, 13, 100}) {
     for (int bad = 0; bad < n; ++bad) {
       const auto j = judge_isolation(n, measure(cluster(n, {bad})), Better::higher, 5);
       EXPECT_EQ(blamed(j), std::vector<int>{bad}) << n << " nodes, bad " << bad;
