@@ -34,6 +34,11 @@ void VerdictLog::add(Verdict verdict) {
   flush();
 }
 
+void VerdictLog::add_isolation_cost(IsolationCost cost) {
+  isolation_.push_back(std::move(cost));
+  flush();
+}
+
 void VerdictLog::begin(const std::string& subject, const std::string& check) {
   in_progress_ = Verdict{subject, check, Status::fail, "INTERRUPTED", "", "",
                          "the job ended during this check (a rank died or the job was killed)"};
@@ -62,6 +67,14 @@ std::string VerdictLog::json() const {
                     {"fault", v.fault}, {"measured", v.measured}, {"expected", v.expected}, {"detail", v.detail}});
   }
   out["verdicts"] = list;
+  if (!isolation_.empty()) {
+    nlohmann::ordered_json costs = nlohmann::ordered_json::array();
+    for (const IsolationCost& c : isolation_) {
+      costs.push_back({{"check", c.check}, {"rounds", c.rounds}, {"planned_rounds", c.planned},
+                       {"measurements", c.measurements}, {"seconds", c.seconds}});
+    }
+    out["isolation"] = costs;
+  }
   return out.dump(1) + "\n";
 }
 

@@ -20,6 +20,14 @@ struct Verdict {
   std::string detail;    // one line for people
 };
 
+// What isolating the slow node or rank took for one check: the rounds done (of those planned), the
+// measurements (each one every group of a round at once, whatever the node count) and the seconds.
+struct IsolationCost {
+  std::string check;
+  int rounds = 0, planned = 0, measurements = 0;
+  double seconds = 0;
+};
+
 class VerdictLog {
  public:
   // Writes a whole file so that a reader never sees half of it (the CLI's write-then-rename); throws
@@ -41,6 +49,8 @@ class VerdictLog {
   // The check in progress when the run ended badly: written at once, before anything else can fail.
   void fail_in_progress(const std::string& subject, const std::string& check, const std::string& fault,
                         const std::string& detail);
+  // Kept in the JSON file beside the verdicts (its "isolation" list).
+  void add_isolation_cost(IsolationCost cost);
   // Every check of the spec has its verdict: only now can the files say passed.
   void finish();
   const std::vector<Verdict>& verdicts() const { return verdicts_; }
@@ -58,6 +68,7 @@ class VerdictLog {
   std::string json_path_, junit_path_;
   Writer write_;
   std::vector<Verdict> verdicts_;
+  std::vector<IsolationCost> isolation_;
   std::optional<Verdict> in_progress_;
   bool finished_ = false;
 };

@@ -224,6 +224,22 @@ TEST(VerdictLog, SaysPassedOnlyWhenEveryCheckRanAndPassed_Item15_Item12) {
   EXPECT_TRUE(nlohmann::json::parse(files.at("v.json"))["complete"].get<bool>());
   EXPECT_EQ(files.at("v.xml").find("INCOMPLETE"), std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(files.at("v.json"))["verdicts"].size(), 2u);
+  EXPECT_FALSE(nlohmann::json::parse(files.at("v.json")).contains("isolation"));
+}
+
+// What isolation cost is on disk at once, beside the verdicts, for whoever sizes --budget.
+TEST(VerdictLog, KeepsWhatIsolationTook) {
+  std::map<std::string, std::string> files;
+  VerdictLog log("v.json", "", [&](const std::string& path, const std::string& text) { files[path] = text; });
+  log.start();
+  log.add_isolation_cost({"allreduce 1 MiB busbw >= 1 GB/s", 3, 4, 6, 2.5});
+  const auto cost = nlohmann::json::parse(files.at("v.json"))["isolation"];
+  ASSERT_EQ(cost.size(), 1u);
+  EXPECT_EQ(cost[0]["check"], "allreduce 1 MiB busbw >= 1 GB/s");
+  EXPECT_EQ(cost[0]["rounds"], 3);
+  EXPECT_EQ(cost[0]["planned_rounds"], 4);
+  EXPECT_EQ(cost[0]["measurements"], 6);
+  EXPECT_DOUBLE_EQ(cost[0]["seconds"].get<double>(), 2.5);
 }
 
 }  // namespace

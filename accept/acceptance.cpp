@@ -1,0 +1,271 @@
+#include "accept/acceptance.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <numeric>
+#include <sstream>
+
+#include "accept/isolation.hpp"
+#include "accept/node_checks.hpp"
+#include "bench/measure.hpp"
+#include "bench/size_plan.hpp"
+#include "bench/watchdog.hpp"
+#include "collectives/backends.hpp"
+#include "collectives/bootstrap.hpp"
+#include "collectives/error.hpp"
+#include "topology/cluster.hpp"
+#include "topology/sources.hpp"
+
+namespace cctune::accept {
+
+bench::BenchOptions bench_options(const Spec& spec, const std::string& inject_delay) {
+  bench::RawBenchOptions raw;
+  raw.backend = spec.run.backend;
+  raw.algorithms = {spec.run.algorithm};
+  raw.collectives = {"allreduce"};
+  for (const auto& check : spec.collectives) {
+    if (check.collective == "alltoall") raw.collectives = {"all"};
+  }
+  raw.iterations = spec.run.iterations;
+  raw.warmup = spec.run.warmup;
+  raw.min_bytes = raw.max_bytes = "4";
+  raw.inject_delay = inject_delay;
+  return bench::resolve(raw);
+}
+
+namespace {
+
+struct Measured {
+  double busbw_gbs = 0, median_us = 0;
+  std::uint64_t wrong = 0;
+};
+
+using Add = std::function<void(const Verdict&)>;
+
+// One check on `comm` (every rank of it takes part); the result on its rank 0.
+Measured run_check(const CollectiveCheck& check, bench::BenchOptions options, MPI_Comm comm,
+                   bench::Watchdog* watchdog, const std::string& where) {
+  // The same words on every rank: the watchdog's message and the failed verdict use them.
+  if (watchdog) watchdog->describe(where + ": " + check.name());
+  Communicator communicator = Communicator::duplicate(comm);
+  // The test-only delay names a rank of the whole job; on a smaller communicator it is that process.
+  if (options.delay) {
+    int world_rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    options.delay->rank = world_rank == options.delay->rank ? communicator.rank() : -1;
+  }
+  // A device backend ends a stuck call itself, by its own deadline; the watchdog's abort writes the
+  // RANK_HUNG verdict naming the late ranks first. So the backend's deadline comes a little later,
+  // as the backstop for its timed batches, which the watchdog does not watch.
+  const double backstop = options.timeout_seconds > 0 ? options.timeout_seconds + std::max(10.0, options.timeout_seconds / 10)
+                                                      : 0;
+  auto backend = find_backend(options.backend).create(comm, BackendSettings{backstop});
+  bench::Measurer measurer(*backend, communicator, options, watchdog);
+  const Collective collective = check.collective == "allreduce" ? Collective::allreduce : Collective::alltoall;
+  const bench::MessageShape shape = bench::shape_of(check.bytes, collective, options.type, communicator.size());
+  measurer.allocate(shape.bytes);
+  auto bound = backend->bind(collective, options.selections.front().algorithms.front());
+  const auto result = measurer.measure(*bound, shape, false,
+                                       bench::Repetitions{options.iterations, options.warmup, options.check_iterations});
+  return {result.busbw_gbs, result.slowest.median, result.wrong.value_or(0)};
+}
+
+Verdict judge(const CollectiveCheck& check, const std::string& subject, const Measured& outcome) {
+  Verdict v{subject, check.name(), Status::pass, "", "", "", ""};
+  if (outcome.wrong != 0) {
+    v.status = Status::fail;
+    v.fault = "WRONG_RESULT";
+    v.measured = fmt::format("{} wrong elements", outcome.wrong);
+    v.expected = "0";
+    return v;
+  }
+  if (check.min_busbw_gbs) {
+    v.measured = fmt::format("{:.3f} GB/s", outcome.busbw_gbs);
+    v.expected = fmt::format(">= {:g} GB/s", *check.min_busbw_gbs);
+    if (outcome.busbw_gbs < *check.min_busbw_gbs) {
+      v.status = Status::fail;
+      v.fault = "BUSBW_LOW";
+    }
+  } else {
+    v.measured = fmt::format("{:.2f} us", outcome.median_us);
+    v.expected = fmt::format("<= {:g} us", *check.max_latency_us);
+    if (outcome.median_us > *check.max_latency_us) {
+      v.status = Status::fail;
+      v.fault = "LATENCY_HIGH";
+    }
+  }
+  return v;
+}
+
+// After a whole-allocation check missed its mark: run it again on pairs of participants (nodes, or
+// ranks on a single node), every pair of a round at once on its own communicator, in the rounds of
+// isolation_rounds(); each pair runs twice and keeps its better run; judge_isolation() names whom to
+// blame (its rule is written there and in docs/acceptance.md).
+// What it took, on rank 0 when it measured.
+std::optional<IsolationCost> isolate(const CollectiveCheck& check, const bench::BenchOptions& options, const Communicator& world,
+             const std::vector<std::string>& hosts, double budget_seconds, bench::Watchdog* watchdog, const Add& add) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  // Each rank's participant: its node's index (nodes in order of their first rank), or the rank itself.
+  std::vector<std::string> distinct;
+  std::vector<int> participant_of;
+  for (const std::string& h : hosts) {
+    const auto at = std::find(distinct.begin(), distinct.end(), h);
+    participant_of.push_back(static_cast<int>(at - distinct.begin()));
+    if (at == distinct.end()) distinct.push_back(h);
+  }
+  const bool by_node = distinct.size() > 1;
+  if (!by_node) std::iota(participant_of.begin(), participant_of.end(), 0);
+  const int participants = by_node ? static_cast<int>(distinct.size()) : world.size();
+  const int me = participant_of[static_cast<std::size_t>(world.rank())];
+  auto name_of = [&](int p) { return by_node ? distinct[p] : fmt::format("rank {} ({})", p, hosts[p]); };
+  const std::string what = "isolation: " + check.name();
+  if (participants < 3) {
+    if (world.rank() == 0) {
+      add({"allocation", what, Status::skip, "TOO_FEW_TO_ISOLATE", "", "",
+           fmt::format("{} {}: pairs cannot tell them apart", participants, by_node ? "nodes" : "ranks")});
+    }
+    return std::nullopt;
+  }
+  const bool higher = check.min_busbw_gbs.has_value();
+  const std::vector<Pairing> rounds = isolation_rounds(participants);
+  std::vector<RoundValues> measured;
+  int measurements = 0;
+  for (const Pairing& pairing : rounds) {
+    if (world.max(elapsed()) > budget_seconds) break;
+    MPI_Comm group_comm = MPI_COMM_NULL;
+    CCTUNE_MPI(MPI_Comm_split(world.get(), pairing[me], world.rank(), &group_comm));
+    const std::string where = fmt::format("isolation, round {} of {}", measured.size() + 1, rounds.size());
+    const Measured first = run_check(check, options, group_comm, watchdog, where);
+    const Measured second = run_check(check, options, group_comm, watchdog, where);
+    measurements += 2;
+    int group_rank = 0;
+    MPI_Comm_rank(group_comm, &group_rank);
+    MPI_Comm_free(&group_comm);
+    const double value = higher ? std::max(first.busbw_gbs, second.busbw_gbs) : std::min(first.median_us, second.median_us);
+    // Every group's value, from its first rank; NaN from the others.
+    const std::vector<double> all = world.allgather(group_rank == 0 ? value : std::nan(""));
+    const int groups = *std::max_element(pairing.begin(), pairing.end()) + 1;
+    RoundValues round(groups, GroupValue{{}, std::nan("")});
+    for (int p = 0; p < participants; ++p) round[pairing[p]].members.push_back(p);
+    for (std::size_t r = 0; r < all.size(); ++r) {
+      if (!std::isnan(all[r])) round[pairing[participant_of[r]]].value = all[r];
+    }
+    measured.push_back(std::move(round));
+  }
+  const double seconds = world.max(elapsed());
+  if (world.rank() != 0) return std::nullopt;
+  const IsolationCost cost{check.name(), static_cast<int>(measured.size()), static_cast<int>(rounds.size()),
+                           measurements, seconds};
+  const std::string cost_text =
+      fmt::format("{} of {} rounds, {} measurements, {:.1f} s", cost.rounds, cost.planned, cost.measurements, cost.seconds);
+  if (measured.size() < rounds.size()) {
+    add({"allocation", what, Status::skip, "ISOLATION_BUDGET", "", "",
+         fmt::format("--budget {:g} s ran out after {}", budget_seconds, cost_text)});
+    return cost;
+  }
+  const double floor = higher ? *check.min_busbw_gbs : *check.max_latency_us;
+  const IsolationJudgement judgement =
+      judge_isolation(participants, measured, higher ? Better::higher : Better::lower, floor);
+  const auto in_unit = [&](double v) { return higher ? fmt::format("{:.3f} GB/s", v) : fmt::format("{:.2f} us", v); };
+  for (const Blame& blame : judgement.blamed) {
+    add({name_of(blame.participant), what, Status::fail, by_node ? "SLOW_NODE" : "SLOW_RANK",
+         "best " + in_unit(blame.best), "~" + in_unit(judgement.baseline) + " like the others",
+         blame.reason + " (" + cost_text + ")"});
+  }
+  if (judgement.blamed.empty()) {
+    add({"allocation", what, Status::skip, "NO_SLOW_PARTICIPANT", "", "", judgement.summary + " (" + cost_text + ")"});
+  }
+  return cost;
+}
+
+}  // namespace
+
+std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOptions& options,
+                                      const Communicator& world, const AcceptanceSettings& settings,
+                                      const Observer& observer) {
+  const int rank = world.rank();
+  std::unique_ptr<VerdictLog> log;
+  std::string open_error;
+  if (rank == 0) {
+    log = std::make_unique<VerdictLog>(settings.json_path, settings.junit_path, settings.write);
+    try {
+      log->start();  // from here the files say "not passed" until every check has its verdict
+    } catch (const Error& e) {
+      open_error = e.what();
+    }
+  }
+  if (world.sum(open_error.empty() ? 0 : 1) != 0) throw UsageError(open_error, __FILE__, __LINE__);
+  const std::string host = processor_name();
+  const std::vector<std::string> hosts = world.allgather(host);
+  const topology::ClusterView view = topology::gather_cluster(world, host, topology::probe_local);
+  const Add add = [&](const Verdict& v) {
+    log->add(v);
+    if (observer.reached) observer.reached(v);
+  };
+  // A stuck call: the check in progress fails, naming the late ranks and their hosts, and is on disk
+  // with every verdict before it when the job is aborted (exit 124).
+  std::unique_ptr<bench::Watchdog> watchdog;
+  if (settings.timeout_seconds > 0) {
+    bench::Watchdog::AbortHook hook;
+    if (rank == 0) {
+      hook = [&log](const std::string& message) {
+        log->fail_in_progress("allocation", "call in progress", "RANK_HUNG", message);
+      };
+    }
+    watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, settings.timeout_seconds, hosts, hook);
+  }
+  if (rank == 0) {
+    if (observer.started) observer.started(world.size(), view.nodes.size());
+    for (const auto& node : view.nodes) {
+      const auto type = std::find_if(view.types.begin(), view.types.end(),
+                                     [&](const topology::NodeType& t) { return t.fingerprint == node.fingerprint; });
+      for (const Verdict& v : check_node(spec.node, type->model, node.host)) add(v);
+    }
+  }
+  // Each node alone (all nodes at once, each on its own communicator), then the whole allocation.
+  MPI_Comm node_comm = MPI_COMM_NULL;
+  CCTUNE_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node_comm));
+  Communicator node = Communicator::duplicate(node_comm);
+  MPI_Comm_free(&node_comm);
+  for (const CollectiveCheck& check : spec.collectives) {
+    if (check.scope != Scope::allocation) {
+      if (rank == 0) log->begin("each node", check.name());
+      const Measured outcome = run_check(check, options, node.get(), watchdog.get(), "each node alone");
+      std::ostringstream mine;
+      if (node.rank() == 0) mine << host << ' ' << outcome.busbw_gbs << ' ' << outcome.median_us << ' ' << outcome.wrong;
+      const auto reports = world.gather_to_root(mine.str());
+      for (const std::string& report : reports) {
+        if (report.empty()) continue;
+        std::istringstream in(report);
+        std::string reporter;
+        Measured o;
+        in >> reporter >> o.busbw_gbs >> o.median_us >> o.wrong;
+        add(judge(check, reporter, o));
+      }
+    }
+    if (check.scope != Scope::node) {
+      if (rank == 0) log->begin("allocation", check.name());
+      const Measured outcome = run_check(check, options, world.get(), watchdog.get(), "whole allocation");
+      bool missed = false;
+      if (rank == 0) {
+        const Verdict verdict = judge(check, "allocation", outcome);
+        missed = verdict.status == Status::fail && verdict.fault != "WRONG_RESULT";
+        add(verdict);
+      }
+      if (world.sum(missed ? 1 : 0) != 0) {
+        const auto cost = isolate(check, options, world, hosts, settings.budget_seconds, watchdog.get(), add);
+        if (cost) log->add_isolation_cost(*cost);
+      }
+    }
+  }
+  if (rank != 0) return std::nullopt;
+  log->finish();
+  return Outcome{log->all_pass(), log->verdicts()};
+}
+
+}  // namespace cctune::accept
