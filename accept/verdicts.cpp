@@ -18,6 +18,42 @@ std::string_view to_string(Status status) {
   return "?";
 }
 
+std::string drain_list(const std::vector<Verdict>& verdicts) {
+  struct Node {
+    std::string host, faults, reason;
+  };
+  std::vector<Node> nodes;
+  for (const Verdict& v : verdicts) {
+    if (v.status != Status::fail || v.subject == "allocation" || v.subject.empty()) continue;
+    // Isolation names a rank as "rank 3 (host)": its node is the one to drain.
+    std::string host = v.subject;
+    if (const auto open = host.find(" ("); host.rfind("rank ", 0) == 0 && open != std::string::npos && host.back() == ')') {
+      host = host.substr(open + 2, host.size() - open - 3);
+    }
+    // A tab or line break in a name would break the line format; hosts never carry them.
+    if (host.find_first_of("\t\n\r ") != std::string::npos) continue;
+    auto node = std::find_if(nodes.begin(), nodes.end(), [&](const Node& n) { return n.host == host; });
+    if (node == nodes.end()) node = nodes.insert(nodes.end(), Node{host, "", ""});
+    const std::string fault = v.fault.empty() ? "FAILED" : v.fault;
+    if (("," + node->faults + ",").find("," + fault + ",") == std::string::npos) {
+      node->faults += (node->faults.empty() ? "" : ",") + fault;
+    }
+    if (node->reason.empty()) {
+      node->reason = v.check + (v.measured.empty() ? "" : ": " + v.measured) +
+                     (v.expected.empty() ? "" : " (expected " + v.expected + ")");
+    }
+  }
+  std::string text;
+  for (const Node& node : nodes) {
+    std::string reason = "cctune accept " + node.faults + ": " + node.reason;
+    for (char& c : reason) {
+      if (c == '\t' || c == '\n' || c == '\r' || c == '"') c = ' ';
+    }
+    text += node.host + "\t" + node.faults + "\t" + reason + "\n";
+  }
+  return text;
+}
+
 VerdictLog::VerdictLog(std::string json_path, std::string junit_path, Writer write)
     : json_path_(std::move(json_path)), junit_path_(std::move(junit_path)), write_(std::move(write)) {}
 

@@ -28,6 +28,13 @@ struct IsolationCost {
   double seconds = 0;
 };
 
+// The nodes to take out of service: one line per node that failed a check of its own (a node check,
+// a per-node floor) or was named by isolation (SLOW_NODE, or SLOW_RANK on it), "HOST<TAB>FAULTS<TAB>
+// REASON", faults comma-separated in the order found, the reason one line for `scontrol update
+// NodeName=HOST State=DRAIN Reason=...` (slurm/accept.sbatch with DRAIN=1). Nothing for a failure of the
+// whole allocation that names no node: draining every node would only hide it. Empty: none.
+std::string drain_list(const std::vector<Verdict>& verdicts);
+
 class VerdictLog {
  public:
   // Writes a whole file so that a reader never sees half of it (the CLI's write-then-rename); throws

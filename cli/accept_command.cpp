@@ -28,6 +28,7 @@ struct AcceptCommand {
   std::string inject_delay;
   std::string json = "cctune-accept.json";
   std::string junit = "cctune-accept.xml";
+  std::string drain_list;  // empty: not written
 };
 
 AcceptCommand* add_accept_command(CLI::App& app) {
@@ -38,6 +39,9 @@ AcceptCommand* add_accept_command(CLI::App& app) {
   sub->add_option("--json", command.json, "Verdicts as JSON, rewritten as each is reached")->capture_default_str();
   sub->add_option("--junit", command.junit, "Verdicts as JUnit XML, rewritten as each is reached")
       ->capture_default_str();
+  sub->add_option("--drain-list", command.drain_list,
+                  "Write the nodes to take out of service, one line each: host, fault codes, reason "
+                  "(slurm/accept.sbatch drains them with DRAIN=1); an empty file when none");
   sub->add_option("-T,--timeout", command.timeout_seconds,
                   "Fail the check in progress and end the job when a collective call is stuck this long, "
                   "naming the ranks that had not arrived (0: never)")
@@ -84,9 +88,18 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     bench::refuse_same_output("--json", command->json, "--junit", command->junit);
     bench::refuse_same_output("--spec", command->spec, "--json", command->json);
     bench::refuse_same_output("--spec", command->spec, "--junit", command->junit);
+    if (!command->drain_list.empty()) {
+      for (const auto& [name, path] : {std::pair{"--spec", command->spec}, std::pair{"--json", command->json},
+                                       std::pair{"--junit", command->junit}}) {
+        bench::refuse_same_output(name, path, "--drain-list", command->drain_list);
+      }
+    }
     // Only rank 0 writes, so only it checks (see tune's check_outputs).
     if (speaks_for_job() && !command->json.empty()) files::check_output_file(command->json, "--json");
     if (speaks_for_job() && !command->junit.empty()) files::check_output_file(command->junit, "--junit");
+    if (speaks_for_job() && !command->drain_list.empty()) {
+      files::check_output_file(command->drain_list, "--drain-list");
+    }
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }
@@ -113,6 +126,15 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     if (!outcome) return static_cast<int>(kOk);
     const bool passed = outcome->passed;
     const auto& all = outcome->verdicts;
+    if (!command->drain_list.empty()) {
+      // After the verdict files, which stay whole whatever happens here.
+      try {
+        write_file_atomically(command->drain_list, accept::drain_list(all));
+      } catch (const std::exception& e) {
+        fmt::print(stderr, "cctune: error: {} (the verdict files are whole)\n", e.what());
+        return static_cast<int>(kFailed);
+      }
+    }
     const auto count = [&](accept::Status s) {
       return std::count_if(all.begin(), all.end(), [&](const accept::Verdict& v) { return v.status == s; });
     };

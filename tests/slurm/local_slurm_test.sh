@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A real Slurm on this one machine: munged, slurmctld and slurmd on localhost with a generated
 # slurm.conf (one node, its CPUs, oversubscription allowed), then slurm/accept.sbatch submitted with
-# the MPI backend and 4 tasks. Passes when the job's verdict files say accepted. Stops what it started.
+# the MPI backend and 4 tasks. Passes when the job's verdict files say accepted, and when a second job,
+# whose spec wants 8 GPUs of this GPU-less node, drains the node with DRAIN=1: sinfo shows it drained,
+# with accept's fault code as the reason. Stops what it started.
 #
 #   tests/slurm/local_slurm_test.sh CCTUNE_BINARY SOURCE_DIR
 set -euo pipefail
@@ -84,3 +86,23 @@ grep -q '"passed": true' "$out/verdicts.json" || fail "verdicts.json does not sa
 grep -q 'failures="0"' "$out/verdicts.xml" || fail "verdicts.xml has failures"
 grep -q "ACCEPTED" "$work/job.log" || fail "the job's output has no verdict line"
 echo "local-slurm: accepted under Slurm ($(grep -c '"status"' "$out/verdicts.json") verdicts)"
+
+# The same node against a spec it cannot meet (8 GPUs), with DRAIN=1: the job fails, and the node is
+# drained with the fault as its reason, as sinfo shows it to whoever looks next.
+sed 's/gpus: {count: 0}/gpus: {count: 8}/' examples/accept-cpu.yaml > "$work/accept-8-gpus.yaml"
+grep -q 'count: 8' "$work/accept-8-gpus.yaml" || fail "the failing spec was not made"
+bad="$work/accept-bad"
+if DRAIN=1 SPEC="$work/accept-8-gpus.yaml" GPUS_PER_NODE=4 OUT="$bad" CCTUNE="$cctune" \
+  sbatch --wait -N1 -n4 --overcommit --time=5 --output="$work/job-bad.log" slurm/accept.sbatch \
+  > "$work/sbatch-bad.log" 2>&1; then
+  fail "a node without the spec's 8 GPUs was accepted: $(cat "$work/job-bad.log")"
+fi
+grep -q "^$host	GPU_COUNT	" "$bad/drain-list.txt" || fail "the drain list does not name $host with GPU_COUNT: $(cat "$bad/drain-list.txt" 2>&1)"
+grep -q "drained $host" "$work/job-bad.log" || fail "the job did not drain $host: $(cat "$work/job-bad.log")"
+state=$(sinfo -h -n "$host" -o '%T|%E')
+case "$state" in
+  drain*"|cctune accept GPU_COUNT"*) ;;
+  *) fail "sinfo shows '$state' for $host, not drained by cctune accept" ;;
+esac
+echo "local-slurm: a failing node drained under Slurm (sinfo: $state)"
+scontrol update NodeName="$host" State=RESUME

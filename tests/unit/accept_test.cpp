@@ -244,3 +244,27 @@ TEST(VerdictLog, KeepsWhatIsolationTook) {
 
 }  // namespace
 }  // namespace cctune::accept
+
+namespace cctune::accept {
+namespace {
+
+TEST(DrainList, OneLinePerNodeNamedWithItsFaultsNeverTheAllocation) {
+  const std::vector<Verdict> verdicts = {
+      {"node1", "gpu count", Status::pass, "", "8", "8", ""},
+      {"node2", "gpu count", Status::fail, "GPU_COUNT", "7", "8", ""},
+      {"node2", "allreduce 1 MiB busbw >= 5 GB/s", Status::fail, "BUSBW_LOW", "1.2 GB/s", ">= 5 GB/s", ""},
+      {"node2", "gpu count again", Status::fail, "GPU_COUNT", "7", "8", ""},
+      {"allocation", "allreduce 1 GiB busbw >= 40 GB/s", Status::fail, "BUSBW_LOW", "3 GB/s", ">= 40 GB/s", ""},
+      {"rank 5 (node3)", "isolation: allreduce 1 GiB", Status::fail, "SLOW_RANK", "", "", "2.4x slower"},
+      {"node4", "isolation: allreduce 1 GiB", Status::skip, "ISOLATION_BUDGET", "", "", ""},
+      {"node5", "nic count", Status::fail, "", "1\t\"x\"", "8", ""},
+  };
+  EXPECT_EQ(drain_list(verdicts),
+            "node2\tGPU_COUNT,BUSBW_LOW\tcctune accept GPU_COUNT,BUSBW_LOW: gpu count: 7 (expected 8)\n"
+            "node3\tSLOW_RANK\tcctune accept SLOW_RANK: isolation: allreduce 1 GiB\n"
+            "node5\tFAILED\tcctune accept FAILED: nic count: 1  x  (expected 8)\n");
+  EXPECT_EQ(drain_list({verdicts[0], verdicts[4]}), "");  // a slow allocation alone names no node
+}
+
+}  // namespace
+}  // namespace cctune::accept
