@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "accept/isolation.hpp"
 #include "accept/spec.hpp"
 #include "accept/verdicts.hpp"
 #include "bench/options.hpp"
@@ -46,5 +47,32 @@ struct Outcome {
 std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOptions& options,
                                       const Communicator& world, const AcceptanceSettings& settings,
                                       const Observer& observer);
+
+// Verdicts under statistical control (docs/acceptance.md). Pure functions, fed synthetic values by
+// the unit tests; run_acceptance() measures.
+
+// One measurement of a check in its unit (GB/s or us) and its spread: half the distance between the
+// values at the first and third quartile of the per-call times, so one slow call does not widen it.
+struct Reading {
+  double value = 0, spread = 0;
+};
+
+// The reading of a measurement whose per-call times (us) are `samples_us`: `value` at the median,
+// converted for busbw by `value * median / t` (busbw is inversely proportional to the time).
+Reading reading_of(double value, const std::vector<double>& samples_us, Better better);
+
+// How many times a check near its floor is measured at most, the first one included.
+inline constexpr int kMaxMeasurements = 3;
+
+enum class Decision { pass, retest, warn, fail };
+// `measurements` so far (1 for the first): meets the floor: pass; misses it by more than the spread:
+// fail; within the spread: retest while measurements < kMaxMeasurements, then warn.
+Decision decide(double floor, const Reading& reading, Better better, int measurements);
+
+// The fleet's per-node values of one check: true for each node well below the fleet: under
+// kFleetFactor of the median (for time, over median / kFleetFactor) and farther from it than
+// kSpreads scaled MADs (1.4826 MAD). Nothing is flagged with fewer than 3 values.
+inline constexpr double kFleetFactor = 0.7;
+std::vector<bool> fleet_outliers(const std::vector<double>& values, Better better);
 
 }  // namespace cctune::accept

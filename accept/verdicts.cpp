@@ -14,6 +14,7 @@ std::string_view to_string(Status status) {
     case Status::pass: return "pass";
     case Status::fail: return "FAIL";
     case Status::skip: return "skip";
+    case Status::warn: return "WARN";
   }
   return "?";
 }
@@ -100,7 +101,8 @@ std::string VerdictLog::json() const {
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const Verdict& v : on_disk()) {
     list.push_back({{"subject", v.subject}, {"check", v.check}, {"status", std::string(to_string(v.status))},
-                    {"fault", v.fault}, {"measured", v.measured}, {"expected", v.expected}, {"detail", v.detail}});
+                    {"fault", v.fault}, {"measured", v.measured}, {"expected", v.expected}, {"detail", v.detail},
+                    {"repeats", v.repeats}, {"spread", v.spread}});
   }
   out["verdicts"] = list;
   if (!isolation_.empty()) {
@@ -139,6 +141,12 @@ std::string VerdictLog::junit() const {
       failure.append_attribute("message") = (v.fault + ": " + line).c_str();
     } else if (v.status == Status::skip) {
       test.append_child("skipped").append_attribute("message") = (v.fault + ": " + line).c_str();
+    } else if (v.status == Status::warn) {
+      // JUnit has no warning: a passing testcase that says so, in a property and its output.
+      auto property = test.append_child("properties").append_child("property");
+      property.append_attribute("name") = "status";
+      property.append_attribute("value") = "WARN";
+      test.append_child("system-out").text() = ("WARN " + v.fault + ": " + line).c_str();
     } else {
       test.append_child("system-out").text() = line.c_str();
     }

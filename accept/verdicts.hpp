@@ -8,7 +8,9 @@
 
 namespace cctune::accept {
 
-enum class Status { pass, fail, skip };
+// warn: within the measured spread of the floor after every retest, or FLEET_OUTLIER; it does not
+// fail acceptance and is never drained.
+enum class Status { pass, fail, skip, warn };
 std::string_view to_string(Status status);
 
 struct Verdict {
@@ -18,6 +20,8 @@ struct Verdict {
   std::string fault;     // stable code for fail (GPU_COUNT, BUSBW_LOW, ...), reason code for skip
   std::string measured, expected;
   std::string detail;    // one line for people
+  int repeats = 0;       // measurements taken (retests included); 0 for a check that measures nothing
+  double spread = 0;     // of the measured value, in its unit (half the interquartile range)
 };
 
 // What isolating the slow node or rank took for one check: the rounds done (of those planned), the
@@ -61,7 +65,7 @@ class VerdictLog {
   // Every check of the spec has its verdict: only now can the files say passed.
   void finish();
   const std::vector<Verdict>& verdicts() const { return verdicts_; }
-  // Finished, nothing in progress, no failure (skips do not fail).
+  // Finished, nothing in progress, no failure (skips and warnings do not fail).
   bool all_pass() const;
 
   std::string json() const;

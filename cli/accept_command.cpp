@@ -138,9 +138,13 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     const auto count = [&](accept::Status s) {
       return std::count_if(all.begin(), all.end(), [&](const accept::Verdict& v) { return v.status == s; });
     };
-    fmt::print("# {}: {} passed, {} failed, {} skipped; verdicts in {} and {}\n", passed ? "ACCEPTED" : "NOT ACCEPTED",
-               count(accept::Status::pass), count(accept::Status::fail), count(accept::Status::skip), command->json,
-               command->junit);
+    const auto warnings = count(accept::Status::warn);
+    const std::string headline = !passed       ? "NOT ACCEPTED"
+                                 : warnings > 0 ? fmt::format("ACCEPTED with {} warning{}", warnings, warnings == 1 ? "" : "s")
+                                               : "ACCEPTED";
+    fmt::print("# {}: {} passed, {}{} failed, {} skipped; verdicts in {} and {}\n", headline,
+               count(accept::Status::pass), warnings > 0 ? fmt::format("{} warned, ", warnings) : "",
+               count(accept::Status::fail), count(accept::Status::skip), command->json, command->junit);
     if (const auto failure = bench::write_failure(stdout, "standard output")) {
       fmt::print(stderr, "cctune: error: {} (the verdict files are whole)\n", *failure);
       return static_cast<int>(kFailed);

@@ -248,6 +248,31 @@ TEST(VerdictLog, KeepsWhatIsolationTook) {
 namespace cctune::accept {
 namespace {
 
+// A warning does not fail the run; the files say so and carry how often it was measured and its spread.
+TEST(VerdictLog, AWarningPassesAndCarriesItsRepeatsAndSpread) {
+  std::map<std::string, std::string> files;
+  VerdictLog log("v.json", "v.xml", [&](const std::string& path, const std::string& text) { files[path] = text; });
+  log.start();
+  Verdict warned{"node1", "allreduce 1 MiB busbw >= 5 GB/s", Status::warn, "BUSBW_LOW", "4.9 GB/s", ">= 5 GB/s",
+                 "3 measurements, spread 0.2 GB/s"};
+  warned.repeats = 3;
+  warned.spread = 0.2;
+  log.add(warned);
+  log.finish();
+  EXPECT_TRUE(log.all_pass());
+  const auto json = nlohmann::json::parse(files.at("v.json"));
+  EXPECT_TRUE(json["passed"].get<bool>());
+  EXPECT_EQ(json["verdicts"][0]["status"], "WARN");
+  EXPECT_EQ(json["verdicts"][0]["repeats"], 3);
+  EXPECT_DOUBLE_EQ(json["verdicts"][0]["spread"].get<double>(), 0.2);
+  const std::string& xml = files.at("v.xml");
+  EXPECT_NE(xml.find("failures=\"0\""), std::string::npos);
+  EXPECT_EQ(xml.find("<failure"), std::string::npos);
+  EXPECT_NE(xml.find("<property name=\"status\" value=\"WARN\""), std::string::npos);
+  EXPECT_NE(xml.find("WARN BUSBW_LOW"), std::string::npos);
+  EXPECT_EQ(drain_list(log.verdicts()), "");  // a warning is not drained
+}
+
 TEST(DrainList, OneLinePerNodeNamedWithItsFaultsNeverTheAllocation) {
   const std::vector<Verdict> verdicts = {
       {"node1", "gpu count", Status::pass, "", "8", "8", ""},

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "accept/acceptance.hpp"
 #include "accept/isolation.hpp"
 
 namespace cctune::accept {
@@ -178,6 +179,67 @@ TEST(JudgeIsolation, UnmeasuredGroupsAndGroupsOfOneJudgeNobody) {
   const auto j = judge_isolation(3, rounds, Better::higher, 5);
   EXPECT_TRUE(j.blamed.empty());
   EXPECT_EQ(j.judged, 0);
+}
+
+}  // namespace
+}  // namespace cctune::accept
+
+// Verdicts under statistical control: the judging rule on synthetic readings.
+namespace cctune::accept {
+namespace {
+
+TEST(StatisticalControl, WithinTheSpreadIsRetestedThenWarnedBeyondItFails) {
+  // Floor 10 GB/s, spread 1 GB/s.
+  EXPECT_EQ(decide(10, {10.5, 1}, Better::higher, 1), Decision::pass);
+  EXPECT_EQ(decide(10, {10.0, 1}, Better::higher, 1), Decision::pass);  // meeting the floor is enough
+  EXPECT_EQ(decide(10, {8.5, 1}, Better::higher, 1), Decision::fail);   // short by more than the spread
+  EXPECT_EQ(decide(10, {9.5, 1}, Better::higher, 1), Decision::retest);
+  EXPECT_EQ(decide(10, {9.5, 1}, Better::higher, 2), Decision::retest);
+  EXPECT_EQ(decide(10, {9.5, 1}, Better::higher, kMaxMeasurements), Decision::warn);
+  EXPECT_EQ(decide(10, {8.5, 1}, Better::higher, kMaxMeasurements), Decision::fail);
+  EXPECT_EQ(decide(10, {10.2, 1}, Better::higher, kMaxMeasurements), Decision::pass);
+  // No spread measured: any shortfall fails at once, as before.
+  EXPECT_EQ(decide(10, {9.99, 0}, Better::higher, 1), Decision::fail);
+  EXPECT_EQ(kMaxMeasurements, 3);
+}
+
+TEST(StatisticalControl, LatencyIsLowerIsBetter) {
+  EXPECT_EQ(decide(100, {90, 5}, Better::lower, 1), Decision::pass);
+  EXPECT_EQ(decide(100, {103, 5}, Better::lower, 1), Decision::retest);
+  EXPECT_EQ(decide(100, {103, 5}, Better::lower, 3), Decision::warn);
+  EXPECT_EQ(decide(100, {110, 5}, Better::lower, 1), Decision::fail);
+}
+
+TEST(StatisticalControl, TheSpreadIsHalfTheInterquartileRangeOfTheCalls) {
+  // Times 1..8 us plus one very slow call: the quartiles (nearest rank) are 3 and 7, the median 5.
+  const std::vector<double> times = {5, 1, 7, 2, 8, 3, 6, 4, 1000};
+  const Reading latency = reading_of(5, times, Better::lower);
+  EXPECT_DOUBLE_EQ(latency.value, 5);
+  EXPECT_DOUBLE_EQ(latency.spread, 2);  // (7 - 3) / 2; the 1000 us call does not widen it
+  // busbw 10 GB/s at the median time 5 us: 50/3 at the first quartile, 50/7 at the third.
+  const Reading busbw = reading_of(10, times, Better::higher);
+  EXPECT_DOUBLE_EQ(busbw.value, 10);
+  EXPECT_NEAR(busbw.spread, (50.0 / 3 - 50.0 / 7) / 2, 1e-12);
+  EXPECT_DOUBLE_EQ(reading_of(10, {5}, Better::higher).spread, 0);  // one call has no spread
+  EXPECT_DOUBLE_EQ(reading_of(10, {4, 4, 4, 4}, Better::higher).spread, 0);
+}
+
+TEST(StatisticalControl, ANodeFarBelowTheFleetIsAnOutlierEvenAboveTheFloor) {
+  // Eight nodes near 100 GB/s, one at 60: under 70% of the median and far beyond its MAD.
+  const std::vector<double> fleet = {100, 101, 99, 102, 98, 100, 60, 101};
+  const std::vector<bool> expected = {false, false, false, false, false, false, true, false};
+  EXPECT_EQ(fleet_outliers(fleet, Better::higher), expected);
+  // 75% of the median is not far enough below, however tight the others.
+  EXPECT_EQ(fleet_outliers({100, 100, 100, 75}, Better::higher), std::vector<bool>(4, false));
+  // Under 70% but within the fleet's own wide spread: not singled out.
+  EXPECT_EQ(fleet_outliers({100, 40, 160, 65, 130, 90}, Better::higher), std::vector<bool>(6, false));
+  // Two nodes cannot say which of them is off.
+  EXPECT_EQ(fleet_outliers({100, 10}, Better::higher), std::vector<bool>(2, false));
+  EXPECT_EQ(fleet_outliers({100, 100, 10}, Better::higher), (std::vector<bool>{false, false, true}));
+  // Latency: over median / 0.7.
+  EXPECT_EQ(fleet_outliers({10, 10.2, 9.9, 10.1, 15}, Better::lower),
+            (std::vector<bool>{false, false, false, false, true}));
+  EXPECT_EQ(fleet_outliers({10, 10.2, 9.9, 10.1, 13}, Better::lower), std::vector<bool>(5, false));
 }
 
 }  // namespace
