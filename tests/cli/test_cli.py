@@ -2038,6 +2038,14 @@ class Accept(unittest.TestCase):
                 verdicts = json.load(f)
             self.assertTrue(verdicts["passed"])
             self.assertEqual({v["subject"] for v in verdicts["verdicts"]}, {socket_host(), "allocation"})
+            # Each collective verdict says how often it was measured (retests included) and its spread;
+            # a node check measures nothing.
+            for v in verdicts["verdicts"]:
+                collective = v["check"].startswith(("allreduce", "alltoall"))
+                self.assertTrue(1 <= v["repeats"] <= 3 if collective else v["repeats"] == 0, v)
+                self.assertGreaterEqual(v["spread"], 0, v)
+                if collective:
+                    self.assertRegex(v["detail"], r"^\d measurements?, spread ", v)
             suite = ET.parse(junit).getroot().find("testsuite")
             self.assertEqual((suite.get("tests"), suite.get("failures")), ("9", "0"))
 
@@ -2056,6 +2064,10 @@ class Accept(unittest.TestCase):
                       for c in suite.findall("testcase") if c.find("failure") is not None]
             self.assertEqual(sorted(failed), sorted([(socket_host(), "allreduce 1 MiB busbw >= 100000 GB/s", "BUSBW_LOW"),
                                                      ("allocation", "allreduce 1 MiB busbw >= 100000 GB/s", "BUSBW_LOW")]))
+            # Far beyond its spread: failed at once, never retested.
+            with open(json_path) as f:
+                missed = [v for v in json.load(f)["verdicts"] if v["fault"] == "BUSBW_LOW"]
+            self.assertEqual([v["repeats"] for v in missed], [1, 1])
 
     def test_isolation_names_the_slowed_rank(self):
         with tempfile.TemporaryDirectory() as tmp:
