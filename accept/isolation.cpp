@@ -77,7 +77,7 @@ double median(std::vector<double> values) {
 // deviation (MAD). Both are taken on a log scale, since a slowdown is a factor (a pair at half speed
 // is as far below as one at twice the time is above). A participant is blamed when its best
 //  - misses the spec's floor,
-//  - is kSlowFactor slower than the baseline (below half its bus bandwidth, or above twice its time),
+//  - is kSlowFactor slower than the baseline (below a third of its bus bandwidth, or above three times its time),
 //  - and is further below it than kSpreads x 1.4826 MAD (about three standard deviations of the
 //    healthy half: noise among healthy participants is not a fault).
 // Nobody blamed while every participant missed the floor: the shortfall is everyone's alike (the
@@ -128,7 +128,7 @@ IsolationJudgement judge_isolation(int participants, const std::vector<RoundValu
          fmt::format("its best group ran {:.4g} against the faster half's {:.4g} (spread {:.0f}%) and the floor {:g}: "
                      "{} in every group with it",
                      b, judgement.baseline, 100 * judgement.spread, floor,
-                     higher ? "below half the bus bandwidth" : "above twice the time")});
+                     higher ? "below a third of the bus bandwidth" : "above three times the time")});
   }
   if (!judgement.blamed.empty()) return judgement;
   if (judgement.below_floor == judgement.judged) {
