@@ -92,7 +92,7 @@ class ThreeUnevenNodesSrun(MatrixMixin, ClusterCase):
 class FourHealthyNodes(ClusterCase):
     """4 nodes x 2 ranks, all alike: accept, tune and the results commands, then the Slurm scripts."""
     NODES, RANKS = 4, "2"
-    SPEC = os.path.join(ROOT, "examples", "accept-cpu.yaml")
+    SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "accept-sim.yaml")
 
     @classmethod
     def setUpClass(cls):
@@ -143,7 +143,8 @@ class FourHealthyNodes(ClusterCase):
         proc = self.node_run(CCTUNE, "export", forced, "-o", exported)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         env = os.path.join(exported, "cctune.env")
-        self.assertIn("LD_PRELOAD", open(env).read())
+        with open(env) as f:
+            self.assertIn("LD_PRELOAD", f.read())
         prefix, _, line = run([SIMCLUSTER, "--name", self.cluster.name, "mpirun-options"]).stdout.strip().partition(
             " nsenter ")
         mpirun = line.split(" -- ", 1)[1]  # "mpirun --hostfile ...", run by the job script on node1
@@ -171,16 +172,19 @@ class FourHealthyNodes(ClusterCase):
 
     def test_results_compare_and_report_on_runs_across_nodes(self):
         sweep = ["bench", "--collective", "allreduce", "--algorithm", "ring,recursive_doubling", "-b", "1K", "-e", "4K",
-                 "-f", "4", "-n", "5", "-w", "1", "--no-progress", "--db", self.db]
+                 "-f", "4", "-n", "3", "-w", "1", "--no-progress", "--db", self.db]
         baseline = recorded(self.cluster.mpirun(*sweep))
-        slowed = recorded(self.cluster.mpirun(*sweep, "--inject-delay", "5:0.02:0:ring"))  # rank 5 is on node3
+        # Rank 5 (on node3) sleeps 0.3 s in every timed ring call: ten times what a loaded machine's
+        # shared cores make of a ring here (up to 40 ms seen).
+        slowed = recorded(self.cluster.mpirun(*sweep, "--inject-delay", "5:0.3:0:ring"))
         proc = self.node_run(CCTUNE, "results", "--db", self.db, "list")
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         for run_id in (baseline, slowed):
             self.assertRegex(proc.stdout, r"(?m)^\s*{}\b.*\b8\b.*\b4\b".format(run_id))
         record = json.loads(self.node_run(CCTUNE, "results", "--db", self.db, "export", baseline).stdout)
         self.assertEqual((record["nranks"], record["nnodes"]), (8, 4))
-        self.assertEqual(sorted(set(record["environment"]["hosts"])), ["node1", "node2", "node3", "node4"])
+        env = record["environment"].get("env", record["environment"])
+        self.assertEqual(sorted(set(env["hosts"])), ["node1", "node2", "node3", "node4"], record["environment"])
         proc = self.node_run(CCTUNE, "compare", baseline, slowed, "--db", self.db, "--threshold", "300%")
         self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
         named = re.search(r"# REGRESSION at (\d+) of (\d+) comparisons: (.*)", proc.stdout)
@@ -191,7 +195,7 @@ class FourHealthyNodes(ClusterCase):
         proc = self.node_run(CCTUNE, "compare", baseline, baseline, "--db", self.db)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         html = os.path.join(self.cluster.work, "report.html")
-        proc = self.node_run(CCTUNE, "report", "{},{}".format(baseline, slowed), "--db", self.db, "-o", html)
+        proc = self.node_run(CCTUNE, "report", baseline, slowed, "--db", self.db, "-o", html)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         with open(html) as f:
             page = f.read()
@@ -206,7 +210,7 @@ class FourHealthyNodes(ClusterCase):
                 self.skipTest(self.slurm_error.strip())
             self.fail(self.slurm_error)
         log = os.path.join(self.cluster.work, name + ".log")
-        variables = ["{}={}".format(k, v) for k, v in dict(CCTUNE=CCTUNE, **env).items()]
+        variables = ["{}={}".format(k, v) for k, v in dict({"CCTUNE": CCTUNE}, **env).items()]
         proc = subprocess.run([SIMCLUSTER, "--name", self.cluster.name, "slurm", "run", "--", "env", *variables,
                                "sbatch", "--wait", "-N", str(nodes), "--time=10", "--output=" + log,
                                os.path.join("slurm", script)], cwd=ROOT, stdin=subprocess.DEVNULL,
@@ -254,7 +258,12 @@ class FourHealthyNodes(ClusterCase):
         os.chmod(wrapper, 0o755)
         out = os.path.join(self.cluster.work, "sb-tuned")
         proc, log = self.sbatch("tune.sbatch", "sb-tune", CCTUNE=wrapper, RANKS_PER_NODE=2, OUT=out)
-        self.assertEqual(proc.returncode, 0, proc.stdout + log)
+        # verify's verdict is a timing on shared cores: exit 1 (tuned slower somewhere) is its answer, not
+        # a failure of the script, as long as both steps ran to their end.
+        self.assertIn(proc.returncode, (0, 1), proc.stdout + log)
+        self.assertIn("8 ranks on 4 node(s)", log)
+        if proc.returncode == 1:
+            self.assertIn("SLOWER than default beyond noise", log)
         with open(os.path.join(out, "profile.json")) as f:
             profile = json.load(f)
         self.assertEqual((profile["shape"]["nranks"], profile["shape"]["nnodes"]), (8, 4))
@@ -264,7 +273,7 @@ class FourHealthyNodes(ClusterCase):
     def test_slurm_ci_regression_sbatch(self):
         db = os.path.join(self.cluster.work, "ci.db")
         sweep = "--collective allreduce --algorithm ring -b 1K -e 4K -f 4 -n 3 -w 1"
-        base = self.cluster.srun(*shlex.split(sweep), "--no-progress", "--db", db)
+        base = self.cluster.srun("bench", *shlex.split(sweep), "--no-progress", "--db", db)
         self.assertEqual(base.returncode, 0, base.stdout + base.stderr)
         out = os.path.join(self.cluster.work, "sb-ci")
         # Shared cores make timings noisy: a threshold no noise reaches, so that only a broken run fails.
