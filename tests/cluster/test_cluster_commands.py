@@ -67,14 +67,14 @@ class MatrixMixin:
         self.assertEqual(failures, [])
 
 
-class FourNodesMatrix(MatrixMixin, ClusterCase):
+class FourMatrix(MatrixMixin, ClusterCase):
     NODES, RANKS = 4, "2"
 
     def test_bench_every_dtype_and_op_under_mpirun(self):
         self.check_matrix("mpirun")
 
 
-class ThreeUnevenNodesSrun(MatrixMixin, ClusterCase):
+class UnevenSrun(MatrixMixin, ClusterCase):
     NODES, RANKS = 3, "1,2,3"
 
     @classmethod
@@ -89,7 +89,7 @@ class ThreeUnevenNodesSrun(MatrixMixin, ClusterCase):
         self.check_matrix("srun")
 
 
-class FourHealthyNodes(ClusterCase):
+class FourHealthy(ClusterCase):
     """4 nodes x 2 ranks, all alike: accept, tune and the results commands, then the Slurm scripts."""
     NODES, RANKS = 4, "2"
     SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "accept-sim.yaml")
@@ -199,8 +199,13 @@ class FourHealthyNodes(ClusterCase):
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         with open(html) as f:
             page = f.read()
-        self.assertIn("recursive_doubling", page)
-        self.assertIn("4 node", page)
+        self.assertIn('data-label="run {}: ring"'.format(slowed), page)
+        # Each run's row says 8 ranks on 4 nodes, and its nodes' table lists each node with its 2 ranks.
+        self.assertEqual(len(re.findall(r"<td class=num>8</td><td class=num>4</td>", page)), 2)
+        for run_id in (baseline, slowed):
+            table = page.split("<h3>Nodes of run {}</h3>".format(run_id))[1].split("</table>")[0]
+            self.assertEqual(re.findall(r"<td>(node\d)</td><td class=num>(\d+)</td>", table),
+                             [("node{}".format(i), "2") for i in range(1, 5)])
 
     # --- slurm/: every script as a cluster engineer submits it, across the simulated nodes ----------------
 
