@@ -8,6 +8,7 @@ clusters that killed runs of these tests left behind are removed first (`down --
 import json
 import os
 import subprocess
+import sys
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,6 +25,19 @@ BENCH = ["bench", "--algorithm", "all", "--collective", "allreduce,alltoall", "-
 def run(command, timeout=300):
     return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, timeout=timeout)
+
+
+def open_mpi_init_crash(proc):
+    """A rank that died of a NULL call inside MPI_Init under srun, before cctune said anything.
+
+    Open MPI 4.1.4 (Debian's), direct-launched by srun with PMIx: about one launch in ten here, one rank
+    segfaults calling a NULL callback from mca_btl_tcp.so inside opal_progress inside ompi_mpi_init (seen
+    in core files of cctune and of tests/mpi_shim/shim_client.cpp, a plain MPI program alike): a peer's
+    TCP connection arrives before the BTL has added that peer (open-mpi/ompi#3035 describes the race).
+    Only that exact case: any output of cctune's, or any other failure, is left to the test.
+    """
+    return (proc.returncode != 0 and not proc.stdout.strip() and "Segmentation fault" in proc.stderr
+            and "Failing at address: (nil)" in proc.stderr and not cctune_lines(proc.stderr))
 
 
 def cctune_lines(stderr):
@@ -51,8 +65,15 @@ class Cluster:
 
     def srun(self, *args, timeout=300):
         total = sum(int(r) for r in self.ranks.split(",")) * (self.nodes if "," not in self.ranks else 1)
-        return run([SIMCLUSTER, "--name", self.name, "slurm", "run", "--", "srun", "-N", str(self.nodes), "-n",
-                    str(total), "--distribution=block", CCTUNE, *args], timeout=timeout)
+        command = [SIMCLUSTER, "--name", self.name, "slurm", "run", "--", "srun", "-N", str(self.nodes), "-n",
+                   str(total), "--distribution=block", "--kill-on-bad-exit=1", CCTUNE, *args]
+        proc = run(command, timeout=timeout)
+        if open_mpi_init_crash(proc):
+            # Open MPI 4.1.4's TCP BTL, not cctune: see open_mpi_init_crash. Once more, said on stderr.
+            print("test_cluster: srun: a rank crashed inside MPI_Init (Open MPI's TCP BTL race); launching again",
+                  file=sys.stderr)
+            proc = run(command, timeout=timeout)
+        return proc
 
     def down(self):
         run([SIMCLUSTER, "--name", self.name, "down"], timeout=60)
