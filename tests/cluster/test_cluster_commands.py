@@ -114,15 +114,18 @@ class FourHealthy(ClusterCase):
         junit = os.path.join(self.cluster.work, "accept.xml")
         proc = self.cluster.mpirun("accept", "--spec", self.SPEC, "--json", json_path, "--junit", junit)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
-        # 3 node checks on each of 4 nodes, 3 collectives on each node and on the allocation.
-        self.assertIn("# ACCEPTED: 27 passed, 0 failed, 0 skipped", proc.stdout)
+        # 3 node checks on each of 4 nodes, 3 collectives on each node and on the allocation. A node whose
+        # 8-byte latency strays on the shared cores may be a WARN FLEET_OUTLIER: a warning, not a failure.
+        self.assertRegex(proc.stdout, r"# ACCEPTED( with \d+ warnings?)?: \d+ passed, (\d+ warned, )?0 failed, 0 skipped")
+        self.assertEqual(len(re.findall(r"^  \S+ +.* (pass|WARN) ", proc.stdout, re.M)), 27, proc.stdout)
         with open(json_path) as f:
             verdicts = json.load(f)
         self.assertTrue(verdicts["passed"])
         subjects = {v["subject"] for v in verdicts["verdicts"]}
         # Every node's checks ran on that node (its own hostname), and the allocation's across all four.
         self.assertEqual(subjects, {"node1", "node2", "node3", "node4", "allocation"})
-        self.assertTrue(all(v["status"] == "pass" for v in verdicts["verdicts"]), verdicts)
+        self.assertTrue(all(v["status"] == "pass" or (v["status"] == "WARN" and v["fault"] == "FLEET_OUTLIER")
+                            for v in verdicts["verdicts"]), verdicts)
 
     def test_tune_export_a_job_under_the_env_file_and_verify(self):
         out = os.path.join(self.cluster.work, "tuned")
@@ -218,14 +221,23 @@ class FourHealthy(ClusterCase):
             if "is not installed" in self.slurm_error:
                 self.skipTest(self.slurm_error.strip())
             self.fail(self.slurm_error)
-        log = os.path.join(self.cluster.work, name + ".log")
         variables = ["{}={}".format(k, v) for k, v in dict({"CCTUNE": CCTUNE}, **env).items()]
-        proc = subprocess.run([SIMCLUSTER, "--name", self.cluster.name, "slurm", "run", "--", "env", *variables,
-                               "sbatch", "--wait", "-N", str(nodes), "--time=10", "--output=" + log,
-                               os.path.join("slurm", script)], cwd=ROOT, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=400)
-        with open(log) if os.path.exists(log) else open(os.devnull) as f:
-            output = f.read()
+        for attempt in range(2):
+            log = os.path.join(self.cluster.work, "{}{}.log".format(name, "-again" if attempt else ""))
+            proc = subprocess.run([SIMCLUSTER, "--name", self.cluster.name, "slurm", "run", "--", "env", *variables,
+                                   "sbatch", "--wait", "-N", str(nodes), "--time=10", "--output=" + log,
+                                   os.path.join("slurm", script)], cwd=ROOT, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=400)
+            with open(log) if os.path.exists(log) else open(os.devnull) as f:
+                output = f.read()
+            # Open MPI 4.1.4's MPI_Init race under srun (test_cluster.open_mpi_init_crash): a step of the
+            # script dies of a NULL call with no cctune line about it. Submitted once more, and said.
+            crashed = (proc.returncode != 0 and "Segmentation fault" in output and "Failing at address: (nil)" in output
+                       and not any(line.startswith("cctune: error") for line in output.splitlines()))
+            if not crashed or attempt:
+                return proc, output
+            print("test_cluster_commands: {}: a rank crashed inside Open MPI (its TCP BTL race); submitting again"
+                  .format(script), file=sys.stderr)
         return proc, output
 
     def test_slurm_accept_sbatch(self):
