@@ -2069,45 +2069,39 @@ class Accept(unittest.TestCase):
                 missed = [v for v in json.load(f)["verdicts"] if v["fault"] == "BUSBW_LOW"]
             self.assertEqual([v["repeats"] for v in missed], [1, 1])
 
-    def test_isolation_names_the_slowed_rank(self):
+    def accept_with_one_slow_rank(self, ranks, slow):
+        """An allocation check that `slow`, sleeping 2 ms in every call, fails: the whole verdict file."""
         with tempfile.TemporaryDirectory() as tmp:
             spec = os.path.join(tmp, "spec.yaml")
             with open(spec, "w") as f:
-                # About 4-5 GB/s here; rank 2 sleeping 2 ms in every call brings the allocation far below 2.
+                # About 4-5 GB/s here; one rank sleeping 2 ms in every call brings the allocation far below 2.
                 f.write("version: 1\ncollectives:\n"
                         "  - {collective: allreduce, size: 1MiB, min_busbw: 2GB/s, scope: allocation}\n")
             json_path = os.path.join(tmp, "verdicts.json")
-            proc = run(mpirun(4, "accept", "--spec", spec, "--json", json_path, "--junit", os.path.join(tmp, "v.xml"),
-                              "--inject-delay", "2:0.002"))
+            proc = run(mpirun(ranks, "accept", "--spec", spec, "--json", json_path, "--junit",
+                              os.path.join(tmp, "v.xml"), "--inject-delay", f"{slow}:0.002"))
             self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
             with open(json_path) as f:
-                verdicts = json.load(f)["verdicts"]
-            self.assertEqual(verdicts[0]["fault"], "BUSBW_LOW")
-            named = [(v["subject"], v["fault"]) for v in verdicts if v["check"].startswith("isolation:")]
-            self.assertEqual(named, [(f"rank 2 ({socket_host()})", "SLOW_RANK")])
+                return json.load(f)
+
+    def test_isolation_names_the_slowed_rank(self):
+        verdicts = self.accept_with_one_slow_rank(4, 2)["verdicts"]
+        self.assertEqual(verdicts[0]["fault"], "BUSBW_LOW")
+        named = [(v["subject"], v["fault"]) for v in verdicts if v["check"].startswith("isolation:")]
+        self.assertEqual(named, [(f"rank 2 ({socket_host()})", "SLOW_RANK")])
 
     def test_isolation_names_the_one_slow_of_three_though_most_pairs_are_slow(self):
         # Issue 16's failing case: of 3 participants with one slow, two of the three pairs are slow, so
         # judging pairs against the median pair (once: one group of all three) named nobody.
-        with tempfile.TemporaryDirectory() as tmp:
-            spec = os.path.join(tmp, "spec.yaml")
-            with open(spec, "w") as f:
-                f.write("version: 1\ncollectives:\n"
-                        "  - {collective: allreduce, size: 1MiB, min_busbw: 2GB/s, scope: allocation}\n")
-            json_path = os.path.join(tmp, "verdicts.json")
-            proc = run(mpirun(3, "accept", "--spec", spec, "--json", json_path, "--junit", os.path.join(tmp, "v.xml"),
-                              "--inject-delay", "1:0.002"))
-            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
-            with open(json_path) as f:
-                result = json.load(f)
-            isolation = [v for v in result["verdicts"] if v["check"].startswith("isolation:")]
-            self.assertEqual([(v["subject"], v["fault"]) for v in isolation], [(f"rank 1 ({socket_host()})", "SLOW_RANK")])
-            # The cost: every pair of 3 once, two measurements a round (each all pairs of the round at once).
-            self.assertRegex(isolation[0]["detail"], r"\(3 of 3 rounds, 6 measurements, [0-9.]+ s\)$")
-            cost = result["isolation"]
-            self.assertEqual([(c["check"], c["rounds"], c["planned_rounds"], c["measurements"]) for c in cost],
-                             [("allreduce 1 MiB busbw >= 2 GB/s", 3, 3, 6)])
-            self.assertGreater(cost[0]["seconds"], 0)
+        result = self.accept_with_one_slow_rank(3, 1)
+        isolation = [v for v in result["verdicts"] if v["check"].startswith("isolation:")]
+        self.assertEqual([(v["subject"], v["fault"]) for v in isolation], [(f"rank 1 ({socket_host()})", "SLOW_RANK")])
+        # The cost: every pair of 3 once, two measurements a round (each all pairs of the round at once).
+        self.assertRegex(isolation[0]["detail"], r"\(3 of 3 rounds, 6 measurements, [0-9.]+ s\)$")
+        cost = result["isolation"]
+        self.assertEqual([(c["check"], c["rounds"], c["planned_rounds"], c["measurements"]) for c in cost],
+                         [("allreduce 1 MiB busbw >= 2 GB/s", 3, 3, 6)])
+        self.assertGreater(cost[0]["seconds"], 0)
 
     def test_a_hung_rank_fails_the_check_in_progress_and_keeps_the_verdicts_reached(self):
         import xml.etree.ElementTree as ET

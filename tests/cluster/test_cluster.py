@@ -189,10 +189,15 @@ class ThreeUnevenNodes(ClusterCase):
         self.assertEqual(hosts, {"node1": [0], "node2": [0, 1], "node3": [0, 1, 2]})
 
 
-if __name__ == "__main__":
-    # ctest reads exit 77 as skipped: where no cluster can be made, say why in one line and stop.
+def main():
+    """Both cluster test files start here. ctest reads exit 77 as skipped: where no cluster can be made,
+    say why in one line and stop."""
     probe = run([SIMCLUSTER, "check"], timeout=60)
     if probe.returncode != 0:
         print(probe.stdout.strip() or probe.stderr.strip())
         raise SystemExit(probe.returncode)
     unittest.main(verbosity=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_cluster import CCTUNE, SIMCLUSTER, ClusterCase, cctune_lines, run, setUpModule  # noqa: E402,F401
+from test_cluster import CCTUNE, SIMCLUSTER, ClusterCase, cctune_lines, main, run, setUpModule  # noqa: E402,F401
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SHIM_CLIENT = os.path.realpath(os.environ.get("SHIM_CLIENT", "cctune_shim_client"))
@@ -313,8 +313,4 @@ class FourHealthy(ClusterCase):
 
 
 if __name__ == "__main__":
-    probe = run([SIMCLUSTER, "check"], timeout=60)
-    if probe.returncode != 0:
-        print(probe.stdout.strip() or probe.stderr.strip())
-        raise SystemExit(probe.returncode)
-    unittest.main(verbosity=2)
+    main()
