@@ -91,6 +91,15 @@ bool wants_retest(const CollectiveCheck& check, const Measured& m) {
 
 using Add = std::function<void(const Verdict&)>;
 
+// The collectives between checks (agreeing on retests, gathering results, splitting communicators)
+// are watched like the measured calls: a rank stopped there would otherwise hang the job past -T.
+template <class F>
+auto watched(bench::Watchdog* watchdog, const std::string& what, F&& f) {
+  if (watchdog) watchdog->describe(what);
+  bench::Watchdog::Call call(watchdog);
+  return f();
+}
+
 // One check on `comm` (every rank of it takes part); the result on its rank 0.
 Measured run_check(const CollectiveCheck& check, bench::BenchOptions options, MPI_Comm comm,
                    bench::Watchdog* watchdog, const std::string& where) {
@@ -131,7 +140,10 @@ Measured run_check_under_control(const CollectiveCheck& check, const bench::Benc
   Measured outcome = run_check(check, options, comm, watchdog, where);
   for (;;) {
     const bool retest = holds && wants_retest(check, outcome);
-    if (world.sum(retest ? 1 : 0) == 0) return outcome;
+    if (watched(watchdog, where + ": agreeing on retests of " + check.name(),
+                [&] { return world.sum(retest ? 1 : 0); }) == 0) {
+      return outcome;
+    }
     const Measured again = run_check(check, options, comm, watchdog, where + ", retest");
     if (retest) {
       const int measurements = outcome.measurements + 1;
@@ -177,6 +189,24 @@ Verdict judge(const CollectiveCheck& check, const std::string& subject, const Me
   return v;
 }
 
+// One failed verdict per host of a rank the watchdog blamed, its ranks and why in the detail, so that
+// the drain list names the node.
+std::vector<Verdict> hung_hosts(const bench::Watchdog::Hang& hang, const std::vector<std::string>& hosts) {
+  std::vector<Verdict> named;
+  const auto blame = [&](const std::vector<int>& ranks, const char* measured, const char* why) {
+    for (int r : ranks) {
+      if (r < 0 || static_cast<std::size_t>(r) >= hosts.size()) continue;
+      const std::string& h = hosts[static_cast<std::size_t>(r)];
+      auto v = std::find_if(named.begin(), named.end(), [&](const Verdict& x) { return x.subject == h; });
+      if (v == named.end()) v = named.insert(named.end(), Verdict{h, "", Status::fail, "", measured, "", ""});
+      v->detail += fmt::format("{}rank {} {}", v->detail.empty() ? "" : "; ", r, why);
+    }
+  };
+  blame(hang.late, "not arrived", "had not reached the stuck call");
+  blame(hang.silent, "no answer", "did not answer the watchdog (stopped, or its node lost)");
+  return named;
+}
+
 // After a whole-allocation check missed its mark: run it again on pairs of participants (nodes, or
 // ranks on a single node), every pair of a round at once on its own communicator, in the rounds of
 // isolation_rounds(); each pair runs twice and keeps its better run; judge_isolation() names whom to
@@ -212,10 +242,13 @@ std::optional<IsolationCost> isolate(const CollectiveCheck& check, const bench::
   std::vector<RoundValues> measured;
   int measurements = 0;
   for (const Pairing& pairing : rounds) {
-    if (world.max(elapsed()) > budget_seconds) break;
-    MPI_Comm group_comm = MPI_COMM_NULL;
-    CCTUNE_MPI(MPI_Comm_split(world.get(), pairing[me], world.rank(), &group_comm));
     const std::string where = fmt::format("isolation, round {} of {}", measured.size() + 1, rounds.size());
+    if (watched(watchdog, where + ": agreeing on the time left", [&] { return world.max(elapsed()); }) > budget_seconds) {
+      break;
+    }
+    MPI_Comm group_comm = MPI_COMM_NULL;
+    watched(watchdog, where + ": making its groups",
+            [&] { CCTUNE_MPI(MPI_Comm_split(world.get(), pairing[me], world.rank(), &group_comm)); });
     const Measured first = run_check(check, options, group_comm, watchdog, where);
     const Measured second = run_check(check, options, group_comm, watchdog, where);
     measurements += 2;
@@ -224,7 +257,8 @@ std::optional<IsolationCost> isolate(const CollectiveCheck& check, const bench::
     MPI_Comm_free(&group_comm);
     const double value = higher ? std::max(first.busbw_gbs, second.busbw_gbs) : std::min(first.median_us, second.median_us);
     // Every group's value, from its first rank; NaN from the others.
-    const std::vector<double> all = world.allgather(group_rank == 0 ? value : std::nan(""));
+    const std::vector<double> all = watched(watchdog, where + ": gathering its groups' results",
+                                            [&] { return world.allgather(group_rank == 0 ? value : std::nan("")); });
     const int groups = *std::max_element(pairing.begin(), pairing.end()) + 1;
     RoundValues round(groups, GroupValue{{}, std::nan("")});
     for (int p = 0; p < participants; ++p) round[pairing[p]].members.push_back(p);
@@ -233,7 +267,7 @@ std::optional<IsolationCost> isolate(const CollectiveCheck& check, const bench::
     }
     measured.push_back(std::move(round));
   }
-  const double seconds = world.max(elapsed());
+  const double seconds = watched(watchdog, "isolation: agreeing on its cost", [&] { return world.max(elapsed()); });
   if (world.rank() != 0) return std::nullopt;
   const IsolationCost cost{check.name(), static_cast<int>(measured.size()), static_cast<int>(rounds.size()),
                            measurements, seconds};
@@ -266,6 +300,23 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
                                       const Observer& observer) {
   const int rank = world.rank();
   std::unique_ptr<VerdictLog> log;
+  // A stuck call: the check in progress fails, and so does each host of a rank that had not arrived
+  // or did not answer (stopped, or its node lost), on disk with every verdict before it and in the
+  // drain list when the job is aborted (exit 124). Started first, so that every collective after
+  // this one is watched, and before the verdict files say the run has started.
+  std::vector<std::string> hosts;
+  std::unique_ptr<bench::Watchdog> watchdog;
+  if (settings.timeout_seconds > 0) {
+    bench::Watchdog::AbortHook hook;
+    if (rank == 0) {
+      hook = [&log, &hosts, &settings](const bench::Watchdog::Hang& hang) {
+        if (!log) return;
+        log->fail_in_progress("RANK_HUNG", hang.message, hung_hosts(hang, hosts));
+        if (!settings.drain_path.empty()) settings.write(settings.drain_path, drain_list(log->verdicts()));
+      };
+    }
+    watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, settings.timeout_seconds, std::vector<std::string>{}, hook);
+  }
   std::string open_error;
   if (rank == 0) {
     log = std::make_unique<VerdictLog>(settings.json_path, settings.junit_path, settings.write);
@@ -275,26 +326,19 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
       open_error = e.what();
     }
   }
-  if (world.sum(open_error.empty() ? 0 : 1) != 0) throw UsageError(open_error, __FILE__, __LINE__);
+  bench::Watchdog* const w = watchdog.get();
+  if (watched(w, "starting: agreeing that the verdict files opened", [&] { return world.sum(open_error.empty() ? 0 : 1); }) != 0) {
+    throw UsageError(open_error, __FILE__, __LINE__);
+  }
   const std::string host = processor_name();
-  const std::vector<std::string> hosts = world.allgather(host);
-  const topology::ClusterView view = topology::gather_cluster(world, host, topology::probe_local);
+  hosts = watched(w, "starting: gathering host names", [&] { return world.allgather(host); });
+  if (watchdog) watchdog->set_hosts(hosts);
+  const topology::ClusterView view =
+      watched(w, "starting: gathering each node's topology", [&] { return topology::gather_cluster(world, host, topology::probe_local); });
   const Add add = [&](const Verdict& v) {
     log->add(v);
     if (observer.reached) observer.reached(v);
   };
-  // A stuck call: the check in progress fails, naming the late ranks and their hosts, and is on disk
-  // with every verdict before it when the job is aborted (exit 124).
-  std::unique_ptr<bench::Watchdog> watchdog;
-  if (settings.timeout_seconds > 0) {
-    bench::Watchdog::AbortHook hook;
-    if (rank == 0) {
-      hook = [&log](const std::string& message) {
-        log->fail_in_progress("allocation", "call in progress", "RANK_HUNG", message);
-      };
-    }
-    watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, settings.timeout_seconds, hosts, hook);
-  }
   if (rank == 0) {
     if (observer.started) observer.started(world.size(), view.nodes.size());
     for (const auto& node : view.nodes) {
@@ -305,29 +349,42 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
   }
   // Each node alone (all nodes at once, each on its own communicator), then the whole allocation.
   MPI_Comm node_comm = MPI_COMM_NULL;
-  CCTUNE_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node_comm));
-  Communicator node = Communicator::duplicate(node_comm);
+  watched(w, "starting: splitting the job by node", [&] {
+    CCTUNE_MPI(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node_comm));
+  });
+  Communicator node = watched(w, "starting: splitting the job by node", [&] { return Communicator::duplicate(node_comm); });
   MPI_Comm_free(&node_comm);
+  // A node with one rank has no link inside it: its own measurement is a local copy, a busbw of 0 and
+  // a latency of nothing; the allocation's checks measure its links.
+  const bool measures_inside = node.size() > 1;
   for (const CollectiveCheck& check : spec.collectives) {
     if (check.scope != Scope::allocation) {
       if (rank == 0) log->begin("each node", check.name());
-      const Measured outcome = run_check_under_control(check, options, node.get(), watchdog.get(), "each node alone",
-                                                       world, node.rank() == 0);
+      const Measured outcome = run_check_under_control(check, options, node.get(), w, "each node alone", world,
+                                                       node.rank() == 0 && measures_inside);
       std::ostringstream mine;
       mine.precision(17);
       if (node.rank() == 0) {
-        mine << host << ' ' << outcome.busbw_gbs << ' ' << outcome.median_us << ' ' << outcome.wrong << ' '
-             << outcome.spread << ' ' << outcome.measurements;
+        mine << host << ' ' << (measures_inside ? 1 : 0) << ' ' << outcome.busbw_gbs << ' ' << outcome.median_us
+             << ' ' << outcome.wrong << ' ' << outcome.spread << ' ' << outcome.measurements;
       }
-      const auto reports = world.gather_to_root(mine.str());
+      const auto reports =
+          watched(w, "each node alone: gathering " + check.name(), [&] { return world.gather_to_root(mine.str()); });
       std::vector<Verdict> verdicts;
       std::vector<double> values;
       for (const std::string& report : reports) {
         if (report.empty()) continue;
         std::istringstream in(report);
         std::string reporter;
+        int inside = 0;
         Measured o;
-        in >> reporter >> o.busbw_gbs >> o.median_us >> o.wrong >> o.spread >> o.measurements;
+        in >> reporter >> inside >> o.busbw_gbs >> o.median_us >> o.wrong >> o.spread >> o.measurements;
+        if (!inside && o.wrong == 0) {
+          verdicts.push_back({reporter, check.name(), Status::skip, "ONE_RANK", "", "",
+                              "one rank on this node: no link inside it to measure (the allocation's checks cover its links)"});
+          values.push_back(std::nan(""));
+          continue;
+        }
         verdicts.push_back(judge(check, reporter, o));
         values.push_back(o.wrong == 0 ? value_of(check, o) : std::nan(""));
       }
@@ -351,23 +408,31 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
     }
     if (check.scope != Scope::node) {
       if (rank == 0) log->begin("allocation", check.name());
-      const Measured outcome = run_check_under_control(check, options, world.get(), watchdog.get(), "whole allocation",
-                                                       world, rank == 0);
+      const Measured outcome = run_check_under_control(check, options, world.get(), w, "whole allocation", world, rank == 0);
       bool missed = false;
       if (rank == 0) {
         const Verdict verdict = judge(check, "allocation", outcome);
         missed = verdict.status == Status::fail && verdict.fault != "WRONG_RESULT";
         add(verdict);
       }
-      if (world.sum(missed ? 1 : 0) != 0) {
-        const auto cost = isolate(check, options, world, hosts, settings.budget_seconds, watchdog.get(), add);
+      if (watched(w, "whole allocation: agreeing whether " + check.name() + " missed", [&] { return world.sum(missed ? 1 : 0); }) != 0) {
+        if (rank == 0) log->begin("allocation", "isolation: " + check.name());
+        const auto cost = isolate(check, options, world, hosts, settings.budget_seconds, w, add);
         if (cost) log->add_isolation_cost(*cost);
       }
     }
   }
   if (rank != 0) return std::nullopt;
   log->finish();
-  return Outcome{log->all_pass(), log->verdicts()};
+  Outcome outcome{log->all_pass(), log->verdicts(), ""};
+  if (!settings.drain_path.empty()) {
+    try {
+      settings.write(settings.drain_path, drain_list(outcome.verdicts));
+    } catch (const std::exception& e) {
+      outcome.drain_error = e.what();
+    }
+  }
+  return outcome;
 }
 
 }  // namespace cctune::accept

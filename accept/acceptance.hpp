@@ -26,6 +26,7 @@ bench::BenchOptions bench_options(const Spec& spec, const std::string& inject_de
 
 struct AcceptanceSettings {
   std::string json_path, junit_path;  // empty: not written
+  std::string drain_path;             // --drain-list: after the verdicts, or when the job is aborted
   VerdictLog::Writer write;           // whole files (write, then rename)
   double timeout_seconds = 600;       // -T: a stuck call fails the check and ends the job; 0 never
   double budget_seconds = 300;        // what isolation may take after an allocation check failed
@@ -40,6 +41,7 @@ struct Observer {
 struct Outcome {
   bool passed = false;  // every check has its verdict and none failed
   std::vector<Verdict> verdicts;
+  std::string drain_error;  // the drain list could not be written (the verdict files are whole)
 };
 
 // Collective over `world` (every rank calls it). Outcome on rank 0, nullopt on the others. A verdict

@@ -82,9 +82,18 @@ void VerdictLog::begin(const std::string& subject, const std::string& check) {
   flush();
 }
 
-void VerdictLog::fail_in_progress(const std::string& subject, const std::string& check, const std::string& fault,
-                                  const std::string& detail) {
-  add({subject, check, Status::fail, fault, "", "", detail});
+void VerdictLog::fail_in_progress(const std::string& fault, const std::string& detail, std::vector<Verdict> named) {
+  // Between checks (the collectives that agree on what comes next) nothing is in progress.
+  const Verdict where = in_progress_.value_or(Verdict{"allocation", "between checks", Status::fail, "", "", "", ""});
+  in_progress_.reset();
+  verdicts_.push_back({where.subject, where.check, Status::fail, fault, "", "", detail});
+  for (Verdict& v : named) {
+    v.check = where.check;
+    v.status = Status::fail;
+    v.fault = fault;
+    verdicts_.push_back(std::move(v));
+  }
+  flush();
 }
 
 bool VerdictLog::all_pass() const {

@@ -57,9 +57,9 @@ class VerdictLog {
   // INTERRUPTED, so a job killed mid-check (a rank that died takes the job with it) leaves a failure
   // in the files rather than a silently missing check.
   void begin(const std::string& subject, const std::string& check);
-  // The check in progress when the run ended badly: written at once, before anything else can fail.
-  void fail_in_progress(const std::string& subject, const std::string& check, const std::string& fault,
-                        const std::string& detail);
+  // The check in progress when the run ended badly fails with `fault`, and so does each of `named`
+  // (a host with its own detail) on that check: written at once, before anything else can fail.
+  void fail_in_progress(const std::string& fault, const std::string& detail, std::vector<Verdict> named);
   // Kept in the JSON file beside the verdicts (its "isolation" list).
   void add_isolation_cost(IsolationCost cost);
   // Every check of the spec has its verdict: only now can the files say passed.

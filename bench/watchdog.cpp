@@ -14,6 +14,8 @@ enum Tag : int { kTimeout = 1, kQuery = 2, kStatus = 3 };
 constexpr auto kPollInterval = std::chrono::milliseconds(50);
 constexpr auto kAnswerWait = std::chrono::seconds(3);
 constexpr int kAbortCode = 124;
+// How long a rank that reported a stuck call waits for rank 0's question before it ends the job itself.
+constexpr auto kRankZeroWait = std::chrono::seconds(10);
 
 struct TimeoutMessage {
   std::uint64_t call;
@@ -48,6 +50,11 @@ Watchdog::~Watchdog() {
   thread_.join();
 }
 
+void Watchdog::set_hosts(std::vector<std::string> hosts) {
+  std::lock_guard lock(mutex_);
+  hosts_ = std::move(hosts);
+}
+
 void Watchdog::describe(std::string what) {
   std::lock_guard lock(mutex_);
   description_ = std::move(what);
@@ -74,6 +81,7 @@ void Watchdog::loop() {
         now_ns() - entered_at_ns_.load(std::memory_order_relaxed) > timeout_.count()) {
       report_local_timeout();
     }
+    if (report_unanswered_after_ns_ != 0 && now_ns() > report_unanswered_after_ns_) rank_zero_is_gone();
     int pending = 0;
     MPI_Status status;
     MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_.get(), &pending, &status);
@@ -85,7 +93,8 @@ void Watchdog::loop() {
         diagnose_and_abort(message.call, message.what.data(), status.MPI_SOURCE);
       } else if (status.MPI_TAG == kQuery) {
         std::uint64_t ignored = 0;
-        MPI_Recv(&ignored, 1, MPI_UINT64_T, status.MPI_SOURCE, kQuery, comm_.get(), MPI_STATUS_IGNORE);
+        MPI_Recv(&ignored, sizeof ignored, MPI_BYTE, status.MPI_SOURCE, kQuery, comm_.get(), MPI_STATUS_IGNORE);
+        report_unanswered_after_ns_ = 0;
         answer_query(status.MPI_SOURCE);
       }
     }
@@ -99,10 +108,39 @@ void Watchdog::report_local_timeout() {
   reported_call_ = call;
   const std::string what = description();
   if (comm_.rank() == 0) diagnose_and_abort(call, what, 0);
+  // Never a blocking send: rank 0 may be the one that is gone, and a send to it would wait forever.
   TimeoutMessage message{};
   message.call = call;
   std::strncpy(message.what.data(), what.c_str(), message.what.size() - 1);
-  MPI_Send(&message, sizeof message, MPI_BYTE, 0, kTimeout, comm_.get());
+  send_without_waiting(&message, sizeof message, 0, kTimeout);
+  report_unanswered_after_ns_ = now_ns() + std::chrono::nanoseconds(kRankZeroWait).count();
+}
+
+void Watchdog::send_without_waiting(const void* data, int bytes, int destination, int tag) {
+  auto buffer = std::make_unique<unsigned char[]>(static_cast<std::size_t>(bytes));
+  std::memcpy(buffer.get(), data, static_cast<std::size_t>(bytes));
+  MPI_Request request = MPI_REQUEST_NULL;
+  MPI_Isend(buffer.get(), bytes, MPI_BYTE, destination, tag, comm_.get(), &request);
+  pending_buffers_.push_back(std::move(buffer));
+  pending_sends_.push_back(request);
+}
+
+void Watchdog::rank_zero_is_gone() {
+  std::vector<std::string> hosts;
+  {
+    std::lock_guard lock(mutex_);
+    hosts = hosts_;
+  }
+  const std::string message = fmt::format(
+      "watchdog: {} did not finish within {:g} s (seen by rank {}), and rank 0{} did not answer within {} s: "
+      "it is stopped or its node is lost",
+      description(), std::chrono::duration<double>(timeout_).count(), comm_.rank(),
+      hosts.empty() ? "" : " (" + hosts.front() + ")",
+      std::chrono::duration_cast<std::chrono::seconds>(kRankZeroWait).count());
+  std::fprintf(stderr, "cctune: %s; aborting\n", message.c_str());
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, kAbortCode);
+  std::_Exit(kAbortCode);
 }
 
 void Watchdog::answer_query(int source) {
@@ -114,8 +152,8 @@ void Watchdog::diagnose_and_abort(std::uint64_t call, const std::string& what, i
   const int n = comm_.size();
   std::vector<std::optional<StatusMessage>> answers(static_cast<std::size_t>(n));
   answers[0] = StatusMessage{call_.load(std::memory_order_relaxed), in_call_.load(std::memory_order_acquire)};
-  const std::uint64_t query = call;
-  for (int r = 1; r < n; ++r) MPI_Send(&query, 1, MPI_UINT64_T, r, kQuery, comm_.get());
+  // Never blocking sends: a rank that is gone (its node lost) would hold the query, and the job, forever.
+  for (int r = 1; r < n; ++r) send_without_waiting(&call, sizeof call, r, kQuery);
   int missing = n - 1;
   const auto deadline = std::chrono::steady_clock::now() + kAnswerWait;
   while (missing > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -137,27 +175,36 @@ void Watchdog::diagnose_and_abort(std::uint64_t call, const std::string& what, i
                comm_.get(), MPI_STATUS_IGNORE);
     }
   }
+  std::vector<std::string> hosts;
+  {
+    std::lock_guard lock(mutex_);
+    hosts = hosts_;
+  }
+  Hang hang;
   std::string late, silent;
   for (int r = 0; r < n; ++r) {
     const auto& answer = answers[static_cast<std::size_t>(r)];
-    const std::string name = fmt::format("{} ({})", r, hosts_[static_cast<std::size_t>(r)]);
+    const std::string name =
+        hosts.size() == static_cast<std::size_t>(n) ? fmt::format("{} ({})", r, hosts[static_cast<std::size_t>(r)])
+                                                    : std::to_string(r);
     if (!answer) {
       silent += (silent.empty() ? "" : ", ") + name;
+      hang.silent.push_back(r);
     } else if (answer->call < call) {
       late += (late.empty() ? "" : ", ") + name;
+      hang.late.push_back(r);
     }
   }
   std::string who = late.empty() ? "every rank that answered had arrived (stuck inside the collective)"
                                  : "ranks that had not arrived: " + late;
   if (!silent.empty()) who += "; no answer from: " + silent;
-  const std::string message =
-      fmt::format("watchdog: {} did not finish within {:g} s (seen by rank {}); {}", what,
-                  std::chrono::duration<double>(timeout_).count(), reporter, who);
-  std::fprintf(stderr, "cctune: %s; aborting\n", message.c_str());
+  hang.message = fmt::format("watchdog: {} did not finish within {:g} s (seen by rank {}); {}", what,
+                             std::chrono::duration<double>(timeout_).count(), reporter, who);
+  std::fprintf(stderr, "cctune: %s; aborting\n", hang.message.c_str());
   std::fflush(stderr);
   if (on_abort_) {
     try {
-      on_abort_(message);
+      on_abort_(hang);
     } catch (const std::exception&) {  // the abort must happen whatever the hook does
     }
   }

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -21,10 +22,17 @@ namespace cctune::bench {
 
 class Watchdog {
  public:
-  // Called on rank 0, from the watchdog thread, with the message just before the job is aborted.
-  using AbortHook = std::function<void(const std::string&)>;
+  // What the watchdog found: the one-line message, and the world ranks to blame: those that had not
+  // reached the stuck call, and those that did not answer at all (stopped, or their node lost).
+  struct Hang {
+    std::string message;
+    std::vector<int> late, silent;
+  };
+  // Called on rank 0, from the watchdog thread, just before the job is aborted.
+  using AbortHook = std::function<void(const Hang&)>;
 
-  // Needs MPI_THREAD_MULTIPLE. hosts: each rank's host name, for the message.
+  // Needs MPI_THREAD_MULTIPLE. hosts: each rank's host name, for the message (empty: ranks only, until
+  // set_hosts()); collective over `world` (it duplicates it).
   Watchdog(MPI_Comm world, double timeout_seconds, std::vector<std::string> hosts, AbortHook on_abort = {});
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
@@ -32,6 +40,8 @@ class Watchdog {
 
   // What the next calls are ("allreduce ring 1 MiB out-of-place"); the same on every rank.
   void describe(std::string what);
+  // So that the first collective, which learns the hosts, can already be watched.
+  void set_hosts(std::vector<std::string> hosts);
   // Around every call that needs all ranks. Cheap: two atomic stores.
   void enter();
   void leave();
@@ -55,6 +65,7 @@ class Watchdog {
  private:
   void loop();
   void report_local_timeout();
+  [[noreturn]] void rank_zero_is_gone();
   [[noreturn]] void diagnose_and_abort(std::uint64_t call, const std::string& what, int reporter);
   void answer_query(int source);
   std::string description() const;
@@ -67,6 +78,13 @@ class Watchdog {
   std::atomic<bool> in_call_{false};
   std::atomic<std::int64_t> entered_at_ns_{0};
   std::uint64_t reported_call_ = 0;  // watchdog thread only
+  // A rank other than 0 that reported a stuck call: when rank 0 has not asked it how far it got by
+  // then, rank 0 itself is gone, and this rank ends the job (watchdog thread only; 0: none pending).
+  std::int64_t report_unanswered_after_ns_ = 0;
+  // Sends that must never wait on a peer that may be dead; kept until they complete or the job ends.
+  void send_without_waiting(const void* data, int bytes, int destination, int tag);
+  std::vector<MPI_Request> pending_sends_;
+  std::vector<std::unique_ptr<unsigned char[]>> pending_buffers_;
   mutable std::mutex mutex_;
   std::string description_;
   std::condition_variable stop_signal_;

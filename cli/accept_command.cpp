@@ -112,7 +112,7 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     // Checks that need the rank count, alike on every rank, before any file is written.
     bench::check_against_world(options, world.size());
     accept::check_runnable(spec, command->spec, size_of(options.type), to_string(options.type), world.size());
-    accept::AcceptanceSettings settings{command->json, command->junit,
+    accept::AcceptanceSettings settings{command->json, command->junit, command->drain_list,
                                  [](const std::string& path, const std::string& text) { write_file_atomically(path, text); },
                                  command->timeout_seconds, command->budget_seconds};
     accept::Observer observer;
@@ -126,14 +126,9 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     if (!outcome) return static_cast<int>(kOk);
     const bool passed = outcome->passed;
     const auto& all = outcome->verdicts;
-    if (!command->drain_list.empty()) {
-      // After the verdict files, which stay whole whatever happens here.
-      try {
-        write_file_atomically(command->drain_list, accept::drain_list(all));
-      } catch (const std::exception& e) {
-        fmt::print(stderr, "cctune: error: {} (the verdict files are whole)\n", e.what());
-        return static_cast<int>(kFailed);
-      }
+    if (!outcome->drain_error.empty()) {
+      fmt::print(stderr, "cctune: error: {} (the verdict files are whole)\n", outcome->drain_error);
+      return static_cast<int>(kFailed);
     }
     const auto count = [&](accept::Status s) {
       return std::count_if(all.begin(), all.end(), [&](const accept::Verdict& v) { return v.status == s; });

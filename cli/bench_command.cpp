@@ -166,11 +166,11 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     std::unique_ptr<bench::Watchdog> watchdog;
     if (options.timeout_seconds > 0 && options.backend == "mpi") {
       bench::Watchdog::AbortHook record;
-      if (json) record = [writer = json.get()](const std::string& message) { writer->record_error(message); };
+      if (json) record = [writer = json.get()](const bench::Watchdog::Hang& hang) { writer->record_error(hang.message); };
       if (recorder) {
-        record = [also = std::move(record), db = recorder.get()](const std::string& message) {
-          if (also) also(message);
-          db->record_error(message);
+        record = [also = std::move(record), db = recorder.get()](const bench::Watchdog::Hang& hang) {
+          if (also) also(hang);
+          db->record_error(hang.message);
         };
       }
       watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, options.timeout_seconds, info.hosts, record);

@@ -3,6 +3,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -84,6 +85,12 @@ MpiRuntime::MpiRuntime(int& argc, char**& argv, bool thread_multiple) {
   // needs, and a microsecond call takes a scheduler time slice (8 ms per 8-byte allreduce under srun
   // here). mpirun sets this itself when it knows it oversubscribes; srun's direct launch does not.
   if (local_place().size > sysconf(_SC_NPROCESSORS_ONLN)) setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0);
+  // A rank that dies closes its TCP sockets, and Open MPI's TCP transport on its neighbours then writes
+  // into them: under the default SIGPIPE the neighbour dies too, and the launcher blames a healthy node
+  // (on the simulated cluster, srun's first line for a lost node5 was "node6: task 5: Broken pipe").
+  // Ignored, the write fails with EPIPE, the neighbour lives, and the watchdog names the rank that is
+  // gone. Our own writes check their errors (a closed stdout is one line and exit 1).
+  std::signal(SIGPIPE, SIG_IGN);
   const int wanted = thread_multiple ? MPI_THREAD_MULTIPLE : MPI_THREAD_FUNNELED;
   int provided = MPI_THREAD_SINGLE;
   if (MPI_Init_thread(&argc, &argv, wanted, &provided) != MPI_SUCCESS) {

@@ -2109,20 +2109,28 @@ class Accept(unittest.TestCase):
             json_path, junit = os.path.join(tmp, "verdicts.json"), os.path.join(tmp, "verdicts.xml")
             # Rank 3 sleeps 30 s in every timed call: the watchdog (-T 2) ends the job long before.
             start = time.monotonic()
+            drain = os.path.join(tmp, "drain.txt")
             proc = run(mpirun(4, "accept", "--spec", self.SPEC, "--json", json_path, "--junit", junit, "-T", "2",
-                              "--inject-delay", "3:30"), timeout=120)
+                              "--inject-delay", "3:30", "--drain-list", drain), timeout=120)
             self.assertEqual(proc.returncode, 124, proc.stdout + proc.stderr)
             self.assertLess(time.monotonic() - start, 60)
             with open(json_path) as f:
                 verdicts = json.load(f)["verdicts"]
             self.assertEqual([v["status"] for v in verdicts[:3]], ["pass"] * 3)  # the node checks, reached first
-            hung = verdicts[-1]
+            # The check in progress, then the host of the late rank on that check.
+            hung, host = verdicts[-2:]
             self.assertEqual((hung["status"], hung["fault"]), ("FAIL", "RANK_HUNG"))
             self.assertIn(f"3 ({socket_host()})", hung["detail"])
             self.assertIn("allreduce 1 MiB", hung["detail"])
+            self.assertEqual((host["subject"], host["check"], host["fault"], host["measured"]),
+                             (socket_host(), hung["check"], "RANK_HUNG", "not arrived"))
+            self.assertIn("rank 3 had not reached the stuck call", host["detail"])
             failures = [c.find("failure").get("type") for c in ET.parse(junit).getroot().iter("testcase")
                         if c.find("failure") is not None]
-            self.assertEqual(failures, ["RANK_HUNG"])
+            self.assertEqual(failures, ["RANK_HUNG", "RANK_HUNG"])
+            # The aborted job's drain list, written by the watchdog before the abort, names the host.
+            with open(drain) as f:
+                self.assertEqual([line.split("\t")[:2] for line in f.read().splitlines()], [[socket_host(), "RANK_HUNG"]])
 
     def test_a_rank_that_dies_leaves_the_check_in_progress_failed(self):
         with tempfile.TemporaryDirectory() as tmp:
