@@ -293,3 +293,47 @@ TEST(DrainList, OneLinePerNodeNamedWithItsFaultsNeverTheAllocation) {
 
 }  // namespace
 }  // namespace cctune::accept
+
+namespace cctune::accept {
+namespace {
+
+// A hang the watchdog found: the check in progress fails, and so does each host it named, on that
+// same check; the drain list then names those hosts (the job is aborted right after, so this is the
+// only drain list it gets).
+TEST(VerdictLog, AHangFailsTheCheckInProgressAndEachHostNamed) {
+  std::map<std::string, std::string> files;
+  VerdictLog log("v.json", "v.xml", [&](const std::string& path, const std::string& text) { files[path] = text; });
+  log.start();
+  log.add({"node1", "gpu count", Status::pass, "", "0", "0", ""});
+  log.begin("allocation", "allreduce 1 MiB busbw >= 1 GB/s");
+  log.fail_in_progress("RANK_HUNG", "watchdog: ... no answer from: 4 (node5)",
+                       {Verdict{"node5", "", Status::pass, "", "no answer", "", "rank 4 did not answer"}});
+  const auto json = nlohmann::json::parse(files.at("v.json"));
+  ASSERT_EQ(json["verdicts"].size(), 3u);  // nothing left in progress: INTERRUPTED is gone
+  EXPECT_EQ(json["verdicts"][1]["subject"], "allocation");
+  EXPECT_EQ(json["verdicts"][1]["fault"], "RANK_HUNG");
+  EXPECT_EQ(json["verdicts"][2]["subject"], "node5");
+  EXPECT_EQ(json["verdicts"][2]["check"], "allreduce 1 MiB busbw >= 1 GB/s");
+  EXPECT_EQ(json["verdicts"][2]["status"], "FAIL");
+  EXPECT_EQ(json["verdicts"][2]["fault"], "RANK_HUNG");
+  EXPECT_FALSE(json["passed"].get<bool>());
+  EXPECT_EQ(files.at("v.xml").find("INTERRUPTED"), std::string::npos);
+  EXPECT_EQ(drain_list(log.verdicts()),
+            "node5\tRANK_HUNG\tcctune accept RANK_HUNG: allreduce 1 MiB busbw >= 1 GB/s: no answer\n");
+}
+
+// Between checks (the collectives that agree on what comes next) a hang still lands somewhere.
+TEST(VerdictLog, AHangBetweenChecksFailsTheAllocation) {
+  std::map<std::string, std::string> files;
+  VerdictLog log("v.json", "", [&](const std::string& path, const std::string& text) { files[path] = text; });
+  log.start();
+  log.fail_in_progress("RANK_HUNG", "watchdog: starting: gathering host names ...", {});
+  const auto json = nlohmann::json::parse(files.at("v.json"));
+  ASSERT_EQ(json["verdicts"].size(), 1u);
+  EXPECT_EQ(json["verdicts"][0]["subject"], "allocation");
+  EXPECT_EQ(json["verdicts"][0]["check"], "between checks");
+  EXPECT_EQ(drain_list(log.verdicts()), "");
+}
+
+}  // namespace
+}  // namespace cctune::accept
