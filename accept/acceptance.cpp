@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <memory>
 #include <numeric>
 #include <sstream>
+#include <stdexcept>
 
 #include "accept/isolation.hpp"
 #include "accept/node_checks.hpp"
@@ -104,8 +106,7 @@ auto watched(bench::Watchdog* watchdog, const std::string& what, F&& f) {
 Measured run_check(const CollectiveCheck& check, bench::BenchOptions options, MPI_Comm comm,
                    bench::Watchdog* watchdog, const std::string& where) {
   // The same words on every rank: the watchdog's message and the failed verdict use them.
-  if (watchdog) watchdog->describe(where + ": " + check.name());
-  Communicator communicator = Communicator::duplicate(comm);
+  Communicator communicator = watched(watchdog, where + ": " + check.name(), [&] { return Communicator::duplicate(comm); });
   // The test-only delay names a rank of the whole job; on a smaller communicator it is that process.
   if (options.delay) {
     int world_rank = 0;
@@ -117,7 +118,8 @@ Measured run_check(const CollectiveCheck& check, bench::BenchOptions options, MP
   // as the backstop for its timed batches, which the watchdog does not watch.
   const double backstop = options.timeout_seconds > 0 ? options.timeout_seconds + std::max(10.0, options.timeout_seconds / 10)
                                                       : 0;
-  auto backend = find_backend(options.backend).create(comm, BackendSettings{backstop});
+  auto backend = watched(watchdog, where + ": " + check.name(),
+                         [&] { return find_backend(options.backend).create(comm, BackendSettings{backstop}); });
   bench::Measurer measurer(*backend, communicator, options, watchdog);
   const Collective collective = check.collective == "allreduce" ? Collective::allreduce : Collective::alltoall;
   const bench::MessageShape shape = bench::shape_of(check.bytes, collective, options.type, communicator.size());
@@ -189,9 +191,10 @@ Verdict judge(const CollectiveCheck& check, const std::string& subject, const Me
   return v;
 }
 
-// One failed verdict per host of a rank the watchdog blamed, its ranks and why in the detail, so that
-// the drain list names the node.
-std::vector<Verdict> hung_hosts(const bench::Watchdog::Hang& hang, const std::vector<std::string>& hosts) {
+// One failed verdict per host of a rank the watchdog found silent, or behind outside any call, its
+// ranks and why in the detail, so that the drain list names the node.
+std::vector<Verdict> hung_hosts(const bench::Watchdog::Hang& hang) {
+  const std::vector<std::string>& hosts = hang.hosts;
   std::vector<Verdict> named;
   const auto blame = [&](const std::vector<int>& ranks, const char* measured, const char* why) {
     for (int r : ranks) {
@@ -202,7 +205,8 @@ std::vector<Verdict> hung_hosts(const bench::Watchdog::Hang& hang, const std::ve
       v->detail += fmt::format("{}rank {} {}", v->detail.empty() ? "" : "; ", r, why);
     }
   };
-  blame(hang.late, "not arrived", "had not reached the stuck call");
+  // Not every late rank: one inside an earlier call may only be waiting on a silent peer.
+  blame(hang.behind, "not arrived", "had not reached the stuck call");
   blame(hang.silent, "no answer", "did not answer the watchdog (stopped, or its node lost)");
   return named;
 }
@@ -299,29 +303,53 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
                                       const Communicator& world, const AcceptanceSettings& settings,
                                       const Observer& observer) {
   const int rank = world.rank();
+  // Made (nothing written yet) before the watchdog, whose thread may use it from the start.
   std::unique_ptr<VerdictLog> log;
+  if (rank == 0) log = std::make_unique<VerdictLog>(settings.json_path, settings.junit_path, settings.write);
   // A stuck call: the check in progress fails, and so does each host of a rank that had not arrived
   // or did not answer (stopped, or its node lost), on disk with every verdict before it and in the
   // drain list when the job is aborted (exit 124). Started first, so that every collective after
   // this one is watched, and before the verdict files say the run has started.
-  std::vector<std::string> hosts;
   std::unique_ptr<bench::Watchdog> watchdog;
   if (settings.timeout_seconds > 0) {
     bench::Watchdog::AbortHook hook;
     if (rank == 0) {
-      hook = [&log, &hosts, &settings](const bench::Watchdog::Hang& hang) {
-        if (!log) return;
-        log->fail_in_progress("RANK_HUNG", hang.message, hung_hosts(hang, hosts));
-        if (!settings.drain_path.empty()) settings.write(settings.drain_path, drain_list(log->verdicts()));
+      hook = [log = log.get(), &settings](const bench::Watchdog::Hang& hang) {
+        // Each file on its own: a verdict file that cannot be written must not cost the drain list.
+        bool logged = true;  // the verdicts are in the log (written to disk or not)
+        try {
+          logged = log->fail_in_progress("RANK_HUNG", hang.message, hung_hosts(hang));
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "cctune: error: %s\n", e.what());
+        }
+        if (!settings.drain_path.empty()) {
+          std::vector<Verdict> named;
+          if (logged) {
+            named = log->verdicts();
+          } else {  // the main thread held the log too long: the hung hosts alone
+            for (Verdict& v : hung_hosts(hang)) {
+              v.check = "call in progress";
+              v.fault = "RANK_HUNG";
+              named.push_back(std::move(v));
+            }
+          }
+          try {
+            settings.write(settings.drain_path, drain_list(named));
+          } catch (const std::exception& e) {
+            std::fprintf(stderr, "cctune: error: %s\n", e.what());
+          }
+        }
       };
     }
     watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, settings.timeout_seconds, std::vector<std::string>{}, hook);
   }
   std::string open_error;
   if (rank == 0) {
-    log = std::make_unique<VerdictLog>(settings.json_path, settings.junit_path, settings.write);
     try {
       log->start();  // from here the files say "not passed" until every check has its verdict
+      // An earlier run's drain list must not outlive this run: a run that dies before its end (rank 0
+      // lost) leaves an empty one, never the last run's nodes for DRAIN=1 to drain again.
+      if (!settings.drain_path.empty()) settings.write(settings.drain_path, "");
     } catch (const Error& e) {
       open_error = e.what();
     }
@@ -331,21 +359,46 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
     throw UsageError(open_error, __FILE__, __LINE__);
   }
   const std::string host = processor_name();
-  hosts = watched(w, "starting: gathering host names", [&] { return world.allgather(host); });
+  const std::vector<std::string> hosts = watched(w, "starting: gathering host names", [&] { return world.allgather(host); });
   if (watchdog) watchdog->set_hosts(hosts);
-  const topology::ClusterView view =
-      watched(w, "starting: gathering each node's topology", [&] { return topology::gather_cluster(world, host, topology::probe_local); });
+  // The probe runs outside any watched call: a node whose hwloc or driver hangs must not count as
+  // arrived at the collective the others wait in, or nobody would be named.
+  std::optional<topology::NodeModel> model;
+  std::string probe_error;
+  if (std::find(hosts.begin(), hosts.end(), host) - hosts.begin() == rank) {
+    try {
+      model = topology::probe_local();
+    } catch (const std::exception& e) {
+      probe_error = e.what();
+    }
+  }
+  const topology::ClusterView view = watched(w, "starting: gathering each node's topology", [&] {
+    return topology::gather_cluster(world, host, [&] {
+      if (!model) throw std::runtime_error(probe_error);
+      return *model;
+    });
+  });
   const Add add = [&](const Verdict& v) {
     log->add(v);
     if (observer.reached) observer.reached(v);
   };
+  // Several verdicts, one rewrite of the files.
+  const auto add_all = [&](const std::vector<Verdict>& verdicts) {
+    if (!log) return;  // rank 0 holds the log; the others have nothing to add
+    log->add_all(verdicts);
+    if (observer.reached) {
+      for (const Verdict& v : verdicts) observer.reached(v);
+    }
+  };
   if (rank == 0) {
     if (observer.started) observer.started(world.size(), view.nodes.size());
+    std::vector<Verdict> node_verdicts;
     for (const auto& node : view.nodes) {
       const auto type = std::find_if(view.types.begin(), view.types.end(),
                                      [&](const topology::NodeType& t) { return t.fingerprint == node.fingerprint; });
-      for (const Verdict& v : check_node(spec.node, type->model, node.host)) add(v);
+      for (Verdict& v : check_node(spec.node, type->model, node.host)) node_verdicts.push_back(std::move(v));
     }
+    add_all(node_verdicts);
   }
   // Each node alone (all nodes at once, each on its own communicator), then the whole allocation.
   MPI_Comm node_comm = MPI_COMM_NULL;
@@ -380,8 +433,20 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
         Measured o;
         in >> reporter >> inside >> o.busbw_gbs >> o.median_us >> o.wrong >> o.spread >> o.measurements;
         if (!inside && o.wrong == 0) {
-          verdicts.push_back({reporter, check.name(), Status::skip, "ONE_RANK", "", "",
-                              "one rank on this node: no link inside it to measure (the allocation's checks cover its links)"});
+          // Where the spec gives a node several GPUs, one rank on it leaves its GPU links unmeasured:
+          // the launch is wrong (one rank per GPU), and accepting would hide that.
+          const int gpus = spec.node.gpu_count.value_or(0);
+          if (gpus > 1) {
+            verdicts.push_back({reporter, check.name(), Status::fail, "ONE_RANK", "1 rank",
+                                fmt::format("{} ranks", gpus),
+                                fmt::format("one rank on a node the spec gives {} GPUs: its links inside the node "
+                                            "are not measured; launch one rank per GPU",
+                                            gpus)});
+          } else {
+            verdicts.push_back({reporter, check.name(), Status::skip, "ONE_RANK", "", "",
+                                "one rank on this node: no link inside it to measure (the allocation's checks "
+                                "measure the links between nodes)"});
+          }
           values.push_back(std::nan(""));
           continue;
         }
@@ -404,7 +469,7 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
                                             check.min_busbw_gbs ? "GB/s" : "us", fleet.size());
         }
       }
-      for (const Verdict& v : verdicts) add(v);
+      add_all(verdicts);
     }
     if (check.scope != Scope::node) {
       if (rank == 0) log->begin("allocation", check.name());

@@ -58,31 +58,53 @@ std::string drain_list(const std::vector<Verdict>& verdicts) {
 VerdictLog::VerdictLog(std::string json_path, std::string junit_path, Writer write)
     : json_path_(std::move(json_path)), junit_path_(std::move(junit_path)), write_(std::move(write)) {}
 
-void VerdictLog::start() { flush(); }
+void VerdictLog::start() {
+  std::lock_guard lock(mutex_);
+  flush();
+}
+
+std::vector<Verdict> VerdictLog::verdicts() const {
+  std::lock_guard lock(mutex_);
+  return verdicts_;
+}
 
 void VerdictLog::finish() {
+  std::lock_guard lock(mutex_);
   finished_ = true;
   flush();
 }
 
 void VerdictLog::add(Verdict verdict) {
+  std::lock_guard lock(mutex_);
   in_progress_.reset();
   verdicts_.push_back(std::move(verdict));
   flush();
 }
 
+void VerdictLog::add_all(std::vector<Verdict> verdicts) {
+  std::lock_guard lock(mutex_);
+  in_progress_.reset();
+  for (Verdict& v : verdicts) verdicts_.push_back(std::move(v));
+  flush();
+}
+
 void VerdictLog::add_isolation_cost(IsolationCost cost) {
+  std::lock_guard lock(mutex_);
   isolation_.push_back(std::move(cost));
   flush();
 }
 
 void VerdictLog::begin(const std::string& subject, const std::string& check) {
+  std::lock_guard lock(mutex_);
   in_progress_ = Verdict{subject, check, Status::fail, "INTERRUPTED", "", "",
                          "the job ended during this check (a rank died or the job was killed)"};
   flush();
 }
 
-void VerdictLog::fail_in_progress(const std::string& fault, const std::string& detail, std::vector<Verdict> named) {
+bool VerdictLog::fail_in_progress(const std::string& fault, const std::string& detail, std::vector<Verdict> named,
+                                  std::chrono::milliseconds wait) {
+  std::unique_lock lock(mutex_, std::defer_lock);
+  if (!lock.try_lock_for(wait)) return false;
   // Between checks (the collectives that agree on what comes next) nothing is in progress.
   const Verdict where = in_progress_.value_or(Verdict{"allocation", "between checks", Status::fail, "", "", "", ""});
   in_progress_.reset();
@@ -94,14 +116,17 @@ void VerdictLog::fail_in_progress(const std::string& fault, const std::string& d
     verdicts_.push_back(std::move(v));
   }
   flush();
+  return true;
 }
 
 bool VerdictLog::all_pass() const {
+  std::lock_guard lock(mutex_);
   return finished_ && !in_progress_ &&
          std::none_of(verdicts_.begin(), verdicts_.end(), [](const Verdict& v) { return v.status == Status::fail; });
 }
 
 std::string VerdictLog::json() const {
+  std::lock_guard lock(mutex_);
   nlohmann::ordered_json out;
   out["format"] = "cctune-acceptance";
   out["version"] = 1;
@@ -126,6 +151,7 @@ std::string VerdictLog::json() const {
 }
 
 std::string VerdictLog::junit() const {
+  std::lock_guard lock(mutex_);
   pugi::xml_document doc;
   auto declaration = doc.append_child(pugi::node_declaration);
   declaration.append_attribute("version") = "1.0";

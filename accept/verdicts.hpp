@@ -1,7 +1,9 @@
 #pragma once
 // Verdicts per node and per check, kept on disk as they are reached: a rank that dies later cannot
 // take the verdicts already reached with it.
+#include <chrono>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,18 +55,23 @@ class VerdictLog {
   // finish(), so an earlier run's passing verdicts never outlive a run that then failed to start.
   void start();
   void add(Verdict verdict);
+  // Several at once, one rewrite of the files (a node check per node on a thousand nodes).
+  void add_all(std::vector<Verdict> verdicts);
   // Written ahead of a check: until its verdict replaces it, the files carry it as failed with
   // INTERRUPTED, so a job killed mid-check (a rank that died takes the job with it) leaves a failure
   // in the files rather than a silently missing check.
   void begin(const std::string& subject, const std::string& check);
   // The check in progress when the run ended badly fails with `fault`, and so does each of `named`
   // (a host with its own detail) on that check: written at once, before anything else can fail.
-  void fail_in_progress(const std::string& fault, const std::string& detail, std::vector<Verdict> named);
+  // Called from the watchdog's thread while the main thread may be inside another method: it waits
+  // at most `wait` for it, and returns false (nothing written) when the log stayed busy that long.
+  bool fail_in_progress(const std::string& fault, const std::string& detail, std::vector<Verdict> named,
+                        std::chrono::milliseconds wait = std::chrono::seconds(5));
   // Kept in the JSON file beside the verdicts (its "isolation" list).
   void add_isolation_cost(IsolationCost cost);
   // Every check of the spec has its verdict: only now can the files say passed.
   void finish();
-  const std::vector<Verdict>& verdicts() const { return verdicts_; }
+  std::vector<Verdict> verdicts() const;
   // Finished, nothing in progress, no failure (skips and warnings do not fail).
   bool all_pass() const;
 
@@ -78,6 +85,8 @@ class VerdictLog {
   std::vector<Verdict> on_disk() const;
   std::string json_path_, junit_path_;
   Writer write_;
+  // Every method takes it: the watchdog's thread writes the hang while the main thread may be adding.
+  mutable std::recursive_timed_mutex mutex_;
   std::vector<Verdict> verdicts_;
   std::vector<IsolationCost> isolation_;
   std::optional<Verdict> in_progress_;

@@ -57,7 +57,12 @@ struct Measurer::State {
     } catch (const std::bad_alloc&) {
       failed = 1;
     }
-    if (world_.sum(failed) != 0) {
+    long long failures = 0;
+    {
+      Watchdog::Call guard(watchdog_);
+      failures = world_.sum(failed);
+    }
+    if (failures != 0) {
       CCTUNE_USAGE_ERROR(fmt::format("cannot allocate the {} buffers on every rank; use a smaller message size",
                                      format_size(max_bytes)));
     }
@@ -95,8 +100,12 @@ struct Measurer::State {
       my_time_us = seconds_between(batch_start, Clock::now()) * 1e6 / repetitions.iterations;
     }
 
-    result.time_us = combine(world_.allgather(my_time_us));
-    result.samples_us = world_.max(samples);
+    {
+      // Watched like the calls: a rank lost after the last timed call would hold the others here.
+      Watchdog::Call guard(watchdog_);
+      result.time_us = combine(world_.allgather(my_time_us));
+      result.samples_us = world_.max(samples);
+    }
     result.slowest = summarize(result.samples_us);
     set_bandwidths(result, collective.info().collective, shape.bytes, nranks);
 
@@ -110,6 +119,7 @@ struct Measurer::State {
         call(collective, args);
         wrong += verify(collective.info().collective, shape, seed);
       }
+      Watchdog::Call guard(watchdog_);
       result.wrong = static_cast<std::uint64_t>(world_.sum(static_cast<long long>(wrong)));
     }
     return result;

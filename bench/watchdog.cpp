@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
@@ -48,6 +49,12 @@ Watchdog::~Watchdog() {
   }
   stop_signal_.notify_all();
   thread_.join();
+  // Sends to a peer that never took them (a report whose call finished after all): MPI keeps what it
+  // needs of a freed request, and the buffers are not ours to free before it is done.
+  for (MPI_Request& request : pending_sends_) {
+    if (request != MPI_REQUEST_NULL) MPI_Request_free(&request);
+  }
+  for (auto& buffer : pending_buffers_) static_cast<void>(buffer.release());
 }
 
 void Watchdog::set_hosts(std::vector<std::string> hosts) {
@@ -77,28 +84,40 @@ void Watchdog::loop() {
   std::unique_lock lock(mutex_);
   while (!stop_signal_.wait_for(lock, kPollInterval, [this] { return stop_; })) {
     lock.unlock();
-    if (in_call_.load(std::memory_order_acquire) &&
-        now_ns() - entered_at_ns_.load(std::memory_order_relaxed) > timeout_.count()) {
-      report_local_timeout();
-    }
-    if (report_unanswered_after_ns_ != 0 && now_ns() > report_unanswered_after_ns_) rank_zero_is_gone();
-    int pending = 0;
-    MPI_Status status;
-    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_.get(), &pending, &status);
-    if (pending) {
-      if (status.MPI_TAG == kTimeout) {
-        TimeoutMessage message{};
-        MPI_Recv(&message, sizeof message, MPI_BYTE, status.MPI_SOURCE, kTimeout, comm_.get(), MPI_STATUS_IGNORE);
-        message.what.back() = '\0';
-        diagnose_and_abort(message.call, message.what.data(), status.MPI_SOURCE);
-      } else if (status.MPI_TAG == kQuery) {
-        std::uint64_t ignored = 0;
-        MPI_Recv(&ignored, sizeof ignored, MPI_BYTE, status.MPI_SOURCE, kQuery, comm_.get(), MPI_STATUS_IGNORE);
-        report_unanswered_after_ns_ = 0;
-        answer_query(status.MPI_SOURCE);
-      }
+    try {
+      poll_once();
+    } catch (...) {  // nothing may leave this thread; a watchdog that cannot watch ends the job
+      std::fprintf(stderr, "cctune: watchdog: failed while watching; aborting\n");
+      std::fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, kAbortCode);
+      std::_Exit(kAbortCode);
     }
     lock.lock();
+  }
+}
+
+void Watchdog::poll_once() {
+  if (in_call_.load(std::memory_order_acquire) &&
+      now_ns() - entered_at_ns_.load(std::memory_order_relaxed) > timeout_.count()) {
+    report_local_timeout();
+  }
+  if (report_unanswered_after_ns_ != 0 && now_ns() > report_unanswered_after_ns_) rank_zero_is_gone();
+  int pending = 0;
+  MPI_Status status;
+  MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm_.get(), &pending, &status);
+  if (pending) {
+    if (status.MPI_TAG == kTimeout) {
+      TimeoutMessage message{};
+      MPI_Recv(&message, sizeof message, MPI_BYTE, status.MPI_SOURCE, kTimeout, comm_.get(), MPI_STATUS_IGNORE);
+      message.what.back() = '\0';
+      diagnose_and_abort(message.call, message.what.data(), status.MPI_SOURCE);
+    } else if (status.MPI_TAG == kQuery) {
+      std::uint64_t ignored = 0;
+      MPI_Recv(&ignored, sizeof ignored, MPI_BYTE, status.MPI_SOURCE, kQuery, comm_.get(), MPI_STATUS_IGNORE);
+      report_unanswered_after_ns_ = 0;
+      queried_ = true;
+      answer_query(status.MPI_SOURCE);
+    }
   }
 }
 
@@ -113,7 +132,8 @@ void Watchdog::report_local_timeout() {
   message.call = call;
   std::strncpy(message.what.data(), what.c_str(), message.what.size() - 1);
   send_without_waiting(&message, sizeof message, 0, kTimeout);
-  report_unanswered_after_ns_ = now_ns() + std::chrono::nanoseconds(kRankZeroWait).count();
+  // Once rank 0 has asked, it is alive and aborting: its slow teardown is no sign that it is gone.
+  if (!queried_) report_unanswered_after_ns_ = now_ns() + std::chrono::nanoseconds(kRankZeroWait).count();
 }
 
 void Watchdog::send_without_waiting(const void* data, int bytes, int destination, int tag) {
@@ -181,6 +201,7 @@ void Watchdog::diagnose_and_abort(std::uint64_t call, const std::string& what, i
     hosts = hosts_;
   }
   Hang hang;
+  hang.hosts = hosts;
   std::string late, silent;
   for (int r = 0; r < n; ++r) {
     const auto& answer = answers[static_cast<std::size_t>(r)];
@@ -194,6 +215,12 @@ void Watchdog::diagnose_and_abort(std::uint64_t call, const std::string& what, i
       late += (late.empty() ? "" : ", ") + name;
       hang.late.push_back(r);
     }
+  }
+  std::uint64_t furthest_behind = call;
+  for (int r : hang.late) furthest_behind = std::min(furthest_behind, answers[static_cast<std::size_t>(r)]->call);
+  for (int r : hang.late) {
+    const auto& answer = answers[static_cast<std::size_t>(r)];
+    if (answer->call == furthest_behind && answer->in_call == 0) hang.behind.push_back(r);
   }
   std::string who = late.empty() ? "every rank that answered had arrived (stuck inside the collective)"
                                  : "ranks that had not arrived: " + late;

@@ -27,6 +27,11 @@ class Watchdog {
   struct Hang {
     std::string message;
     std::vector<int> late, silent;
+    // Of the late ranks, those furthest behind and not inside any call: they had not entered the call
+    // the others wait in. A late rank inside a call may only be waiting on a silent one (its peer
+    // stopped mid-exchange while the others got what they needed), so it is not among them.
+    std::vector<int> behind;
+    std::vector<std::string> hosts;  // each rank's, as set_hosts() gave them (empty before)
   };
   // Called on rank 0, from the watchdog thread, just before the job is aborted.
   using AbortHook = std::function<void(const Hang&)>;
@@ -64,6 +69,7 @@ class Watchdog {
 
  private:
   void loop();
+  void poll_once();
   void report_local_timeout();
   [[noreturn]] void rank_zero_is_gone();
   [[noreturn]] void diagnose_and_abort(std::uint64_t call, const std::string& what, int reporter);
@@ -81,6 +87,7 @@ class Watchdog {
   // A rank other than 0 that reported a stuck call: when rank 0 has not asked it how far it got by
   // then, rank 0 itself is gone, and this rank ends the job (watchdog thread only; 0: none pending).
   std::int64_t report_unanswered_after_ns_ = 0;
+  bool queried_ = false;  // rank 0 has asked this rank how far it got (watchdog thread only)
   // Sends that must never wait on a peer that may be dead; kept until they complete or the job ends.
   void send_without_waiting(const void* data, int bytes, int destination, int tag);
   std::vector<MPI_Request> pending_sends_;

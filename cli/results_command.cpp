@@ -94,7 +94,9 @@ int run_results_command(ResultsCommand* command) {
     if (command->import->parsed()) {
       const std::optional<std::string> collective =
           command->collective.empty() ? std::nullopt : std::optional<std::string>(command->collective);
-      for (const std::string& path : command->files) imports.push_back(results::load_record_file(path, collective));
+      for (const std::string& path : command->files) {
+        for (results::LoadedFile& file : results::load_record_files(path, collective)) imports.push_back(std::move(file));
+      }
     }
     // Only import writes: reading never creates, converts or adds tables to the file.
     const std::filesystem::path path = results::database_path(command->db);

@@ -10,6 +10,7 @@
 #include "bench/options.hpp"
 #include "bench/size_plan.hpp"
 #include "bench/sweep.hpp"
+#include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "cli/sweep_options.hpp"
 #include "collectives/error.hpp"
@@ -282,6 +283,11 @@ int run_tune_command(TuneCommand* command, int& argc, char**& argv) {
         if (id) fmt::print("# Recorded as run {}\n", *id);
       }
       fmt::print("next: mpirun -np {} cctune verify {}\n", info.nranks, profile.string());
+      // The report on a closed pipe or a full disk must not look like one that arrived (the files are whole).
+      if (const auto failure = bench::write_failure(stdout, "standard output")) {
+        fmt::print(stderr, "cctune: error: {} (the profile files are whole)\n", *failure);
+        return static_cast<int>(kFailed);
+      }
       return static_cast<int>(kOk);
     });
   });

@@ -7,6 +7,7 @@
 
 #include "bench/options.hpp"
 #include "bench/sweep.hpp"
+#include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
 #include "cli/sweep_options.hpp"
 #include "collectives/error.hpp"
@@ -150,6 +151,10 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
                                              profile.backend, options.bench.type));
         });
         if (recorded) fmt::print("# Recorded as run {}\n", *recorded);
+      }
+      if (const auto failure = bench::write_failure(stdout, "standard output")) {
+        fmt::print(stderr, "cctune: error: {}\n", *failure);
+        return static_cast<int>(kFailed);
       }
       return static_cast<int>(report.any_slower ? kFailed : kOk);
     });

@@ -1,5 +1,7 @@
 #include "results/files.hpp"
 
+#include <fmt/format.h>
+
 #include "collectives/error.hpp"
 #include "collectives/files.hpp"
 #include "results/nccl_tests.hpp"
@@ -22,23 +24,40 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& path)
   return nlohmann::json::parse(text, nullptr, false);
 }
 
-LoadedFile load_record_file(const std::string& path, const std::optional<std::string>& collective) {
+std::vector<LoadedFile> load_record_files(const std::string& path, const std::optional<std::string>& collective) {
   const std::string text = read_text_file(path);
-  LoadedFile loaded;
+  std::vector<LoadedFile> loaded;
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '{') {
     const auto document = parse_json_text(text, path);
     if (document.is_discarded()) CCTUNE_USAGE_ERROR(printable(path) + ": not valid JSON (truncated?)");
-    loaded.record = document.is_object() && document.contains("format")
-                        ? record_from_json(document, path)
-                        : record_from_bench_json(document, path, collective);
+    loaded.push_back({document.is_object() && document.contains("format") ? record_from_json(document, path)
+                                                                          : record_from_bench_json(document, path, collective),
+                      0});
   } else {
-    ImportedLog log = record_from_nccl_tests_log(text, path, collective);
-    loaded.record = std::move(log.record);
+    for (ImportedLog& log : records_from_nccl_tests_log(text, path, collective)) {
+      loaded.push_back({std::move(log.record), 0});
+    }
   }
-  loaded.skipped_lines = loaded.record.skipped_rows;
-  if (loaded.record.source.empty()) loaded.record.source = path;
+  for (LoadedFile& file : loaded) {
+    file.skipped_lines = file.record.skipped_rows;
+    if (file.record.source.empty()) file.record.source = path;
+  }
   return loaded;
+}
+
+LoadedFile load_record_file(const std::string& path, const std::optional<std::string>& collective) {
+  std::vector<LoadedFile> loaded = load_record_files(path, collective);
+  if (loaded.size() == 1) return std::move(loaded.front());
+  // Several runs read as one would put rows of different runs side by side under one key.
+  std::string runs;
+  for (const LoadedFile& file : loaded) {
+    const std::string c = file.record.measurements.empty() ? "?" : file.record.measurements.front().collective;
+    runs += (runs.empty() ? "" : ", ") + c;
+  }
+  CCTUNE_USAGE_ERROR(fmt::format("{}: holds {} nccl-tests runs ({}): `cctune results import {}` stores each as its "
+                                 "own record; then name them by id",
+                                 printable(path), loaded.size(), runs, printable(path)));
 }
 
 }  // namespace cctune::results

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "results/record.hpp"
 
@@ -24,8 +25,14 @@ std::string read_text_file(const std::string& path, const std::string& what = "t
 // library would recurse once per level when it writes the value out again.
 nlohmann::json parse_json_text(const std::string& text, const std::string& path);
 
-// `collective` names what nccl-tests output measured when the file does not say. Throws UsageError
-// "PATH: reason" for a missing, truncated or unrecognised file.
+// Every run in the file: one for JSON, one per table for nccl-tests' text (a log of several binaries
+// or runs). `collective` names what nccl-tests output measured where the file does not say. Throws
+// UsageError "PATH: reason" for a missing, truncated or unrecognised file.
+std::vector<LoadedFile> load_record_files(const std::string& path,
+                                          const std::optional<std::string>& collective = std::nullopt);
+
+// The one run in the file, for readers that take one (compare, report); a file of several runs is a
+// UsageError that lists them and says to import it.
 LoadedFile load_record_file(const std::string& path, const std::optional<std::string>& collective = std::nullopt);
 
 }  // namespace cctune::results

@@ -1,5 +1,8 @@
 #include "results/nccl_tests.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <set>
@@ -138,21 +141,69 @@ std::string collective_of_nccl_tests_binary(const std::string& text) {
   return found;
 }
 
-ImportedLog record_from_nccl_tests_log(const std::string& text, const std::string& name,
-                                       const std::optional<std::string>& collective) {
-  ImportedLog imported;
-  Record& record = imported.record;
-  record.kind = "nccl-tests";
-  record.source = name;
-  std::set<std::string> ranks;
-  std::set<std::string> hosts;
+namespace {
+
+// "size count type ..." with or without its '#': the column header that begins every table.
+bool is_table_header(const std::vector<std::string>& words) {
+  std::size_t at = 0;
+  if (at < words.size() && words[at] == "#") ++at;
+  return at + 2 < words.size() && words[at] == "size" && words[at + 1] == "count" && words[at + 2] == "type";
+}
+
+// The first line of the file that says why a run that printed no table failed: NCCL's own warning,
+// or a launcher's or nccl-tests' error line.
+std::string failure_reason(const std::string& text) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() > 300) continue;
+    if (line.find("NCCL WARN") != std::string::npos || line.find("error:") != std::string::npos ||
+        line.find("Test failure") != std::string::npos || line.find("Test NCCL failure") != std::string::npos) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      return line;
+    }
+  }
+  return "";
+}
+
+struct Table {
+  ImportedLog log;
+  std::string collective;  // from the lines above it (or its "concluded" line); "" when none named it
+  std::set<std::string> ranks, hosts;
+};
+
+}  // namespace
+
+std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, const std::string& name,
+                                                     const std::optional<std::string>& collective) {
+  std::vector<Table> tables;
+  bool open = false;             // rows go to tables.back()
+  std::string named;             // the binary named since the last table began
+  std::set<std::string> ranks, hosts;  // rank lines since the last table began
+  std::string command;           // the last "nThread ..." line
+  std::size_t stray = 0;         // unreadable row-shaped lines outside any table
+  const auto begin_table = [&] {
+    Table table;
+    table.collective = named.empty() && !tables.empty() ? tables.back().collective : named;
+    table.ranks = ranks.empty() && !tables.empty() ? tables.back().ranks : ranks;
+    table.hosts = hosts.empty() && !tables.empty() ? tables.back().hosts : hosts;
+    table.log.record.command = command;
+    tables.push_back(std::move(table));
+    named.clear();
+    ranks.clear();
+    hosts.clear();
+    open = true;
+  };
+  // A table is over at its footer, or when a new run's lines (its binary, its ranks) begin after rows.
+  const auto close_if_rows = [&] {
+    if (open && !tables.back().log.record.measurements.empty()) open = false;
+  };
   std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
     if (line.size() > kMaxLineBytes) {
       std::uint64_t size = 0, count = 0;
       if (looks_like_row(words_of(without_launcher_prefix(line.substr(0, 200))), size, count)) {
-        ++imported.skipped_lines;
+        ++(open ? tables.back().log.skipped_lines : stray);
       }
       continue;
     }
@@ -161,14 +212,43 @@ ImportedLog record_from_nccl_tests_log(const std::string& text, const std::strin
     const std::vector<std::string> words = words_of(line);
     std::string rank, host;
     if (parse_rank_line(words, rank, host)) {
+      close_if_rows();
       ranks.insert(rank);
       hosts.insert(host);
       continue;
     }
-    if (line.find("Avg bus bandwidth") != std::string::npos) record.complete = true;
-    if (line.find("nThread") != std::string::npos && record.command.empty()) record.command = line;
+    if (line.find("Collective test concluded") != std::string::npos) {
+      // Names the table it ends; never the next one.
+      const std::string binary = collective_of_nccl_tests_binary(line);
+      if (!tables.empty() && tables.back().collective.empty()) tables.back().collective = binary;
+      open = false;
+      continue;
+    }
+    if (line.find("Avg bus bandwidth") != std::string::npos) {
+      if (!tables.empty()) tables.back().log.record.complete = true;
+      open = false;
+      continue;
+    }
     std::uint64_t size = 0, count = 0;
-    if (!looks_like_row(words, size, count)) continue;
+    const bool row = looks_like_row(words, size, count);
+    if (!row) {
+      if (is_table_header(words)) {
+        if (!open || !tables.back().log.record.measurements.empty()) begin_table();
+        continue;
+      }
+      if (const std::string binary = collective_of_nccl_tests_binary(line); !binary.empty()) {
+        close_if_rows();
+        named = binary;
+      }
+      if (line.find("nThread") != std::string::npos) {
+        close_if_rows();
+        command = line;
+        if (open) tables.back().log.record.command = line;
+      }
+      continue;
+    }
+    if (!open) begin_table();  // rows whose header was lost
+    ImportedLog& imported = tables.back().log;
     // 13 or 9 words: with the root column (both placements, or out of place only); 12 or 8: without.
     const std::size_t n = words.size();
     const bool with_root = n == 13 || n == 9;
@@ -191,27 +271,51 @@ ImportedLog record_from_nccl_tests_log(const std::string& text, const std::strin
       ++imported.skipped_lines;
       continue;
     }
-    record.measurements.push_back(out);
-    if (both) record.measurements.push_back(in);
+    imported.record.measurements.push_back(out);
+    if (both) imported.record.measurements.push_back(in);
   }
-  if (record.measurements.empty()) {
+  // Tables with no readable row (a header printed before a run died) are no record.
+  std::size_t unreadable_rows = stray;
+  std::vector<Table> kept;
+  for (Table& table : tables) {
+    if (table.log.record.measurements.empty()) {
+      unreadable_rows += table.log.skipped_lines;
+      continue;
+    }
+    kept.push_back(std::move(table));
+  }
+  if (kept.empty()) {
+    const std::string reason = failure_reason(text);
     CCTUNE_USAGE_ERROR(printable(name) + ": no nccl-tests table rows found" +
-                       (imported.skipped_lines ? " (" + std::to_string(imported.skipped_lines) + " unreadable)" : ""));
+                       (unreadable_rows ? " (" + std::to_string(unreadable_rows) + " unreadable)" : "") +
+                       (reason.empty() ? "" : "; the log says: " + printable(reason)));
   }
-  const std::string detected = collective_of_nccl_tests_binary(text);
-  const std::string chosen = collective.value_or(detected);
-  if (chosen.empty()) {
-    CCTUNE_USAGE_ERROR(printable(name) +
-                       ": the log does not name its binary (all_reduce_perf, ...): give --collective");
+  const bool names_any = std::any_of(kept.begin(), kept.end(), [](const Table& t) { return !t.collective.empty(); });
+  std::vector<ImportedLog> out;
+  for (std::size_t k = 0; k < kept.size(); ++k) {
+    Table& table = kept[k];
+    // A table before the first name in the file takes the first table's name that follows it.
+    if (table.collective.empty() && names_any) {
+      for (std::size_t j = k + 1; j < kept.size() && table.collective.empty(); ++j) table.collective = kept[j].collective;
+    }
+    const std::string chosen = table.collective.empty() ? collective.value_or("") : table.collective;
+    if (chosen.empty()) {
+      CCTUNE_USAGE_ERROR(printable(name) +
+                         ": the log does not name its binary (all_reduce_perf, ...): give --collective");
+    }
+    Record& record = table.log.record;
+    record.kind = "nccl-tests";
+    record.source = kept.size() == 1 ? name : fmt::format("{} [{} of {}]", name, k + 1, kept.size());
+    for (Measurement& m : record.measurements) m.collective = chosen;
+    record.skipped_rows = table.log.skipped_lines;
+    record.nranks = static_cast<int>(table.ranks.size());
+    record.nnodes = static_cast<int>(table.hosts.size());
+    record.environment = {{"hosts", std::vector<std::string>(table.hosts.begin(), table.hosts.end())},
+                          {"time_statistic", "mean"},
+                          {"skipped_lines", table.log.skipped_lines}};
+    out.push_back(std::move(table.log));
   }
-  for (Measurement& m : record.measurements) m.collective = chosen;
-  record.skipped_rows = imported.skipped_lines;
-  record.nranks = static_cast<int>(ranks.size());
-  record.nnodes = static_cast<int>(hosts.size());
-  record.environment = {{"hosts", std::vector<std::string>(hosts.begin(), hosts.end())},
-                        {"time_statistic", "mean"},
-                        {"skipped_lines", imported.skipped_lines}};
-  return imported;
+  return out;
 }
 
 }  // namespace cctune::results

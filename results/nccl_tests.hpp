@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "results/record.hpp"
 
@@ -15,13 +16,18 @@ struct ImportedLog {
   std::size_t skipped_lines = 0;  // lines shaped like table rows that could not be read
 };
 
-// Text printed by all_reduce_perf and friends, with or without the root column (older versions),
-// with "error" or "#wrong", with mpirun's "[1,0]<stdout>:" prefixes, and with the '#' of header lines
-// lost (logs pasted into web pages). The collective comes from the binary's name in the log
-// (all_reduce_perf ...), or from `collective` when given. Throws UsageError "NAME: reason" when there
-// is no table row at all or the collective cannot be told.
-ImportedLog record_from_nccl_tests_log(const std::string& text, const std::string& name,
-                                       const std::optional<std::string>& collective);
+// Text printed by all_reduce_perf and friends: one record per table, in file order, each with the
+// collective of its own run, from the binary named above it ("# Collective test starting: X",
+// "Running: .../X_perf", a command line or shell trace), from its "concluded" line, or from the table
+// before it; `collective` only for tables that nothing in the file names. Reads tables with or
+// without the root column (older versions), with "error" or "#wrong", with mpirun's "[1,0]<stdout>:"
+// prefixes, and with the '#' of header lines lost (logs pasted into web pages); a table is kept
+// whether it passed or FAILED. A table's rank lines (hosts) come from above it. Several records get
+// the source "NAME [K of N]". Throws UsageError "NAME: reason" when there is no table row at all
+// (with the first NCCL WARN or error line found, for a run that failed before its table) or a
+// table's collective cannot be told.
+std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, const std::string& name,
+                                                     const std::optional<std::string>& collective);
 
 // The binary's name in a command line or log ("all_reduce_perf" -> "allreduce"), or "".
 std::string collective_of_nccl_tests_binary(const std::string& text);

@@ -1827,6 +1827,39 @@ class Import(unittest.TestCase):
             self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
             self.assertIn("# no regression in 8 comparisons", proc.stdout)
 
+    def test_a_log_of_several_runs_imports_as_one_record_per_run(self):
+        # Written here from nccl-tests' printf formats: two binaries, each with its own prelude and footer.
+        def run_of(binary, redop, busbw):
+            rows = "".join("{:12d}  {:12d}  {:>8}  {:>6}  {:6d}  {:7.2f}  {:6.2f}  {:6.2f}  {:6d}  {:7.2f}  {:6.2f}  "
+                           "{:6.2f}  {:6d}\n".format(b, b // 4, "float", redop, -1, 10.0, busbw, busbw, 0, 10.0, busbw,
+                                                     busbw, 0) for b in (1024, 2048, 4096))
+            return ("# Collective test starting: {b}\n#  Rank  0 Group  0 Pid   1001 on      node1 device  0 "
+                    "[0000:1b:00] NVIDIA H100\n#       size         count      type   redop    root     time   algbw   "
+                    "busbw  #wrong     time   algbw   busbw  #wrong\n{rows}# Out of bounds values : 0 OK\n"
+                    "# Avg bus bandwidth    : {bw:g} \n#\n# Collective test concluded: {b}\n\n").format(
+                        b=binary, rows=rows, bw=busbw)
+        with tempfile.TemporaryDirectory() as tmp:
+            log = os.path.join(tmp, "two.log")
+            with open(log, "w") as f:
+                f.write(run_of("all_reduce_perf", "sum", 5.0) + run_of("all_gather_perf", "none", 7.0))
+            db = os.path.join(tmp, "results.db")
+            proc = run([CCTUNE, "results", "--db", db, "import", log])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn(f"stored {log} [1 of 2] as record 1", proc.stdout)
+            self.assertIn(f"stored {log} [2 of 2] as record 2", proc.stdout)
+            for record_id, collective, busbw in (("1", "allreduce", 5.0), ("2", "allgather", 7.0)):
+                record = self.export(db, record_id)
+                self.assertEqual({m["collective"] for m in record["measurements"]}, {collective})
+                self.assertEqual({m["busbw_gbs"] for m in record["measurements"]}, {busbw})
+                self.assertEqual(len(record["measurements"]), 6)
+            # compare takes one run per file: the log is refused, naming its runs; by id, nothing changed.
+            proc = run([CCTUNE, "compare", log, log])
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("holds 2 nccl-tests runs (allreduce, allgather)", proc.stderr)
+            proc = run([CCTUNE, "compare", "--db", db, "2", "2"])
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            self.assertIn("# no regression in 6 comparisons", proc.stdout)
+
     def test_nccl_tests_json_takes_its_collective_from_args(self):
         # nccl-tests -J has cctune's layout without a collective, algorithm or backend per row. No public
         # thread shows one yet (it appeared in Oct 2025), so this one is a cctune bench file stripped of
@@ -2027,6 +2060,32 @@ class Accept(unittest.TestCase):
         json_path, junit = os.path.join(tmp, "verdicts.json"), os.path.join(tmp, "verdicts.xml")
         proc = run(mpirun(4, "accept", "--spec", spec, "--json", json_path, "--junit", junit))
         return proc, json_path, junit
+
+    def test_one_rank_on_a_node_skips_its_own_checks_unless_the_spec_gives_it_several_gpus(self):
+        # One rank has no link inside its node: its busbw is 0 (a local copy), which failed every
+        # per-node check on 8 simulated nodes x 1 rank. On a node the spec gives 8 GPUs, one rank is a
+        # wrong launch and fails.
+        with tempfile.TemporaryDirectory() as tmp:
+            with open(self.SPEC) as f:
+                text = f.read()
+            node_only = os.path.join(tmp, "node-only.yaml")
+            with open(node_only, "w") as f:
+                f.write(text.replace("scope: both", "scope: node"))
+            json_path = os.path.join(tmp, "v.json")
+            proc = run(mpirun(1, "accept", "--spec", node_only, "--json", json_path, "--junit", os.path.join(tmp, "v.xml")))
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            with open(json_path) as f:
+                verdicts = [v for v in json.load(f)["verdicts"] if v["check"].startswith(("allreduce", "alltoall"))]
+            self.assertEqual([(v["status"], v["fault"]) for v in verdicts], [("skip", "ONE_RANK")] * 3)
+            eight = os.path.join(tmp, "eight.yaml")
+            with open(eight, "w") as f:
+                f.write(text.replace("scope: both", "scope: node").replace("gpus: {count: 0}", "gpus: {count: 8}"))
+            proc = run(mpirun(1, "accept", "--spec", eight, "--json", json_path, "--junit", os.path.join(tmp, "v.xml")))
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+            with open(json_path) as f:
+                verdicts = [v for v in json.load(f)["verdicts"] if v["check"].startswith(("allreduce", "alltoall"))]
+            self.assertEqual([(v["status"], v["fault"], v["measured"], v["expected"]) for v in verdicts],
+                             [("FAIL", "ONE_RANK", "1 rank", "8 ranks")] * 3)
 
     def test_the_cpu_spec_passes_here_and_an_impossible_floor_fails_in_junit(self):
         import xml.etree.ElementTree as ET

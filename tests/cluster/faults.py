@@ -114,11 +114,11 @@ class FaultCluster:
             deadline = start + wall
             while time.monotonic() < deadline:
                 if fault_at is None and os.path.exists(paths["json"]):
+                    fault_at = time.monotonic()  # before the signal: the time to the verdict is not understated
                     if how == "stop":
                         self.simcluster("signal", node, "STOP", "--command", os.path.basename(self.cctune))
                     else:
                         self.simcluster("signal", node, "KILL")
-                    fault_at = time.monotonic()
                 if fault_at is not None and hung_at is None and "RANK_HUNG" in read_text(paths["json"]):
                     hung_at = time.monotonic()
                 if job.poll() is not None:

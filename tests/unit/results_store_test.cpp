@@ -191,6 +191,13 @@ void make_foreign_database(const fs::path& path) {
   sqlite3_close(db);
 }
 
+// A log of one table: its record.
+ImportedLog only_table(const std::string& log, const std::string& name) {
+  std::vector<ImportedLog> tables = records_from_nccl_tests_log(log, name, std::nullopt);
+  EXPECT_EQ(tables.size(), 1u);
+  return tables.empty() ? ImportedLog{} : tables.front();
+}
+
 std::string error_of(const std::function<void()>& body) {
   try {
     body();
@@ -322,7 +329,7 @@ TEST(ResultsStore, UnreadableTimesAreLeftOutEverywhere_Item18) {
       "          16             4     float     sum      -1    -4.00    0.00    0.00      0     5.00    0.00    0.00      0\n"
       "          32             8     float     sum      -1      nan    0.00    0.00      0     5.00    0.00    0.00      0\n"
       "          64            16     float     sum      -1     6.00    0.01    0.01      0     6.00    0.01    0.01      0\n";
-  const ImportedLog parsed = record_from_nccl_tests_log(log, "log.txt", std::nullopt);
+  const ImportedLog parsed = only_table(log, "log.txt");
   EXPECT_EQ(parsed.record.measurements.size(), 2u);
   EXPECT_EQ(parsed.skipped_lines, 3u);
 }
@@ -356,7 +363,7 @@ TEST(ResultsStore, IntegersFromFilesAndUsersAreRangeChecked_Item21) {
       "# Collective test starting: all_reduce_perf\n"
       "           8             2     float     sum      -1     5.00    0.00    0.00  1e300     5.00    0.00    0.00      0\n"
       "          16             4     float     sum      -1     5.00    0.00    0.00      0     5.00    0.00    0.00      0\n";
-  const ImportedLog parsed = record_from_nccl_tests_log(log, "log.txt", std::nullopt);
+  const ImportedLog parsed = only_table(log, "log.txt");
   ASSERT_EQ(parsed.record.measurements.size(), 2u);
   EXPECT_EQ(parsed.record.measurements[0].bytes, 16u);
   EXPECT_EQ(parsed.skipped_lines, 1u);
@@ -379,7 +386,7 @@ TEST(ResultsStore, AFiftyThousandCharacterLineIsReadWithoutRecursion_Item10) {
                     std::string(50000, 'x') + " device\n" + "[1,0]<stdout>:" + std::string(50000, ' ') + "\n" +
                     "#  Rank  0 Group  0 Pid 1 on host-a device  0 [0x1b] cpu\n" + row + "2048 512 float sum " +
                     std::string(50000, '1') + "\n";
-  const ImportedLog parsed = record_from_nccl_tests_log(log, "long.txt", std::nullopt);
+  const ImportedLog parsed = only_table(log, "long.txt");
   EXPECT_EQ(parsed.record.measurements.size(), 2u);
   EXPECT_EQ(parsed.record.nnodes, 1);          // the long "Rank" line was not read
   EXPECT_EQ(parsed.skipped_lines, 1u);         // the long row-shaped line was counted
