@@ -95,11 +95,26 @@ using Add = std::function<void(const Verdict&)>;
 
 // The collectives between checks (agreeing on retests, gathering results, splitting communicators)
 // are watched like the measured calls: a rank stopped there would otherwise hang the job past -T.
+// An MPI error in a watched call (Open MPI over TCP returns one when a peer's node is gone) is
+// handed to the watchdog, which asks every rank how far it got and names those that do not answer,
+// as for a stuck call; without a watchdog it ends the run as any error does.
+template <class F>
+auto guarded(bench::Watchdog* watchdog, F&& f) {
+  try {
+    return f();
+  } catch (const MpiError& e) {
+    if (watchdog) watchdog->fail_now(e.what());
+    throw;
+  }
+}
+
 template <class F>
 auto watched(bench::Watchdog* watchdog, const std::string& what, F&& f) {
   if (watchdog) watchdog->describe(what);
-  bench::Watchdog::Call call(watchdog);
-  return f();
+  return guarded(watchdog, [&] {
+    bench::Watchdog::Call call(watchdog);
+    return f();
+  });
 }
 
 // One check on `comm` (every rank of it takes part); the result on its rank 0.
@@ -123,10 +138,12 @@ Measured run_check(const CollectiveCheck& check, bench::BenchOptions options, MP
   bench::Measurer measurer(*backend, communicator, options, watchdog);
   const Collective collective = check.collective == "allreduce" ? Collective::allreduce : Collective::alltoall;
   const bench::MessageShape shape = bench::shape_of(check.bytes, collective, options.type, communicator.size());
-  measurer.allocate(shape.bytes);
-  auto bound = backend->bind(collective, options.selections.front().algorithms.front());
-  const auto result = measurer.measure(*bound, shape, false,
-                                       bench::Repetitions{options.iterations, options.warmup, options.check_iterations});
+  const auto result = guarded(watchdog, [&] {
+    measurer.allocate(shape.bytes);
+    auto bound = backend->bind(collective, options.selections.front().algorithms.front());
+    return measurer.measure(*bound, shape, false,
+                            bench::Repetitions{options.iterations, options.warmup, options.check_iterations});
+  });
   const Better better = check.min_busbw_gbs ? Better::higher : Better::lower;
   const double value = better == Better::higher ? result.busbw_gbs : result.slowest.median;
   return {result.busbw_gbs, result.slowest.median, result.wrong.value_or(0),
@@ -342,6 +359,16 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
       };
     }
     watchdog = std::make_unique<bench::Watchdog>(MPI_COMM_WORLD, settings.timeout_seconds, std::vector<std::string>{}, hook);
+    // Rank 0 gone: only it writes the verdict files (they keep the check in progress as INTERRUPTED),
+    // but the drain list can still name its node; every rank that finds this writes the same file.
+    if (rank != 0 && !settings.drain_path.empty()) {
+      watchdog->on_rank_zero_gone([&settings](const std::string& message, const std::string& host) {
+        if (host.empty()) return;
+        settings.write(settings.drain_path,
+                       drain_list({Verdict{host, "call in progress", Status::fail, "RANK_HUNG", "no answer", "",
+                                           "rank 0: " + message}}));
+      });
+    }
   }
   std::string open_error;
   if (rank == 0) {

@@ -20,7 +20,8 @@ constexpr auto kRankZeroWait = std::chrono::seconds(10);
 
 struct TimeoutMessage {
   std::uint64_t call;
-  std::array<char, 200> what;
+  std::int32_t failed;  // the call failed (an MPI error) rather than taking too long
+  std::array<char, 300> what;
 };
 
 struct StatusMessage {
@@ -55,6 +56,11 @@ Watchdog::~Watchdog() {
     if (request != MPI_REQUEST_NULL) MPI_Request_free(&request);
   }
   for (auto& buffer : pending_buffers_) static_cast<void>(buffer.release());
+}
+
+void Watchdog::on_rank_zero_gone(RankZeroGoneHook hook) {
+  std::lock_guard lock(mutex_);
+  on_rank_zero_gone_ = std::move(hook);
 }
 
 void Watchdog::set_hosts(std::vector<std::string> hosts) {
@@ -96,9 +102,25 @@ void Watchdog::loop() {
   }
 }
 
+void Watchdog::fail_now(const std::string& what) {
+  {
+    std::lock_guard lock(mutex_);
+    failure_ = what;
+  }
+  failed_.store(true, std::memory_order_release);
+  for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));  // the watchdog thread ends the job
+}
+
 void Watchdog::poll_once() {
-  if (in_call_.load(std::memory_order_acquire) &&
-      now_ns() - entered_at_ns_.load(std::memory_order_relaxed) > timeout_.count()) {
+  if (failed_.load(std::memory_order_acquire)) {
+    std::string what;
+    {
+      std::lock_guard lock(mutex_);
+      what = failure_;
+    }
+    report_local_timeout(what);
+  } else if (in_call_.load(std::memory_order_acquire) &&
+             now_ns() - entered_at_ns_.load(std::memory_order_relaxed) > timeout_.count()) {
     report_local_timeout();
   }
   if (report_unanswered_after_ns_ != 0 && now_ns() > report_unanswered_after_ns_) rank_zero_is_gone();
@@ -110,7 +132,7 @@ void Watchdog::poll_once() {
       TimeoutMessage message{};
       MPI_Recv(&message, sizeof message, MPI_BYTE, status.MPI_SOURCE, kTimeout, comm_.get(), MPI_STATUS_IGNORE);
       message.what.back() = '\0';
-      diagnose_and_abort(message.call, message.what.data(), status.MPI_SOURCE);
+      diagnose_and_abort(message.call, message.what.data(), status.MPI_SOURCE, message.failed != 0);
     } else if (status.MPI_TAG == kQuery) {
       std::uint64_t ignored = 0;
       MPI_Recv(&ignored, sizeof ignored, MPI_BYTE, status.MPI_SOURCE, kQuery, comm_.get(), MPI_STATUS_IGNORE);
@@ -121,15 +143,17 @@ void Watchdog::poll_once() {
   }
 }
 
-void Watchdog::report_local_timeout() {
+void Watchdog::report_local_timeout(const std::string& failure) {
   const std::uint64_t call = call_.load(std::memory_order_relaxed);
   if (call == reported_call_) return;
   reported_call_ = call;
-  const std::string what = description();
-  if (comm_.rank() == 0) diagnose_and_abort(call, what, 0);
+  const bool failed = !failure.empty();
+  const std::string what = failed ? description() + " failed (" + failure + ")" : description();
+  if (comm_.rank() == 0) diagnose_and_abort(call, what, 0, failed);
   // Never a blocking send: rank 0 may be the one that is gone, and a send to it would wait forever.
   TimeoutMessage message{};
   message.call = call;
+  message.failed = failed ? 1 : 0;
   std::strncpy(message.what.data(), what.c_str(), message.what.size() - 1);
   send_without_waiting(&message, sizeof message, 0, kTimeout);
   // Once rank 0 has asked, it is alive and aborting: its slow teardown is no sign that it is gone.
@@ -147,9 +171,11 @@ void Watchdog::send_without_waiting(const void* data, int bytes, int destination
 
 void Watchdog::rank_zero_is_gone() {
   std::vector<std::string> hosts;
+  RankZeroGoneHook hook;
   {
     std::lock_guard lock(mutex_);
     hosts = hosts_;
+    hook = on_rank_zero_gone_;
   }
   const std::string message = fmt::format(
       "watchdog: {} did not finish within {:g} s (seen by rank {}), and rank 0{} did not answer within {} s: "
@@ -159,6 +185,12 @@ void Watchdog::rank_zero_is_gone() {
       std::chrono::duration_cast<std::chrono::seconds>(kRankZeroWait).count());
   std::fprintf(stderr, "cctune: %s; aborting\n", message.c_str());
   std::fflush(stderr);
+  if (hook) {
+    try {
+      hook(message, hosts.empty() ? std::string() : hosts.front());
+    } catch (...) {  // the abort must happen whatever the hook does
+    }
+  }
   MPI_Abort(MPI_COMM_WORLD, kAbortCode);
   std::_Exit(kAbortCode);
 }
@@ -168,7 +200,7 @@ void Watchdog::answer_query(int source) {
   MPI_Send(&status, sizeof status, MPI_BYTE, source, kStatus, comm_.get());
 }
 
-void Watchdog::diagnose_and_abort(std::uint64_t call, const std::string& what, int reporter) {
+void Watchdog::diagnose_and_abort(std::uint64_t call, const std::string& what, int reporter, bool failed) {
   const int n = comm_.size();
   std::vector<std::optional<StatusMessage>> answers(static_cast<std::size_t>(n));
   answers[0] = StatusMessage{call_.load(std::memory_order_relaxed), in_call_.load(std::memory_order_acquire)};
@@ -225,8 +257,9 @@ void Watchdog::diagnose_and_abort(std::uint64_t call, const std::string& what, i
   std::string who = late.empty() ? "every rank that answered had arrived (stuck inside the collective)"
                                  : "ranks that had not arrived: " + late;
   if (!silent.empty()) who += "; no answer from: " + silent;
-  hang.message = fmt::format("watchdog: {} did not finish within {:g} s (seen by rank {}); {}", what,
-                             std::chrono::duration<double>(timeout_).count(), reporter, who);
+  hang.message = failed ? fmt::format("watchdog: {} (seen by rank {}); {}", what, reporter, who)
+                        : fmt::format("watchdog: {} did not finish within {:g} s (seen by rank {}); {}", what,
+                                      std::chrono::duration<double>(timeout_).count(), reporter, who);
   std::fprintf(stderr, "cctune: %s; aborting\n", hang.message.c_str());
   std::fflush(stderr);
   if (on_abort_) {

@@ -45,6 +45,16 @@ class Watchdog {
 
   // What the next calls are ("allreduce ring 1 MiB out-of-place"); the same on every rank.
   void describe(std::string what);
+  // A watched call failed on this rank (an MPI error: a peer lost): find out who stopped answering, as
+  // for a stuck call, and end the job the same way. Never returns: this thread waits for the abort.
+  [[noreturn]] void fail_now(const std::string& what);
+
+  // Called on a rank other than 0, from the watchdog thread, when rank 0 never asked about the stuck
+  // call this rank reported (rank 0 stopped, or its node lost), with the message and rank 0's host
+  // ("" before set_hosts()), just before this rank ends the job.
+  using RankZeroGoneHook = std::function<void(const std::string& message, const std::string& host)>;
+  void on_rank_zero_gone(RankZeroGoneHook hook);
+
   // So that the first collective, which learns the hosts, can already be watched.
   void set_hosts(std::vector<std::string> hosts);
   // Around every call that needs all ranks. Cheap: two atomic stores.
@@ -70,9 +80,9 @@ class Watchdog {
  private:
   void loop();
   void poll_once();
-  void report_local_timeout();
+  void report_local_timeout(const std::string& failure = {});
   [[noreturn]] void rank_zero_is_gone();
-  [[noreturn]] void diagnose_and_abort(std::uint64_t call, const std::string& what, int reporter);
+  [[noreturn]] void diagnose_and_abort(std::uint64_t call, const std::string& what, int reporter, bool failed);
   void answer_query(int source);
   std::string description() const;
 
@@ -80,6 +90,7 @@ class Watchdog {
   std::chrono::nanoseconds timeout_;
   std::vector<std::string> hosts_;
   AbortHook on_abort_;
+  RankZeroGoneHook on_rank_zero_gone_;  // under mutex_
   std::atomic<std::uint64_t> call_{0};  // number of calls entered so far
   std::atomic<bool> in_call_{false};
   std::atomic<std::int64_t> entered_at_ns_{0};
@@ -87,7 +98,9 @@ class Watchdog {
   // A rank other than 0 that reported a stuck call: when rank 0 has not asked it how far it got by
   // then, rank 0 itself is gone, and this rank ends the job (watchdog thread only; 0: none pending).
   std::int64_t report_unanswered_after_ns_ = 0;
-  bool queried_ = false;  // rank 0 has asked this rank how far it got (watchdog thread only)
+  bool queried_ = false;
+  std::atomic<bool> failed_{false};  // fail_now() was called; failure_ says what failed
+  std::string failure_;               // under mutex_  // rank 0 has asked this rank how far it got (watchdog thread only)
   // Sends that must never wait on a peer that may be dead; kept until they complete or the job ends.
   void send_without_waiting(const void* data, int bytes, int destination, int tag);
   std::vector<MPI_Request> pending_sends_;

@@ -18,8 +18,8 @@ void check_mpi(int rc, std::string_view call, const char* file, int line) {
   char text[MPI_MAX_ERROR_STRING];
   int length = 0;
   MPI_Error_string(rc, text, &length);
-  throw Error(std::string(call.substr(0, call.find('('))) + " failed: " + std::string(text, length),
-              file, line);
+  throw MpiError(std::string(call.substr(0, call.find('('))) + " failed: " + std::string(text, length),
+                 file, line);
 }
 
 std::optional<int> launcher_rank() {

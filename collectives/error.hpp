@@ -25,6 +25,13 @@ class UsageError : public Error {
   using Error::Error;
 };
 
+// An MPI call returned an error: in a job whose peer is gone (its node lost), Open MPI's TCP transport
+// can return one from the collective that wanted the peer's data.
+class MpiError : public Error {
+ public:
+  using Error::Error;
+};
+
 // An algorithm cannot run on this communicator (its shared memory cannot be had), raised on every
 // rank alike before any of the call's data moved: a caller may give the call to another algorithm.
 class UnavailableError : public Error {

@@ -8,6 +8,7 @@ fraction of a known rate, as on a real fabric.
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -84,7 +85,7 @@ class FaultCluster:
         stem = os.path.join(self.work, "{}-{}".format(label, self.runs))
         paths = {"json": stem + ".json", "junit": stem + ".xml", "drain": stem + ".drain"}
         command = [SIMCLUSTER, "--name", self.name, "slurm", "run", "--", "srun", "-N", str(self.nodes),
-                   "-n", str(self.nodes), "--distribution=block", self.cctune, "accept", "--spec", spec,
+                   "-n", str(self.nodes), "--distribution=block", "--kill-on-bad-exit=1", self.cctune, "accept", "--spec", spec,
                    "--json", paths["json"], "--junit", paths["junit"], "--drain-list", paths["drain"],
                    "-T", "{:g}".format(timeout_s), *extra]
         return command, paths
@@ -105,10 +106,20 @@ class FaultCluster:
         """One accept run during which `node` is stopped (how="stop": its cctune gets SIGSTOP) or lost
         (how="lose": every process on it, slurmd and slurmstepd too, gets SIGKILL), once the verdict file
         says the run has started. Returns (Run, seconds from the fault to a RANK_HUNG verdict on disk)."""
+        run, to_verdict = self.accept_with_once(spec, label, node, how, timeout_s, wall)
+        if to_verdict is None and test_cluster.open_mpi_init_crash(run):
+            print("faults: a rank crashed inside MPI_Init (Open MPI's TCP BTL race); launching again", file=sys.stderr)
+            run, to_verdict = self.accept_with_once(spec, label, node, how, timeout_s, wall)
+        return run, to_verdict
+
+    def accept_with_once(self, spec, label, node, how, timeout_s, wall):
         command, paths = self.srun_accept(spec, label, timeout_s)
         start = time.monotonic()
-        job = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+        # Files, not pipes: a lost node's neighbours print pages of Open MPI warnings, and a pipe nobody
+        # reads while waiting would stop the job on a full buffer.
+        out_path, err_path = paths["json"][:-5] + ".out", paths["json"][:-5] + ".err"
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            job = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
         try:
             fault_at = hung_at = None
             deadline = start + wall
@@ -125,18 +136,18 @@ class FaultCluster:
                     break
                 time.sleep(0.1)
             else:
-                job.kill()
-            stdout, stderr = job.communicate(timeout=60)
+                os.killpg(job.pid, signal.SIGKILL)
+            job.wait(timeout=60)
         finally:
             if job.poll() is None:
-                job.kill()
-                job.communicate()
+                os.killpg(job.pid, signal.SIGKILL)
+                job.wait()
             if how == "stop":  # what the watchdog's abort left stopped
                 test_cluster.run([SIMCLUSTER, "--name", self.name, "signal", node, "KILL", "--command",
                                   os.path.basename(self.cctune)], timeout=60)
         if hung_at is None and "RANK_HUNG" in read_text(paths["json"]):
             hung_at = time.monotonic()
-        run = Run(job.returncode, stdout, stderr, paths, time.monotonic() - start)
+        run = Run(job.returncode, read_text(out_path), read_text(err_path), paths, time.monotonic() - start)
         return run, (hung_at - fault_at) if hung_at is not None and fault_at is not None else None
 
 

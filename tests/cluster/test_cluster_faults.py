@@ -5,6 +5,7 @@ numbers in docs/acceptance.md.
 """
 import os
 import re
+import sys
 import unittest
 
 import faults
@@ -45,12 +46,22 @@ class EightNodes(unittest.TestCase):
     def test_a_link_at_a_tenth_names_its_node_alone_and_slurm_drains_it(self):
         self.cluster.throttle("node6")
         out = os.path.join(self.cluster.work, "drain-run")
-        proc = test_cluster.run([faults.SIMCLUSTER, "--name", self.cluster.name, "slurm", "run", "--", "env",
-                                 "CCTUNE=" + test_cluster.CCTUNE, "SPEC=" + SPEC, "GPUS_PER_NODE=1", "OUT=" + out,
-                                 "DRAIN=1", "sbatch", "--wait", "-N", "8", "--time=10",
-                                 "--output=" + os.path.join(self.cluster.work, "drain-run.log"),
-                                 os.path.join(ROOT, "slurm", "accept.sbatch")], timeout=400)
-        log = faults.read_text(os.path.join(self.cluster.work, "drain-run.log"))
+        for attempt in range(2):
+            name = "drain-run{}.log".format("-again" if attempt else "")
+            # --time=3: a run takes about 10 s; a step whose rank died in Open MPI's MPI_Init race
+            # (test_cluster.open_mpi_init_crash) leaves the others waiting there until Slurm ends the job.
+            proc = test_cluster.run([faults.SIMCLUSTER, "--name", self.cluster.name, "slurm", "run", "--", "env",
+                                     "CCTUNE=" + test_cluster.CCTUNE, "SPEC=" + SPEC, "GPUS_PER_NODE=1", "OUT=" + out,
+                                     "DRAIN=1", "sbatch", "--wait", "-N", "8", "--time=3",
+                                     "--output=" + os.path.join(self.cluster.work, name),
+                                     os.path.join(ROOT, "slurm", "accept.sbatch")], timeout=400)
+            log = faults.read_text(os.path.join(self.cluster.work, name))
+            crashed = ("Segmentation fault" in log and "Failing at address: (nil)" in log
+                       and "cctune-accept: drained" not in log)
+            if not crashed:
+                break
+            print("test_cluster_faults: a rank crashed inside Open MPI's MPI_Init (its TCP BTL race); "
+                  "submitting again", file=sys.stderr)
         try:
             self.assertNotEqual(proc.returncode, 0, log)  # not accepted
             self.assertIn("cctune-accept: drained node6 (SLOW_NODE)", log)
