@@ -246,7 +246,8 @@ class FourHealthy(ClusterCase):
         out = os.path.join(self.cluster.work, "sb-accept")
         proc, log = self.sbatch("accept.sbatch", "sb-accept", SPEC=self.SPEC, GPUS_PER_NODE=2, OUT=out)
         self.assertEqual(proc.returncode, 0, proc.stdout + log)
-        self.assertRegex(log, r"# ACCEPTED: \d+ passed, 0 failed")
+        # A healthy node may WARN FLEET_OUTLIER on microsecond latency noise of shared cores: still accepted.
+        self.assertRegex(log, r"# ACCEPTED(?: with \d+ warnings?)?: \d+ passed, (?:\d+ warned, )?0 failed")
         with open(os.path.join(out, "verdicts.json")) as f:
             verdicts = json.load(f)
         self.assertTrue(verdicts["passed"])
