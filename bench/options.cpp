@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <utility>
 #include <charconv>
 #include <filesystem>
 #include <limits>
@@ -141,7 +142,7 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   const auto requested = split_list(raw.algorithms);
   if (requested.empty()) CCTUNE_USAGE_ERROR("--algorithm needs a name, a comma-separated list, or all");
   for (const auto& name : requested) {
-    const bool known = name == "all" || std::any_of(collectives.begin(), collectives.end(), [&](Collective c) {
+    const bool known = name == "all" || name == kDefaultAlgorithm || std::any_of(collectives.begin(), collectives.end(), [&](Collective c) {
                          return has_algorithm(backend, c, name);
                        });
     if (!known) {
@@ -152,14 +153,18 @@ BenchOptions resolve(const RawBenchOptions& raw) {
       CCTUNE_USAGE_ERROR(fmt::format("unknown algorithm '{}' for backend {} ({})", name, backend.name, choices));
     }
   }
+  const bool by_default = std::find(requested.begin(), requested.end(), kDefaultAlgorithm) != requested.end();
   for (Collective c : collectives) {
     AlgorithmSelection selection{c, {}, {}};
+    bool first = true;  // a backend lists its library's own algorithm first
     for (const auto& info : backend.algorithms()) {
       if (info.collective != c) continue;
-      const bool wanted = std::any_of(requested.begin(), requested.end(),
-                                      [&](const std::string& name) { return name == "all" || name == info.name; });
+      const bool is_default = std::exchange(first, false) && by_default;
+      const bool wanted = is_default || std::any_of(requested.begin(), requested.end(), [&](const std::string& name) {
+                            return name == "all" || name == info.name;
+                          });
       if (wanted) selection.algorithms.emplace_back(info.name);
-      if (std::find(requested.begin(), requested.end(), info.name) != requested.end()) {
+      if (is_default || std::find(requested.begin(), requested.end(), info.name) != requested.end()) {
         selection.named.emplace_back(info.name);
       }
     }
@@ -211,6 +216,7 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   options.timeout_seconds = raw.timeout_seconds;
   options.json_path = raw.json_path;
   options.seed = raw.seed;
+  options.stats = raw.stats;
   if (!raw.inject_delay.empty()) {
     // The delay is a sleep before each host-timed call; device backends time on their stream.
     if (options.backend != "mpi") CCTUNE_USAGE_ERROR("--inject-delay works with --backend mpi only");

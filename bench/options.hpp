@@ -52,7 +52,12 @@ struct BenchOptions {
   std::uint64_t seed = 1;
   std::optional<InjectedDelay> delay;
   std::string command_line;
+  bool stats = false;  // --stats: min, median and p99 columns to the right of nccl-tests' 13
 };
+
+// The --algorithm name of each backend's own choice: the first algorithm it lists for a collective
+// (MPI's MPI_Allreduce, NCCL's ncclAllReduce without forcing).
+inline constexpr std::string_view kDefaultAlgorithm = "default";
 
 // What the user typed, as strings, before resolution.
 struct RawBenchOptions {
@@ -68,6 +73,7 @@ struct RawBenchOptions {
   std::vector<std::string> algorithms{"all"};
   std::uint64_t seed = 1;
   std::string inject_delay;
+  bool stats = false;
 };
 
 // The ranges bench takes its whole-number options in: wide enough for any real run, narrow enough

@@ -43,6 +43,7 @@ struct RunInfo {
   std::vector<long> pids;          // per rank
   std::vector<std::string> devices;  // per rank, for device backends ("1 [0000:1b:00.0] NVIDIA H200")
   std::string nccl_version;          // the NCCL the nccl backend loaded
+  int nccl_version_code = 0;         // the same as NCCL's number (22803), 0 when none
   std::vector<int> ranks_per_node; // per distinct host, in order of first appearance
 };
 

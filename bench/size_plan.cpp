@@ -86,7 +86,9 @@ MessageShape shape_of(std::uint64_t requested_bytes, Collective collective, Data
   std::uint64_t count = requested_bytes / element;
   std::uint64_t per_call = count;
   if (collective == Collective::alltoall) {
-    per_call = count / static_cast<std::uint64_t>(nranks);
+    // nccl-tests (since 2.13.12) aligns each peer's block to 16 bytes.
+    const std::uint64_t align = element < 16 ? 16 / element : 1;
+    per_call = count / static_cast<std::uint64_t>(nranks) & ~(align - 1);
     count = per_call * static_cast<std::uint64_t>(nranks);
   }
   return {requested_bytes, count * element, count, per_call};

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -50,6 +51,12 @@ RunInfo gather_run_info(const Communicator& world, const BenchOptions& options, 
   if (backend && !backend->device().empty()) {
     info.devices = world.allgather(backend->device());
     info.nccl_version = backend->library_version();
+    // NCCL's own number for "2.28.3" (22803), as nccl-tests prints it.
+    int major = 0, minor = 0, patch = 0;
+    if (std::sscanf(info.nccl_version.c_str(), "%d.%d.%d", &major, &minor, &patch) == 3 && major >= 0 && minor >= 0 &&
+        minor < 100 && patch >= 0 && patch < 100 && major < 100) {
+      info.nccl_version_code = major * 10000 + minor * 100 + patch;
+    }
   }
   return info;
 }

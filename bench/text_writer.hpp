@@ -1,6 +1,7 @@
 #pragma once
-// nccl-tests' table, one per algorithm, so that the scripts users already have keep working; our
-// extra columns (statistics over iterations of the slowest rank) only to the right.
+// nccl-tests' text output, one complete block (prelude, table, footer) per algorithm, in the layout of
+// nccl-tests 2.19.6, so that the scripts users already have keep working; our extra columns
+// (statistics over iterations of the slowest rank) only with --stats, to the right.
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -21,9 +22,20 @@ class TextWriter final : public Sink {
 
  private:
   std::FILE* out_;
-  std::string backend_;
-  int nranks_ = 1;
+  RunInfo info_;
+  BenchOptions options_;
+  Collective collective_ = Collective::allreduce;
 };
+
+// The nccl-tests release whose text and JSON layouts bench writes.
+inline constexpr std::string_view kNcclTestsLayout = "2.19.6";
+
+// nccl-tests' binary for a collective ("all_reduce_perf").
+std::string_view nccl_tests_binary(Collective collective);
+
+// nccl-tests' getFloatStr: VALUE right-aligned in WIDTH with two decimals, or fewer (then an
+// exponent) when it would not fit, so that a column never overflows.
+std::string float_field(double value, int width);
 
 // Why what was written to `out` did not all arrive (flushed first; the stream's error flag keeps an
 // earlier failure), or nothing: a full disk or /dev/full behind stdout must not end a run that lost its

@@ -41,6 +41,9 @@ BenchCommand* add_bench_command(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "Sweep collectives over message sizes: timed, verified, nccl-tests output");
   command.app = sub;
   auto& raw = command.raw;
+  // A bare `cctune bench` is all_reduce_perf: one collective, what a plain job gets from the backend.
+  raw.collectives = {"allreduce"};
+  raw.algorithms = {"default"};
   sub->add_option("-b,--minbytes", raw.min_bytes, "Smallest message size (K, M, G suffixes)")->capture_default_str();
   sub->add_option("-e,--maxbytes", raw.max_bytes, "Largest message size")->capture_default_str();
   sub->add_option("-f,--stepfactor", command.factor, "Multiply the size by this factor each step (default 2)");
@@ -66,7 +69,9 @@ BenchCommand* add_bench_command(CLI::App& app) {
   sub->add_option("--collective", raw.collectives, "allreduce, alltoall, or all")->delimiter(',')
       ->capture_default_str();
   sub->add_option("--backend", raw.backend, "mpi (nccl and cuda in CUDA builds)")->capture_default_str();
-  sub->add_option("--algorithm", raw.algorithms, "One name, a comma-separated list, or all (see --list)")
+  sub->add_option("--algorithm", raw.algorithms,
+                  "One name, a comma-separated list, all, or default: the backend's own (MPI's, NCCL's choice); "
+                  "see --list")
       ->delimiter(',')
       ->capture_default_str();
   sub->add_option("--seed", command.seed, "Seed of the generated input data")->capture_default_str();
@@ -76,6 +81,7 @@ BenchCommand* add_bench_command(CLI::App& app) {
   sub->add_flag("--no-db", command.no_db, "Do not record the run in the results database");
   sub->add_flag("--list", command.list, "List the backends' algorithms and exit");
   sub->add_flag("--no-progress", command.no_progress, "Never draw the progress line");
+  sub->add_flag("--stats", raw.stats, "Add min, median and p99 columns (slowest rank, out of place) to the table");
   sub->add_option("--inject-delay", raw.inject_delay,
                   "Testing only: RANK:SECONDS[:MIN_SIZE[:ALGORITHM]] makes that rank sleep before each timed "
                   "call")

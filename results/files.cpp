@@ -31,9 +31,13 @@ std::vector<LoadedFile> load_record_files(const std::string& path, const std::op
   if (first != std::string::npos && text[first] == '{') {
     const auto document = parse_json_text(text, path);
     if (document.is_discarded()) CCTUNE_USAGE_ERROR(printable(path) + ": not valid JSON (truncated?)");
-    loaded.push_back({document.is_object() && document.contains("format") ? record_from_json(document, path)
-                                                                          : record_from_bench_json(document, path, collective),
-                      0});
+    if (document.is_object() && document.contains("format")) {
+      loaded.push_back({record_from_json(document, path), 0});
+    } else if (is_nccl_tests_json(document)) {
+      loaded.push_back({record_from_nccl_tests_json(document, path, collective), 0});
+    } else {
+      loaded.push_back({record_from_bench_json(document, path, collective), 0});
+    }
   } else {
     for (ImportedLog& log : records_from_nccl_tests_log(text, path, collective)) {
       loaded.push_back({std::move(log.record), 0});

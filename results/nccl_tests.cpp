@@ -37,6 +37,11 @@ bool parse_number(const std::string& word, double& value) {
   return used == word.size();
 }
 
+bool is_number(const std::string& word) {
+  double value = 0;
+  return parse_number(word, value);
+}
+
 // A whole number of at most kMaxRecordInteger (what the store keeps), written as digits only.
 bool parse_count(const std::string& word, std::uint64_t& value) {
   if (word.empty() || word.size() > 19 || word.find_first_not_of("0123456789") != std::string::npos) return false;
@@ -44,12 +49,82 @@ bool parse_count(const std::string& word, std::uint64_t& value) {
   return value <= kMaxRecordInteger;
 }
 
-// One placement's four columns: time, algbw, busbw, #wrong ("N/A" when not checked). Old versions
-// (no root column) print the largest relative error there instead of a count: kept as -1, unknown.
-// A row whose times are not positive or whose count is not a whole number is unreadable.
-bool parse_placement(const std::vector<std::string>& words, std::size_t at, bool counts_wrong, Measurement& m) {
-  double time = 0, algbw = 0, busbw = 0, error = 0;
-  std::uint64_t wrong = 0;
+// A root as nccl-tests prints it ("%6i": -1 for collectives without one).
+bool parse_root(const std::string& word, int& root) {
+  if (word == "-1") {
+    root = -1;
+    return true;
+  }
+  std::uint64_t value = 0;
+  if (!parse_count(word, value) || value > 1'000'000'000) return false;
+  root = static_cast<int>(value);
+  return true;
+}
+
+// The columns of one table, as its header names them. nccl-tests changed them over the years: no
+// root or no redop column before 2.13 (by collective), `error` (the largest relative error) where
+// later versions count wrong elements, four per-iteration columns per placement with -I 1 (2.19.2),
+// a timestamp after the in-place block with -S 1 (2.17.6), `cputime` for `time` with -C 1.
+struct Layout {
+  bool from_header = false;
+  bool redop = true, root = true;
+  int placements = 2;
+  bool errors = false;
+  bool per_iteration = false;
+  bool timestamp = false;
+  bool cputime = false;
+  std::size_t placement_words() const { return per_iteration ? 8 : 4; }
+  std::size_t words() const {
+    return 3 + (redop ? 1 : 0) + (root ? 1 : 0) + static_cast<std::size_t>(placements) * placement_words() +
+           (timestamp ? 2 : 0);
+  }
+};
+
+// "size count type ..." with or without its '#' (logs pasted into web pages lose it).
+bool is_table_header(const std::vector<std::string>& words) {
+  std::size_t at = 0;
+  if (at < words.size() && words[at] == "#") ++at;
+  return at + 2 < words.size() && words[at] == "size" && words[at + 1] == "count" && words[at + 2] == "type";
+}
+
+Layout layout_of_header(const std::vector<std::string>& words) {
+  Layout layout;
+  layout.from_header = true;
+  layout.redop = layout.root = false;
+  layout.placements = 0;
+  for (const std::string& word : words) {
+    if (word == "redop") layout.redop = true;
+    if (word == "root") layout.root = true;
+    if (word == "time" || word == "cputime") ++layout.placements;
+    if (word == "cputime") layout.cputime = true;
+    if (word == "error") layout.errors = true;
+    if (word == "i_min") layout.per_iteration = true;
+    if (word == "timestamp") layout.timestamp = true;
+  }
+  layout.placements = std::clamp(layout.placements, 1, 2);
+  return layout;
+}
+
+// A row whose header was lost: told from its word count, as nccl-tests printed them before -I and -S.
+// 13 or 9 words: with redop and root (both placements, or out of place only); 12 or 8: the old
+// layout with redop and `error` but no root.
+std::optional<Layout> layout_of_row(std::size_t words) {
+  Layout layout;
+  switch (words) {
+    case 13: return layout;
+    case 9: layout.placements = 1; return layout;
+    case 12: layout.root = false; layout.errors = true; return layout;
+    case 8: layout.root = false; layout.errors = true; layout.placements = 1; return layout;
+    default: return std::nullopt;
+  }
+}
+
+// One placement's columns from words[at]: time, algbw, busbw, then #wrong ("N/A" when not checked;
+// "%6g", so a count from a million on reads "1.04858e+06") or the old largest relative error, then
+// with -I 1 the per-iteration minimum, maximum, p99 and CV. A row whose times are not positive is
+// unreadable.
+bool parse_placement(const std::vector<std::string>& words, std::size_t at, const Layout& layout, Measurement& m) {
+  double time = 0, algbw = 0, busbw = 0, last = 0;
   if (!parse_number(words[at], time) || !parse_number(words[at + 1], algbw) || !parse_number(words[at + 2], busbw)) {
     return false;
   }
@@ -58,39 +133,61 @@ bool parse_placement(const std::vector<std::string>& words, std::size_t at, bool
   m.busbw_gbs = busbw;
   m.wrong = -1;
   if (words[at + 3] != "N/A") {
-    if (counts_wrong) {
-      if (!parse_count(words[at + 3], wrong)) return false;
-      m.wrong = static_cast<std::int64_t>(wrong);
-    } else if (!parse_number(words[at + 3], error) || !std::isfinite(error)) {
-      return false;
+    if (!parse_number(words[at + 3], last) || !std::isfinite(last) || last < 0) return false;
+    if (layout.errors) {
+      m.max_error = last;
+    } else {
+      if (last > static_cast<double>(kMaxRecordInteger) / 2) return false;
+      m.wrong = std::llround(last);
+    }
+  }
+  if (layout.per_iteration) {
+    double min = 0, p99 = 0;
+    if (parse_number(words[at + 4], min) && parse_number(words[at + 6], p99)) {
+      m.min_us = min;
+      m.p99_us = p99;
     }
   }
   return unreadable(m).empty();
 }
 
-// mpirun --tag-output writes "[1,0]<stdout>:", Intel MPI's -prepend-rank "[0] ": the line without it.
-std::string without_launcher_prefix(const std::string& line) {
-  if (line.empty() || line[0] != '[') return line;
-  std::size_t i = 1;
-  const auto digits = [&] {
-    const std::size_t from = i;
-    while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
-    return i > from;
-  };
-  if (!digits()) return line;
-  if (i < line.size() && line[i] == ',') {
-    ++i;
-    if (!digits()) return line;
-  }
-  if (i >= line.size() || line[i] != ']') return line;
-  ++i;
-  for (const char* tag : {"<stdout>:", "<stderr>:"}) {
-    if (line.compare(i, std::char_traits<char>::length(tag), tag) == 0) {
-      i += std::char_traits<char>::length(tag);
-      break;
+// Launchers' prefixes: mpirun --tag-output's "[1,0]<stdout>:" anywhere in the line (nccl-tests prints
+// a row in several writes, and each may get its own), Intel MPI's -prepend-rank "[0] " and srun
+// --label's "0: " at its start.
+std::string without_launcher_prefixes(std::string line) {
+  for (std::size_t from = 0; (from = line.find('[', from)) != std::string::npos;) {
+    std::size_t i = from + 1;
+    const auto digits = [&] {
+      const std::size_t first = i;
+      while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
+      return i > first;
+    };
+    bool tag = digits() && i < line.size() && line[i] == ',' && (++i, digits()) && i < line.size() && line[i] == ']';
+    if (tag) {
+      ++i;
+      tag = false;
+      for (const char* name : {"<stdout>:", "<stderr>:"}) {
+        if (line.compare(i, std::char_traits<char>::length(name), name) == 0) {
+          line.erase(from, i + std::char_traits<char>::length(name) - from);
+          // The piece it began may follow text without a blank ("-1[1,0]<stdout>:   12.5").
+          if (from > 0 && from < line.size() && line[from - 1] != ' ' && line[from] != ' ') line.insert(from, " ");
+          tag = true;
+          break;
+        }
+      }
     }
+    if (!tag) ++from;
   }
-  return line.substr(i);
+  std::size_t i = 0;
+  if (!line.empty() && line[0] == '[') {
+    i = 1;
+    while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
+    if (i > 1 && i + 1 < line.size() && line[i] == ']' && line[i + 1] == ' ') return line.substr(i + 2);
+    return line;
+  }
+  while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
+  if (i > 0 && i + 1 < line.size() && line[i] == ':' && line[i + 1] == ' ') return line.substr(i + 2);
+  return line;
 }
 
 std::vector<std::string> words_of(const std::string& line) {
@@ -143,13 +240,6 @@ std::string collective_of_nccl_tests_binary(const std::string& text) {
 
 namespace {
 
-// "size count type ..." with or without its '#': the column header that begins every table.
-bool is_table_header(const std::vector<std::string>& words) {
-  std::size_t at = 0;
-  if (at < words.size() && words[at] == "#") ++at;
-  return at + 2 < words.size() && words[at] == "size" && words[at + 1] == "count" && words[at + 2] == "type";
-}
-
 // The first line of the file that says why a run that printed no table failed: NCCL's own warning,
 // or a launcher's or nccl-tests' error line.
 std::string failure_reason(const std::string& text) {
@@ -165,11 +255,34 @@ std::string failure_reason(const std::string& text) {
   return "";
 }
 
+// Whether anything in the text is nccl-tests' own: its header, prelude or footer lines, or a binary.
+bool mentions_nccl_tests(const std::string& text) {
+  for (const char* mark : {"nccl-tests", "nThread", "Collective test", "Avg bus bandwidth", "Out of bounds values",
+                           "(elements)"}) {
+    if (text.find(mark) != std::string::npos) return true;
+  }
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.size() <= kMaxLineBytes && is_table_header(words_of(without_launcher_prefixes(line)))) return true;
+    if (line.size() <= kMaxLineBytes && !collective_of_nccl_tests_binary(line).empty()) return true;
+  }
+  return false;
+}
+
 struct Table {
   ImportedLog log;
+  Layout layout;
   std::string collective;  // from the lines above it (or its "concluded" line); "" when none named it
   std::set<std::string> ranks, hosts;
+  std::string version;     // "# nccl-tests version X ..."
+  std::string backend = "nccl", algorithm = "nccl";  // cctune bench's own blocks name theirs
 };
+
+// A Markdown fence ("```", "```text", "~~~"): a report's log block begins or ends.
+bool is_fence(const std::string& line) {
+  const std::size_t at = line.find_first_not_of(" \t>");
+  return at != std::string::npos && (line.compare(at, 3, "```") == 0 || line.compare(at, 3, "~~~") == 0);
+}
 
 }  // namespace
 
@@ -180,36 +293,98 @@ std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, co
   std::string named;             // the binary named since the last table began
   std::set<std::string> ranks, hosts;  // rank lines since the last table began
   std::string command;           // the last "nThread ..." line
+  std::string version;           // the last "# nccl-tests version" line
+  std::string backend, algorithm;  // from cctune bench's "starting" line
   std::size_t stray = 0;         // unreadable row-shaped lines outside any table
-  const auto begin_table = [&] {
+  std::vector<std::string> pending;  // the first part of a row that a launcher broke across lines
+  const auto begin_table = [&](const Layout& layout) {
     Table table;
+    table.layout = layout;
     table.collective = named.empty() && !tables.empty() ? tables.back().collective : named;
     table.ranks = ranks.empty() && !tables.empty() ? tables.back().ranks : ranks;
     table.hosts = hosts.empty() && !tables.empty() ? tables.back().hosts : hosts;
+    table.version = version.empty() && !tables.empty() ? tables.back().version : version;
     table.log.record.command = command;
+    if (!algorithm.empty()) {
+      table.backend = backend;
+      table.algorithm = algorithm;
+    }
+    backend.clear();
+    algorithm.clear();
     tables.push_back(std::move(table));
     named.clear();
     ranks.clear();
     hosts.clear();
+    version.clear();
     open = true;
   };
+  // An unreadable row outside a table counts against the table before it (a line appended after a
+  // footer), or, before any table, against none: then it only explains a refusal.
+  const auto skip_row = [&] { ++(!tables.empty() ? tables.back().log.skipped_lines : stray); };
   // A table is over at its footer, or when a new run's lines (its binary, its ranks) begin after rows.
   const auto close_if_rows = [&] {
     if (open && !tables.back().log.record.measurements.empty()) open = false;
+  };
+  // The row in `words`, into the open table; false when it is not one the table's layout reads.
+  const auto add_row = [&](const std::vector<std::string>& words, std::uint64_t size, std::uint64_t count) {
+    if (!open) {
+      const std::optional<Layout> guessed = layout_of_row(words.size());
+      if (!guessed) return false;
+      begin_table(*guessed);  // rows whose header was lost
+    }
+    Table& table = tables.back();
+    Layout layout = table.layout;
+    if (!layout.from_header) {
+      const std::optional<Layout> guessed = layout_of_row(words.size());
+      if (!guessed) return false;
+      layout = *guessed;
+    }
+    // Old alltoall and all_gather print an empty redop under their redop header: one word fewer.
+    bool redop = layout.redop;
+    if (redop && words.size() + 1 == layout.words() && is_number(words[3])) redop = false;
+    if (words.size() != layout.words() - (layout.redop && !redop ? 1 : 0)) return false;
+    Measurement out;
+    out.backend = table.backend;
+    out.algorithm = table.algorithm;
+    out.datatype = words[2];
+    std::size_t at = 3;
+    out.op = redop ? words[at++] : "none";
+    if (layout.root && !parse_root(words[at++], out.root)) return false;
+    out.bytes = size;
+    out.count = count;
+    Measurement in = out;
+    in.in_place = true;
+    if (!parse_placement(words, at, layout, out)) return false;
+    if (layout.placements == 2 && !parse_placement(words, at + layout.placement_words(), layout, in)) return false;
+    table.log.record.measurements.push_back(out);
+    if (layout.placements == 2) table.log.record.measurements.push_back(in);
+    return true;
   };
   std::istringstream lines(text);
   std::string line;
   while (std::getline(lines, line)) {
     if (line.size() > kMaxLineBytes) {
       std::uint64_t size = 0, count = 0;
-      if (looks_like_row(words_of(without_launcher_prefix(line.substr(0, 200))), size, count)) {
-        ++(open ? tables.back().log.skipped_lines : stray);
-      }
+      if (looks_like_row(words_of(without_launcher_prefixes(line.substr(0, 200))), size, count)) skip_row();
       continue;
     }
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    line = without_launcher_prefix(line);
-    const std::vector<std::string> words = words_of(line);
+    if (is_fence(line)) continue;
+    line = without_launcher_prefixes(line);
+    std::vector<std::string> words = words_of(line);
+    if (words.empty()) continue;
+    if (!pending.empty()) {
+      // The rest of a broken row begins with a number (or N/A). When the two do not make a row, the
+      // first part is left out and this line read on its own (it may be the next row).
+      std::vector<std::string> joined = pending;
+      pending.clear();
+      std::uint64_t size = 0, count = 0;
+      if (is_number(words[0]) || words[0] == "N/A") {
+        joined.insert(joined.end(), words.begin(), words.end());
+        if (looks_like_row(joined, size, count) && add_row(joined, size, count)) continue;
+      }
+      skip_row();
+    }
     std::string rank, host;
     if (parse_rank_line(words, rank, host)) {
       close_if_rows();
@@ -230,15 +405,32 @@ std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, co
       continue;
     }
     std::uint64_t size = 0, count = 0;
-    const bool row = looks_like_row(words, size, count);
-    if (!row) {
+    if (!looks_like_row(words, size, count)) {
       if (is_table_header(words)) {
-        if (!open || !tables.back().log.record.measurements.empty()) begin_table();
+        const Layout layout = layout_of_header(words);
+        if (!open || !tables.back().log.record.measurements.empty()) {
+          begin_table(layout);
+        } else {
+          tables.back().layout = layout;
+        }
         continue;
+      }
+      if (line.find("nccl-tests version") != std::string::npos) {
+        close_if_rows();
+        version = words.size() > 3 && words[0] == "#" ? words[3] : "";
       }
       if (const std::string binary = collective_of_nccl_tests_binary(line); !binary.empty()) {
         close_if_rows();
         named = binary;
+        // cctune bench: "# Collective test starting: all_reduce_perf (cctune backend mpi algorithm ring)".
+        const std::size_t ours = line.find("(cctune backend ");
+        if (line.find("Collective test starting") != std::string::npos && ours != std::string::npos) {
+          const std::vector<std::string> more = words_of(line.substr(ours));
+          if (more.size() >= 5 && more[3] == "algorithm" && more[4].size() > 1 && more[4].back() == ')') {
+            backend = more[2];
+            algorithm = more[4].substr(0, more[4].size() - 1);
+          }
+        }
       }
       if (line.find("nThread") != std::string::npos) {
         close_if_rows();
@@ -247,33 +439,15 @@ std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, co
       }
       continue;
     }
-    if (!open) begin_table();  // rows whose header was lost
-    ImportedLog& imported = tables.back().log;
-    // 13 or 9 words: with the root column (both placements, or out of place only); 12 or 8: without.
-    const std::size_t n = words.size();
-    const bool with_root = n == 13 || n == 9;
-    const std::size_t first = with_root ? 5 : 4;
-    const bool both = n == 13 || n == 12;
-    if (n != 13 && n != 12 && n != 9 && n != 8) {
-      ++imported.skipped_lines;
+    if (add_row(words, size, count)) continue;
+    const std::size_t expected = open ? tables.back().layout.words() : 13;
+    if (words.size() < expected && (!open || tables.back().layout.from_header)) {
+      pending = words;  // perhaps the rest is on the next line
       continue;
     }
-    Measurement out;
-    out.backend = "nccl";
-    out.algorithm = "nccl";
-    out.datatype = words[2];
-    out.op = words[3];
-    out.bytes = size;
-    out.count = count;
-    Measurement in = out;
-    in.in_place = true;
-    if (!parse_placement(words, first, with_root, out) || (both && !parse_placement(words, first + 4, with_root, in))) {
-      ++imported.skipped_lines;
-      continue;
-    }
-    imported.record.measurements.push_back(out);
-    if (both) imported.record.measurements.push_back(in);
+    skip_row();
   }
+  if (!pending.empty()) skip_row();
   // Tables with no readable row (a header printed before a run died) are no record.
   std::size_t unreadable_rows = stray;
   std::vector<Table> kept;
@@ -285,6 +459,10 @@ std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, co
     kept.push_back(std::move(table));
   }
   if (kept.empty()) {
+    if (!mentions_nccl_tests(text)) {
+      CCTUNE_USAGE_ERROR(printable(name) + ": not nccl-tests output (no nccl-tests table header, prelude or footer "
+                         "in it)");
+    }
     const std::string reason = failure_reason(text);
     CCTUNE_USAGE_ERROR(printable(name) + ": no nccl-tests table rows found" +
                        (unreadable_rows ? " (" + std::to_string(unreadable_rows) + " unreadable)" : "") +
@@ -311,11 +489,192 @@ std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, co
     record.nranks = static_cast<int>(table.ranks.size());
     record.nnodes = static_cast<int>(table.hosts.size());
     record.environment = {{"hosts", std::vector<std::string>(table.hosts.begin(), table.hosts.end())},
-                          {"time_statistic", "mean"},
+                          {"time_statistic", table.layout.cputime ? "cputime" : "mean"},
                           {"skipped_lines", table.log.skipped_lines}};
+    if (!table.version.empty()) record.environment["nccl_tests_version"] = table.version;
     out.push_back(std::move(table.log));
   }
   return out;
+}
+
+}  // namespace cctune::results
+
+namespace cctune::results {
+namespace {
+
+using Json = nlohmann::json;
+
+[[noreturn]] void refuse_json(const std::string& name, const std::string& why) {
+  CCTUNE_USAGE_ERROR(printable(name) + ": " + why);
+}
+
+std::string shown(const Json& value) {
+  const std::string text = value.dump();
+  return printable(text.size() > 40 ? text.substr(0, 40) + "..." : text);
+}
+
+// A number where nccl-tests writes one: its doubles ("%lf"), or the string "nan" it writes for NaN
+// (a placement that did not run), which reads as NaN and makes the row unreadable.
+double number_at(const Json& object, const char* key, const std::string& name, const std::string& where,
+                 double fallback) {
+  const auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return fallback;
+  if (it->is_number()) return it->get<double>();
+  if (it->is_string() && (*it == "nan" || *it == "-nan")) return std::nan("");
+  refuse_json(name, fmt::format("{}.{}: {} is not a number", where, key, shown(*it)));
+}
+
+std::uint64_t whole_at(const Json& object, const char* key, const std::string& name, const std::string& where) {
+  const auto it = object.find(key);
+  if (it == object.end()) refuse_json(name, fmt::format("{}: no \"{}\"", where, key));
+  if (it->is_number_unsigned()) return it->get<std::uint64_t>() <= kMaxRecordInteger ? it->get<std::uint64_t>() : ~0ull;
+  if (it->is_number_integer() && it->get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(it->get<std::int64_t>());
+  refuse_json(name, fmt::format("{}.{}: {} is not a whole number from 0 to 2^63-1", where, key, shown(*it)));
+}
+
+std::string text_at(const Json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// The root nccl-tests writes as its "%6i" string ("    -1"), or as a number.
+int root_at(const Json& row, const std::string& name, const std::string& where) {
+  const auto it = row.find("root");
+  if (it == row.end() || it->is_null()) return -1;
+  int root = -1;
+  if (it->is_number_integer() && it->get<std::int64_t>() >= -1 && it->get<std::int64_t>() <= 1'000'000'000) {
+    return static_cast<int>(it->get<std::int64_t>());
+  }
+  std::string text = it->is_string() ? it->get<std::string>() : std::string();
+  text.erase(0, text.find_first_not_of(' '));
+  if (!text.empty() && parse_root(text, root)) return root;
+  refuse_json(name, fmt::format("{}.root: {} is not a rank or -1", where, shown(*it)));
+}
+
+Measurement placement_of(const Json& row, const char* key, bool in_place, const Measurement& base,
+                         const std::string& name, const std::string& where) {
+  Measurement m = base;
+  m.in_place = in_place;
+  const Json& p = row.at(key);
+  const std::string at = where + "." + key;
+  // -C 1 writes "cpu_time" in place of "time".
+  const double time = number_at(p, p.contains("cpu_time") ? "cpu_time" : "time", name, at, 0.0);
+  m.median_us = m.mean_us = time;
+  m.algbw_gbs = number_at(p, "alg_bw", name, at, 0.0);
+  m.busbw_gbs = number_at(p, "bus_bw", name, at, 0.0);
+  const double wrong = number_at(p, "nwrong", name, at, -1.0);
+  if (std::isfinite(wrong) && wrong >= 0 && wrong <= static_cast<double>(kMaxRecordInteger) / 2) {
+    m.wrong = std::llround(wrong);
+  }
+  const std::string per_iter = std::string(key) + "_per_iter";
+  if (row.contains(per_iter) && row[per_iter].is_object()) {
+    const Json& it = row[per_iter];
+    const std::string at_iter = where + "." + per_iter;
+    m.min_us = number_at(it, "min_us", name, at_iter, 0.0);
+    m.p99_us = number_at(it, "p99_us", name, at_iter, 0.0);
+    if (it.contains("p50_us")) m.median_us = number_at(it, "p50_us", name, at_iter, time);
+    if (it.contains("times_us") && it["times_us"].is_array()) {
+      for (const Json& t : it["times_us"]) {
+        m.samples_us.push_back(t.is_number() ? t.get<double>() : std::nan(""));
+      }
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+bool is_nccl_tests_json(const Json& document) {
+  return document.is_object() && document.contains("version") && document["version"].is_number() &&
+         document.contains("results") && document["results"].is_array();
+}
+
+Record record_from_nccl_tests_json(const Json& document, const std::string& name,
+                                   const std::optional<std::string>& collective) {
+  if (!is_nccl_tests_json(document)) refuse_json(name, "not nccl-tests JSON (no numeric \"version\" and \"results\")");
+  Record record;
+  record.kind = "nccl-tests";
+  record.started = text_at(document, "start_time");
+  record.ended = text_at(document, "end_time");
+  std::vector<std::string> args;
+  if (document.contains("args") && document["args"].is_array()) {
+    for (const Json& arg : document["args"]) {
+      if (arg.is_string()) args.push_back(arg.get<std::string>());
+    }
+  } else if (document.contains("args") && document["args"].is_string()) {
+    args.push_back(document["args"].get<std::string>());
+  }
+  record.command = fmt::format("{}", fmt::join(args, " "));
+  std::string chosen = args.empty() ? std::string() : collective_of_nccl_tests_binary(args.front());
+  if (chosen.empty()) chosen = collective_of_nccl_tests_binary(record.command);
+  if (chosen.empty()) chosen = collective.value_or("");
+  if (chosen.empty()) refuse_json(name, "\"args\" does not name the binary (all_reduce_perf, ...): give --collective");
+  // The devices: in "config" (2.19), or beside it in files of other writers.
+  const Json* devices = nullptr;
+  if (document.contains("config") && document["config"].is_object() && document["config"].contains("devices")) {
+    devices = &document["config"]["devices"];
+  } else if (document.contains("devices")) {
+    devices = &document["devices"];
+  }
+  std::set<std::string> hosts;
+  if (devices && devices->is_array()) {
+    for (const Json& device : *devices) {
+      if (!device.is_object()) continue;
+      const std::string host = text_at(device, "hostname").empty() ? text_at(device, "host") : text_at(device, "hostname");
+      if (!host.empty()) hosts.insert(host);
+    }
+    if (devices->size() > 100'000'000) refuse_json(name, "devices: more entries than ranks can be counted");
+    record.nranks = static_cast<int>(devices->size());
+  }
+  record.nnodes = static_cast<int>(hosts.size());
+  // Of the environment nccl-tests copies whole (it may hold anyone's secrets), only NCCL's settings.
+  Json nccl_env = Json::array();
+  if (document.contains("env") && document["env"].is_array()) {
+    for (const Json& entry : document["env"]) {
+      if (entry.is_string() && entry.get<std::string>().rfind("NCCL_", 0) == 0) nccl_env.push_back(entry);
+    }
+  }
+  record.environment = {{"hosts", std::vector<std::string>(hosts.begin(), hosts.end())},
+                        {"time_statistic", "mean"},
+                        {"nccl_env", nccl_env},
+                        {"json_version", document["version"]}};
+  if (document.contains("nccl_version")) record.environment["nccl_version"] = document["nccl_version"];
+  if (document.contains("config")) record.environment["config"] = document["config"];
+  if (document.contains("errors")) record.environment["errors"] = document["errors"];
+  // 2.17.3 to 2.17.8 spell the footer "average_bus_bandwidith".
+  record.complete = document.contains("average_bus_bandwidth") || document.contains("average_bus_bandwidith");
+  const Json& rows = document["results"];
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const std::string where = fmt::format("results[{}]", i);
+    const Json& row = rows[i];
+    if (!row.is_object()) refuse_json(name, fmt::format("{}: {} is not an object", where, shown(row)));
+    Measurement base;
+    base.collective = chosen;
+    base.backend = base.algorithm = "nccl";
+    base.datatype = text_at(row, "type");
+    base.op = text_at(row, "redop").empty() ? "none" : text_at(row, "redop");
+    base.bytes = whole_at(row, "size", name, where);
+    base.count = row.contains("count") ? whole_at(row, "count", name, where) : 0;
+    base.root = root_at(row, name, where);
+    if (base.bytes > kMaxRecordInteger || base.count > kMaxRecordInteger) {
+      refuse_json(name, where + ": size or count beyond 2^63-1");
+    }
+    for (const auto& [key, in_place] : {std::pair{"out_of_place", false}, std::pair{"in_place", true}}) {
+      if (!row.contains(key) || !row[key].is_object()) continue;
+      Measurement m = placement_of(row, key, in_place, base, name, where);
+      if (!unreadable(m).empty()) {
+        ++record.skipped_rows;
+        continue;
+      }
+      record.measurements.push_back(std::move(m));
+    }
+  }
+  if (record.measurements.empty()) {
+    refuse_json(name, record.skipped_rows ? fmt::format("no readable row: all {} have times that are not positive "
+                                                        "finite numbers", record.skipped_rows)
+                                          : "no results in it");
+  }
+  return record;
 }
 
 }  // namespace cctune::results

@@ -29,6 +29,13 @@ struct ImportedLog {
 std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, const std::string& name,
                                                      const std::optional<std::string>& collective);
 
+// nccl-tests' own -J document (2.17.3 to 2.19, JSON versions 1 to 3): one record, its collective from
+// the binary in "args" (or `collective`), hosts from its devices, per-iteration times where -I 1 wrote
+// them, and only the NCCL_* entries of the environment it copies. Throws UsageError "NAME: reason".
+bool is_nccl_tests_json(const nlohmann::json& document);
+Record record_from_nccl_tests_json(const nlohmann::json& document, const std::string& name,
+                                   const std::optional<std::string>& collective);
+
 // The binary's name in a command line or log ("all_reduce_perf" -> "allreduce"), or "".
 std::string collective_of_nccl_tests_binary(const std::string& text);
 

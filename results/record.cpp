@@ -184,6 +184,10 @@ std::string unreadable(const Measurement& m) {
     if (!finite_not_negative(sample)) return fmt::format("sample {} is not a finite time of at least 0", sample);
   }
   if (m.wrong < -1) return fmt::format("#wrong {} is below -1 (not checked)", m.wrong);
+  if (m.max_error && !finite_not_negative(*m.max_error)) {
+    return fmt::format("error {} is not a finite number of at least 0", *m.max_error);
+  }
+  if (m.root < -1) return fmt::format("root {} is below -1 (none)", m.root);
   if (m.bytes > kMaxRecordInteger || m.count > kMaxRecordInteger) return "size or count beyond 2^63-1";
   return {};
 }
@@ -281,7 +285,9 @@ Json record_to_json(const Record& record) {
                             {"datatype", m.datatype}, {"op", m.op}, {"bytes", m.bytes}, {"count", m.count},
                             {"in_place", m.in_place}, {"median_us", m.median_us}, {"min_us", m.min_us},
                             {"p99_us", m.p99_us}, {"mean_us", m.mean_us}, {"algbw_gbs", m.algbw_gbs},
-                            {"busbw_gbs", m.busbw_gbs}, {"wrong", m.wrong}, {"samples_us", m.samples_us}});
+                            {"busbw_gbs", m.busbw_gbs}, {"wrong", m.wrong}, {"samples_us", m.samples_us},
+                            {"root", m.root}});
+    if (m.max_error) measurements.back()["max_error"] = *m.max_error;
   }
   return {{"format", "cctune-record"}, {"version", 1}, {"id", record.id}, {"kind", record.kind},
           {"started", record.started}, {"ended", record.ended}, {"command", record.command},
@@ -335,6 +341,8 @@ Record record_from_json(const Json& document, const std::string& name) {
     m.busbw_gbs = j.number("busbw_gbs", 0.0);
     m.wrong = j.whole("wrong", -1, kMaxWhole, -1);
     m.samples_us = j.numbers("samples_us");
+    m.root = static_cast<int>(j.whole("root", -1, std::numeric_limits<int>::max(), -1));
+    if (j.has("max_error")) m.max_error = j.number("max_error", 0.0);
     if (!unreadable(m).empty()) {
       ++r.skipped_rows;
       continue;

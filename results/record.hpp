@@ -18,6 +18,9 @@ struct Measurement {
   double median_us = 0, min_us = 0, p99_us = 0, mean_us = 0;
   double algbw_gbs = 0, busbw_gbs = 0;
   std::int64_t wrong = -1;          // -1: not checked
+  int root = -1;                    // the root rank of a rooted collective; -1: none
+  // The largest relative error, as nccl-tests up to 2.11 printed it in place of a wrong count.
+  std::optional<double> max_error;
   std::vector<double> samples_us;   // per-iteration times; empty when the source only had a summary
 };
 

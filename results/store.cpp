@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <set>
@@ -20,7 +21,8 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
-constexpr int kSchemaVersion = 1;
+// 2: measurements gained root and max_error (nccl-tests' rooted collectives and old error column).
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,7 +48,7 @@ CREATE TABLE IF NOT EXISTS measurements (
   bytes INTEGER NOT NULL, count INTEGER NOT NULL, in_place INTEGER NOT NULL,
   median_us REAL NOT NULL, min_us REAL NOT NULL, p99_us REAL NOT NULL, mean_us REAL NOT NULL,
   algbw_gbs REAL NOT NULL, busbw_gbs REAL NOT NULL, wrong INTEGER NOT NULL,
-  samples_us TEXT NOT NULL
+  samples_us TEXT NOT NULL, root INTEGER NOT NULL DEFAULT -1, max_error REAL
 );
 CREATE INDEX IF NOT EXISTS measurements_by_run ON measurements(run_id);
 )sql";
@@ -197,7 +199,8 @@ void Store::check_schema(bool may_create) {
     if (tables.empty()) {
       if (may_create) {
         exec(kSchema, "creating the tables");
-        exec("INSERT INTO meta(key, value) VALUES('schema_version', '1')", "creating the tables");
+        exec("INSERT INTO meta(key, value) VALUES('schema_version', '2')", "creating the tables");
+        schema_version_ = kSchemaVersion;
       } else {
         empty_ = true;
       }
@@ -230,6 +233,14 @@ void Store::check_schema(bool may_create) {
       }
       if (std::stoi(*version) > kSchemaVersion) {
         CCTUNE_USAGE_ERROR(printable(path_.string()) + ": written by a newer cctune (schema " + *version + ")");
+      }
+      schema_version_ = std::stoi(*version);
+      if (schema_version_ == 1 && may_create) {
+        // In the same transaction as the check: a database is either still 1 or wholly 2.
+        exec("ALTER TABLE measurements ADD COLUMN root INTEGER NOT NULL DEFAULT -1", "upgrading the schema");
+        exec("ALTER TABLE measurements ADD COLUMN max_error REAL", "upgrading the schema");
+        exec("UPDATE meta SET value = '2' WHERE key = 'schema_version'", "upgrading the schema");
+        schema_version_ = 2;
       }
     }
     if (may_create) exec("COMMIT", "creating the tables");
@@ -326,7 +337,8 @@ constexpr const char* kInsertRun =
     "environment, source, complete) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)";
 constexpr const char* kInsertMeasurement =
     "INSERT INTO measurements(run_id, collective, backend, algorithm, datatype, op, bytes, count, in_place, median_us, "
-    "min_us, p99_us, mean_us, algbw_gbs, busbw_gbs, wrong, samples_us) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    "min_us, p99_us, mean_us, algbw_gbs, busbw_gbs, wrong, samples_us, root, max_error) "
+    "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
 
 }  // namespace
 
@@ -394,6 +406,12 @@ void Store::add_measurements(std::int64_t id, const std::vector<Measurement>& me
       sqlite3_bind_int64(raw, ++column, m.wrong);
       const std::string samples = nlohmann::json(m.samples_us).dump();
       sqlite3_bind_text(raw, ++column, samples.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(raw, ++column, m.root);
+      if (m.max_error && std::isfinite(*m.max_error)) {
+        sqlite3_bind_double(raw, ++column, *m.max_error);
+      } else {
+        sqlite3_bind_null(raw, ++column);
+      }
       if (sqlite3_step(raw) != SQLITE_DONE) fail("storing a measurement");
     }
   };
@@ -493,9 +511,12 @@ std::optional<Record> Store::get(std::int64_t id) const {
   if (rc == SQLITE_DONE) return std::nullopt;
   if (rc != SQLITE_ROW) fail("reading a run");
   Record record = run_from_row(raw);
-  const Statement rows = prepare("SELECT collective, backend, algorithm, datatype, op, bytes, count, in_place, median_us, "
-                                 "min_us, p99_us, mean_us, algbw_gbs, busbw_gbs, wrong, samples_us FROM measurements "
-                                 "WHERE run_id = ? ORDER BY rowid",
+  // A schema 1 file opened for reading only stays as it is: its rows have no root or error.
+  const Statement rows = prepare(std::string("SELECT collective, backend, algorithm, datatype, op, bytes, count, "
+                                             "in_place, median_us, min_us, p99_us, mean_us, algbw_gbs, busbw_gbs, "
+                                             "wrong, samples_us, ") +
+                                     (schema_version_ >= 2 ? "root, max_error" : "-1, NULL") +
+                                     " FROM measurements WHERE run_id = ? ORDER BY rowid",
                                  "reading measurements");
   raw = rows.get();
   sqlite3_bind_int64(raw, 1, id);
@@ -519,6 +540,9 @@ std::optional<Record> Store::get(std::int64_t id) const {
     m.algbw_gbs = sqlite3_column_double(raw, 12);
     m.busbw_gbs = sqlite3_column_double(raw, 13);
     m.wrong = sqlite3_column_int64(raw, 14);
+    const sqlite3_int64 root = sqlite3_column_int64(raw, 16);
+    m.root = root >= -1 && root <= std::numeric_limits<int>::max() ? static_cast<int>(root) : -1;
+    if (sqlite3_column_type(raw, 17) != SQLITE_NULL) m.max_error = sqlite3_column_double(raw, 17);
     bool readable = bytes >= 0 && count >= 0;
     const auto samples = parse_json_text(column_text(raw, 15), path_.string());
     if (samples.is_array()) {

@@ -101,6 +101,7 @@ class Store {
   std::filesystem::path path_;
   Access access_;
   sqlite3* db_ = nullptr;
+  int schema_version_ = 0;
   bool empty_ = false;  // Access::read of a missing file or one with no tables yet: no records
   std::chrono::milliseconds lock_wait_{kLockWait};
   // Every public operation restarts it: the end of its lock_wait_.

@@ -5,11 +5,16 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "collectives/error.hpp"
 #include "results/compare.hpp"
+#include "results/files.hpp"
 #include "results/nccl_tests.hpp"
 
 namespace cctune::results {
@@ -143,8 +148,108 @@ TEST(NcclTestsImport, ARunThatFailedBeforeItsTableIsRefusedWithTheReasonInIt) {
                                 "ib.log", std::nullopt);
     ADD_FAILURE() << "perftest output was read";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("ib.log: no nccl-tests table rows found"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("ib.log: not nccl-tests output"), std::string::npos) << e.what();
   }
+}
+
+// Every layout in tests/fixtures/nccl-tests (written by its make_fixtures.py from nccl-tests' printf
+// formats) against what its .expected.json says an importer must read: every value, exactly.
+const std::filesystem::path kFixtures = std::filesystem::path(CCTUNE_SOURCE_DIR) / "tests" / "fixtures" / "nccl-tests";
+
+void expect_placement(const Measurement& m, const nlohmann::json& want, const std::string& where) {
+  EXPECT_EQ(m.median_us, want["time"].get<double>()) << where;
+  EXPECT_EQ(m.mean_us, want["time"].get<double>()) << where;
+  EXPECT_EQ(m.algbw_gbs, want["algbw"].get<double>()) << where;
+  EXPECT_EQ(m.busbw_gbs, want["busbw"].get<double>()) << where;
+  EXPECT_EQ(m.wrong, want["wrong"].is_null() ? -1 : want["wrong"].get<std::int64_t>()) << where;
+  if (want["error"].is_null()) {
+    EXPECT_FALSE(m.max_error.has_value()) << where;
+  } else {
+    ASSERT_TRUE(m.max_error.has_value()) << where;
+    EXPECT_EQ(*m.max_error, want["error"].get<double>()) << where;
+  }
+}
+
+class Fixture : public testing::TestWithParam<std::string> {};
+
+TEST_P(Fixture, ReadsEveryValueOfEveryTable) {
+  const std::filesystem::path path = kFixtures / GetParam();
+  std::ifstream expected_file(path.string() + ".expected.json");
+  ASSERT_TRUE(expected_file) << path;
+  const nlohmann::json expected = nlohmann::json::parse(expected_file);
+  if (expected.contains("refused")) {
+    try {
+      load_record_files(path.string(), std::nullopt);
+      ADD_FAILURE() << GetParam() << " was read";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(expected["refused"].get<std::string>()), std::string::npos) << e.what();
+    }
+    return;
+  }
+  std::optional<std::string> collective;
+  if (expected.contains("collective_option")) {
+    collective = expected["collective_option"].get<std::string>();
+    // Without it, such a log is refused with what to give.
+    EXPECT_THROW(load_record_files(path.string(), std::nullopt), UsageError);
+  }
+  const std::vector<LoadedFile> files = load_record_files(path.string(), collective);
+  const nlohmann::json& tables = expected["tables"];
+  ASSERT_EQ(files.size(), tables.size()) << GetParam();
+  for (std::size_t t = 0; t < files.size(); ++t) {
+    const Record& record = files[t].record;
+    const nlohmann::json& table = tables[t];
+    const std::string where = fmt::format("{} table {}", GetParam(), t + 1);
+    EXPECT_EQ(files[t].skipped_lines, 0u) << where;
+    EXPECT_EQ(record.kind, "nccl-tests") << where;
+    EXPECT_EQ(record.complete, table["complete"].get<bool>()) << where;
+    EXPECT_EQ(record.nranks, table["ranks"].get<int>()) << where;
+    EXPECT_EQ(record.environment["hosts"], table["hosts"]) << where;
+    const nlohmann::json& rows = table["rows"];
+    ASSERT_EQ(record.measurements.size(), 2 * rows.size()) << where;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      const nlohmann::json& row = rows[r];
+      const std::string at = fmt::format("{} row {}", where, r + 1);
+      for (const bool in_place : {false, true}) {
+        const Measurement& m = record.measurements[2 * r + (in_place ? 1 : 0)];
+        EXPECT_EQ(m.in_place, in_place) << at;
+        EXPECT_EQ(m.collective, table["collective"].get<std::string>()) << at;
+        EXPECT_EQ(m.bytes, row["size"].get<std::uint64_t>()) << at;
+        EXPECT_EQ(m.count, row["count"].get<std::uint64_t>()) << at;
+        EXPECT_EQ(m.datatype, row["type"].get<std::string>()) << at;
+        const std::string redop = row["redop"].get<std::string>();
+        EXPECT_EQ(m.op, redop.empty() ? "none" : redop) << at;
+        EXPECT_EQ(m.root, row["root"].is_null() ? -1 : row["root"].get<int>()) << at;
+        expect_placement(m, row[in_place ? "in_place" : "out_of_place"], at + (in_place ? " in" : " out"));
+      }
+    }
+    // A record compares equal to itself: no row of another run under its keys.
+    const CompareReport report = compare(record, record, CompareOptions{});
+    EXPECT_FALSE(report.any_regression) << where;
+  }
+}
+
+std::vector<std::string> fixture_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(kFixtures)) {
+    const std::string name = entry.path().filename().string();
+    if (std::filesystem::exists(entry.path().string() + ".expected.json")) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(NcclTestsLayouts, Fixture, testing::ValuesIn(fixture_names()),
+                         [](const testing::TestParamInfo<std::string>& param) {
+                           std::string name = param.param;
+                           for (char& c : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return name;
+                         });
+
+TEST(NcclTestsImport, EveryLayoutHasAFixture) {
+  // A fixture folder that lost its files would make the parameterised test vanish, not fail.
+  EXPECT_GE(fixture_names().size(), 11u);
 }
 
 }  // namespace
