@@ -2,18 +2,60 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
 #include "collectives/error.hpp"
+#include "bench/statistics.hpp"
+#include "bench/text_writer.hpp"
 #include "collectives/files.hpp"
 
 namespace cctune::bench {
 namespace {
 
-nlohmann::ordered_json placement_to_json(const PlacementResult& p) {
-  nlohmann::ordered_json j;
-  j["time"] = p.time_us;
+using Json = nlohmann::ordered_json;
+
+// nccl-tests writes its booleans as the strings "true" and "false".
+const char* flag(bool value) { return value ? "true" : "false"; }
+
+// nccl-tests' -I 1 block: statistics over the iterations after -K, every time, and with more than one
+// process each one's own times.
+Json per_iteration_block(const PlacementResult& p, int skip) {
+  const Summary s = per_iteration_summary(p, skip);
+  std::vector<double> kept(p.samples_us.begin() + std::min<std::ptrdiff_t>(skip, static_cast<std::ptrdiff_t>(p.samples_us.size())),
+                           p.samples_us.end());
+  std::sort(kept.begin(), kept.end());
+  Json j;
+  j["skipped_iterations"] = skip;
+  j["min_us"] = s.min;
+  j["max_us"] = s.max;
+  j["avg_us"] = s.mean;
+  j["p50_us"] = kept.empty() ? 0.0 : kept[kept.size() / 2];
+  j["p95_us"] = kept.empty() ? 0.0 : percentile_sorted(kept, 95);
+  j["p99_us"] = s.p99;
+  j["stdev_us"] = s.stdev;
+  j["cv_pct"] = s.cv_percent();
+  j["times_us"] = p.samples_us;
+  if (p.per_rank_samples_us.size() > 1) j["per_process_max_times_us"] = p.per_rank_samples_us;
+  return j;
+}
+
+Json placement_to_json(const PlacementResult& p, bool cputime, bool checked) {
+  Json j;
+  j[cputime ? "cpu_time" : "time"] = p.time_us;
   j["alg_bw"] = p.algbw_gbs;
   j["bus_bw"] = p.busbw_gbs;
-  j["nwrong"] = p.wrong ? nlohmann::ordered_json(*p.wrong) : nlohmann::ordered_json(nullptr);
+  j["nwrong"] = p.wrong && checked ? Json(static_cast<double>(*p.wrong)) : Json(nullptr);
+  return j;
+}
+
+// Our statistics of a placement, under the row's "cctune" key.
+Json our_placement(const PlacementResult& p) {
+  Json j;
+  j["nwrong"] = p.wrong ? Json(*p.wrong) : Json(nullptr);
   j["min_us"] = p.slowest.min;
   j["median_us"] = p.slowest.median;
   j["p99_us"] = p.slowest.p99;
@@ -25,10 +67,47 @@ nlohmann::ordered_json placement_to_json(const PlacementResult& p) {
   return j;
 }
 
+// "2026-12-01 18:10:00" from our ISO "2026-12-01T18:10:00Z": nccl-tests' form (here in UTC).
+std::string nccl_tests_time(const std::string& iso) {
+  std::string t = iso;
+  if (t.size() >= 19 && t[10] == 'T') t[10] = ' ';
+  return t.substr(0, 19);
+}
+
+// Of the environment nccl-tests copies whole, what says how the run was made: NCCL's, Open MPI's,
+// UCX's, Slurm's and our own settings, never anyone's credentials.
+Json environment_list() {
+  Json list = Json::array();
+  for (char** e = environ; e && *e; ++e) {
+    const std::string entry = *e;
+    for (const char* prefix : {"NCCL_", "OMPI_MCA_", "UCX_", "SLURM_JOB_", "CCTUNE_", "CUDA_VISIBLE_DEVICES="}) {
+      if (entry.rfind(prefix, 0) == 0) {
+        list.push_back(entry);
+        break;
+      }
+    }
+  }
+  return list;
+}
 
 }  // namespace
 
-JsonWriter::JsonWriter(const std::string& path) : path_(path) {
+std::string free_json_path(const std::string& path) {
+  // nccl-tests never overwrites: FILE, else FILE.0, FILE.1, ...
+  if (!std::filesystem::exists(std::filesystem::symlink_status(path))) return path;
+  for (int i = 0; i < 1000; ++i) {
+    const std::string candidate = fmt::format("{}.{}", path, i);
+    if (!std::filesystem::exists(std::filesystem::symlink_status(candidate))) return candidate;
+  }
+  CCTUNE_USAGE_ERROR(fmt::format("-J {}: {}.0 to {}.999 exist too; give a new name", path, path, path));
+}
+
+JsonWriter::JsonWriter(const std::string& path, std::FILE* announce) : path_(path), announce_(announce) {
+  std::string lower = path;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.size() < 5 || lower.compare(lower.size() - 5, 5, ".json") != 0) {
+    CCTUNE_USAGE_ERROR(fmt::format("-J {}: nccl-tests writes JSON only to a name ending in .json; give one", path));
+  }
   files::check_output_file(path, "cannot write JSON file");
 }
 
@@ -37,60 +116,112 @@ std::optional<std::string> JsonWriter::failure() const {
   return failure_;
 }
 
-nlohmann::ordered_json JsonWriter::row_to_json(const Row& row) {
-  nlohmann::ordered_json j;
+std::string JsonWriter::path() const {
+  std::lock_guard lock(mutex_);
+  return path_;
+}
+
+Json JsonWriter::row_to_json(const Row& row, const BenchOptions& options) {
+  Json j;
   j["size"] = row.shape.bytes;
-  j["count"] = row.shape.count;
+  j["count"] = row.shape.count_per_call;
   j["type"] = std::string(to_string(row.type));
   j["redop"] = row.collective == Collective::allreduce ? std::string(to_string(row.op)) : "none";
-  j["root"] = -1;
-  j["out_of_place"] = placement_to_json(row.out_of_place);
-  j["in_place"] = placement_to_json(row.in_place);
-  j["collective"] = std::string(to_string(row.collective));
-  j["backend"] = row.backend;
-  j["algorithm"] = row.algorithm;
-  j["requested_size"] = row.shape.requested_bytes;
-  j["count_per_call"] = row.shape.count_per_call;
+  j["root"] = fmt::format("{:6}", -1);
+  const bool alltoall = row.collective == Collective::alltoall;
+  j["out_of_place"] = placement_to_json(row.out_of_place, options.cputime, true);
+  if (options.per_iteration) j["out_of_place_per_iter"] = per_iteration_block(row.out_of_place, options.per_iteration_skip);
+  j["in_place"] = placement_to_json(row.in_place, options.cputime, !alltoall);
+  if (options.per_iteration) j["in_place_per_iter"] = per_iteration_block(row.in_place, options.per_iteration_skip);
+  j["actual_iterations"] = row.out_of_place.samples_us.size();
+  j["experiment_name"] = "";
+  Json ours;
+  ours["collective"] = std::string(to_string(row.collective));
+  ours["backend"] = row.backend;
+  ours["algorithm"] = row.algorithm;
+  ours["requested_size"] = row.shape.requested_bytes;
+  ours["buffer_count"] = row.shape.count;
+  ours["out_of_place"] = our_placement(row.out_of_place);
+  ours["in_place"] = our_placement(row.in_place);
+  j["cctune"] = ours;
   return j;
 }
 
 void JsonWriter::begin(const RunInfo& info, const BenchOptions& options) {
-  std::string text = head_to_json(info, options).dump(1);
-  text.pop_back();  // drop the closing brace: rows and the tail follow
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  text += ",\n \"results\": [";
   std::lock_guard lock(mutex_);
-  head_ = std::move(text);
+  options_ = options;
+  info_ = info;
+  try {
+    path_ = free_json_path(path_);
+  } catch (const UsageError& e) {
+    failure_ = e.what();
+    return;
+  }
+  if (announce_) {
+    fmt::print(announce_, "# Writing JSON output to {}\n", path_);
+    std::fflush(announce_);
+  }
   write(false);
 }
 
-nlohmann::ordered_json JsonWriter::head_to_json(const RunInfo& info, const BenchOptions& options) {
-  nlohmann::ordered_json head;
-  head["version"] = "cctune " + info.cctune_version;
-  head["start_time"] = info.start_time;
-  head["args"] = info.command_line;
-  nlohmann::ordered_json env;
-  env["hosts"] = info.hosts;
-  env["pids"] = info.pids;
-  env["nranks"] = info.nranks;
-  env["nnodes"] = info.nnodes;
-  env["ranks_per_node"] = info.ranks_per_node;
-  env["mpi_library"] = info.mpi_library;
-  env["cctune_version"] = info.cctune_version;
-  env["git_revision"] = info.git_revision;
-  head["env"] = env;
-  if (info.nccl_version.empty()) {
-    head["nccl_version"] = nullptr;
+Json JsonWriter::head_to_json(const RunInfo& info, const BenchOptions& options) {
+  Json head;
+  head["version"] = 3;
+  head["start_time"] = nccl_tests_time(info.start_time);
+  head["args"] = options.arguments;
+  head["env"] = environment_list();
+  head["nccl_version"] = info.nccl_version_code;
+  Json config;
+  config["nthreads"] = 1;
+  config["ngpus"] = 1;
+  config["minimum_bytes"] = options.range.min_bytes;
+  config["maximum_bytes"] = options.range.max_bytes;
+  if (options.range.step) {
+    config["step_bytes"] = options.range.step;
   } else {
-    head["nccl_version"] = info.nccl_version;
+    config["step_factor"] = options.range.factor;
   }
-  if (!info.devices.empty()) head["env"]["devices"] = info.devices;
-  nlohmann::ordered_json config;
-  config["backend"] = options.backend;
-  config["min_bytes"] = options.range.min_bytes;
-  config["max_bytes"] = options.range.max_bytes;
-  config["step_factor"] = options.range.step ? 0 : options.range.factor;
-  config["step_bytes"] = options.range.step;
+  config["warmup_iters"] = options.warmup;
+  config["iterations"] = options.iterations;
+  config["aggregated_iterations"] = options.agg_iterations;
+  config["validation"] = options.check_iterations > 0 ? 1 : 0;
+  config["graph"] = 0;
+  config["blocking_collectives"] = flag(false);
+  config["per_iter_timing"] = flag(options.per_iteration);
+  config["per_iter_skip"] = options.per_iteration_skip;
+  config["parallel_init"] = flag(false);
+  Json devices = Json::array();
+  for (int r = 0; r < info.nranks; ++r) {
+    const auto at = static_cast<std::size_t>(r);
+    // nccl-tests cuts the host name at its first dot.
+    const std::string host = info.hosts[at].substr(0, info.hosts[at].find('.'));
+    devices.push_back({{"rank", r}, {"group", 0}, {"pid", info.pids[at]}, {"hostname", host},
+                       {"device", info.devices.empty() ? -1 : 0}, {"device_hex", info.devices.empty() ? "cpu" : ""},
+                       {"device_info", info.devices.empty() ? "host memory" : info.devices[at]}});
+  }
+  config["devices"] = devices;
+  head["config"] = config;
+  return head;
+}
+
+// Everything of ours that nccl-tests' schema has no key for, under one key.
+Json JsonWriter::cctune_to_json(const RunInfo& info, const BenchOptions& options, const Json& tables,
+                                bool complete) {
+  Json j;
+  j["version"] = info.cctune_version;
+  j["git_revision"] = info.git_revision;
+  j["command"] = info.command_line;
+  j["start_time"] = info.start_time;
+  j["end_time"] = complete ? Json(utc_now()) : Json(nullptr);
+  j["complete"] = complete;
+  j["backend"] = options.backend;
+  j["mpi_library"] = info.mpi_library;
+  j["nccl_version"] = info.nccl_version.empty() ? Json(nullptr) : Json(info.nccl_version);
+  j["nranks"] = info.nranks;
+  j["nnodes"] = info.nnodes;
+  j["ranks_per_node"] = info.ranks_per_node;
+  j["hosts"] = info.hosts;
+  Json config;
   config["iters"] = options.iterations;
   config["warmup_iters"] = options.warmup;
   config["check_iters"] = options.check_iterations;
@@ -100,16 +231,13 @@ nlohmann::ordered_json JsonWriter::head_to_json(const RunInfo& info, const Bench
   config["average"] = static_cast<int>(options.aggregation);
   config["timeout_s"] = options.timeout_seconds;
   config["seed"] = options.seed;
-  head["config"] = config;
-  nlohmann::ordered_json devices = nlohmann::ordered_json::array();
-  for (int r = 0; r < info.nranks; ++r) {
-    devices.push_back({{"rank", r}, {"host", info.hosts[r]}, {"pid", info.pids[r]}, {"device", "cpu"}});
-  }
-  head["devices"] = devices;
-  return head;
+  j["config"] = config;
+  j["tables"] = tables;
+  return j;
 }
 
 void JsonWriter::begin_table(Collective collective, const std::string& algorithm) {
+  std::lock_guard lock(mutex_);
   current_collective_ = std::string(to_string(collective));
   current_algorithm_ = algorithm;
 }
@@ -117,7 +245,7 @@ void JsonWriter::begin_table(Collective collective, const std::string& algorithm
 void JsonWriter::row(const Row& row) {
   std::lock_guard lock(mutex_);
   totals_.add(row);
-  rows_.push_back(row_to_json(row).dump());
+  rows_.push_back(row_to_json(row, options_));
   write(false);
 }
 
@@ -126,7 +254,7 @@ void JsonWriter::end_table(const TableTotals& totals) {
   tables_.push_back({{"collective", current_collective_},
                      {"algorithm", current_algorithm_},
                      {"out_of_bounds", {{"count", totals.wrong}, {"okay", totals.wrong == 0}}},
-                     {"average_bus_bandwidth", {{"bandwidth", totals.average_busbw()}, {"okay", true}}}});
+                     {"average_bus_bandwidth", {{"bandwidth", totals.average_busbw()}}}});
   write(false);
 }
 
@@ -145,25 +273,18 @@ void JsonWriter::record_error(const std::string& message) {
 // full disk) would leave neither the old nor the new document. A row is about a kilobyte, so even
 // hundreds of rows cost milliseconds per rewrite, taken between sizes, outside any timed call.
 void JsonWriter::write(bool complete) {
-  if (failure_ || head_.empty()) return;
-  nlohmann::ordered_json tail;
-  tail["out_of_bounds"] = {{"count", totals_.wrong}, {"okay", totals_.wrong == 0}};
-  tail["average_bus_bandwidth"] = {{"bandwidth", totals_.average_busbw()}, {"okay", true}};
-  tail["tables"] = tables_;
-  tail["errors"] = errors_;
-  tail["end_time"] = complete ? nlohmann::ordered_json(utc_now()) : nlohmann::ordered_json(nullptr);
-  tail["complete"] = complete;
-  std::string text = tail.dump(1);
-  // Splice the tail's members after the results array: "],\n" + members without the outer braces.
-  text = text.substr(1, text.size() - 2);
-  std::string document = head_;
-  for (std::size_t i = 0; i < rows_.size(); ++i) {
-    document += i == 0 ? "\n  " : ",\n  ";
-    document += rows_[i];
-  }
-  document += fmt::format("\n ],{}}}\n", text);
+  if (failure_) return;
+  Json document = head_to_json(info_, options_);
+  document["results"] = rows_;
+  document["out_of_bounds"] = {{"count", totals_.wrong}, {"okay", flag(totals_.wrong == 0)}};
+  document["average_bus_bandwidth"] = {{"bandwidth", totals_.average_busbw()}, {"okay", "unchecked"}};
+  Json errors = errors_;
+  if (errors.empty()) errors.push_back("");
+  document["errors"] = errors;
+  document["end_time"] = complete ? Json(nccl_tests_time(utc_now())) : Json(nullptr);
+  document["cctune"] = cctune_to_json(info_, options_, tables_, complete);
   try {
-    files::write_file_atomically(path_, document);
+    files::write_file_atomically(path_, document.dump());
   } catch (const Error& e) {
     failure_ = e.what();
   }

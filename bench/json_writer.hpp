@@ -1,9 +1,11 @@
 #pragma once
-// nccl-tests' -J JSON, plus our keys. The file is a complete JSON document after every row: after
+// nccl-tests' -J JSON (its schema version 3, keys, types and order), with our own keys under
+// "cctune" (at the top and in each row). The file is a complete JSON document after every row: after
 // each row the whole document is written to a temporary file beside it and renamed over it, so a
 // crash, kill -9 or a watchdog abort keeps every finished row in a file any JSON parser loads
 // ("complete": false marks such a file), and a write that fails (a full disk) leaves the last
 // complete version in place, whether of this run or of the one before.
+#include <cstdio>
 #include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -16,10 +18,10 @@ namespace cctune::bench {
 
 class JsonWriter final : public Sink {
  public:
-  // Checks that the file can be written (UsageError naming it otherwise) but writes nothing yet: a
-  // check that refuses the run later must leave an existing file as it was. The first write is at
-  // begin().
-  explicit JsonWriter(const std::string& path);
+  // Refuses (UsageError) a name that does not end in .json, as nccl-tests writes only those, and a
+  // file that cannot be written, but writes nothing yet. At begin() it takes PATH, or PATH.0,
+  // PATH.1 ... when it exists (nccl-tests never overwrites), and says which on `announce`.
+  explicit JsonWriter(const std::string& path, std::FILE* announce = nullptr);
   JsonWriter(const JsonWriter&) = delete;
   JsonWriter& operator=(const JsonWriter&) = delete;
 
@@ -36,17 +38,25 @@ class JsonWriter final : public Sink {
   // writer stops writing: the file keeps the last version that was written whole. The sweep goes on
   // (the table on stdout has every row); the command reports this and exits non-zero.
   std::optional<std::string> failure() const;
+  // The file written (after begin(): PATH or PATH.N).
+  std::string path() const;
 
-  static nlohmann::ordered_json row_to_json(const Row& row);
-  // Everything before "results": version, args, env, config, devices.
+  // nccl-tests' row (its keys, in its order), with ours under "cctune".
+  static nlohmann::ordered_json row_to_json(const Row& row, const BenchOptions& options);
+  // Everything before "results": version, start_time, args, env, nccl_version, config.
   static nlohmann::ordered_json head_to_json(const RunInfo& info, const BenchOptions& options);
+  // Our own keys, under "cctune": the build, the run's shape, our settings, a summary per table.
+  static nlohmann::ordered_json cctune_to_json(const RunInfo& info, const BenchOptions& options,
+                                               const nlohmann::ordered_json& tables, bool complete);
 
  private:
   void write(bool complete);  // caller holds mutex_
 
   std::string path_;
-  std::string head_;                // everything up to and including "results": [
-  std::vector<std::string> rows_;   // each row's JSON, one line each
+  std::FILE* announce_ = nullptr;
+  RunInfo info_;
+  BenchOptions options_;
+  std::vector<nlohmann::ordered_json> rows_;
   std::optional<std::string> failure_;
   TableTotals totals_;
   nlohmann::ordered_json tables_ = nlohmann::ordered_json::array();
@@ -54,5 +64,8 @@ class JsonWriter final : public Sink {
   nlohmann::ordered_json errors_ = nlohmann::ordered_json::array();
   mutable std::mutex mutex_;  // the main thread writes rows, the watchdog thread may record an error
 };
+
+// PATH when nothing is there, else the first of PATH.0, PATH.1, ... that is free.
+std::string free_json_path(const std::string& path);
 
 }  // namespace cctune::bench

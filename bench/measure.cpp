@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fmt/format.h>
 #include <new>
 #include <optional>
@@ -91,13 +92,15 @@ struct Measurer::State {
       samples.resize(static_cast<std::size_t>(repetitions.iterations));
       const bool delayed = delay_applies(collective, shape);
       const auto batch_start = Clock::now();
+      // nccl-tests' -m: several calls per timed iteration, the time shared among them.
+      const int aggregated = std::max(options_.agg_iterations, 1);
       for (int i = 0; i < repetitions.iterations; ++i) {
         const auto start = Clock::now();
         if (delayed) std::this_thread::sleep_for(std::chrono::duration<double>(options_.delay->seconds));
-        call(collective, args);
-        samples[static_cast<std::size_t>(i)] = seconds_between(start, Clock::now()) * 1e6;
+        for (int a = 0; a < aggregated; ++a) call(collective, args);
+        samples[static_cast<std::size_t>(i)] = seconds_between(start, Clock::now()) * 1e6 / aggregated;
       }
-      my_time_us = seconds_between(batch_start, Clock::now()) * 1e6 / repetitions.iterations;
+      my_time_us = seconds_between(batch_start, Clock::now()) * 1e6 / repetitions.iterations / aggregated;
     }
 
     {
@@ -105,6 +108,14 @@ struct Measurer::State {
       Watchdog::Call guard(watchdog_);
       result.time_us = combine(world_.allgather(my_time_us));
       result.samples_us = world_.max(samples);
+      if (options_.per_iteration) {
+        // nccl-tests' per_process_max_times_us: every rank's own times, at rank 0.
+        const std::string mine(reinterpret_cast<const char*>(samples.data()), samples.size() * sizeof(double));
+        for (const std::string& theirs : world_.gather_to_root(mine)) {
+          std::vector<double>& row = result.per_rank_samples_us.emplace_back(theirs.size() / sizeof(double));
+          std::memcpy(row.data(), theirs.data(), row.size() * sizeof(double));
+        }
+      }
     }
     result.slowest = summarize(result.samples_us);
     set_bandwidths(result, collective.info().collective, shape.bytes, nranks);

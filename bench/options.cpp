@@ -274,4 +274,72 @@ std::vector<std::string> drop_one_node_only(BenchOptions& options, std::span<con
   return dropped;
 }
 
+void apply_nccl_tests_options(const NcclTestsOptions& given, BenchOptions& options) {
+  const bool host = options.backend == "mpi";
+  const auto value = [](std::string_view option, const std::string& text, std::int64_t min, std::int64_t max,
+                        std::int64_t fallback) {
+    return text.empty() ? fallback : parse_integer(option, text, min, max);
+  };
+  // Only the value nccl-tests would make a no-op here is accepted; anything else names what to do.
+  const auto only = [&](std::string_view option, const std::string& text, std::int64_t accepted, std::int64_t max,
+                        const std::string& why) {
+    if (value(option, text, 0, max, accepted) != accepted) CCTUNE_USAGE_ERROR(fmt::format("{} {}: {}", option, text, why));
+  };
+  only("-t", given.nthreads, 1, 1024,
+       "cctune runs one thread per process; start more ranks (mpirun -np N) instead of threads");
+  if (!given.ngpus.empty() && parse_integer("-g", given.ngpus, 1, 1024) != 1) {
+    CCTUNE_USAGE_ERROR(fmt::format("-g {}: cctune drives one device per process; launch one rank per GPU "
+                                   "(mpirun -np N ... -g 1)",
+                                   given.ngpus));
+  }
+  options.agg_iterations = static_cast<int>(value("-m", given.agg_iters, 1, 1'000'000, 1));
+  if (options.agg_iterations > 1 && !host) {
+    CCTUNE_USAGE_ERROR(fmt::format("-m {}: aggregated iterations are timed on the mpi backend only so far",
+                                   options.agg_iterations));
+  }
+  if (options.agg_iterations > 1 && static_cast<std::int64_t>(options.agg_iterations) * options.iterations > kMaxIterations) {
+    CCTUNE_USAGE_ERROR(fmt::format("-m {} times -n {} is more than {} calls per size", options.agg_iterations,
+                                   options.iterations, kMaxIterations));
+  }
+  only("-N", given.run_cycles, 1, 1'000'000,
+       "repeated cycles are not implemented yet: run cctune bench in a loop, or use --rounds to spread -n");
+  value("-p", given.parallel_init, 0, 1, 0);  // processes already initialise in parallel, one device each
+  // Our host calls complete before they return, so every -z mode times the same thing there.
+  const std::int64_t blocking = value("-z", given.blocking, 0, 3, 0);
+  if (blocking != 0 && !host) {
+    CCTUNE_USAGE_ERROR(fmt::format("-z {}: blocking modes are not implemented on the {} backend", blocking,
+                                   options.backend));
+  }
+  only("-y", given.stream_null, 0, 1,
+       host ? "the mpi backend uses no CUDA stream" : "the null stream is not implemented on this backend");
+  only("-G", given.cudagraph, 0, 1'000'000,
+       host ? "CUDA graphs need a device backend (--backend nccl)" : "CUDA graph launches are not implemented yet");
+  options.cputime = value("-C", given.report_cputime, 0, 1, 0) == 1;
+  if (options.cputime && !host) {
+    CCTUNE_USAGE_ERROR("-C 1: device backends time on the GPU's stream; host CPU time is not measured there yet");
+  }
+  options.timestamps = value("-S", given.report_timestamps, 0, 1, 0) == 1;
+  only("-R", given.local_register, 0, 2,
+       host ? "buffer registration is NCCL's (--backend nccl)" : "buffer registration is not implemented yet");
+  if (!given.cta_policy.empty()) {
+    value("-x", given.cta_policy, 0, 2, 0);
+    CCTUNE_USAGE_ERROR(fmt::format("-x {}: {}", given.cta_policy,
+                                   host ? "a CTA policy is NCCL's (--backend nccl)" : "CTA policies are not implemented yet"));
+  }
+  only("-D", given.device_implementation, 0, 1'000'000, "NCCL's device implementations are not available in cctune");
+  if (!given.device_cta_count.empty()) {
+    value("-V", given.device_cta_count, 1, 1'000'000, 16);
+    CCTUNE_USAGE_ERROR("-V: NCCL's device implementations (-D) are not available in cctune");
+  }
+  options.memory_report = value("-M", given.memory, 0, 1, 0) == 1;
+  only("-u", given.unalign, 0, 1'000'000, "misaligned buffers are not implemented yet");
+  options.per_iteration = value("-I", given.per_iter_timing, 0, 1, 0) == 1;
+  options.per_iteration_skip = static_cast<int>(value("-K", given.per_iter_skip, 0, kMaxIterations, 0));
+  if (options.per_iteration_skip >= options.iterations) {
+    CCTUNE_USAGE_ERROR(fmt::format("-K {} leaves none of the -n {} iterations", options.per_iteration_skip,
+                                   options.iterations));
+  }
+  options.root = static_cast<int>(value("-r", given.root, 0, 1'000'000, 0));
+}
+
 }  // namespace cctune::bench

@@ -52,8 +52,28 @@ struct BenchOptions {
   std::uint64_t seed = 1;
   std::optional<InjectedDelay> delay;
   std::string command_line;
+  std::vector<std::string> arguments;  // argv, as nccl-tests' JSON "args" lists it
   bool stats = false;  // --stats: min, median and p99 columns to the right of nccl-tests' 13
+  // nccl-tests' options that change what is printed or timed (options.cpp, NcclTestsOptions).
+  int agg_iterations = 1;       // -m: calls per timed iteration, the time divided among them
+  bool per_iteration = false;   // -I 1: i_min i_max i_p99 i_cv% columns, per-iteration JSON blocks
+  int per_iteration_skip = 0;   // -K: leading samples left out of those statistics
+  bool timestamps = false;      // -S 1: a timestamp column
+  bool cputime = false;         // -C 1: the time column is labelled cputime (host timing, as on mpi)
+  bool memory_report = false;   // -M 1: a memory usage line after each table
+  int root = 0;                 // -r: no collective of ours has a root; kept for the header
 };
+
+// nccl-tests' options as typed (empty: not given). Each is either honoured with nccl-tests' meaning,
+// accepted where it cannot change anything here, or refused with one line saying why.
+struct NcclTestsOptions {
+  std::string nthreads, ngpus, agg_iters, run_cycles, parallel_init, blocking, stream_null, cudagraph,
+      report_cputime, report_timestamps, local_register, cta_policy, device_implementation, device_cta_count,
+      memory, unalign, per_iter_timing, per_iter_skip, root;
+};
+
+// Applies them to resolved options (throws UsageError naming the option).
+void apply_nccl_tests_options(const NcclTestsOptions& given, BenchOptions& options);
 
 // The --algorithm name of each backend's own choice: the first algorithm it lists for a collective
 // (MPI's MPI_Allreduce, NCCL's ncclAllReduce without forcing).

@@ -18,6 +18,7 @@ struct PlacementResult {
   std::optional<std::uint64_t> wrong;  // summed over ranks and check iterations; none when -c 0
   Summary slowest;                     // over iterations of the slowest rank's time
   std::vector<double> samples_us;      // per iteration, the slowest rank's time
+  std::vector<std::vector<double>> per_rank_samples_us;  // with -I 1, at rank 0: each rank's own times
 };
 
 struct Row {

@@ -77,6 +77,10 @@ void add_round(PlacementResult& total, PlacementResult round, const Row& row, in
   // time_us is a mean per call, so the rounds' means weigh by their iteration counts.
   total.time_us = (total.time_us * before + round.time_us * added) / (before + added);
   total.samples_us.insert(total.samples_us.end(), round.samples_us.begin(), round.samples_us.end());
+  for (std::size_t r = 0; r < total.per_rank_samples_us.size() && r < round.per_rank_samples_us.size(); ++r) {
+    auto& mine = total.per_rank_samples_us[r];
+    mine.insert(mine.end(), round.per_rank_samples_us[r].begin(), round.per_rank_samples_us[r].end());
+  }
   total.slowest = summarize(total.samples_us);
   set_bandwidths(total, row.collective, row.shape.bytes, nranks);
   // Results are checked in the first round only; later rounds only time.

@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <fmt/chrono.h>
+
 #include <array>
+#include <ctime>
 #include <cerrno>
 #include <cstring>
 
@@ -39,6 +42,13 @@ std::string float_field(double value, int width) {
   return fmt::format("{:>{}}", fmt::format("{:.0e}", value), width);
 }
 
+Summary per_iteration_summary(const PlacementResult& p, int skip) {
+  std::vector<double> kept = p.samples_us;
+  const auto left_out = std::min<std::size_t>(static_cast<std::size_t>(std::max(skip, 0)), kept.size());
+  kept.erase(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(left_out));
+  return kept.empty() ? Summary{} : summarize(kept);
+}
+
 std::string_view nccl_tests_binary(Collective collective) {
   switch (collective) {
     case Collective::allreduce: return "all_reduce_perf";
@@ -73,6 +83,10 @@ void TextWriter::begin_table(Collective collective, const std::string& algorithm
              "validation: {} graph: 0 unalign: 0\n#\n# Using devices\n",
              options_.range.min_bytes, options_.range.max_bytes, step, options_.warmup, options_.iterations,
              options_.check_iterations > 0 ? 1 : 0);
+  if (options_.per_iteration) {
+    fmt::print(out_, "# Per-Iteration Report: host timing; i_* over the slowest rank's time per iteration{}\n",
+               options_.per_iteration_skip ? fmt::format(", first {} left out", options_.per_iteration_skip) : "");
+  }
   for (int r = 0; r < info_.nranks; ++r) {
     const std::string& host = info_.hosts[static_cast<std::size_t>(r)];
     if (!info_.devices.empty()) {
@@ -84,26 +98,36 @@ void TextWriter::begin_table(Collective collective, const std::string& algorithm
                host, -1);
   }
   const bool stats = options_.stats;
+  const bool per_iter = options_.per_iteration;
   fmt::print(out_, "#\n");
   // nccl-tests' group line, as it prints it.
-  fmt::print(out_, "#{:62}out-of-place{:23}in-place{:10}{}\n", "", "", "",
-             stats ? "    out-of-place, slowest rank" : "");
-  // nccl-tests' "# %10s  %12s  %8s  %6s  %6s  %7s  %6s  %6s  %6s  %7s  %6s  %6s  %6s %*s", the last empty.
-  constexpr int kWidths[] = {10, 12, 8, 6, 6, 7, 6, 6, 6, 7, 6, 6, 6};
-  const auto labels = [&](std::array<const char*, 13> base, std::array<const char*, 3> extra) {
-    std::string line = "#";
-    for (std::size_t i = 0; i < base.size(); ++i) line += fmt::format("{}{:>{}}", i == 0 ? " " : "  ", base[i], kWidths[i]);
-    if (stats) {
-      for (const char* label : extra) line += fmt::format("  {:>8}", label);
+  if (per_iter) {
+    fmt::print(out_, "#{:65}out-of-place (+ per-iteration){:32}in-place (+ per-iteration){}\n", "", "",
+               stats ? "    out-of-place, slowest rank" : "");
+  } else {
+    fmt::print(out_, "#{:62}out-of-place{:23}in-place{:10}{}\n", "", "", "", stats ? "    out-of-place, slowest rank" : "");
+  }
+  // nccl-tests' "# %10s  %12s  %8s  %6s  %6s" then per placement "  %7s  %6s  %6s  %6s" (and with -I
+  // four "  %7s"), then " %*s": the timestamp label with -S, else nothing.
+  const char* time = options_.cputime ? "cputime" : "time";
+  const auto labels = [&](bool units) {
+    std::string line = fmt::format("# {:>10}  {:>12}  {:>8}  {:>6}  {:>6}", units ? "(B)" : "size",
+                                   units ? "(elements)" : "count", units ? "" : "type", units ? "" : "redop",
+                                   units ? "" : "root");
+    for (int placement = 0; placement < 2; ++placement) {
+      line += fmt::format("  {:>7}  {:>6}  {:>6}  {:>6}", units ? "(us)" : time, units ? "(GB/s)" : "algbw",
+                          units ? "(GB/s)" : "busbw", units ? "" : "#wrong");
+      if (per_iter) {
+        for (const char* label : {"i_min", "i_max", "i_p99"}) line += fmt::format("  {:>7}", units ? "(us)" : label);
+        line += fmt::format("  {:>7}", units ? "(%)" : "i_cv%");
+      }
     }
-    return line + " ";
+    if (stats) {
+      for (const char* label : {"min", "median", "p99"}) line += fmt::format("  {:>8}", units ? "(us)" : label);
+    }
+    return line + " " + (options_.timestamps ? fmt::format("{:>19}", units ? "%Y-%m-%d %H:%M:%S" : "timestamp") : "");
   };
-  fmt::print(out_, "{}\n", labels({"size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "time",
-                                   "algbw", "busbw", "#wrong"},
-                                  {"min", "median", "p99"}));
-  fmt::print(out_, "{}\n", labels({"(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)", "(GB/s)",
-                                   "(GB/s)", ""},
-                                  {"(us)", "(us)", "(us)"}));
+  fmt::print(out_, "{}\n{}\n", labels(false), labels(true));
   std::fflush(out_);
 }
 
@@ -119,12 +143,18 @@ void TextWriter::row(const Row& row) {
     const std::string wrong = unchecked ? std::string("   N/A") : fmt::format("{:6g}", static_cast<double>(*p->wrong));
     line += fmt::format("  {:>7}  {:>6}  {:>6}  {}", float_field(p->time_us, 7), float_field(p->algbw_gbs, 6),
                         float_field(p->busbw_gbs, 6), wrong);
+    if (options_.per_iteration) {
+      const Summary s = per_iteration_summary(*p, options_.per_iteration_skip);
+      line += fmt::format("  {:>7}  {:>7}  {:>7}  {:>7}", float_field(s.min, 7), float_field(s.max, 7),
+                          float_field(s.p99, 7), float_field(s.cv_percent(), 7));
+    }
   }
   if (options_.stats) {
     const Summary& s = row.out_of_place.slowest;
     line += fmt::format("  {:>8}  {:>8}  {:>8}", float_field(s.min, 8), float_field(s.median, 8),
                         float_field(s.p99, 8));
   }
+  if (options_.timestamps) line += fmt::format("  {:%Y-%m-%d %H:%M:%S}", fmt::localtime(std::time(nullptr)));
   fmt::print(out_, "{}\n", line);
   std::fflush(out_);
 }

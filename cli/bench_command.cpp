@@ -20,6 +20,7 @@
 #include "collectives/error.hpp"
 #include "results/record.hpp"
 #include "results/store.hpp"
+#include <tuple>
 
 namespace cctune::cli {
 
@@ -34,6 +35,7 @@ struct BenchCommand {
   bool no_progress = false;
   std::string db;
   bool no_db = false;
+  bench::NcclTestsOptions nccl_tests;
 };
 
 BenchCommand* add_bench_command(CLI::App& app) {
@@ -81,6 +83,30 @@ BenchCommand* add_bench_command(CLI::App& app) {
   sub->add_flag("--no-db", command.no_db, "Do not record the run in the results database");
   sub->add_flag("--list", command.list, "List the backends' algorithms and exit");
   sub->add_flag("--no-progress", command.no_progress, "Never draw the progress line");
+  // nccl-tests' options, so that its command lines run as they are (bench::apply_nccl_tests_options).
+  auto& nt = command.nccl_tests;
+  for (auto [names, target, help] : std::initializer_list<std::tuple<const char*, std::string*, const char*>>{
+           {"-t,--nthreads", &nt.nthreads, "nccl-tests: threads per process (1)"},
+           {"-g,--ngpus", &nt.ngpus, "nccl-tests: devices per thread (1: one device per process)"},
+           {"-m,--agg_iters", &nt.agg_iters, "nccl-tests: calls per timed iteration (mpi backend)"},
+           {"-N,--run_cycles", &nt.run_cycles, "nccl-tests: run cycles (1)"},
+           {"-p,--parallel_init", &nt.parallel_init, "nccl-tests: parallel init 0/1 (no effect)"},
+           {"-z,--blocking", &nt.blocking, "nccl-tests: blocking mode 0-3 (no effect on mpi: its calls block)"},
+           {"-y,--stream_null", &nt.stream_null, "nccl-tests: use the null stream (0)"},
+           {"-G,--cudagraph", &nt.cudagraph, "nccl-tests: CUDA graph launches (0)"},
+           {"-C,--report_cputime", &nt.report_cputime, "nccl-tests: label the time as CPU time 0/1 (mpi backend)"},
+           {"-S,--report_timestamps", &nt.report_timestamps, "nccl-tests: a timestamp column 0/1"},
+           {"-R,--local_register", &nt.local_register, "nccl-tests: buffer registration (0)"},
+           {"-x,--cta_policy", &nt.cta_policy, "nccl-tests: NCCL CTA policy (not available)"},
+           {"-D,--device_implementation", &nt.device_implementation, "nccl-tests: device implementation (0)"},
+           {"-V,--device_cta_count", &nt.device_cta_count, "nccl-tests: CTAs of a device implementation (not available)"},
+           {"-M,--memory", &nt.memory, "nccl-tests: memory usage line after each table 0/1"},
+           {"-u,--unalign", &nt.unalign, "nccl-tests: misalign buffers by this many elements (0)"},
+           {"-I,--per_iter_timing", &nt.per_iter_timing, "nccl-tests: per-iteration statistics columns 0/1"},
+           {"-K,--per_iter_skip", &nt.per_iter_skip, "nccl-tests: leading samples left out of -I statistics"},
+           {"-r,--root", &nt.root, "nccl-tests: root rank of rooted collectives (none here)"}}) {
+    sub->add_option(names, *target, help)->group("nccl-tests options");
+  }
   sub->add_flag("--stats", raw.stats, "Add min, median and p99 columns (slowest rank, out of place) to the table");
   sub->add_option("--inject-delay", raw.inject_delay,
                   "Testing only: RANK:SECONDS[:MIN_SIZE[:ALGORITHM]] makes that rank sleep before each timed "
@@ -121,6 +147,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     }
     raw.seed = bench::parse_unsigned("--seed", command->seed);
     options = bench::resolve(raw);
+    bench::apply_nccl_tests_options(command->nccl_tests, options);
     // The JSON file written over the results database (or the other way round) would destroy it.
     if (!command->no_db) {
       bench::refuse_same_output("-J", options.json_path, "--db", results::database_path(command->db).string());
@@ -129,6 +156,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     return report_usage_error(e.what());
   }
   options.command_line = join_command_line(argc, argv);
+  options.arguments.assign(argv, argv + argc);
   // Before MPI_Init: a singleton MPI_Init sets OMPI_COMM_WORLD_RANK in our own environment, which
   // would make a plain run look as if mpirun had started it.
   std::unique_ptr<bench::ProgressLine> progress;
@@ -158,7 +186,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     std::string open_error;
     if (rank == 0 && !options.json_path.empty()) {
       try {
-        json = std::make_unique<bench::JsonWriter>(options.json_path);
+        json = std::make_unique<bench::JsonWriter>(options.json_path, stdout);
       } catch (const UsageError& e) {
         open_error = e.what();
       }

@@ -7,6 +7,7 @@
 
 #include "bench/json_writer.hpp"
 #include "collectives/error.hpp"
+#include "results/nccl_tests.hpp"
 #include "results/record.hpp"
 
 namespace cctune::cli {
@@ -82,8 +83,10 @@ void RunRecorder::begin(const bench::RunInfo& info, const bench::BenchOptions& o
     // The record is what `results import` would make of the -J file as it stands now: no rows yet.
     nlohmann::ordered_json head = bench::JsonWriter::head_to_json(info, options);
     head["results"] = nlohmann::ordered_json::array();
+    head["cctune"] = bench::JsonWriter::cctune_to_json(info, options, nlohmann::ordered_json::array(), false);
+    options_ = options;
     const auto document = nlohmann::json::parse(head.dump());
-    head_ = results::record_from_bench_json(document, "this run");
+    head_ = results::record_from_nccl_tests_json(document, "this run", std::nullopt);
   } catch (const Error& e) {
     give_up(e);
     return;
@@ -94,10 +97,10 @@ void RunRecorder::begin(const bench::RunInfo& info, const bench::BenchOptions& o
 void RunRecorder::row(const bench::Row& row) {
   std::lock_guard lock(mutex_);
   if (failed_) return;
-  const auto json = nlohmann::json::parse(bench::JsonWriter::row_to_json(row).dump());
+  const auto json = nlohmann::json::parse(bench::JsonWriter::row_to_json(row, options_).dump());
   std::size_t skipped = 0;
   try {
-    const auto measurements = results::measurements_from_bench_row(json, "this run", "row", "", skipped);
+    const auto measurements = results::measurements_from_nccl_tests_row(json, "this run", "row", "", skipped);
     kept_.insert(kept_.end(), measurements.begin(), measurements.end());
     ++kept_rows_;
   } catch (const Error& e) {

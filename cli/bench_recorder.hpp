@@ -43,6 +43,7 @@ class RunRecorder final : public bench::Sink {
   bool failed_the_run() const { return failed_ && required_; }
 
  private:
+  bench::BenchOptions options_;
   // When what is kept is stored: it decides how long a lock may be waited for, and what a lock held
   // past that costs.
   enum class When { mid_run, abort, end };

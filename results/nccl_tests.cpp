@@ -562,22 +562,40 @@ Measurement placement_of(const Json& row, const char* key, bool in_place, const 
   m.median_us = m.mean_us = time;
   m.algbw_gbs = number_at(p, "alg_bw", name, at, 0.0);
   m.busbw_gbs = number_at(p, "bus_bw", name, at, 0.0);
-  const double wrong = number_at(p, "nwrong", name, at, -1.0);
-  if (std::isfinite(wrong) && wrong >= 0 && wrong <= static_cast<double>(kMaxRecordInteger) / 2) {
-    m.wrong = std::llround(wrong);
-  }
+  const auto count_of = [&](const Json& object, const std::string& here) {
+    const double wrong = number_at(object, "nwrong", name, here, -1.0);
+    if (std::isfinite(wrong) && wrong >= 0 && wrong <= static_cast<double>(kMaxRecordInteger) / 2) {
+      m.wrong = std::llround(wrong);
+    }
+  };
+  count_of(p, at);
   const std::string per_iter = std::string(key) + "_per_iter";
+  const auto samples_of = [&](const Json& object) {
+    m.samples_us.clear();
+    if (object.contains("times_us") && object["times_us"].is_array()) {
+      for (const Json& t : object["times_us"]) m.samples_us.push_back(t.is_number() ? t.get<double>() : std::nan(""));
+    }
+  };
   if (row.contains(per_iter) && row[per_iter].is_object()) {
     const Json& it = row[per_iter];
     const std::string at_iter = where + "." + per_iter;
     m.min_us = number_at(it, "min_us", name, at_iter, 0.0);
     m.p99_us = number_at(it, "p99_us", name, at_iter, 0.0);
-    if (it.contains("p50_us")) m.median_us = number_at(it, "p50_us", name, at_iter, time);
-    if (it.contains("times_us") && it["times_us"].is_array()) {
-      for (const Json& t : it["times_us"]) {
-        m.samples_us.push_back(t.is_number() ? t.get<double>() : std::nan(""));
-      }
-    }
+    samples_of(it);
+  }
+  // cctune's own rows keep their statistics (over the slowest rank's time) and the wrong count of
+  // placements nccl-tests leaves unchecked under "cctune".
+  if (row.contains("cctune") && row["cctune"].is_object() && row["cctune"].contains(key) &&
+      row["cctune"][key].is_object()) {
+    const Json& ours = row["cctune"][key];
+    const std::string here = where + ".cctune." + key;
+    m.median_us = number_at(ours, "median_us", name, here, time);
+    m.mean_us = number_at(ours, "mean_us", name, here, time);
+    m.min_us = number_at(ours, "min_us", name, here, 0.0);
+    m.p99_us = number_at(ours, "p99_us", name, here, 0.0);
+    m.wrong = -1;
+    count_of(ours, here);
+    samples_of(ours);
   }
   return m;
 }
@@ -589,11 +607,49 @@ bool is_nccl_tests_json(const Json& document) {
          document.contains("results") && document["results"].is_array();
 }
 
+std::vector<Measurement> measurements_from_nccl_tests_row(const Json& row, const std::string& name,
+                                                          const std::string& where, const std::string& collective,
+                                                          std::size_t& skipped) {
+  if (!row.is_object()) refuse_json(name, fmt::format("{}: {} is not an object", where, shown(row)));
+  Measurement base;
+  base.collective = collective;
+  base.backend = base.algorithm = "nccl";
+  if (row.contains("cctune") && row["cctune"].is_object()) {
+    const Json& ours = row["cctune"];
+    if (!text_at(ours, "collective").empty()) base.collective = text_at(ours, "collective");
+    base.backend = text_at(ours, "backend");
+    base.algorithm = text_at(ours, "algorithm");
+  }
+  if (base.collective.empty()) {
+    refuse_json(name, "\"args\" does not name the binary (all_reduce_perf, ...): give --collective");
+  }
+  base.datatype = text_at(row, "type");
+  base.op = text_at(row, "redop").empty() ? "none" : text_at(row, "redop");
+  base.bytes = whole_at(row, "size", name, where);
+  base.count = row.contains("count") ? whole_at(row, "count", name, where) : 0;
+  base.root = root_at(row, name, where);
+  if (base.bytes > kMaxRecordInteger || base.count > kMaxRecordInteger) {
+    refuse_json(name, where + ": size or count beyond 2^63-1");
+  }
+  std::vector<Measurement> measurements;
+  for (const auto& [key, in_place] : {std::pair{"out_of_place", false}, std::pair{"in_place", true}}) {
+    if (!row.contains(key) || !row[key].is_object()) continue;
+    Measurement m = placement_of(row, key, in_place, base, name, where);
+    if (!unreadable(m).empty()) {
+      ++skipped;
+      continue;
+    }
+    measurements.push_back(std::move(m));
+  }
+  return measurements;
+}
+
 Record record_from_nccl_tests_json(const Json& document, const std::string& name,
                                    const std::optional<std::string>& collective) {
   if (!is_nccl_tests_json(document)) refuse_json(name, "not nccl-tests JSON (no numeric \"version\" and \"results\")");
+  const Json* ours = document.contains("cctune") && document["cctune"].is_object() ? &document["cctune"] : nullptr;
   Record record;
-  record.kind = "nccl-tests";
+  record.kind = ours ? "bench" : "nccl-tests";
   record.started = text_at(document, "start_time");
   record.ended = text_at(document, "end_time");
   std::vector<std::string> args;
@@ -608,8 +664,7 @@ Record record_from_nccl_tests_json(const Json& document, const std::string& name
   std::string chosen = args.empty() ? std::string() : collective_of_nccl_tests_binary(args.front());
   if (chosen.empty()) chosen = collective_of_nccl_tests_binary(record.command);
   if (chosen.empty()) chosen = collective.value_or("");
-  if (chosen.empty()) refuse_json(name, "\"args\" does not name the binary (all_reduce_perf, ...): give --collective");
-  // The devices: in "config" (2.19), or beside it in files of other writers.
+  // The devices: one entry per process (with nThread x nGpus ranks each) in "config" (2.19).
   const Json* devices = nullptr;
   if (document.contains("config") && document["config"].is_object() && document["config"].contains("devices")) {
     devices = &document["config"]["devices"];
@@ -623,8 +678,19 @@ Record record_from_nccl_tests_json(const Json& document, const std::string& name
       const std::string host = text_at(device, "hostname").empty() ? text_at(device, "host") : text_at(device, "hostname");
       if (!host.empty()) hosts.insert(host);
     }
-    if (devices->size() > 100'000'000) refuse_json(name, "devices: more entries than ranks can be counted");
-    record.nranks = static_cast<int>(devices->size());
+    std::uint64_t per_process = 1;
+    if (document.contains("config") && document["config"].is_object()) {
+      for (const char* key : {"nthreads", "ngpus"}) {
+        const Json& config = document["config"];
+        if (config.contains(key) && config[key].is_number_unsigned() && config[key].get<std::uint64_t>() >= 1 &&
+            config[key].get<std::uint64_t>() <= 1024) {
+          per_process *= config[key].get<std::uint64_t>();
+        }
+      }
+    }
+    const std::uint64_t ranks = devices->size() * per_process;
+    if (ranks > 100'000'000) refuse_json(name, "devices: more ranks than can be counted");
+    record.nranks = static_cast<int>(ranks);
   }
   record.nnodes = static_cast<int>(hosts.size());
   // Of the environment nccl-tests copies whole (it may hold anyone's secrets), only NCCL's settings.
@@ -635,7 +701,7 @@ Record record_from_nccl_tests_json(const Json& document, const std::string& name
     }
   }
   record.environment = {{"hosts", std::vector<std::string>(hosts.begin(), hosts.end())},
-                        {"time_statistic", "mean"},
+                        {"time_statistic", ours ? "median" : "mean"},
                         {"nccl_env", nccl_env},
                         {"json_version", document["version"]}};
   if (document.contains("nccl_version")) record.environment["nccl_version"] = document["nccl_version"];
@@ -643,33 +709,33 @@ Record record_from_nccl_tests_json(const Json& document, const std::string& name
   if (document.contains("errors")) record.environment["errors"] = document["errors"];
   // 2.17.3 to 2.17.8 spell the footer "average_bus_bandwidith".
   record.complete = document.contains("average_bus_bandwidth") || document.contains("average_bus_bandwidith");
+  if (ours) {
+    // Ours: who ran it, where, and whether it finished, from the run itself.
+    record.cctune_version = text_at(*ours, "version");
+    record.git_revision = text_at(*ours, "git_revision");
+    record.command = text_at(*ours, "command").empty() ? record.command : text_at(*ours, "command");
+    record.started = text_at(*ours, "start_time");
+    record.ended = text_at(*ours, "end_time");
+    record.complete = ours->contains("complete") && (*ours)["complete"].is_boolean() && (*ours)["complete"].get<bool>();
+    for (const char* key : {"nranks", "nnodes"}) {
+      const auto it = ours->find(key);
+      if (it != ours->end() && it->is_number_unsigned() && it->get<std::uint64_t>() <= 100'000'000) {
+        (std::string(key) == "nranks" ? record.nranks : record.nnodes) = static_cast<int>(it->get<std::uint64_t>());
+      }
+    }
+    if (ours->contains("hosts") && (*ours)["hosts"].is_array()) record.environment["hosts"] = (*ours)["hosts"];
+    for (const char* key : {"backend", "mpi_library", "ranks_per_node", "config", "tables"}) {
+      if (ours->contains(key)) record.environment[key] = (*ours)[key];
+    }
+  }
   const Json& rows = document["results"];
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const std::string where = fmt::format("results[{}]", i);
-    const Json& row = rows[i];
-    if (!row.is_object()) refuse_json(name, fmt::format("{}: {} is not an object", where, shown(row)));
-    Measurement base;
-    base.collective = chosen;
-    base.backend = base.algorithm = "nccl";
-    base.datatype = text_at(row, "type");
-    base.op = text_at(row, "redop").empty() ? "none" : text_at(row, "redop");
-    base.bytes = whole_at(row, "size", name, where);
-    base.count = row.contains("count") ? whole_at(row, "count", name, where) : 0;
-    base.root = root_at(row, name, where);
-    if (base.bytes > kMaxRecordInteger || base.count > kMaxRecordInteger) {
-      refuse_json(name, where + ": size or count beyond 2^63-1");
-    }
-    for (const auto& [key, in_place] : {std::pair{"out_of_place", false}, std::pair{"in_place", true}}) {
-      if (!row.contains(key) || !row[key].is_object()) continue;
-      Measurement m = placement_of(row, key, in_place, base, name, where);
-      if (!unreadable(m).empty()) {
-        ++record.skipped_rows;
-        continue;
-      }
+    for (Measurement& m : measurements_from_nccl_tests_row(rows[i], name, fmt::format("results[{}]", i), chosen,
+                                                           record.skipped_rows)) {
       record.measurements.push_back(std::move(m));
     }
   }
-  if (record.measurements.empty()) {
+  if (record.measurements.empty() && (record.skipped_rows > 0 || !ours)) {
     refuse_json(name, record.skipped_rows ? fmt::format("no readable row: all {} have times that are not positive "
                                                         "finite numbers", record.skipped_rows)
                                           : "no results in it");

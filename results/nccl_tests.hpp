@@ -33,8 +33,15 @@ std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, co
 // the binary in "args" (or `collective`), hosts from its devices, per-iteration times where -I 1 wrote
 // them, and only the NCCL_* entries of the environment it copies. Throws UsageError "NAME: reason".
 bool is_nccl_tests_json(const nlohmann::json& document);
+// cctune bench's -J (the same schema with a "cctune" key at the top and in each row) reads the same
+// way, with our statistics, wrong counts, backend and algorithm per row, as a "bench" record.
 Record record_from_nccl_tests_json(const nlohmann::json& document, const std::string& name,
                                    const std::optional<std::string>& collective);
+
+// One row of such a document (both placements; unreadable ones counted in `skipped`).
+std::vector<Measurement> measurements_from_nccl_tests_row(const nlohmann::json& row, const std::string& name,
+                                                          const std::string& where, const std::string& collective,
+                                                          std::size_t& skipped);
 
 // The binary's name in a command line or log ("all_reduce_perf" -> "allreduce"), or "".
 std::string collective_of_nccl_tests_binary(const std::string& text);

@@ -33,7 +33,8 @@ def bench(args, build, ranks, extra_mpirun, algorithms, path):
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
     with open(path) as f:
         doc = json.load(f)
-    return {(row["algorithm"], row["size"]): row["out_of_place"]["median_us"] for row in doc["results"]}
+    return {(row["cctune"]["algorithm"], row["size"]): row["cctune"]["out_of_place"]["median_us"]
+            for row in doc["results"]}
 
 
 def main():

@@ -134,23 +134,29 @@ class BenchJson(unittest.TestCase):
                 # in-place #wrong; nccl-tests does not check in-place alltoall, and says N/A
                 self.assertEqual(fields[12], "N/A" if collective == "alltoall" else "0")
         self.assertEqual(proc.stdout.count("# Out of bounds values : 0 OK"), 21)
-        self.assertTrue(doc["complete"])
-        self.assertEqual(doc["out_of_bounds"], {"count": 0, "okay": True})
-        self.assertEqual(doc["env"]["nranks"], 4)
-        self.assertEqual(doc["env"]["ranks_per_node"], [4])
-        self.assertIn("Open MPI", doc["env"]["mpi_library"])
+        # nccl-tests' schema, ours under "cctune".
+        self.assertEqual(doc["version"], 3)
+        self.assertTrue(doc["cctune"]["complete"])
+        self.assertEqual(doc["out_of_bounds"], {"count": 0, "okay": "true"})
+        self.assertEqual(len(doc["config"]["devices"]), 4)
+        self.assertEqual(doc["cctune"]["nranks"], 4)
+        self.assertEqual(doc["cctune"]["ranks_per_node"], [4])
+        self.assertIn("Open MPI", doc["cctune"]["mpi_library"])
         rows = doc["results"]
         self.assertEqual(len(rows), 21 * len(sizes))
         for algorithm in ("mpi", "ring", "recursive_doubling", "rabenseifner"):
-            mine = [r for r in rows if r["collective"] == "allreduce" and r["algorithm"] == algorithm]
-            self.assertEqual([r["requested_size"] for r in mine], sizes)
+            mine = [r for r in rows if r["cctune"]["collective"] == "allreduce" and r["cctune"]["algorithm"] == algorithm]
+            self.assertEqual([r["cctune"]["requested_size"] for r in mine], sizes)
         for row in rows:
+            alltoall = row["cctune"]["collective"] == "alltoall"
             for placement in ("out_of_place", "in_place"):
-                p = row[placement]
-                self.assertEqual(p["nwrong"], 0)
-                self.assertEqual(len(p["times_us"]), 3)
-                self.assertLessEqual(p["min_us"], p["median_us"])
-                self.assertLessEqual(p["median_us"], p["p99_us"])
+                p, ours = row[placement], row["cctune"][placement]
+                # nccl-tests leaves in-place alltoall unchecked (null); ours is checked all the same.
+                self.assertEqual(p["nwrong"], None if alltoall and placement == "in_place" else 0)
+                self.assertEqual(ours["nwrong"], 0)
+                self.assertEqual(len(ours["times_us"]), 3)
+                self.assertLessEqual(ours["min_us"], ours["median_us"])
+                self.assertLessEqual(ours["median_us"], ours["p99_us"])
                 if row["size"] > 0:
                     self.assertAlmostEqual(p["alg_bw"], row["size"] / (p["time"] * 1e-6) / 1e9, places=6)
 
@@ -183,13 +189,15 @@ class BenchJson(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         with open(path, "rb") as f:
             previous = f.read()
-        self.assertTrue(json.loads(previous)["complete"])
+        self.assertTrue(json.loads(previous)["cctune"]["complete"])
         tmpfs.fill()
+        # As nccl-tests, -J never overwrites: this run writes run.json.0, and the disk is full.
+        path0 = path + ".0"
         proc = run([CCTUNE, *args, "-b", "8", "-e", "1K", "-J", path], timeout=60)
         self.assertNotEqual(proc.returncode, 0, proc.stderr)
         lines = cctune_lines(proc.stderr)
         self.assertEqual(len(lines), 1, proc.stderr)
-        self.assertIn(f"cannot write '{path}'", lines[0])
+        self.assertIn(f"cannot write '{path0}'", lines[0])
         self.assertIn("keeps the last version written whole", lines[0])
         with open(path, "rb") as f:
             self.assertEqual(f.read(), previous)  # intact, and still parses
@@ -198,12 +206,12 @@ class BenchJson(unittest.TestCase):
         os.truncate(os.path.join(disk, "filler"), 64 * 1024 - 20 * 1024)
         proc = run([CCTUNE, *args, "-b", "8", "-e", "1M", "-J", path], timeout=60)
         self.assertNotEqual(proc.returncode, 0, proc.stderr)
-        with open(path) as f:
+        with open(path0) as f:
             doc = json.load(f)
-        self.assertFalse(doc["complete"])
+        self.assertFalse(doc["cctune"]["complete"])
         self.assertGreater(len(doc["results"]), 0)
         self.assertLess(len(doc["results"]), 18)
-        self.assertEqual(sorted(os.listdir(disk)), ["filler", "run.json"])
+        self.assertEqual(sorted(os.listdir(disk)), ["filler", "run.json", "run.json.0"])
 
     def test_item11_a_table_lost_on_a_full_stdout_fails_with_one_line(self):
         proc = run_into_dev_full([CCTUNE, "bench", "--collective", "allreduce", "--algorithm", "ring", "-b", "8",
@@ -349,7 +357,7 @@ class Watchdog(unittest.TestCase):
             self.assertNotRegex(lines[0], r"not arrived: .*\b[02] \(")
             with open(path) as f:
                 doc = json.load(f)
-            self.assertFalse(doc["complete"])
+            self.assertFalse(doc["cctune"]["complete"])
             self.assertEqual([r["size"] for r in doc["results"]], [1024, 4096])
             self.assertEqual(len(doc["errors"]), 1)
             self.assertIn("ranks that had not arrived: 1 (", doc["errors"][0])
@@ -1294,14 +1302,20 @@ class Results(unittest.TestCase):
             # The bench file's rows and the record's agree, sample for sample.
             with open(json_path) as f:
                 bench = json.load(f)
-            self.assertEqual(record["measurements"][0]["samples_us"], bench["results"][0]["out_of_place"]["times_us"])
-            self.assertEqual(bench["config"]["rounds"], 3)
+            self.assertEqual(record["measurements"][0]["samples_us"],
+                             bench["results"][0]["cctune"]["out_of_place"]["times_us"])
+            self.assertEqual(bench["cctune"]["config"]["rounds"], 3)
             self.assertEqual(record["environment"]["config"]["rounds"], 3)
             # Both files import as new records.
             proc = self.results(db, "import", exported, json_path)
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertIn("as record 2", proc.stdout)
             self.assertIn("as record 3", proc.stdout)
+            # The -J file read back is the run: compared with the recorded run, nothing changed.
+            proc = run([CCTUNE, "compare", "--db", db, "1", "3"])
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            self.assertIn("# no regression in 6 comparisons", proc.stdout)
+            self.assertNotIn("not compared", proc.stdout)
 
     def test_bad_files_and_databases_give_one_line_and_store_nothing(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -1437,7 +1451,7 @@ class Results(unittest.TestCase):
             self.assertNotIn("# Recorded as run", stdout)
             with open(json_path) as f:
                 document = json.load(f)
-            self.assertTrue(document["complete"])
+            self.assertTrue(document["cctune"]["complete"])
             self.assertEqual(len(document["results"]), 6)  # the sweep went on to its end
             record = json.loads(run([CCTUNE, "results", "--db", db, "export", "1"]).stdout)
             self.assertFalse(record["complete"])
@@ -1871,9 +1885,8 @@ class Import(unittest.TestCase):
             self.assertIn("# no regression in 6 comparisons", proc.stdout)
 
     def test_nccl_tests_json_takes_its_collective_from_args(self):
-        # nccl-tests -J has cctune's layout without a collective, algorithm or backend per row. No public
-        # thread shows one yet (it appeared in Oct 2025), so this one is a cctune bench file stripped of
-        # those keys, with nccl-tests' own "args".
+        # cctune's -J is nccl-tests' schema plus "cctune" keys: without them it is an nccl-tests file,
+        # whose collective comes from the binary in "args".
         with tempfile.TemporaryDirectory() as tmp:
             own = os.path.join(tmp, "own.json")
             proc = run(mpirun(2, "bench", "--collective", "allreduce", "--algorithm", "mpi", "-b", "1K", "-e", "4K",
@@ -1881,10 +1894,10 @@ class Import(unittest.TestCase):
             self.assertEqual(proc.returncode, 0, proc.stderr)
             with open(own) as f:
                 document = json.load(f)
-            document["args"] = "./build/all_reduce_perf -b 1K -e 4K -J out.json"
+            document["args"] = ["./build/all_reduce_perf", "-b", "1K", "-e", "4K", "-J", "out.json"]
+            document.pop("cctune")
             for row in document["results"]:
-                for key in ("collective", "algorithm", "backend", "requested_size", "count_per_call"):
-                    row.pop(key, None)
+                row.pop("cctune")
             path = os.path.join(tmp, "nccl.json")
             with open(path, "w") as f:
                 json.dump(document, f)
@@ -1896,7 +1909,7 @@ class Import(unittest.TestCase):
             self.assertEqual({(m["collective"], m["backend"], m["algorithm"]) for m in record["measurements"]},
                              {("allreduce", "nccl", "nccl")})
             self.assertEqual(len(record["measurements"]), 6)
-            document["args"] = "./a.out"
+            document["args"] = ["./a.out"]
             with open(path, "w") as f:
                 json.dump(document, f)
             proc = run([CCTUNE, "results", "--db", db, "import", path])

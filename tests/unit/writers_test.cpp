@@ -62,42 +62,73 @@ TEST(JsonWriter, FileIsValidJsonAfterEveryRow) {
   const test_files::TempDir dir("writer-json");
   const auto path = dir / "run.json";
   BenchOptions options;
+  options.per_iteration = true;
   {
     JsonWriter writer(path.string());
     writer.begin(sample_info(), options);
     auto doc = nlohmann::json::parse(read_file(path));
     EXPECT_EQ(doc["results"].size(), 0u);
-    EXPECT_FALSE(doc["complete"].get<bool>());
+    EXPECT_FALSE(doc["cctune"]["complete"].get<bool>());
     writer.begin_table(Collective::allreduce, "ring");
     for (std::uint64_t bytes : {8u, 1024u, 1048576u}) {
       writer.row(sample_row(bytes));
       doc = nlohmann::json::parse(read_file(path));  // throws if the file is not complete JSON
       EXPECT_EQ(doc["results"].back()["size"], bytes);
-      EXPECT_FALSE(doc["complete"].get<bool>());
+      EXPECT_TRUE(doc["end_time"].is_null());
     }
     TableTotals totals;
     writer.end_table(totals);
     writer.end(totals);
   }
-  const auto doc = nlohmann::json::parse(read_file(path));
-  EXPECT_TRUE(doc["complete"].get<bool>());
+  const auto doc = nlohmann::ordered_json::parse(read_file(path));
+  EXPECT_TRUE(doc["cctune"]["complete"].get<bool>());
+  // nccl-tests' schema version 3: its keys in its order, its types (booleans as strings).
+  std::vector<std::string> keys;
+  for (const auto& item : doc.items()) keys.push_back(item.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"version", "start_time", "args", "env", "nccl_version", "config", "results",
+                                            "out_of_bounds", "average_bus_bandwidth", "errors", "end_time", "cctune"}));
+  EXPECT_EQ(doc["version"], 3);
+  EXPECT_TRUE(doc["args"].is_array());
+  EXPECT_TRUE(doc["env"].is_array());
+  EXPECT_TRUE(doc["nccl_version"].is_number_integer());
+  EXPECT_EQ(doc["config"]["per_iter_timing"], "true");
+  EXPECT_EQ(doc["config"]["blocking_collectives"], "false");
+  EXPECT_EQ(doc["config"]["devices"].size(), 2u);
+  EXPECT_EQ(doc["config"]["devices"][1]["hostname"], "node1");
+  EXPECT_EQ(doc["out_of_bounds"]["okay"], "true");
+  EXPECT_EQ(doc["errors"], nlohmann::ordered_json::array({""}));
   ASSERT_EQ(doc["results"].size(), 3u);
   const auto& row = doc["results"][1];
-  // nccl-tests' keys ...
-  for (const char* key : {"size", "count", "type", "redop", "root", "out_of_place", "in_place"}) {
-    EXPECT_TRUE(row.contains(key)) << key;
+  keys.clear();
+  for (const auto& item : row.items()) keys.push_back(item.key());
+  EXPECT_EQ(keys, (std::vector<std::string>{"size", "count", "type", "redop", "root", "out_of_place",
+                                            "out_of_place_per_iter", "in_place", "in_place_per_iter",
+                                            "actual_iterations", "experiment_name", "cctune"}));
+  EXPECT_EQ(row["root"], "    -1");
+  EXPECT_EQ(row["out_of_place"]["nwrong"], 0.0);
+  EXPECT_EQ(row["out_of_place_per_iter"]["times_us"], (std::vector<double>{12, 13}));
+  EXPECT_EQ(row["out_of_place_per_iter"]["min_us"], 12.0);
+  // ... and ours under "cctune".
+  EXPECT_EQ(row["cctune"]["algorithm"], "ring");
+  EXPECT_EQ(row["cctune"]["out_of_place"]["median_us"], 12.5);
+  EXPECT_EQ(doc["cctune"]["ranks_per_node"][0], 2);
+  EXPECT_EQ(doc["cctune"]["mpi_library"], "Open MPI v4.1.4");
+}
+
+TEST(JsonWriter, NeverOverwritesAndWritesOnlyToDotJson) {
+  const test_files::TempDir dir("writer-names");
+  const auto path = dir / "run.json";
+  std::ofstream(path) << "{\"kept\": true}";
+  std::ofstream(dir / "run.json.0") << "{}";
+  {
+    JsonWriter writer(path.string());
+    writer.begin(sample_info(), BenchOptions{});
+    EXPECT_EQ(writer.path(), path.string() + ".1");  // as nccl-tests: FILE, FILE.0, FILE.1, ...
   }
-  for (const char* key : {"time", "alg_bw", "bus_bw", "nwrong", "min_us", "p99_us", "times_us"}) {
-    EXPECT_TRUE(row["out_of_place"].contains(key)) << key;
-  }
-  // ... and ours.
-  EXPECT_EQ(row["algorithm"], "ring");
-  EXPECT_EQ(row["out_of_place"]["median_us"], 12.5);
-  EXPECT_EQ(doc["env"]["ranks_per_node"][0], 2);
-  EXPECT_EQ(doc["env"]["mpi_library"], "Open MPI v4.1.4");
-  EXPECT_TRUE(doc.contains("out_of_bounds"));
-  EXPECT_TRUE(doc.contains("average_bus_bandwidth"));
-  EXPECT_EQ(nlohmann::ordered_json::parse(read_file(path)).begin().key(), "version");  // nccl-tests key order
+  EXPECT_EQ(read_file(path), "{\"kept\": true}");
+  EXPECT_TRUE(nlohmann::json::parse(read_file(path.string() + ".1")).contains("results"));
+  EXPECT_THROW(JsonWriter((dir / "run.txt").string()), UsageError);
+  EXPECT_NO_THROW(JsonWriter((dir / "RUN.JSON").string()));
 }
 
 TEST(JsonWriter, UnwritablePathIsAUsageError) {
@@ -152,7 +183,7 @@ TEST(JsonWriter, AFailedWriteKeepsTheLastCompleteVersionAndLeavesNoTemporary_Ite
   const auto doc = nlohmann::json::parse(read_file(path));
   ASSERT_EQ(doc["results"].size(), 1u);
   EXPECT_EQ(doc["results"][0]["size"], 8);
-  EXPECT_FALSE(doc["complete"].get<bool>());
+  EXPECT_FALSE(doc["cctune"]["complete"].get<bool>());
   std::vector<std::string> left;
   for (const auto& entry : std::filesystem::directory_iterator(dir.path())) left.push_back(entry.path().filename());
   EXPECT_EQ(left, std::vector<std::string>{"run.json"});
