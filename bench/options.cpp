@@ -123,6 +123,9 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   BenchOptions options;
   const BackendEntry& backend = find_backend(raw.backend);
   options.backend = std::string(backend.name);
+  // nccl-tests' "all" runs every type (op) in one table; here a run has one of each.
+  if (raw.dtype == "all") CCTUNE_USAGE_ERROR("-d all: a run measures one type so far; run once per type");
+  if (raw.op == "all") CCTUNE_USAGE_ERROR("-o all: a run measures one op so far; run once per op");
   options.type = parse_datatype(raw.dtype);
   options.op = parse_reduce_op(raw.op);
 
@@ -226,6 +229,9 @@ BenchOptions resolve(const RawBenchOptions& raw) {
 }
 
 void check_against_world(const BenchOptions& options, int nranks) {
+  if (options.root >= nranks) {
+    CCTUNE_USAGE_ERROR(fmt::format("-r {}: there are only {} ranks (0 to {})", options.root, nranks, nranks - 1));
+  }
   if (options.delay && options.delay->rank >= nranks) {
     CCTUNE_USAGE_ERROR(fmt::format("--inject-delay names rank {}, but there are only {} ranks", options.delay->rank,
                                    nranks));
@@ -301,8 +307,12 @@ void apply_nccl_tests_options(const NcclTestsOptions& given, BenchOptions& optio
     CCTUNE_USAGE_ERROR(fmt::format("-m {} times -n {} is more than {} calls per size", options.agg_iterations,
                                    options.iterations, kMaxIterations));
   }
-  only("-N", given.run_cycles, 1, 1'000'000,
-       "repeated cycles are not implemented yet: run cctune bench in a loop, or use --rounds to spread -n");
+  options.run_cycles = static_cast<int>(value("-N", given.run_cycles, 0, 1'000'000, 1));
+  if (options.run_cycles != 1 && options.rounds != 1) {
+    CCTUNE_USAGE_ERROR(fmt::format("-N {} and --rounds {}: give one of them (cycles print every pass, rounds merge "
+                                   "them)",
+                                   options.run_cycles, options.rounds));
+  }
   value("-p", given.parallel_init, 0, 1, 0);  // processes already initialise in parallel, one device each
   // Our host calls complete before they return, so every -z mode times the same thing there.
   const std::int64_t blocking = value("-z", given.blocking, 0, 3, 0);

@@ -56,6 +56,7 @@ struct BenchOptions {
   bool stats = false;  // --stats: min, median and p99 columns to the right of nccl-tests' 13
   // nccl-tests' options that change what is printed or timed (options.cpp, NcclTestsOptions).
   int agg_iterations = 1;       // -m: calls per timed iteration, the time divided among them
+  int run_cycles = 1;           // -N: the sizes this many times in each table (0: until interrupted)
   bool per_iteration = false;   // -I 1: i_min i_max i_p99 i_cv% columns, per-iteration JSON blocks
   int per_iteration_skip = 0;   // -K: leading samples left out of those statistics
   bool timestamps = false;      // -S 1: a timestamp column

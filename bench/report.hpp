@@ -53,6 +53,7 @@ std::string utc_now();
 
 struct TableTotals {
   std::uint64_t wrong = 0;
+  double max_rss_mib = -1;  // -M 1: the largest resident set of any rank after the table; -1: not asked
   double busbw_sum = 0;
   std::uint64_t busbw_count = 0;
   double average_busbw() const { return busbw_count ? busbw_sum / static_cast<double>(busbw_count) : 0.0; }

@@ -1,8 +1,11 @@
 #include "bench/sweep.hpp"
 
+#include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <chrono>
 #include <fmt/chrono.h>
@@ -63,6 +66,10 @@ RunInfo gather_run_info(const Communicator& world, const BenchOptions& options, 
 
 namespace {
 
+volatile std::sig_atomic_t g_interrupted = 0;
+
+extern "C" void note_interrupt(int) { g_interrupted = 1; }
+
 // Round r's share of n iterations over `rounds` rounds: as even as it gets, earlier rounds taking the rest.
 int iterations_in_round(int n, int rounds, int round) { return n / rounds + (round < n % rounds ? 1 : 0); }
 
@@ -87,6 +94,13 @@ void add_round(PlacementResult& total, PlacementResult round, const Row& row, in
 }
 
 }  // namespace
+
+void stop_cycles_on_interrupt() {
+  struct sigaction action {};
+  action.sa_handler = note_interrupt;
+  sigemptyset(&action.sa_mask);
+  for (int signal : {SIGINT, SIGTERM}) sigaction(signal, &action, nullptr);
+}
 
 std::uint64_t run_sweep(Backend& backend, const Communicator& world, const BenchOptions& options,
                         const RunInfo& info, const std::vector<Sink*>& sinks, Watchdog* watchdog,
@@ -114,6 +128,7 @@ std::uint64_t run_sweep(Backend& backend, const Communicator& world, const Bench
   }
 
   TableTotals run_totals;
+  bool stopped = false;  // -N: interrupted, every rank at the same row
   const int rounds = options.rounds;
   for (int round = 0; round < rounds; ++round) {
     const bool last_round = round + 1 == rounds;
@@ -126,33 +141,53 @@ std::uint64_t run_sweep(Backend& backend, const Communicator& world, const Bench
         for (Sink* sink : sinks) sink->begin_table(table.collective, table.algorithm);
       }
       TableTotals totals;
-      for (std::size_t i = 0; i < options.sizes.size(); ++i) {
-        Row& row = table.rows[i];
-        for (const bool in_place : {false, true}) {
-          const std::string what = fmt::format("{} {} {} B {}", to_string(table.collective), table.algorithm,
-                                               row.shape.bytes, in_place ? "in-place" : "out-of-place");
-          if (watchdog) watchdog->describe(what);
-          if (progress) {
-            progress->show(fmt::format("{}[{}/{}] {} {}: {} ({}/{}) {}",
-                                       rounds > 1 ? fmt::format("round {}/{} ", round + 1, rounds) : std::string(),
-                                       t + 1, tables.size(), to_string(table.collective), table.algorithm,
-                                       format_size(row.shape.bytes), i + 1, options.sizes.size(),
-                                       in_place ? "in-place" : "out-of-place"));
-          }
-          add_round(in_place ? row.in_place : row.out_of_place,
-                    measurer.measure(*table.bound, row.shape, in_place, repetitions), row, world.size());
+      // nccl-tests' -N: the sizes again and again in the same table (0: until interrupted). The
+      // ranks agree after each row whether one was interrupted, so all stop at the same row.
+      const int cycles = last_round ? options.run_cycles : 1;
+      for (int cycle = 0; !stopped && (cycles == 0 || cycle < cycles); ++cycle) {
+        if (cycle > 0) {
+          for (Row& row : table.rows) row.out_of_place = row.in_place = PlacementResult{};
         }
-        if (!last_round) continue;
-        totals.add(row);
-        run_totals.add(row);
-        if (progress) progress->clear();
-        for (Sink* sink : sinks) sink->row(row);
+        for (std::size_t i = 0; i < options.sizes.size() && !stopped; ++i) {
+          Row& row = table.rows[i];
+          for (const bool in_place : {false, true}) {
+            const std::string what = fmt::format("{} {} {} B {}", to_string(table.collective), table.algorithm,
+                                                 row.shape.bytes, in_place ? "in-place" : "out-of-place");
+            if (watchdog) watchdog->describe(what);
+            if (progress) {
+              progress->show(fmt::format("{}{}[{}/{}] {} {}: {} ({}/{}) {}",
+                                         rounds > 1 ? fmt::format("round {}/{} ", round + 1, rounds) : std::string(),
+                                         cycles != 1 ? fmt::format("cycle {} ", cycle + 1) : std::string(), t + 1,
+                                         tables.size(), to_string(table.collective), table.algorithm,
+                                         format_size(row.shape.bytes), i + 1, options.sizes.size(),
+                                         in_place ? "in-place" : "out-of-place"));
+            }
+            add_round(in_place ? row.in_place : row.out_of_place,
+                      measurer.measure(*table.bound, row.shape, in_place, repetitions), row, world.size());
+          }
+          if (!last_round) continue;
+          totals.add(row);
+          run_totals.add(row);
+          if (progress) progress->clear();
+          for (Sink* sink : sinks) sink->row(row);
+          if (cycles != 1) {
+            Watchdog::Call guard(watchdog);
+            stopped = world.max(g_interrupted ? 1.0 : 0.0) > 0;
+          }
+        }
       }
       if (!last_round) continue;
       // A device backend's communicator is given back as soon as its table is done.
       table.bound.reset();
       table.rows.clear();
+      if (options.memory_report) {
+        rusage usage{};
+        getrusage(RUSAGE_SELF, &usage);
+        Watchdog::Call guard(watchdog);
+        totals.max_rss_mib = world.max(static_cast<double>(usage.ru_maxrss) / 1024.0);
+      }
       for (Sink* sink : sinks) sink->end_table(totals);
+      if (stopped) break;
     }
   }
   for (Sink* sink : sinks) sink->end(run_totals);

@@ -19,6 +19,10 @@ RunInfo gather_run_info(const Communicator& world, const BenchOptions& options, 
 
 // Runs on every rank. Sinks and progress are given on rank 0 only. Returns the total number of
 // wrong elements over all ranks (the same value on every rank).
+// With -N 0 (cycles until interrupted): SIGINT and SIGTERM end the sweep after the row in progress,
+// on every rank at the same row, with the table's footer and a complete JSON file.
+void stop_cycles_on_interrupt();
+
 std::uint64_t run_sweep(Backend& backend, const Communicator& world, const BenchOptions& options,
                         const RunInfo& info, const std::vector<Sink*>& sinks, Watchdog* watchdog,
                         ProgressLine* progress);

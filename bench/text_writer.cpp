@@ -162,6 +162,8 @@ void TextWriter::row(const Row& row) {
 void TextWriter::end_table(const TableTotals& totals) {
   fmt::print(out_, "# {:<20} : {} {}\n", "Out of bounds values", totals.wrong, totals.wrong == 0 ? "OK" : "FAILED");
   fmt::print(out_, "# {:<20} : {:g} \n#\n", "Avg bus bandwidth", totals.average_busbw());
+  // nccl-tests' -M 1 reports GPU memory; a host backend's is the ranks' resident memory.
+  if (totals.max_rss_mib >= 0) fmt::print(out_, "# {:<20} : {:.1f} MiB (largest rank)\n#\n", "Host memory usage", totals.max_rss_mib);
   fmt::print(out_, "# Collective test concluded: {}\n#\n\n", nccl_tests_binary(collective_));
   std::fflush(out_);
 }

@@ -89,7 +89,7 @@ BenchCommand* add_bench_command(CLI::App& app) {
            {"-t,--nthreads", &nt.nthreads, "nccl-tests: threads per process (1)"},
            {"-g,--ngpus", &nt.ngpus, "nccl-tests: devices per thread (1: one device per process)"},
            {"-m,--agg_iters", &nt.agg_iters, "nccl-tests: calls per timed iteration (mpi backend)"},
-           {"-N,--run_cycles", &nt.run_cycles, "nccl-tests: run cycles (1)"},
+           {"-N,--run_cycles", &nt.run_cycles, "nccl-tests: print every size this many times (0: until Ctrl-C)"},
            {"-p,--parallel_init", &nt.parallel_init, "nccl-tests: parallel init 0/1 (no effect)"},
            {"-z,--blocking", &nt.blocking, "nccl-tests: blocking mode 0-3 (no effect on mpi: its calls block)"},
            {"-y,--stream_null", &nt.stream_null, "nccl-tests: use the null stream (0)"},
@@ -216,6 +216,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
       if (json) sinks.push_back(json.get());
       if (recorder) sinks.push_back(recorder.get());
     }
+    if (options.run_cycles == 0) bench::stop_cycles_on_interrupt();
     const std::uint64_t wrong =
         bench::run_sweep(*backend, world, options, info, sinks, watchdog.get(), progress.get());
     if (recorder && !recorder->failed()) {

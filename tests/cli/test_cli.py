@@ -4,6 +4,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -159,6 +160,57 @@ class BenchJson(unittest.TestCase):
                 self.assertLessEqual(ours["median_us"], ours["p99_us"])
                 if row["size"] > 0:
                     self.assertAlmostEqual(p["alg_bw"], row["size"] / (p["time"] * 1e-6) / 1e9, places=6)
+
+    def test_an_nccl_tests_command_line_runs_and_prints_its_layout(self):
+        # nccl-tests' README: `mpirun -np 64 -N 8 ./build/all_reduce_perf -b 8 -e 8G -f 2 -g 1`, here
+        # on 4 ranks and up to 1 MiB.
+        proc = run(mpirun(4, "bench", "--collective", "allreduce", "-b", "8", "-e", "1M", "-f", "2", "-g", "1", "-n", "3",
+                          "-w", "1", "--no-db", "--no-progress"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        lines = proc.stdout.splitlines()
+        self.assertIn("# Collective test starting: all_reduce_perf (cctune backend mpi algorithm mpi)", lines)
+        self.assertIn("#       size         count      type   redop    root     time   algbw   busbw  #wrong     time   "
+                      "algbw   busbw  #wrong ", lines)
+        rows = [line for line in lines if line and not line.startswith("#")]
+        self.assertEqual([int(r.split()[0]) for r in rows], [8 << k for k in range(18)])
+        for row in rows:
+            self.assertEqual(len(row), 118, row)
+            self.assertEqual(len(row.split()), 13, row)
+        self.assertEqual(proc.stdout.count("# Avg bus bandwidth    : "), 1)
+        self.assertIn("# Collective test concluded: all_reduce_perf", lines)
+        # One process driving several GPUs is not how cctune runs: one line saying what to do.
+        proc = run(mpirun(1, "bench", "-b", "8", "-e", "128M", "-f", "2", "-g", "8"))
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("-g 8: cctune drives one device per process; launch one rank per GPU", proc.stderr)
+
+    def test_run_cycles_repeat_the_table_and_zero_runs_until_interrupted(self):
+        proc = run(mpirun(2, "bench", "-b", "8", "-e", "64", "-f", "2", "-N", "2", "-n", "2", "-w", "0", "--no-db",
+                          "--no-progress"))
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        rows = [int(line.split()[0]) for line in proc.stdout.splitlines() if line and not line.startswith("#")]
+        self.assertEqual(rows, [8, 16, 32, 64] * 2)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "cycles.json")
+            child = subprocess.Popen([CCTUNE, "bench", "-b", "8", "-e", "8", "-N", "0", "-n", "1", "-w", "0", "--no-db",
+                                      "--no-progress", "-J", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, stdin=subprocess.DEVNULL)
+            try:
+                seen = 0
+                while seen < 3:  # a few cycles' rows, then Ctrl-C
+                    line = child.stdout.readline()
+                    self.assertTrue(line, "bench ended before it was interrupted")
+                    seen += line.startswith("           8")
+                child.send_signal(signal.SIGINT)
+                out, err = child.communicate(timeout=60)
+            finally:
+                child.kill()
+            self.assertEqual(child.returncode, 0, err)
+            self.assertIn("# Out of bounds values : 0 OK", out)
+            self.assertIn("# Collective test concluded: all_reduce_perf", out)
+            with open(path) as f:
+                document = json.load(f)
+            self.assertTrue(document["cctune"]["complete"])
+            self.assertGreaterEqual(len(document["results"]), 3)
 
     def test_non_power_of_two_ranks_half_precision_and_avg(self):
         with tempfile.TemporaryDirectory() as tmp:

@@ -35,6 +35,78 @@ TEST(BenchOptions, DefaultsSelectEveryAlgorithmOfBothCollectives) {
   EXPECT_EQ(options.sizes.back(), 64u << 20);
 }
 
+TEST(BenchOptions, DefaultIsTheBackendsOwnAlgorithm) {
+  RawBenchOptions raw;
+  raw.collectives = {"allreduce,alltoall"};
+  raw.algorithms = {"default"};
+  const BenchOptions options = resolve(raw);
+  ASSERT_EQ(options.selections.size(), 2u);
+  EXPECT_EQ(options.selections[0].algorithms, std::vector<std::string>{"mpi"});
+  EXPECT_EQ(options.selections[1].algorithms, std::vector<std::string>{"mpi"});
+  EXPECT_EQ(options.selections[0].named, std::vector<std::string>{"mpi"});  // never skipped silently
+}
+
+std::string nccl_tests_error(const NcclTestsOptions& given, const std::string& backend = "mpi") {
+  BenchOptions options = resolve(RawBenchOptions{});
+  options.backend = backend;
+  try {
+    apply_nccl_tests_options(given, options);
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(BenchOptions, NcclTestsOptionsAreHonouredOrRefusedWithTheReason) {
+  // What nccl-tests' command lines carry runs as it is.
+  NcclTestsOptions plain;
+  plain.ngpus = "1";
+  plain.nthreads = "1";
+  plain.blocking = "1";
+  plain.parallel_init = "1";
+  plain.root = "0";
+  plain.stream_null = "0";
+  EXPECT_EQ(nccl_tests_error(plain), "");
+  NcclTestsOptions honoured;
+  honoured.agg_iters = "4";
+  honoured.per_iter_timing = "1";
+  honoured.per_iter_skip = "2";
+  honoured.report_timestamps = "1";
+  honoured.report_cputime = "1";
+  honoured.memory = "1";
+  honoured.run_cycles = "0";
+  BenchOptions options = resolve(RawBenchOptions{});
+  apply_nccl_tests_options(honoured, options);
+  EXPECT_EQ(options.agg_iterations, 4);
+  EXPECT_TRUE(options.per_iteration && options.timestamps && options.cputime && options.memory_report);
+  EXPECT_EQ(options.per_iteration_skip, 2);
+  EXPECT_EQ(options.run_cycles, 0);
+  // Refused, each with what to do instead.
+  const auto refused = [](auto set, const std::string& backend, const std::string& expected) {
+    NcclTestsOptions given;
+    set(given);
+    const std::string message = nccl_tests_error(given, backend);
+    EXPECT_NE(message.find(expected), std::string::npos) << message;
+  };
+  refused([](NcclTestsOptions& g) { g.ngpus = "8"; }, "mpi", "-g 8: cctune drives one device per process");
+  refused([](NcclTestsOptions& g) { g.nthreads = "2"; }, "mpi", "-t 2: cctune runs one thread per process");
+  refused([](NcclTestsOptions& g) { g.cudagraph = "10"; }, "mpi", "-G 10: CUDA graphs need a device backend");
+  refused([](NcclTestsOptions& g) { g.local_register = "1"; }, "mpi", "-R 1: buffer registration is NCCL's");
+  refused([](NcclTestsOptions& g) { g.blocking = "1"; }, "nccl", "-z 1: blocking modes are not implemented");
+  refused([](NcclTestsOptions& g) { g.agg_iters = "2"; }, "nccl", "-m 2: aggregated iterations are timed on the mpi");
+  refused([](NcclTestsOptions& g) { g.cta_policy = "1"; }, "mpi", "-x 1: a CTA policy is NCCL's");
+  refused([](NcclTestsOptions& g) { g.unalign = "3"; }, "mpi", "-u 3: misaligned buffers are not implemented");
+  refused([](NcclTestsOptions& g) { g.per_iter_skip = "20"; }, "mpi", "-K 20 leaves none of the -n 20 iterations");
+  refused([](NcclTestsOptions& g) { g.ngpus = "x"; }, "mpi", "-g 'x' is not a whole number");
+  RawBenchOptions all_types;
+  all_types.dtype = "all";
+  EXPECT_NE(error_of(all_types).find("-d all: a run measures one type"), std::string::npos);
+  BenchOptions rooted = resolve(RawBenchOptions{});
+  rooted.root = 4;
+  EXPECT_THROW(check_against_world(rooted, 4), UsageError);
+  EXPECT_NO_THROW(check_against_world(rooted, 5));
+}
+
 TEST(BenchOptions, RunsAcrossNodesDropTheSharedMemoryAlgorithms) {
   const auto algorithms = find_backend("mpi").algorithms();
   BenchOptions options = resolve(RawBenchOptions{});

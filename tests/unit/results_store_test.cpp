@@ -87,6 +87,47 @@ TEST(ResultsStore, RoundTripsARecordWithItsSamples) {
   EXPECT_EQ(record_to_json(back), record_to_json(*read));
 }
 
+TEST(ResultsStore, RootAndMaxErrorRoundTripAndASchemaOneDatabaseIsUpgradedWhenWritten) {
+  TempDir dir;
+  const fs::path db = dir.path / "results.db";
+  Record written = sample_record(1, 1);
+  written.measurements[0].root = 3;
+  written.measurements[0].max_error = 2e-07;
+  std::int64_t id = 0;
+  {
+    Store store(db);
+    id = store.append(written);
+    const auto read = store.get(id);
+    ASSERT_TRUE(read.has_value());
+    EXPECT_EQ(read->measurements[0].root, 3);
+    ASSERT_TRUE(read->measurements[0].max_error.has_value());
+    EXPECT_EQ(*read->measurements[0].max_error, 2e-07);
+    EXPECT_EQ(read->measurements[1].root, -1);
+    EXPECT_FALSE(read->measurements[1].max_error.has_value());
+  }
+  // The same file as schema 1 wrote it: without the two columns.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "ALTER TABLE measurements DROP COLUMN root; ALTER TABLE measurements DROP COLUMN max_error; "
+                         "UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK)
+      << sqlite3_errmsg(raw);
+  sqlite3_close(raw);
+  {
+    Store reader(db, Access::read);  // read as it is
+    const auto read = reader.get(id);
+    ASSERT_TRUE(read.has_value());
+    EXPECT_EQ(read->measurements[0].root, -1);
+    EXPECT_EQ(read->measurements.size(), written.measurements.size());
+  }
+  Store store(db);  // upgraded
+  const std::int64_t next = store.append(written);
+  EXPECT_EQ(store.get(next)->measurements[0].root, 3);
+  EXPECT_EQ(store.get(id)->measurements[0].root, -1);
+}
+
 TEST(ResultsStore, FourProcessesAppendingAtOnceLoseNothing) {
   TempDir dir;
   const fs::path db = dir.path / "results.db";
