@@ -204,17 +204,19 @@ CompareReport compare(const Record& baseline, const Record& current, const Compa
   check_options(options);
   CompareReport report;
   report.alpha = options.alpha;
-  std::map<Key, const Measurement*> before;
-  for (const Measurement& m : baseline.measurements) before.emplace(key_of(m), &m);
-  std::map<Key, bool> matched;
+  // A run may measure a size more than once (nccl-tests' -N cycles): the k-th measurement of a size
+  // in one run is compared with the k-th in the other, never every one with the first.
+  std::map<Key, std::vector<const Measurement*>> before;
+  for (const Measurement& m : baseline.measurements) before[key_of(m)].push_back(&m);
+  std::map<Key, std::size_t> seen;
   for (const Measurement& now : current.measurements) {
+    const std::size_t k = seen[key_of(now)]++;
     const auto it = before.find(key_of(now));
-    if (it == before.end()) {
+    if (it == before.end() || k >= it->second.size()) {
       report.only_in_current.push_back(name_of(now));
       continue;
     }
-    matched[it->first] = true;
-    const Measurement& then = *it->second;
+    const Measurement& then = *it->second[k];
     Comparison row;
     row.collective = now.collective;
     row.backend = now.backend;
@@ -249,8 +251,11 @@ CompareReport compare(const Record& baseline, const Record& current, const Compa
     report.any_regression |= row.verdict == Verdict::regression;
     report.rows.push_back(std::move(row));
   }
-  for (const auto& [key, measurement] : before) {
-    if (!matched.count(key)) report.only_in_baseline.push_back(name_of(*measurement));
+  for (const auto& [key, measurements] : before) {
+    const auto used = seen.find(key);
+    for (std::size_t k = used == seen.end() ? 0 : used->second; k < measurements.size(); ++k) {
+      report.only_in_baseline.push_back(name_of(*measurements[k]));
+    }
   }
   report.whole_run_shift = whole_run_shift(report.rows, options.threshold);
   return report;

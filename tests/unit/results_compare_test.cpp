@@ -159,6 +159,22 @@ TEST(Compare, NamesTheSlowedAlgorithmOnly) {
   EXPECT_EQ(faster.rows[0].verdict, Verdict::improvement);
 }
 
+TEST(Compare, SizesMeasuredSeveralTimesPairByOccurrence) {
+  // nccl-tests' -N cycles measure each size again: a slow first cycle and a fast second one, each
+  // compared with its own cycle, never every cycle with the first.
+  Record cycles = run_with(3.0, 3.0);
+  for (const Measurement& m : run_with(1.0, 1.0).measurements) cycles.measurements.push_back(m);
+  const CompareReport report = compare(cycles, cycles, CompareOptions{});
+  EXPECT_FALSE(report.any_regression);
+  EXPECT_EQ(report.rows.size(), cycles.measurements.size());
+  for (const Comparison& c : report.rows) EXPECT_EQ(c.verdict, Verdict::same) << c.name();
+  // One cycle fewer on one side: the second cycle's rows are listed, not compared with the first.
+  const CompareReport shorter = compare(cycles, run_with(3.0, 3.0), CompareOptions{});
+  EXPECT_EQ(shorter.rows.size(), 4u);
+  EXPECT_EQ(shorter.only_in_baseline.size(), 4u);
+  EXPECT_FALSE(shorter.any_regression);
+}
+
 TEST(Compare, EveryAlgorithmMovingTogetherIsNamedAsAWholeRunShift) {
   // Both algorithms 50% slower: still regressions, and said to look like the machine.
   const CompareReport slower = compare(run_with(1.0, 1.0), run_with(1.5, 1.5), CompareOptions{});
