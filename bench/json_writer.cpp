@@ -2,7 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 
 #include <algorithm>
 #include <cctype>
@@ -36,8 +41,10 @@ Json per_iteration_block(const PlacementResult& p, int skip) {
   j["p50_us"] = kept.empty() ? 0.0 : kept[kept.size() / 2];
   j["p95_us"] = kept.empty() ? 0.0 : percentile_sorted(kept, 95);
   j["p99_us"] = s.p99;
-  j["stdev_us"] = s.stdev;
-  j["cv_pct"] = s.cv_percent();
+  // nccl-tests' stdev divides by n (ours, under "cctune", by n - 1).
+  const double stdev = population_stdev(s);
+  j["stdev_us"] = stdev;
+  j["cv_pct"] = s.mean > 0 ? 100.0 * stdev / s.mean : 0.0;
   j["times_us"] = p.samples_us;
   if (p.per_rank_samples_us.size() > 1) j["per_process_max_times_us"] = p.per_rank_samples_us;
   return j;
@@ -93,11 +100,18 @@ Json environment_list() {
 }  // namespace
 
 std::string free_json_path(const std::string& path) {
-  // nccl-tests never overwrites: FILE, else FILE.0, FILE.1, ...
-  if (!std::filesystem::exists(std::filesystem::symlink_status(path))) return path;
-  for (int i = 0; i < 1000; ++i) {
-    const std::string candidate = fmt::format("{}.{}", path, i);
-    if (!std::filesystem::exists(std::filesystem::symlink_status(candidate))) return candidate;
+  // nccl-tests never overwrites: FILE, else FILE.0, FILE.1, ... Each name is taken by creating it
+  // (O_EXCL), so two runs given the same name never write the same file.
+  for (int i = -1; i < 1000; ++i) {
+    const std::string candidate = i < 0 ? path : fmt::format("{}.{}", path, i);
+    const int fd = ::open(candidate.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ::close(fd);
+      return candidate;
+    }
+    if (errno != EEXIST) {
+      CCTUNE_USAGE_ERROR(fmt::format("cannot write JSON file '{}': {}", candidate, std::strerror(errno)));
+    }
   }
   CCTUNE_USAGE_ERROR(fmt::format("-J {}: {}.0 to {}.999 exist too; give a new name", path, path, path));
 }
@@ -284,9 +298,13 @@ void JsonWriter::write(bool complete) {
   document["end_time"] = complete ? Json(nccl_tests_time(utc_now())) : Json(nullptr);
   document["cctune"] = cctune_to_json(info_, options_, tables_, complete);
   try {
-    files::write_file_atomically(path_, document.dump());
+    // Invalid UTF-8 (a host name, an argument, the environment) becomes U+FFFD rather than an abort.
+    files::write_file_atomically(path_, document.dump(-1, ' ', false, Json::error_handler_t::replace));
+    written_ = true;
   } catch (const Error& e) {
     failure_ = e.what();
+    // The empty file that reserved the name is ours: nothing of the run reached it.
+    if (!written_) ::unlink(path_.c_str());
   }
 }
 

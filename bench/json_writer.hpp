@@ -58,6 +58,7 @@ class JsonWriter final : public Sink {
   BenchOptions options_;
   std::vector<nlohmann::ordered_json> rows_;
   std::optional<std::string> failure_;
+  bool written_ = false;  // a whole document reached the file once
   TableTotals totals_;
   nlohmann::ordered_json tables_ = nlohmann::ordered_json::array();
   std::string current_collective_, current_algorithm_;

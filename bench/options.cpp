@@ -229,6 +229,13 @@ BenchOptions resolve(const RawBenchOptions& raw) {
 }
 
 void check_against_world(const BenchOptions& options, int nranks) {
+  // -I 1 gathers every rank's times at rank 0, in one message of at most 2^31 - 1 bytes.
+  if (options.per_iteration &&
+      static_cast<double>(nranks) * options.iterations * sizeof(double) > 2147483647.0) {
+    CCTUNE_USAGE_ERROR(fmt::format("-I 1 with -n {} on {} ranks: every rank's times would not fit in one gather; "
+                                   "lower -n",
+                                   options.iterations, nranks));
+  }
   if (options.root >= nranks) {
     CCTUNE_USAGE_ERROR(fmt::format("-r {}: there are only {} ranks (0 to {})", options.root, nranks, nranks - 1));
   }
@@ -308,6 +315,13 @@ void apply_nccl_tests_options(const NcclTestsOptions& given, BenchOptions& optio
                                    options.iterations, kMaxIterations));
   }
   options.run_cycles = static_cast<int>(value("-N", given.run_cycles, 0, 1'000'000, 1));
+  std::size_t tables = 0;
+  for (const auto& selection : options.selections) tables += selection.algorithms.size();
+  if (options.run_cycles == 0 && tables > 1) {
+    CCTUNE_USAGE_ERROR(fmt::format("-N 0 cycles until interrupted, so only the first of the {} algorithms would ever "
+                                   "run: name one (--collective C --algorithm A), or give a cycle count",
+                                   tables));
+  }
   if (options.run_cycles != 1 && options.rounds != 1) {
     CCTUNE_USAGE_ERROR(fmt::format("-N {} and --rounds {}: give one of them (cycles print every pass, rounds merge "
                                    "them)",

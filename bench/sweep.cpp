@@ -98,6 +98,9 @@ void add_round(PlacementResult& total, PlacementResult round, const Row& row, in
 void stop_cycles_on_interrupt() {
   struct sigaction action {};
   action.sa_handler = note_interrupt;
+  // A write to a slow stdout goes on rather than failing; a second Ctrl-C ends the process as usual
+  // (a rank stuck in a call without -T must still be stoppable).
+  action.sa_flags = SA_RESTART | SA_RESETHAND;
   sigemptyset(&action.sa_mask);
   for (int signal : {SIGINT, SIGTERM}) sigaction(signal, &action, nullptr);
 }

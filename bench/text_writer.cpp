@@ -5,6 +5,7 @@
 #include <fmt/chrono.h>
 
 #include <array>
+#include <cmath>
 #include <ctime>
 #include <cerrno>
 #include <cstring>
@@ -40,6 +41,12 @@ std::string float_field(double value, int width) {
     if (fits(text)) return fmt::format("{:>{}}", text, width);
   }
   return fmt::format("{:>{}}", fmt::format("{:.0e}", value), width);
+}
+
+double population_stdev(const Summary& s) {
+  if (s.samples < 2) return 0.0;
+  const auto n = static_cast<double>(s.samples);
+  return s.stdev * std::sqrt((n - 1) / n);
 }
 
 Summary per_iteration_summary(const PlacementResult& p, int skip) {
@@ -79,10 +86,10 @@ void TextWriter::begin_table(Collective collective, const std::string& algorithm
   const std::string step = options_.range.step ? fmt::format("{}(bytes)", options_.range.step)
                                                : fmt::format("{}(factor)", options_.range.factor);
   fmt::print(out_,
-             "# nThread 1 nGpus 1 minBytes {} maxBytes {} step: {} warmup iters: {} iters: {} agg iters: 1 "
+             "# nThread 1 nGpus 1 minBytes {} maxBytes {} step: {} warmup iters: {} iters: {} agg iters: {} "
              "validation: {} graph: 0 unalign: 0\n#\n# Using devices\n",
              options_.range.min_bytes, options_.range.max_bytes, step, options_.warmup, options_.iterations,
-             options_.check_iterations > 0 ? 1 : 0);
+             options_.agg_iterations, options_.check_iterations > 0 ? 1 : 0);
   if (options_.per_iteration) {
     fmt::print(out_, "# Per-Iteration Report: host timing; i_* over the slowest rank's time per iteration{}\n",
                options_.per_iteration_skip ? fmt::format(", first {} left out", options_.per_iteration_skip) : "");
@@ -145,8 +152,9 @@ void TextWriter::row(const Row& row) {
                         float_field(p->busbw_gbs, 6), wrong);
     if (options_.per_iteration) {
       const Summary s = per_iteration_summary(*p, options_.per_iteration_skip);
+      const double cv = s.mean > 0 ? 100.0 * population_stdev(s) / s.mean : 0.0;  // as nccl-tests: stdev over n
       line += fmt::format("  {:>7}  {:>7}  {:>7}  {:>7}", float_field(s.min, 7), float_field(s.max, 7),
-                          float_field(s.p99, 7), float_field(s.cv_percent(), 7));
+                          float_field(s.p99, 7), float_field(cv, 7));
     }
   }
   if (options_.stats) {
@@ -162,9 +170,12 @@ void TextWriter::row(const Row& row) {
 void TextWriter::end_table(const TableTotals& totals) {
   fmt::print(out_, "# {:<20} : {} {}\n", "Out of bounds values", totals.wrong, totals.wrong == 0 ? "OK" : "FAILED");
   fmt::print(out_, "# {:<20} : {:g} \n#\n", "Avg bus bandwidth", totals.average_busbw());
-  // nccl-tests' -M 1 reports GPU memory; a host backend's is the ranks' resident memory.
-  if (totals.max_rss_mib >= 0) fmt::print(out_, "# {:<20} : {:.1f} MiB (largest rank)\n#\n", "Host memory usage", totals.max_rss_mib);
-  fmt::print(out_, "# Collective test concluded: {}\n#\n\n", nccl_tests_binary(collective_));
+  fmt::print(out_, "# Collective test concluded: {}\n", nccl_tests_binary(collective_));
+  // nccl-tests' -M 1 reports GPU memory there; a host backend's is the ranks' resident memory.
+  if (totals.max_rss_mib >= 0) {
+    fmt::print(out_, "# {:<20} : {:.1f} MiB (largest rank)\n", "Host memory usage", totals.max_rss_mib);
+  }
+  fmt::print(out_, "#\n\n");
   std::fflush(out_);
 }
 

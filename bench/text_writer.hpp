@@ -33,6 +33,8 @@ inline constexpr std::string_view kNcclTestsLayout = "2.19.6";
 // The per-iteration statistics -I 1 prints (and -J writes): over the slowest rank's time per
 // iteration, the first `skip` (-K) left out.
 Summary per_iteration_summary(const PlacementResult& placement, int skip);
+// nccl-tests' standard deviation (over n, where Summary's is over n - 1).
+double population_stdev(const Summary& summary);
 
 // nccl-tests' binary for a collective ("all_reduce_perf").
 std::string_view nccl_tests_binary(Collective collective);

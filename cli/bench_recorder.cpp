@@ -85,7 +85,7 @@ void RunRecorder::begin(const bench::RunInfo& info, const bench::BenchOptions& o
     head["results"] = nlohmann::ordered_json::array();
     head["cctune"] = bench::JsonWriter::cctune_to_json(info, options, nlohmann::ordered_json::array(), false);
     options_ = options;
-    const auto document = nlohmann::json::parse(head.dump());
+    const auto document = nlohmann::json::parse(head.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
     head_ = results::record_from_nccl_tests_json(document, "this run", std::nullopt);
   } catch (const Error& e) {
     give_up(e);
@@ -97,7 +97,8 @@ void RunRecorder::begin(const bench::RunInfo& info, const bench::BenchOptions& o
 void RunRecorder::row(const bench::Row& row) {
   std::lock_guard lock(mutex_);
   if (failed_) return;
-  const auto json = nlohmann::json::parse(bench::JsonWriter::row_to_json(row, options_).dump());
+  const auto json = nlohmann::json::parse(
+      bench::JsonWriter::row_to_json(row, options_).dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
   std::size_t skipped = 0;
   try {
     const auto measurements = results::measurements_from_nccl_tests_row(json, "this run", "row", "", skipped);

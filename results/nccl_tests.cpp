@@ -73,10 +73,11 @@ struct Layout {
   bool per_iteration = false;
   bool timestamp = false;
   bool cputime = false;
+  bool stats = false;  // cctune bench --stats: min, median, p99 after the placements
   std::size_t placement_words() const { return per_iteration ? 8 : 4; }
   std::size_t words() const {
     return 3 + (redop ? 1 : 0) + (root ? 1 : 0) + static_cast<std::size_t>(placements) * placement_words() +
-           (timestamp ? 2 : 0);
+           (stats ? 3 : 0) + (timestamp ? 2 : 0);
   }
 };
 
@@ -100,6 +101,7 @@ Layout layout_of_header(const std::vector<std::string>& words) {
     if (word == "error") layout.errors = true;
     if (word == "i_min") layout.per_iteration = true;
     if (word == "timestamp") layout.timestamp = true;
+    if (word == "median") layout.stats = true;
   }
   layout.placements = std::clamp(layout.placements, 1, 2);
   return layout;
@@ -185,8 +187,11 @@ std::string without_launcher_prefixes(std::string line) {
     if (i > 1 && i + 1 < line.size() && line[i] == ']' && line[i + 1] == ' ') return line.substr(i + 2);
     return line;
   }
+  // srun --label pads the task id to the widest one (" 0: " with 10 tasks or more).
+  while (i < line.size() && line[i] == ' ') ++i;
+  const std::size_t digits = i;
   while (i < line.size() && std::isdigit(static_cast<unsigned char>(line[i]))) ++i;
-  if (i > 0 && i + 1 < line.size() && line[i] == ':' && line[i + 1] == ' ') return line.substr(i + 2);
+  if (i > digits && i + 1 < line.size() && line[i] == ':' && line[i + 1] == ' ') return line.substr(i + 2);
   return line;
 }
 
@@ -273,6 +278,7 @@ struct Table {
   ImportedLog log;
   Layout layout;
   std::string collective;  // from the lines above it (or its "concluded" line); "" when none named it
+  bool inherited = false;  // the collective came from the table before it: its own "concluded" line wins
   std::set<std::string> ranks, hosts;
   std::string version;     // "# nccl-tests version X ..."
   std::string backend = "nccl", algorithm = "nccl";  // cctune bench's own blocks name theirs
@@ -301,6 +307,7 @@ std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, co
     Table table;
     table.layout = layout;
     table.collective = named.empty() && !tables.empty() ? tables.back().collective : named;
+    table.inherited = named.empty() && !tables.empty();
     table.ranks = ranks.empty() && !tables.empty() ? tables.back().ranks : ranks;
     table.hosts = hosts.empty() && !tables.empty() ? tables.back().hosts : hosts;
     table.version = version.empty() && !tables.empty() ? tables.back().version : version;
@@ -356,6 +363,19 @@ std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, co
     in.in_place = true;
     if (!parse_placement(words, at, layout, out)) return false;
     if (layout.placements == 2 && !parse_placement(words, at + layout.placement_words(), layout, in)) return false;
+    if (layout.stats) {
+      // Ours, over the slowest rank's time per iteration, out of place.
+      const std::size_t first = at + static_cast<std::size_t>(layout.placements) * layout.placement_words();
+      double min = 0, median = 0, p99 = 0;
+      if (!parse_number(words[first], min) || !parse_number(words[first + 1], median) ||
+          !parse_number(words[first + 2], p99)) {
+        return false;
+      }
+      out.min_us = min;
+      out.median_us = median;
+      out.p99_us = p99;
+      if (!unreadable(out).empty()) return false;
+    }
     table.log.record.measurements.push_back(out);
     if (layout.placements == 2) table.log.record.measurements.push_back(in);
     return true;
@@ -395,7 +415,10 @@ std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, co
     if (line.find("Collective test concluded") != std::string::npos) {
       // Names the table it ends; never the next one.
       const std::string binary = collective_of_nccl_tests_binary(line);
-      if (!tables.empty() && tables.back().collective.empty()) tables.back().collective = binary;
+      if (!tables.empty() && (tables.back().collective.empty() || tables.back().inherited) && !binary.empty()) {
+        tables.back().collective = binary;
+        tables.back().inherited = false;
+      }
       open = false;
       continue;
     }
@@ -451,13 +474,18 @@ std::vector<ImportedLog> records_from_nccl_tests_log(const std::string& text, co
   // Tables with no readable row (a header printed before a run died) are no record.
   std::size_t unreadable_rows = stray;
   std::vector<Table> kept;
+  std::size_t carried = 0;  // unreadable rows of a table with no readable one: told with a neighbour
   for (Table& table : tables) {
     if (table.log.record.measurements.empty()) {
       unreadable_rows += table.log.skipped_lines;
+      carried += table.log.skipped_lines;
       continue;
     }
+    table.log.skipped_lines += carried;
+    carried = 0;
     kept.push_back(std::move(table));
   }
+  if (!kept.empty()) kept.back().log.skipped_lines += carried;
   if (kept.empty()) {
     if (!mentions_nccl_tests(text)) {
       CCTUNE_USAGE_ERROR(printable(name) + ": not nccl-tests output (no nccl-tests table header, prelude or footer "

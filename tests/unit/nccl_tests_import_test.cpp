@@ -152,6 +152,31 @@ TEST(NcclTestsImport, ARunThatFailedBeforeItsTableIsRefusedWithTheReasonInIt) {
   }
 }
 
+TEST(NcclTestsImport, LabelsWholeTablesLostAndInheritedNamesAreHandled) {
+  const std::string log = run_of("all_reduce_perf", "sum", 3, 5, {"a", "b"});
+  // srun --label pads the task id: " 0: " once there are ten tasks or more.
+  std::string labelled;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) labelled += " 0: " + line + "\n";
+  auto records = records_from_nccl_tests_log(labelled, "label.log", std::nullopt);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].record.measurements.size(), 6u);
+  EXPECT_EQ(records[0].skipped_lines, 0u);
+  // A second table none of whose rows can be read is not stored, but its rows are counted.
+  const std::string header = "#       size         count      type   redop    root     time   algbw   busbw  #wrong     time   algbw   busbw  #wrong\n";
+  records = records_from_nccl_tests_log(log + "# Collective test starting: all_gather_perf\n" + header +
+                                            "          8             2     float    none      -1    garbage\n",
+                                        "lost.log", std::nullopt);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].skipped_lines, 1u);
+  // A table whose prelude was cut takes the name before it, until its own "concluded" line says.
+  const std::string row = "          8             2     float     sum      -1    10.00    0.00    0.00      0    10.00    0.00    0.00      0\n";
+  records = records_from_nccl_tests_log(log + header + row + "# Collective test concluded: reduce_scatter_perf\n",
+                                        "cut.log", std::nullopt);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[1].record.measurements[0].collective, "reducescatter");
+}
+
 // Every layout in tests/fixtures/nccl-tests (written by its make_fixtures.py from nccl-tests' printf
 // formats) against what its .expected.json says an importer must read: every value, exactly.
 const std::filesystem::path kFixtures = std::filesystem::path(CCTUNE_SOURCE_DIR) / "tests" / "fixtures" / "nccl-tests";

@@ -75,7 +75,10 @@ TEST(BenchOptions, NcclTestsOptionsAreHonouredOrRefusedWithTheReason) {
   honoured.report_cputime = "1";
   honoured.memory = "1";
   honoured.run_cycles = "0";
-  BenchOptions options = resolve(RawBenchOptions{});
+  RawBenchOptions one;
+  one.collectives = {"allreduce"};
+  one.algorithms = {"default"};
+  BenchOptions options = resolve(one);
   apply_nccl_tests_options(honoured, options);
   EXPECT_EQ(options.agg_iterations, 4);
   EXPECT_TRUE(options.per_iteration && options.timestamps && options.cputime && options.memory_report);
@@ -98,6 +101,8 @@ TEST(BenchOptions, NcclTestsOptionsAreHonouredOrRefusedWithTheReason) {
   refused([](NcclTestsOptions& g) { g.unalign = "3"; }, "mpi", "-u 3: misaligned buffers are not implemented");
   refused([](NcclTestsOptions& g) { g.per_iter_skip = "20"; }, "mpi", "-K 20 leaves none of the -n 20 iterations");
   refused([](NcclTestsOptions& g) { g.ngpus = "x"; }, "mpi", "-g 'x' is not a whole number");
+  // Cycles until interrupted would never reach a second algorithm.
+  refused([](NcclTestsOptions& g) { g.run_cycles = "0"; }, "mpi", "-N 0 cycles until interrupted, so only the first");
   RawBenchOptions all_types;
   all_types.dtype = "all";
   EXPECT_NE(error_of(all_types).find("-d all: a run measures one type"), std::string::npos);
@@ -105,6 +110,10 @@ TEST(BenchOptions, NcclTestsOptionsAreHonouredOrRefusedWithTheReason) {
   rooted.root = 4;
   EXPECT_THROW(check_against_world(rooted, 4), UsageError);
   EXPECT_NO_THROW(check_against_world(rooted, 5));
+  BenchOptions gathered = resolve(RawBenchOptions{});
+  gathered.per_iteration = true;
+  gathered.iterations = 100'000'000;
+  EXPECT_THROW(check_against_world(gathered, 3), UsageError);  // 2.4 GB of times at rank 0
 }
 
 TEST(BenchOptions, RunsAcrossNodesDropTheSharedMemoryAlgorithms) {

@@ -122,7 +122,21 @@ TEST(ResultsStore, RootAndMaxErrorRoundTripAndASchemaOneDatabaseIsUpgradedWhenWr
     EXPECT_EQ(read->measurements[0].root, -1);
     EXPECT_EQ(read->measurements.size(), written.measurements.size());
   }
+  const auto schema_version = [&] {
+    sqlite3* check = nullptr;
+    EXPECT_EQ(sqlite3_open(db.c_str(), &check), SQLITE_OK);
+    sqlite3_stmt* statement = nullptr;
+    sqlite3_prepare_v2(check, "SELECT value FROM meta WHERE key='schema_version'", -1, &statement, nullptr);
+    std::string version = sqlite3_step(statement) == SQLITE_ROW
+                              ? reinterpret_cast<const char*>(sqlite3_column_text(statement, 0))
+                              : "";
+    sqlite3_finalize(statement);
+    sqlite3_close(check);
+    return version;
+  };
+  EXPECT_EQ(schema_version(), "1");  // reading changed nothing
   Store store(db);  // upgraded
+  EXPECT_EQ(schema_version(), "2");
   const std::int64_t next = store.append(written);
   EXPECT_EQ(store.get(next)->measurements[0].root, 3);
   EXPECT_EQ(store.get(id)->measurements[0].root, -1);

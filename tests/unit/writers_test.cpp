@@ -281,6 +281,23 @@ TEST(TextWriter, AlltoallRowsCountPerPeerAndLeaveInPlaceUnchecked) {
   EXPECT_NE(text.find("# Collective test concluded: alltoall_perf\n"), std::string::npos) << text;
 }
 
+TEST(TextWriter, ItsOutputWithEveryOptionalColumnImportsBack) {
+  BenchOptions options;
+  options.stats = true;
+  options.per_iteration = true;
+  options.timestamps = true;
+  options.cputime = true;
+  const std::string text = text_of(options, {sample_row(1048576), sample_row(2097152)}, Collective::allreduce);
+  const auto records = results::records_from_nccl_tests_log(text, "ours.txt", std::nullopt);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].skipped_lines, 0u) << text;
+  const results::Record& record = records[0].record;
+  ASSERT_EQ(record.measurements.size(), 4u) << text;
+  EXPECT_EQ(record.measurements[0].median_us, 12.5);  // ours, from --stats
+  EXPECT_EQ(record.measurements[0].p99_us, 13.0);
+  EXPECT_EQ(record.environment["time_statistic"], "cputime");
+}
+
 TEST(TextWriter, ItsOutputImportsBackAsTheSameRecord) {
   const std::string text = text_of(BenchOptions{}, {sample_row(1048576), sample_row(2097152)}, Collective::allreduce);
   const auto records = results::records_from_nccl_tests_log(text, "ours.txt", std::nullopt);
