@@ -27,9 +27,31 @@ struct Buffers {
   std::vector<std::byte> host_input, host_output, host_expected;
 };
 
+// A host buffer seen from `offset` bytes on (nccl-tests' -u: misaligned buffers). Host memory only:
+// its copies are plain memcpy.
+class OffsetBuffer final : public Buffer {
+ public:
+  explicit OffsetBuffer(std::unique_ptr<Buffer> whole) : whole_(std::move(whole)) {}
+  void set_offset(std::size_t offset) { offset_ = std::min(offset, whole_->bytes()); }
+  void* data() override { return static_cast<std::byte*>(whole_->data()) + offset_; }
+  std::size_t bytes() const override { return whole_->bytes() - offset_; }
+  void copy_from_host(const void* source, std::size_t bytes) override { std::memcpy(data(), source, bytes); }
+  void copy_to_host(void* destination, std::size_t bytes) const override {
+    std::memcpy(destination, static_cast<const std::byte*>(whole_->data()) + offset_, bytes);
+  }
+  void fill_bytes(std::byte value, std::size_t bytes) override {
+    std::memset(data(), std::to_integer<int>(value), bytes);
+  }
+
+ private:
+  std::unique_ptr<Buffer> whole_;
+  std::size_t offset_ = 0;
+};
+
 // What the send buffer was last filled with.
 struct LoadedInput {
   Collective collective = Collective::allreduce;
+  DataType type = DataType::float32;
   std::uint64_t count = 0, count_per_call = 0, seed = 0;
   bool operator==(const LoadedInput&) const = default;
 };
@@ -50,8 +72,15 @@ struct Measurer::State {
     // A failure on one rank must not leave the others waiting in the first collective.
     int failed = 0;
     try {
-      buffers_.send = backend_.allocate(max_bytes);
-      buffers_.recv = backend_.allocate(max_bytes);
+      if (options_.unalign > 0) {
+        // Room for the offset of the widest type; set per measurement from its own type.
+        const std::uint64_t extra = static_cast<std::uint64_t>(options_.unalign) * 8;
+        buffers_.send = std::make_unique<OffsetBuffer>(backend_.allocate(max_bytes + extra));
+        buffers_.recv = std::make_unique<OffsetBuffer>(backend_.allocate(max_bytes + extra));
+      } else {
+        buffers_.send = backend_.allocate(max_bytes);
+        buffers_.recv = backend_.allocate(max_bytes);
+      }
       buffers_.host_input.resize(max_bytes);
       buffers_.host_output.resize(max_bytes);
       buffers_.host_expected.resize(max_bytes);
@@ -70,7 +99,14 @@ struct Measurer::State {
   }
 
   PlacementResult measure(BoundCollective& collective, const MessageShape& shape, bool in_place,
-                          const Repetitions& repetitions) {
+                          const Repetitions& repetitions, DataType type, ReduceOp op) {
+    type_ = type;
+    op_ = op;
+    if (options_.unalign > 0) {
+      const std::size_t offset = static_cast<std::size_t>(options_.unalign) * size_of(type);
+      for (Buffer* buffer : {buffers_.send.get(), buffers_.recv.get()}) static_cast<OffsetBuffer*>(buffer)->set_offset(offset);
+      send_holds_.reset();  // the same input at another address is another input
+    }
     const int nranks = world_.size();
     const CollectiveArgs args = make_args(shape, in_place);
     PlacementResult result;
@@ -141,15 +177,15 @@ struct Measurer::State {
     args.recv = buffers_.recv->data();
     args.send = in_place ? args.recv : buffers_.send->data();
     args.count = shape.count_per_call;
-    args.type = options_.type;
-    args.op = options_.op;
+    args.type = type_;
+    args.op = op_;
     return args;
   }
 
-  PatternSpec pattern(std::uint64_t seed) const { return {seed, options_.type, world_.size()}; }
+  PatternSpec pattern(std::uint64_t seed) const { return {seed, type_, world_.size()}; }
 
   PatternRequest request(Collective collective, const MessageShape& shape, std::uint64_t seed) const {
-    return {collective, seed, options_.type, options_.op, world_.size(), world_.rank(),
+    return {collective, seed, type_, op_, world_.size(), world_.rank(),
             static_cast<std::size_t>(shape.count_per_call)};
   }
 
@@ -158,7 +194,7 @@ struct Measurer::State {
   // holds this very input it is kept: tune and verify measure in many short blocks, and regenerating
   // a 64 MiB pattern each time would cost more than the calls it prepares.
   void load_inputs(Collective collective, const MessageShape& shape, bool in_place, std::uint64_t seed) {
-    const LoadedInput wanted{collective, shape.count, shape.count_per_call, seed};
+    const LoadedInput wanted{collective, type_, shape.count, shape.count_per_call, seed};
     if (!in_place && send_holds_ == wanted) return;
     Buffer& target = in_place ? *buffers_.recv : *buffers_.send;
     // A device backend generates the input where it lives; otherwise it is made here and copied over.
@@ -179,11 +215,11 @@ struct Measurer::State {
     buffers_.recv->copy_to_host(buffers_.host_output.data(), shape.bytes);
     void* expected = buffers_.host_expected.data();
     if (collective == Collective::allreduce) {
-      expected_allreduce(pattern(seed), options_.op, shape.count, expected);
+      expected_allreduce(pattern(seed), op_, shape.count, expected);
     } else {
       expected_alltoall(pattern(seed), world_.rank(), shape.count_per_call, expected);
     }
-    return count_mismatches(buffers_.host_output.data(), expected, shape.count, options_.type);
+    return count_mismatches(buffers_.host_output.data(), expected, shape.count, type_);
   }
 
   void call(BoundCollective& collective, const CollectiveArgs& args) {
@@ -215,6 +251,8 @@ struct Measurer::State {
   Watchdog* watchdog_;
   Buffers buffers_;
   std::optional<LoadedInput> send_holds_;
+  DataType type_ = DataType::float32;  // of the measurement in progress (-d all: one per row)
+  ReduceOp op_ = ReduceOp::sum;
 };
 
 
@@ -227,7 +265,12 @@ void Measurer::allocate(std::uint64_t max_bytes) { state_->allocate(max_bytes); 
 
 PlacementResult Measurer::measure(BoundCollective& collective, const MessageShape& shape, bool in_place,
                                   const Repetitions& repetitions) {
-  return state_->measure(collective, shape, in_place, repetitions);
+  return state_->measure(collective, shape, in_place, repetitions, state_->options_.type, state_->options_.op);
+}
+
+PlacementResult Measurer::measure(BoundCollective& collective, const MessageShape& shape, bool in_place,
+                                  const Repetitions& repetitions, DataType type, ReduceOp op) {
+  return state_->measure(collective, shape, in_place, repetitions, type, op);
 }
 
 }  // namespace cctune::bench

@@ -35,6 +35,9 @@ class Measurer {
   void allocate(std::uint64_t max_bytes);
   PlacementResult measure(BoundCollective& collective, const MessageShape& shape, bool in_place,
                           const Repetitions& repetitions);
+  // With a type and op of its own (bench -d all, -o all), not the options'.
+  PlacementResult measure(BoundCollective& collective, const MessageShape& shape, bool in_place,
+                          const Repetitions& repetitions, DataType type, ReduceOp op);
 
  private:
   struct State;

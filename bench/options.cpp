@@ -123,11 +123,10 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   BenchOptions options;
   const BackendEntry& backend = find_backend(raw.backend);
   options.backend = std::string(backend.name);
-  // nccl-tests' "all" runs every type (op) in one table; here a run has one of each.
-  if (raw.dtype == "all") CCTUNE_USAGE_ERROR("-d all: a run measures one type so far; run once per type");
-  if (raw.op == "all") CCTUNE_USAGE_ERROR("-o all: a run measures one op so far; run once per op");
-  options.type = parse_datatype(raw.dtype);
-  options.op = parse_reduce_op(raw.op);
+  // nccl-tests' "all": every type (op) the backend has, each with every size, in the same table.
+  const bool all_types = raw.dtype == "all", all_ops = raw.op == "all";
+  options.type = all_types ? all_datatypes().front() : parse_datatype(raw.dtype);
+  options.op = all_ops ? all_reduce_ops().front() : parse_reduce_op(raw.op);
 
   std::vector<Collective> collectives;
   for (const auto& name : split_list(raw.collectives)) {
@@ -139,8 +138,35 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   }
   if (collectives.empty()) CCTUNE_USAGE_ERROR("--collective needs at least one name");
   const bool reduces = std::find(collectives.begin(), collectives.end(), Collective::allreduce) != collectives.end();
-  if (reduces) check_supported(options.type, options.op);
-  for (Collective c : collectives) backend.check(c, options.type, options.op);
+  if (!all_types && !all_ops) {
+    if (reduces) check_supported(options.type, options.op);
+    for (Collective c : collectives) backend.check(c, options.type, options.op);
+  }
+  // What each collective measures under "all": the pairs the backend defines (alltoall has no op).
+  const auto pairs_for = [&](Collective c) {
+    std::vector<TypeAndOp> pairs;
+    const std::vector<DataType> types = all_types ? std::vector<DataType>(all_datatypes().begin(), all_datatypes().end())
+                                                  : std::vector<DataType>{options.type};
+    const std::vector<ReduceOp> ops = c == Collective::alltoall ? std::vector<ReduceOp>{options.op}
+                                      : all_ops ? std::vector<ReduceOp>(all_reduce_ops().begin(), all_reduce_ops().end())
+                                                : std::vector<ReduceOp>{options.op};
+    for (DataType type : types) {
+      for (ReduceOp op : ops) {
+        try {
+          if (c == Collective::allreduce) check_supported(type, op);
+          backend.check(c, type, op);
+        } catch (const UsageError&) {
+          continue;
+        }
+        pairs.push_back({type, op});
+      }
+    }
+    if (pairs.empty()) {
+      CCTUNE_USAGE_ERROR(fmt::format("-d {} -o {}: backend {} defines no such {}", raw.dtype, raw.op, backend.name,
+                                     to_string(c)));
+    }
+    return pairs;
+  };
 
   const auto requested = split_list(raw.algorithms);
   if (requested.empty()) CCTUNE_USAGE_ERROR("--algorithm needs a name, a comma-separated list, or all");
@@ -158,7 +184,7 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   }
   const bool by_default = std::find(requested.begin(), requested.end(), kDefaultAlgorithm) != requested.end();
   for (Collective c : collectives) {
-    AlgorithmSelection selection{c, {}, {}};
+    AlgorithmSelection selection{c, {}, {}, {}};
     bool first = true;  // a backend lists its library's own algorithm first
     for (const auto& info : backend.algorithms()) {
       if (info.collective != c) continue;
@@ -171,6 +197,7 @@ BenchOptions resolve(const RawBenchOptions& raw) {
         selection.named.emplace_back(info.name);
       }
     }
+    if (all_types || all_ops) selection.rows_of = pairs_for(c);
     if (!selection.algorithms.empty()) options.selections.push_back(std::move(selection));
   }
 
@@ -189,6 +216,9 @@ BenchOptions resolve(const RawBenchOptions& raw) {
   }
   options.sizes = make_size_plan(options.range);
   check_plan_fits(options.sizes, options.type);
+  for (const auto& selection : options.selections) {
+    for (const TypeAndOp& pair : selection.rows_of) check_plan_fits(options.sizes, pair.type);
+  }
 
   if (raw.iterations < 1 || raw.iterations > kMaxIterations) {
     CCTUNE_USAGE_ERROR(fmt::format("-n {} must be at least 1 (1 to {})", raw.iterations, kMaxIterations));
@@ -356,7 +386,10 @@ void apply_nccl_tests_options(const NcclTestsOptions& given, BenchOptions& optio
     CCTUNE_USAGE_ERROR("-V: NCCL's device implementations (-D) are not available in cctune");
   }
   options.memory_report = value("-M", given.memory, 0, 1, 0) == 1;
-  only("-u", given.unalign, 0, 1'000'000, "misaligned buffers are not implemented yet");
+  options.unalign = static_cast<int>(value("-u", given.unalign, 0, 1'000'000, 0));
+  if (options.unalign != 0 && !host) {
+    CCTUNE_USAGE_ERROR(fmt::format("-u {}: misaligned device buffers are not implemented yet", options.unalign));
+  }
   options.per_iteration = value("-I", given.per_iter_timing, 0, 1, 0) == 1;
   options.per_iteration_skip = static_cast<int>(value("-K", given.per_iter_skip, 0, kMaxIterations, 0));
   if (options.per_iteration_skip >= options.iterations) {

@@ -26,10 +26,17 @@ struct InjectedDelay {
 };
 InjectedDelay parse_injected_delay(const std::string& text);
 
+// One type and reduction a table's rows are measured with (several with nccl-tests' -d all, -o all).
+struct TypeAndOp {
+  DataType type;
+  ReduceOp op;
+};
+
 struct AlgorithmSelection {
   Collective collective;
   std::vector<std::string> algorithms;
   std::vector<std::string> named;  // those the user named (not through "all"): never skipped silently
+  std::vector<TypeAndOp> rows_of;  // in row order, each with every size; empty: the options' type and op
 };
 
 struct BenchOptions {
@@ -63,6 +70,7 @@ struct BenchOptions {
   bool cputime = false;         // -C 1: the time column is labelled cputime (host timing, as on mpi)
   bool memory_report = false;   // -M 1: a memory usage line after each table
   int root = 0;                 // -r: no collective of ours has a root; kept for the header
+  int unalign = 0;              // -u: send and receive buffers start this many elements past an aligned address
 };
 
 // nccl-tests' options as typed (empty: not given). Each is either honoured with nccl-tests' meaning,

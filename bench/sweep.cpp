@@ -122,10 +122,15 @@ std::uint64_t run_sweep(Backend& backend, const Communicator& world, const Bench
   for (const auto& selection : options.selections) {
     for (const auto& algorithm : selection.algorithms) {
       Table& table = tables.emplace_back(Table{selection.collective, algorithm, nullptr, {}});
-      for (const std::uint64_t size : options.sizes) {
-        table.rows.push_back({selection.collective, options.backend, algorithm,
-                              shape_of(size, selection.collective, options.type, world.size()), options.type,
-                              options.op, {}, {}});
+      // nccl-tests' -d all / -o all: every size of each type and op in turn, in one table.
+      const std::vector<TypeAndOp> pairs =
+          selection.rows_of.empty() ? std::vector<TypeAndOp>{{options.type, options.op}} : selection.rows_of;
+      for (const TypeAndOp& pair : pairs) {
+        for (const std::uint64_t size : options.sizes) {
+          table.rows.push_back({selection.collective, options.backend, algorithm,
+                                shape_of(size, selection.collective, pair.type, world.size()), pair.type, pair.op,
+                                {}, {}});
+        }
       }
     }
   }
@@ -151,7 +156,7 @@ std::uint64_t run_sweep(Backend& backend, const Communicator& world, const Bench
         if (cycle > 0) {
           for (Row& row : table.rows) row.out_of_place = row.in_place = PlacementResult{};
         }
-        for (std::size_t i = 0; i < options.sizes.size() && !stopped; ++i) {
+        for (std::size_t i = 0; i < table.rows.size() && !stopped; ++i) {
           Row& row = table.rows[i];
           for (const bool in_place : {false, true}) {
             const std::string what = fmt::format("{} {} {} B {}", to_string(table.collective), table.algorithm,
@@ -162,11 +167,12 @@ std::uint64_t run_sweep(Backend& backend, const Communicator& world, const Bench
                                          rounds > 1 ? fmt::format("round {}/{} ", round + 1, rounds) : std::string(),
                                          cycles != 1 ? fmt::format("cycle {} ", cycle + 1) : std::string(), t + 1,
                                          tables.size(), to_string(table.collective), table.algorithm,
-                                         format_size(row.shape.bytes), i + 1, options.sizes.size(),
+                                         format_size(row.shape.bytes), i + 1, table.rows.size(),
                                          in_place ? "in-place" : "out-of-place"));
             }
             add_round(in_place ? row.in_place : row.out_of_place,
-                      measurer.measure(*table.bound, row.shape, in_place, repetitions), row, world.size());
+                      measurer.measure(*table.bound, row.shape, in_place, repetitions, row.type, row.op), row,
+                      world.size());
           }
           if (!last_round) continue;
           totals.add(row);

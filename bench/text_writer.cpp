@@ -87,9 +87,9 @@ void TextWriter::begin_table(Collective collective, const std::string& algorithm
                                                : fmt::format("{}(factor)", options_.range.factor);
   fmt::print(out_,
              "# nThread 1 nGpus 1 minBytes {} maxBytes {} step: {} warmup iters: {} iters: {} agg iters: {} "
-             "validation: {} graph: 0 unalign: 0\n#\n# Using devices\n",
+             "validation: {} graph: 0 unalign: {}\n#\n# Using devices\n",
              options_.range.min_bytes, options_.range.max_bytes, step, options_.warmup, options_.iterations,
-             options_.agg_iterations, options_.check_iterations > 0 ? 1 : 0);
+             options_.agg_iterations, options_.check_iterations > 0 ? 1 : 0, options_.unalign);
   if (options_.per_iteration) {
     fmt::print(out_, "# Per-Iteration Report: host timing; i_* over the slowest rank's time per iteration{}\n",
                options_.per_iteration_skip ? fmt::format(", first {} left out", options_.per_iteration_skip) : "");

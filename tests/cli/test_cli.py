@@ -5,6 +5,7 @@ import re
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import tempfile
 import time
@@ -182,6 +183,32 @@ class BenchJson(unittest.TestCase):
         proc = run(mpirun(1, "bench", "-b", "8", "-e", "128M", "-f", "2", "-g", "8"))
         self.assertEqual(proc.returncode, 2, proc.stderr)
         self.assertIn("-g 8: cctune drives one device per process; launch one rank per GPU", proc.stderr)
+
+    def test_every_type_and_op_in_one_table_on_misaligned_buffers_is_right(self):
+        # nccl-tests' -d all -o all, and -u 3: buffers 3 elements past an aligned address.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "all.json")
+            proc = run(mpirun(3, "bench", "--collective", "all", "--algorithm", "mpi,ring,pairwise", "-d", "all", "-o", "all",
+                              "-u", "3", "-b", "8", "-e", "4K", "-f", "8", "-n", "2", "-w", "1", "-c", "1", "--no-db",
+                              "--no-progress", "-J", path))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn(" unalign: 3\n", proc.stdout)
+            with open(path) as f:
+                rows = json.load(f)["results"]
+        types = {"float", "double", "int32", "half", "bfloat16"}
+        pairs = {(r["cctune"]["collective"], r["cctune"]["algorithm"], r["type"], r["redop"]) for r in rows}
+        for algorithm in ("mpi", "ring"):
+            expected = {("allreduce", algorithm, t, op) for t in types for op in ("sum", "max", "min", "avg")}
+            expected.discard(("allreduce", algorithm, "int32", "avg"))
+            self.assertEqual({p for p in pairs if p[:2] == ("allreduce", algorithm)}, expected)
+        for algorithm in ("mpi", "pairwise"):
+            self.assertEqual({p for p in pairs if p[:2] == ("alltoall", algorithm)},
+                             {("alltoall", algorithm, t, "none") for t in types})
+        for row in rows:
+            for placement in ("out_of_place", "in_place"):
+                self.assertEqual(row["cctune"][placement]["nwrong"], 0, (row["type"], row["redop"], row["size"]))
+        # One table per algorithm: the type and redop columns tell the rows apart.
+        self.assertEqual(proc.stdout.count("# Collective test starting:"), 4)
 
     def test_run_cycles_repeat_the_table_and_zero_runs_until_interrupted(self):
         proc = run(mpirun(2, "bench", "-b", "8", "-e", "64", "-f", "2", "-N", "2", "-n", "2", "-w", "0", "--no-db",
@@ -751,11 +778,16 @@ class Export(unittest.TestCase):
                 proc = run([CCTUNE, "export", path])
                 self.assertEqual(proc.returncode, 0, proc.stderr)
                 self.assertTrue(os.path.exists(os.path.join(name, "ompi-rules.conf")))
-            default = self.allreduce_4mib_us()
+            # The machine drifts between two speeds: the plain job and the algorithm-0 file alternate,
+            # three launches each, and their medians are compared (one pair of launches once differed 2.06x).
+            defaults, unforced_runs = [], []
+            for _ in range(3):
+                defaults.append(self.allreduce_4mib_us())
+                unforced_runs.append(self.allreduce_4mib_us(os.path.join(same, "cctune.env")))
             forced = self.allreduce_4mib_us(os.path.join(slow, "cctune.env"))
-            unforced = self.allreduce_4mib_us(os.path.join(same, "cctune.env"))
-        self.assertGreater(forced, 3 * default, (default, forced, unforced))
-        self.assertLess(unforced, 2 * default, (default, forced, unforced))
+        default, unforced = statistics.median(defaults), statistics.median(unforced_runs)
+        self.assertGreater(forced, 3 * default, (defaults, forced, unforced_runs))
+        self.assertLess(unforced, 2 * default, (defaults, forced, unforced_runs))
 
     def test_ompi_algorithms_are_forced_inside_one_launch(self):
         # Open MPI's segment-size parameter only matters where algorithm 5 (segmented ring) is in force:

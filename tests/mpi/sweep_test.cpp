@@ -77,7 +77,7 @@ class DeviceStyleBackend final : public WrappedMpiBackend {
 
 BenchOptions small_options(Collective collective, const std::string& algorithm) {
   BenchOptions options;
-  options.selections = {{collective, {algorithm}, {}}};
+  options.selections = {{collective, {algorithm}, {}, {}}};
   options.sizes = {64, 4096, 65536};
   options.iterations = 4;
   options.warmup = 1;

@@ -54,7 +54,7 @@ TEST(Tune, ChoosesAcrossTwoBackendsAndVerifiesTheProfileItWrote) {
   TuneOptions options;
   options.backend = "cuda";
   options.sizes = {64, 512, 4096, 65536};
-  options.bench.selections = {{Collective::allreduce, {}, {}}, {Collective::alltoall, {}, {}}};
+  options.bench.selections = {{Collective::allreduce, {}, {}, {}}, {Collective::alltoall, {}, {}, {}}};
   options.bench.sizes = options.sizes;
   options.search = {2, 2};
   options.confirm_rounds = 3;
