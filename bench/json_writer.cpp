@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <filesystem>
 
 #include "collectives/error.hpp"
@@ -209,9 +210,15 @@ Json JsonWriter::head_to_json(const RunInfo& info, const BenchOptions& options) 
     const auto at = static_cast<std::size_t>(r);
     // nccl-tests cuts the host name at its first dot.
     const std::string host = info.hosts[at].substr(0, info.hosts[at].find('.'));
-    devices.push_back({{"rank", r}, {"group", 0}, {"pid", info.pids[at]}, {"hostname", host},
-                       {"device", info.devices.empty() ? -1 : 0}, {"device_hex", info.devices.empty() ? "cpu" : ""},
-                       {"device_info", info.devices.empty() ? "host memory" : info.devices[at]}});
+    Json device = {{"rank", r}, {"group", 0}, {"pid", info.pids[at]}, {"hostname", host}, {"device", -1},
+                   {"device_hex", "cpu"}, {"device_info", "host memory"}};
+    if (!info.devices.empty()) {
+      const auto d = parse_device_description(info.devices[at]);
+      device["device"] = d ? d->ordinal : 0;
+      device["device_hex"] = d ? d->bus : "";
+      device["device_info"] = d ? d->name : info.devices[at];
+    }
+    devices.push_back(device);
   }
   config["devices"] = devices;
   head["config"] = config;
@@ -260,6 +267,11 @@ void JsonWriter::row(const Row& row) {
   std::lock_guard lock(mutex_);
   totals_.add(row);
   rows_.push_back(row_to_json(row, options_));
+  // Cycles (-N) may add rows for hours, and each write is the whole document: past a few hundred
+  // rows the file is rewritten at most once a second, so at most a second of rows is not yet in it.
+  const auto now = std::chrono::steady_clock::now();
+  if (options_.run_cycles != 1 && rows_.size() > 256 && now - last_write_ < std::chrono::seconds(1)) return;
+  last_write_ = now;
   write(false);
 }
 

@@ -5,6 +5,7 @@
 // crash, kill -9 or a watchdog abort keeps every finished row in a file any JSON parser loads
 // ("complete": false marks such a file), and a write that fails (a full disk) leaves the last
 // complete version in place, whether of this run or of the one before.
+#include <chrono>
 #include <cstdio>
 #include <mutex>
 #include <optional>
@@ -59,6 +60,7 @@ class JsonWriter final : public Sink {
   std::vector<nlohmann::ordered_json> rows_;
   std::optional<std::string> failure_;
   bool written_ = false;  // a whole document reached the file once
+  std::chrono::steady_clock::time_point last_write_{};
   TableTotals totals_;
   nlohmann::ordered_json tables_ = nlohmann::ordered_json::array();
   std::string current_collective_, current_algorithm_;

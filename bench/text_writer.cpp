@@ -56,6 +56,17 @@ Summary per_iteration_summary(const PlacementResult& p, int skip) {
   return kept.empty() ? Summary{} : summarize(kept);
 }
 
+std::optional<DeviceDescription> parse_device_description(const std::string& text) {
+  unsigned domain = 0, bus = 0, device = 0, function = 0;
+  int ordinal = -1, used = 0;
+  if (std::sscanf(text.c_str(), "%d [%x:%x:%x.%x] %n", &ordinal, &domain, &bus, &device, &function, &used) != 5 ||
+      ordinal < 0 || used <= 0 || domain > 0xffff || bus > 0xff || device > 0xff) {
+    return std::nullopt;
+  }
+  return DeviceDescription{ordinal, fmt::format("{:04x}:{:02x}:{:02x}", domain, bus, device),
+                           text.substr(static_cast<std::size_t>(used))};
+}
+
 std::string_view nccl_tests_binary(Collective collective) {
   switch (collective) {
     case Collective::allreduce: return "all_reduce_perf";
@@ -97,8 +108,13 @@ void TextWriter::begin_table(Collective collective, const std::string& algorithm
   for (int r = 0; r < info_.nranks; ++r) {
     const std::string& host = info_.hosts[static_cast<std::size_t>(r)];
     if (!info_.devices.empty()) {
-      fmt::print(out_, "#  Rank {:2} Group  0 Pid {:6} on {:>10} device {}\n", r, info_.pids[r], host,
-                 info_.devices[static_cast<std::size_t>(r)]);
+      const std::string& device = info_.devices[static_cast<std::size_t>(r)];
+      if (const auto d = parse_device_description(device)) {
+        fmt::print(out_, "#  Rank {:2} Group  0 Pid {:6} on {:>10} device {:2} [{}] {}\n", r, info_.pids[r], host,
+                   d->ordinal, d->bus, d->name);
+      } else {
+        fmt::print(out_, "#  Rank {:2} Group  0 Pid {:6} on {:>10} device {}\n", r, info_.pids[r], host, device);
+      }
       continue;
     }
     fmt::print(out_, "#  Rank {:2} Group  0 Pid {:6} on {:>10} device {:2} [cpu] host memory\n", r, info_.pids[r],

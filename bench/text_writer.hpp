@@ -36,6 +36,14 @@ Summary per_iteration_summary(const PlacementResult& placement, int skip);
 // nccl-tests' standard deviation (over n, where Summary's is over n - 1).
 double population_stdev(const Summary& summary);
 
+// A device backend's "1 [0000:1B:00.0] NVIDIA H200" as nccl-tests prints a device: its ordinal, the
+// bus id as "%04x:%02x:%02x" ("0000:1b:00") and its name; nullopt when it is not in that form.
+struct DeviceDescription {
+  int ordinal = 0;
+  std::string bus, name;
+};
+std::optional<DeviceDescription> parse_device_description(const std::string& text);
+
 // nccl-tests' binary for a collective ("all_reduce_perf").
 std::string_view nccl_tests_binary(Collective collective);
 

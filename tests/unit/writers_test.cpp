@@ -269,6 +269,35 @@ TEST(TextWriter, WideValuesNeverOverflowTheirColumnAndStatsOnlyWhenAsked) {
   EXPECT_NE(with.find("#wrong       min    median       p99 \n"), std::string::npos) << with;
 }
 
+TEST(TextWriter, DevicesArePrintedAndWrittenAsNcclTestsDoes) {
+  const auto d = parse_device_description("1 [0000:1B:00.0] NVIDIA H200");
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->ordinal, 1);
+  EXPECT_EQ(d->bus, "0000:1b:00");
+  EXPECT_EQ(d->name, "NVIDIA H200");
+  EXPECT_FALSE(parse_device_description("cpu").has_value());
+  RunInfo info = sample_info();
+  info.devices = {"0 [0000:19:00.0] NVIDIA H200", "1 [0000:3B:00.0] NVIDIA H200"};
+  const nlohmann::ordered_json head = JsonWriter::head_to_json(info, BenchOptions{});
+  EXPECT_EQ(head["config"]["devices"][1]["device"], 1);
+  EXPECT_EQ(head["config"]["devices"][1]["device_hex"], "0000:3b:00");
+  EXPECT_EQ(head["config"]["devices"][1]["device_info"], "NVIDIA H200");
+  char* buffer = nullptr;
+  std::size_t size = 0;
+  std::FILE* out = open_memstream(&buffer, &size);
+  {
+    TextWriter writer(out);
+    writer.begin(info, BenchOptions{});
+    writer.begin_table(Collective::allreduce, "nccl");
+  }
+  std::fclose(out);
+  const std::string text(buffer, size);
+  std::free(buffer);
+  EXPECT_NE(text.find("#  Rank  1 Group  0 Pid     11 on      node1 device  1 [0000:3b:00] NVIDIA H200\n"),
+            std::string::npos)
+      << text;
+}
+
 TEST(TextWriter, AlltoallRowsCountPerPeerAndLeaveInPlaceUnchecked) {
   Row row = sample_row(1048576);
   row.collective = Collective::alltoall;
