@@ -28,12 +28,6 @@ void TableTotals::add(const Row& row) {
   }
 }
 
-std::string format_time_us(double us) {
-  if (us >= 10000.0) return fmt::format("{:7.0f}", us);
-  if (us >= 100.0) return fmt::format("{:7.1f}", us);
-  return fmt::format("{:7.2f}", us);
-}
-
 std::string float_field(double value, int width) {
   const auto fits = [&](const std::string& text) { return static_cast<int>(text.size()) <= width; };
   for (const char* spec : {"{:.2f}", "{:.1f}", "{:.0f}", "{:.1e}"}) {

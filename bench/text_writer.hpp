@@ -56,7 +56,5 @@ std::string float_field(double value, int width);
 // table with exit 0. `what` names the stream in the message ("standard output").
 std::optional<std::string> write_failure(std::FILE* out, std::string_view what);
 
-// nccl-tests prints times with fewer decimals as they grow; so do we.
-std::string format_time_us(double microseconds);
 
 }  // namespace cctune::bench

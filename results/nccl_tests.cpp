@@ -532,14 +532,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-[[noreturn]] void refuse_json(const std::string& name, const std::string& why) {
-  CCTUNE_USAGE_ERROR(printable(name) + ": " + why);
-}
-
-std::string shown(const Json& value) {
-  const std::string text = value.dump();
-  return printable(text.size() > 40 ? text.substr(0, 40) + "..." : text);
-}
 
 // A number where nccl-tests writes one: its doubles ("%lf"), or the string "nan" it writes for NaN
 // (a placement that did not run), which reads as NaN and makes the row unreadable.
@@ -549,21 +541,17 @@ double number_at(const Json& object, const char* key, const std::string& name, c
   if (it == object.end() || it->is_null()) return fallback;
   if (it->is_number()) return it->get<double>();
   if (it->is_string() && (*it == "nan" || *it == "-nan")) return std::nan("");
-  refuse_json(name, fmt::format("{}.{}: {} is not a number", where, key, shown(*it)));
+  refuse(name, fmt::format("{}.{}: {} is not a number", where, key, shown(*it)));
 }
 
 std::uint64_t whole_at(const Json& object, const char* key, const std::string& name, const std::string& where) {
   const auto it = object.find(key);
-  if (it == object.end()) refuse_json(name, fmt::format("{}: no \"{}\"", where, key));
+  if (it == object.end()) refuse(name, fmt::format("{}: no \"{}\"", where, key));
   if (it->is_number_unsigned()) return it->get<std::uint64_t>() <= kMaxRecordInteger ? it->get<std::uint64_t>() : ~0ull;
   if (it->is_number_integer() && it->get<std::int64_t>() >= 0) return static_cast<std::uint64_t>(it->get<std::int64_t>());
-  refuse_json(name, fmt::format("{}.{}: {} is not a whole number from 0 to 2^63-1", where, key, shown(*it)));
+  refuse(name, fmt::format("{}.{}: {} is not a whole number from 0 to 2^63-1", where, key, shown(*it)));
 }
 
-std::string text_at(const Json& object, const char* key) {
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // The root nccl-tests writes as its "%6i" string ("    -1"), or as a number.
 int root_at(const Json& row, const std::string& name, const std::string& where) {
@@ -576,7 +564,7 @@ int root_at(const Json& row, const std::string& name, const std::string& where) 
   std::string text = it->is_string() ? it->get<std::string>() : std::string();
   text.erase(0, text.find_first_not_of(' '));
   if (!text.empty() && parse_root(text, root)) return root;
-  refuse_json(name, fmt::format("{}.root: {} is not a rank or -1", where, shown(*it)));
+  refuse(name, fmt::format("{}.root: {} is not a rank or -1", where, shown(*it)));
 }
 
 Measurement placement_of(const Json& row, const char* key, bool in_place, const Measurement& base,
@@ -638,26 +626,26 @@ bool is_nccl_tests_json(const Json& document) {
 std::vector<Measurement> measurements_from_nccl_tests_row(const Json& row, const std::string& name,
                                                           const std::string& where, const std::string& collective,
                                                           std::size_t& skipped) {
-  if (!row.is_object()) refuse_json(name, fmt::format("{}: {} is not an object", where, shown(row)));
+  if (!row.is_object()) refuse(name, fmt::format("{}: {} is not an object", where, shown(row)));
   Measurement base;
   base.collective = collective;
   base.backend = base.algorithm = "nccl";
   if (row.contains("cctune") && row["cctune"].is_object()) {
     const Json& ours = row["cctune"];
-    if (!text_at(ours, "collective").empty()) base.collective = text_at(ours, "collective");
-    base.backend = text_at(ours, "backend");
-    base.algorithm = text_at(ours, "algorithm");
+    if (!json_string(ours, "collective").empty()) base.collective = json_string(ours, "collective");
+    base.backend = json_string(ours, "backend");
+    base.algorithm = json_string(ours, "algorithm");
   }
   if (base.collective.empty()) {
-    refuse_json(name, "\"args\" does not name the binary (all_reduce_perf, ...): give --collective");
+    refuse(name, "\"args\" does not name the binary (all_reduce_perf, ...): give --collective");
   }
-  base.datatype = text_at(row, "type");
-  base.op = text_at(row, "redop").empty() ? "none" : text_at(row, "redop");
+  base.datatype = json_string(row, "type");
+  base.op = json_string(row, "redop").empty() ? "none" : json_string(row, "redop");
   base.bytes = whole_at(row, "size", name, where);
   base.count = row.contains("count") ? whole_at(row, "count", name, where) : 0;
   base.root = root_at(row, name, where);
   if (base.bytes > kMaxRecordInteger || base.count > kMaxRecordInteger) {
-    refuse_json(name, where + ": size or count beyond 2^63-1");
+    refuse(name, where + ": size or count beyond 2^63-1");
   }
   std::vector<Measurement> measurements;
   for (const auto& [key, in_place] : {std::pair{"out_of_place", false}, std::pair{"in_place", true}}) {
@@ -674,12 +662,12 @@ std::vector<Measurement> measurements_from_nccl_tests_row(const Json& row, const
 
 Record record_from_nccl_tests_json(const Json& document, const std::string& name,
                                    const std::optional<std::string>& collective) {
-  if (!is_nccl_tests_json(document)) refuse_json(name, "not nccl-tests JSON (no numeric \"version\" and \"results\")");
+  if (!is_nccl_tests_json(document)) refuse(name, "not nccl-tests JSON (no numeric \"version\" and \"results\")");
   const Json* ours = document.contains("cctune") && document["cctune"].is_object() ? &document["cctune"] : nullptr;
   Record record;
   record.kind = ours ? "bench" : "nccl-tests";
-  record.started = text_at(document, "start_time");
-  record.ended = text_at(document, "end_time");
+  record.started = json_string(document, "start_time");
+  record.ended = json_string(document, "end_time");
   std::vector<std::string> args;
   if (document.contains("args") && document["args"].is_array()) {
     for (const Json& arg : document["args"]) {
@@ -703,7 +691,7 @@ Record record_from_nccl_tests_json(const Json& document, const std::string& name
   if (devices && devices->is_array()) {
     for (const Json& device : *devices) {
       if (!device.is_object()) continue;
-      const std::string host = text_at(device, "hostname").empty() ? text_at(device, "host") : text_at(device, "hostname");
+      const std::string host = json_string(device, "hostname").empty() ? json_string(device, "host") : json_string(device, "hostname");
       if (!host.empty()) hosts.insert(host);
     }
     std::uint64_t per_process = 1;
@@ -717,7 +705,7 @@ Record record_from_nccl_tests_json(const Json& document, const std::string& name
       }
     }
     const std::uint64_t ranks = devices->size() * per_process;
-    if (ranks > 100'000'000) refuse_json(name, "devices: more ranks than can be counted");
+    if (ranks > 100'000'000) refuse(name, "devices: more ranks than can be counted");
     record.nranks = static_cast<int>(ranks);
   }
   record.nnodes = static_cast<int>(hosts.size());
@@ -739,11 +727,11 @@ Record record_from_nccl_tests_json(const Json& document, const std::string& name
   record.complete = document.contains("average_bus_bandwidth") || document.contains("average_bus_bandwidith");
   if (ours) {
     // Ours: who ran it, where, and whether it finished, from the run itself.
-    record.cctune_version = text_at(*ours, "version");
-    record.git_revision = text_at(*ours, "git_revision");
-    record.command = text_at(*ours, "command").empty() ? record.command : text_at(*ours, "command");
-    record.started = text_at(*ours, "start_time");
-    record.ended = text_at(*ours, "end_time");
+    record.cctune_version = json_string(*ours, "version");
+    record.git_revision = json_string(*ours, "git_revision");
+    record.command = json_string(*ours, "command").empty() ? record.command : json_string(*ours, "command");
+    record.started = json_string(*ours, "start_time");
+    record.ended = json_string(*ours, "end_time");
     record.complete = ours->contains("complete") && (*ours)["complete"].is_boolean() && (*ours)["complete"].get<bool>();
     for (const char* key : {"nranks", "nnodes"}) {
       const auto it = ours->find(key);
@@ -764,7 +752,7 @@ Record record_from_nccl_tests_json(const Json& document, const std::string& name
     }
   }
   if (record.measurements.empty() && (record.skipped_rows > 0 || !ours)) {
-    refuse_json(name, record.skipped_rows ? fmt::format("no readable row: all {} have times that are not positive "
+    refuse(name, record.skipped_rows ? fmt::format("no readable row: all {} have times that are not positive "
                                                         "finite numbers", record.skipped_rows)
                                           : "no results in it");
   }

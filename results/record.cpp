@@ -11,16 +11,13 @@
 #include "results/text.hpp"
 
 namespace cctune::results {
-namespace {
 
 using Json = nlohmann::json;
 
-[[noreturn]] void refuse(const std::string& name, const std::string& reason) {
+void refuse(const std::string& name, const std::string& reason) {
   CCTUNE_USAGE_ERROR(printable(name) + ": " + reason);
 }
 
-// A value as messages quote it: short, and with nothing a terminal would act on. A list or an object
-// is named, not written out: dump() recurses once per level of nesting.
 std::string shown(const Json& value) {
   if (value.is_array()) return "a list";
   if (value.is_object()) return "an object";
@@ -28,6 +25,9 @@ std::string shown(const Json& value) {
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return printable(text);
 }
+
+namespace {
+
 
 // The members of one object of a file, each checked to be the kind of value it must be, and named in
 // messages by where it is ("results[3].size"). nlohmann's own conversions would turn -1 into 2^64-1,

@@ -54,6 +54,13 @@ std::string unreadable(const Measurement& m);
 // NAME the file it came from or "record ID"; "" when nothing was left out.
 std::string skipped_note(const Record& record);
 
+// Every reader's refusal: UsageError "NAME: reason" (NAME made printable).
+[[noreturn]] void refuse(const std::string& name, const std::string& reason);
+
+// A JSON value as messages quote it: short, and with nothing a terminal would act on (invalid UTF-8
+// replaced). A list or an object is named, not written out: dump() recurses once per level of nesting.
+std::string shown(const nlohmann::json& value);
+
 // An object's string member, or "" when it is missing, null or not a string (an unfinished run has
 // "end_time": null; hand-made files may lack anything).
 std::string json_string(const nlohmann::json& object, const char* key);

@@ -343,9 +343,12 @@ TEST(TextWriter, ItsOutputImportsBackAsTheSameRecord) {
 }
 
 TEST(TextWriter, TimePrecisionShrinksAsTimesGrow) {
-  EXPECT_EQ(format_time_us(12.345), "  12.35");
-  EXPECT_EQ(format_time_us(123.45), "  123.5");
-  EXPECT_EQ(format_time_us(12345.6), "  12346");
+  // nccl-tests 2.19.6's getFloatStr: two decimals while they fit the column, then fewer, then an exponent.
+  EXPECT_EQ(float_field(12.345, 7), "  12.35");
+  EXPECT_EQ(float_field(123.45, 7), " 123.45");
+  EXPECT_EQ(float_field(12345.6, 7), "12345.6");
+  EXPECT_EQ(float_field(1234567.0, 7), "1234567");
+  EXPECT_EQ(float_field(12345678.9, 7), "1.2e+07");
 }
 
 }  // namespace
