@@ -61,8 +61,9 @@ Json placement_to_json(const PlacementResult& p, bool cputime, bool checked) {
 }
 
 // Our statistics of a placement, under the row's "cctune" key.
-Json our_placement(const PlacementResult& p) {
+Json our_placement(const PlacementResult& p, std::optional<double> sol_pct) {
   Json j;
+  j["sol_pct"] = sol_pct ? Json(*sol_pct) : Json(nullptr);
   j["nwrong"] = p.wrong ? Json(*p.wrong) : Json(nullptr);
   j["min_us"] = p.slowest.min;
   j["median_us"] = p.slowest.median;
@@ -136,7 +137,7 @@ std::string JsonWriter::path() const {
   return path_;
 }
 
-Json JsonWriter::row_to_json(const Row& row, const BenchOptions& options) {
+Json JsonWriter::row_to_json(const Row& row, const BenchOptions& options, const SolBounds& sol) {
   Json j;
   j["size"] = row.shape.bytes;
   j["count"] = row.shape.count_per_call;
@@ -156,8 +157,8 @@ Json JsonWriter::row_to_json(const Row& row, const BenchOptions& options) {
   ours["algorithm"] = row.algorithm;
   ours["requested_size"] = row.shape.requested_bytes;
   ours["buffer_count"] = row.shape.count;
-  ours["out_of_place"] = our_placement(row.out_of_place);
-  ours["in_place"] = our_placement(row.in_place);
+  ours["out_of_place"] = our_placement(row.out_of_place, sol.percent(row.collective, row.out_of_place.busbw_gbs));
+  ours["in_place"] = our_placement(row.in_place, sol.percent(row.collective, row.in_place.busbw_gbs));
   j["cctune"] = ours;
   return j;
 }
@@ -242,6 +243,11 @@ Json JsonWriter::cctune_to_json(const RunInfo& info, const BenchOptions& options
   j["nnodes"] = info.nnodes;
   j["ranks_per_node"] = info.ranks_per_node;
   j["hosts"] = info.hosts;
+  Json sol;
+  sol["allreduce_busbw_gbs"] = info.sol.allreduce_busbw_gbs > 0 ? Json(info.sol.allreduce_busbw_gbs) : Json(nullptr);
+  sol["alltoall_busbw_gbs"] = info.sol.alltoall_busbw_gbs > 0 ? Json(info.sol.alltoall_busbw_gbs) : Json(nullptr);
+  sol["basis"] = info.sol.basis;
+  j["speed_of_light"] = sol;
   Json config;
   config["iters"] = options.iterations;
   config["warmup_iters"] = options.warmup;
@@ -266,7 +272,7 @@ void JsonWriter::begin_table(Collective collective, const std::string& algorithm
 void JsonWriter::row(const Row& row) {
   std::lock_guard lock(mutex_);
   totals_.add(row);
-  rows_.push_back(row_to_json(row, options_));
+  rows_.push_back(row_to_json(row, options_, info_.sol));
   // Cycles (-N) may add rows for hours, and each write is the whole document: past a few hundred
   // rows the file is rewritten at most once a second, so at most a second of rows is not yet in it.
   const auto now = std::chrono::steady_clock::now();

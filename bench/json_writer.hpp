@@ -43,7 +43,7 @@ class JsonWriter final : public Sink {
   std::string path() const;
 
   // nccl-tests' row (its keys, in its order), with ours under "cctune".
-  static nlohmann::ordered_json row_to_json(const Row& row, const BenchOptions& options);
+  static nlohmann::ordered_json row_to_json(const Row& row, const BenchOptions& options, const SolBounds& sol = {});
   // Everything before "results": version, start_time, args, env, nccl_version, config.
   static nlohmann::ordered_json head_to_json(const RunInfo& info, const BenchOptions& options);
   // Our own keys, under "cctune": the build, the run's shape, our settings, a summary per table.

@@ -32,6 +32,20 @@ struct Row {
   PlacementResult in_place;
 };
 
+// The speed of light of this run's shape (topology/speed_of_light), filled in by the command that
+// knows the topology; 0: unknown.
+struct SolBounds {
+  double allreduce_busbw_gbs = 0, alltoall_busbw_gbs = 0;
+  std::vector<std::string> basis;
+  double of(Collective c) const { return c == Collective::allreduce ? allreduce_busbw_gbs : alltoall_busbw_gbs; }
+  // busbw as a percentage of the bound; nullopt when the bound is unknown.
+  std::optional<double> percent(Collective c, double busbw_gbs) const {
+    const double bound = of(c);
+    if (!(bound > 0)) return std::nullopt;
+    return 100.0 * busbw_gbs / bound;
+  }
+};
+
 struct RunInfo {
   std::string cctune_version;
   std::string git_revision;
@@ -46,6 +60,7 @@ struct RunInfo {
   std::string nccl_version;          // the NCCL the nccl backend loaded
   int nccl_version_code = 0;         // the same as NCCL's number (22803), 0 when none
   std::vector<int> ranks_per_node; // per distinct host, in order of first appearance
+  SolBounds sol;
 };
 
 // Now, as ISO 8601 UTC to the second ("2026-11-21T08:00:57Z"): the form of every time cctune writes.

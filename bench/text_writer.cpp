@@ -142,6 +142,7 @@ void TextWriter::begin_table(Collective collective, const std::string& algorithm
     if (stats) {
       for (const char* label : {"min", "median", "p99"}) line += fmt::format("  {:>8}", units ? "(us)" : label);
     }
+    line += fmt::format("  {:>6}", units ? "(%)" : "%SOL");
     return line + " " + (options_.timestamps ? fmt::format("{:>19}", units ? "%Y-%m-%d %H:%M:%S" : "timestamp") : "");
   };
   fmt::print(out_, "{}\n{}\n", labels(false), labels(true));
@@ -172,6 +173,9 @@ void TextWriter::row(const Row& row) {
     line += fmt::format("  {:>8}  {:>8}  {:>8}", float_field(s.min, 8), float_field(s.median, 8),
                         float_field(s.p99, 8));
   }
+  // Out of place, the busbw people quote, against the bound for this shape (N/A when unknown).
+  const auto sol = info_.sol.percent(row.collective, row.out_of_place.busbw_gbs);
+  line += fmt::format("  {:>6}", sol ? float_field(*sol, 6) : std::string("N/A"));
   if (options_.timestamps) line += fmt::format("  {:%Y-%m-%d %H:%M:%S}", fmt::localtime(std::time(nullptr)));
   fmt::print(out_, "{}\n", line);
   std::fflush(out_);

@@ -15,6 +15,8 @@
 #include "bench/watchdog.hpp"
 #include "cli/bench_recorder.hpp"
 #include "cli/edge.hpp"
+#include "cli/sol_options.hpp"
+#include "topology/speed_of_light.hpp"
 #include "collectives/backends.hpp"
 #include "collectives/bootstrap.hpp"
 #include "collectives/error.hpp"
@@ -36,6 +38,7 @@ struct BenchCommand {
   std::string db;
   bool no_db = false;
   bench::NcclTestsOptions nccl_tests;
+  SolOptions sol;
 };
 
 BenchCommand* add_bench_command(CLI::App& app) {
@@ -107,6 +110,7 @@ BenchCommand* add_bench_command(CLI::App& app) {
            {"-r,--root", &nt.root, "nccl-tests: root rank of rooted collectives (none here)"}}) {
     sub->add_option(names, *target, help)->group("nccl-tests options");
   }
+  command.sol.add_to(sub);
   sub->add_flag("--stats", raw.stats, "Add min, median and p99 columns (slowest rank, out of place) to the table");
   sub->add_option("--inject-delay", raw.inject_delay,
                   "Testing only: RANK:SECONDS[:MIN_SIZE[:ALGORITHM]] makes that rank sleep before each timed "
@@ -134,6 +138,7 @@ int list_algorithms() {
 int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
   if (command->list) return list_algorithms();
   bench::BenchOptions options;
+  topology::SolInputs sol_inputs;
   try {
     bench::RawBenchOptions raw = command->raw;
     using bench::kMaxIterations;
@@ -147,6 +152,7 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     }
     raw.seed = bench::parse_unsigned("--seed", command->seed);
     options = bench::resolve(raw);
+    sol_inputs = command->sol.inputs();
     bench::apply_nccl_tests_options(command->nccl_tests, options);
     // The JSON file written over the results database (or the other way round) would destroy it.
     if (!command->no_db) {
@@ -169,7 +175,10 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     rank = world.rank();
     bench::check_against_world(options, world.size());
     auto backend = find_backend(options.backend).create(MPI_COMM_WORLD, BackendSettings{options.timeout_seconds});
-    const bench::RunInfo info = bench::gather_run_info(world, options, backend.get());
+    bench::RunInfo info = bench::gather_run_info(world, options, backend.get());
+    const topology::SpeedOfLight sol = topology::job_speed_of_light(
+        world, options.backend == "mpi" ? topology::Medium::host : topology::Medium::device, sol_inputs);
+    info.sol = {sol.allreduce.busbw_gbs(), sol.alltoall.busbw_gbs(), sol.basis};
     const auto unavailable = bench::drop_unavailable(options, *backend);
     if (rank == 0 && !unavailable.empty()) {
       fmt::print(stderr, "cctune: skipping what cannot run here: {}\n", fmt::join(unavailable, "; "));

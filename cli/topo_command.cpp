@@ -5,6 +5,7 @@
 #include "bench/options.hpp"
 #include "bench/text_writer.hpp"
 #include "cli/edge.hpp"
+#include "cli/sol_options.hpp"
 #include "collectives/bootstrap.hpp"
 #include "collectives/error.hpp"
 #include "collectives/files.hpp"
@@ -13,6 +14,7 @@
 #include "topology/report.hpp"
 #include "topology/serialize.hpp"
 #include "topology/sources.hpp"
+#include "topology/speed_of_light.hpp"
 
 namespace cctune::cli {
 
@@ -21,6 +23,7 @@ struct TopoCommand {
   std::string xml, nccl_xml, json, export_nccl_xml;
   std::string simulate_host, simulate_node;
   bool fingerprint_only = false;
+  SolOptions sol;
 };
 
 TopoCommand* add_topo_command(CLI::App& app) {
@@ -39,6 +42,7 @@ TopoCommand* add_topo_command(CLI::App& app) {
                 "with the profile's")
       ->excludes(json)
       ->excludes(export_xml);
+  command.sol.add_to(sub);
   sub->add_option("--simulate-host", command.simulate_host, "Testing only: report this host name instead of ours")
       ->group("Testing");
   sub->add_option("--simulate-node", command.simulate_node,
@@ -58,19 +62,35 @@ int stdout_written() {
   return kOk;
 }
 
+// GPU runs where the node has GPUs, host runs otherwise. A file describes another machine: its
+// memory bandwidth is not ours to measure.
+topology::SpeedOfLight file_speed_of_light(const topology::NodeModel& model, const topology::SolInputs& inputs) {
+  const auto medium = model.gpus.empty() ? topology::Medium::host : topology::Medium::device;
+  return topology::speed_of_light(model, topology::node_shape(model, medium), medium, inputs);
+}
+
 int from_file(const TopoCommand& command) {
+  const topology::SolInputs inputs = command.sol.inputs();
   const topology::NodeModel model = command.xml.empty() ? topology::load_nccl_xml(command.nccl_xml)
                                                         : topology::load_hwloc_xml(command.xml);
   if (!speaks_for_job()) return kOk;
+  const topology::SpeedOfLight sol = file_speed_of_light(model, inputs);
   std::printf("cctune topo: %s\n", model.source.c_str());
   topology::print_node(stdout, model);
+  std::printf("\n");
+  topology::print_speed_of_light(stdout, sol);
   topology::print_legend(stdout);
-  if (!command.json.empty()) write_file_atomically(command.json, topology::to_json(model).dump(1) + "\n");
+  if (!command.json.empty()) {
+    auto j = topology::to_json(model);
+    j["speed_of_light"] = topology::to_json(sol);
+    write_file_atomically(command.json, j.dump(1) + "\n");
+  }
   if (!command.export_nccl_xml.empty()) write_file_atomically(command.export_nccl_xml, topology::export_nccl_xml(model));
   return stdout_written();
 }
 
 int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
+  const topology::SolInputs inputs = command.sol.inputs();
   MpiRuntime mpi(argc, argv, false);
   Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
   const std::string host = command.simulate_host.empty() ? processor_name() : command.simulate_host;
@@ -80,9 +100,20 @@ int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
   };
   const topology::ClusterView view = topology::gather_cluster(world, host, probe);
   if (world.rank() != 0) return kOk;
+  const auto medium = view.types.front().model.gpus.empty() ? topology::Medium::host : topology::Medium::device;
+  topology::SolInputs sol_inputs = inputs;
+  if (medium == topology::Medium::host) {
+    sol_inputs.memory_gbs = topology::measured_memory_bandwidth(view.types.front().fingerprint);
+  }
+  const topology::SpeedOfLight sol = topology::speed_of_light(view, medium, sol_inputs);
   topology::print_cluster(stdout, view);
+  topology::print_speed_of_light(stdout, sol);
   topology::print_legend(stdout);
-  if (!command.json.empty()) write_file_atomically(command.json, topology::to_json(view).dump(1) + "\n");
+  if (!command.json.empty()) {
+    auto j = topology::to_json(view);
+    j["speed_of_light"] = topology::to_json(sol);
+    write_file_atomically(command.json, j.dump(1) + "\n");
+  }
   if (!command.export_nccl_xml.empty()) {
     write_file_atomically(command.export_nccl_xml, topology::export_nccl_xml(view.types.front().model));
   }

@@ -74,10 +74,11 @@ struct Layout {
   bool timestamp = false;
   bool cputime = false;
   bool stats = false;  // cctune bench --stats: min, median, p99 after the placements
+  bool sol = false;    // cctune bench's %SOL, after those (recomputed from the topology, not read)
   std::size_t placement_words() const { return per_iteration ? 8 : 4; }
   std::size_t words() const {
     return 3 + (redop ? 1 : 0) + (root ? 1 : 0) + static_cast<std::size_t>(placements) * placement_words() +
-           (stats ? 3 : 0) + (timestamp ? 2 : 0);
+           (stats ? 3 : 0) + (sol ? 1 : 0) + (timestamp ? 2 : 0);
   }
 };
 
@@ -102,6 +103,7 @@ Layout layout_of_header(const std::vector<std::string>& words) {
     if (word == "i_min") layout.per_iteration = true;
     if (word == "timestamp") layout.timestamp = true;
     if (word == "median") layout.stats = true;
+    if (word == "%SOL") layout.sol = true;
   }
   layout.placements = std::clamp(layout.placements, 1, 2);
   return layout;

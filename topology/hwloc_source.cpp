@@ -1,6 +1,7 @@
 // hwloc, live or from an XML export, into the node model.
 #include <hwloc.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -83,6 +84,7 @@ class Builder {
         } else if (!parent_is_upstream_port) {
           Node node{NodeKind::pci_switch};
           node.busid = busid(obj);
+          node.pcie_gbs = link_rate(obj->attr->bridge.upstream.pci.linkspeed);
           here = model_.add(std::move(node), parent);
           upstream_port = true;
         }
@@ -96,6 +98,12 @@ class Builder {
     for (hwloc_obj_t child = obj->io_first_child; child; child = child->next_sibling) {
       walk(child, here, upstream_port);
     }
+  }
+
+  // hwloc's link speed is GB/s after encoding; a file may hold anything there.
+  static double link_rate(float speed) {
+    const double gbs = static_cast<double>(speed);
+    return std::isfinite(gbs) && gbs > 0 && gbs < 1e6 ? gbs : 0.0;
   }
 
   static std::string busid(hwloc_obj_t obj) {
@@ -112,6 +120,7 @@ class Builder {
     node.vendor_id = pci.vendor_id;
     node.device_id = pci.device_id;
     node.numa = numa_of(topology_, obj);
+    node.pcie_gbs = link_rate(pci.linkspeed);
     if (const char* vendor = info(obj, "PCIVendor")) node.vendor = vendor;
     if (const char* device = info(obj, "PCIDevice")) node.name = device;
 
@@ -166,7 +175,9 @@ class Builder {
       for (unsigned j = i + 1; j < n; ++j) {
         if (distances->values[i * n + j] == 0 && distances->values[j * n + i] == 0) continue;
         const int a = node_of(distances->objs[i]), b = node_of(distances->objs[j]);
-        if (a >= 0 && b >= 0) model_.nvlinks.emplace_back(a, b);
+        // hwloc gives MB/s, the pair's links together (V100: 25000 per NVLink 2 link).
+        const double mbps = static_cast<double>(std::max(distances->values[i * n + j], distances->values[j * n + i]));
+        if (a >= 0 && b >= 0) model_.nvlinks.push_back({a, b, std::min(mbps, 1e9) / 1000.0});
       }
     }
     hwloc_distances_release(topology_, distances);

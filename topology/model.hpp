@@ -32,6 +32,13 @@ struct Node {
   int numa = -1;            // NUMA node (os index) the device is attached to; -1 unknown
   double speed_gbps = 0;    // NIC port rate when the source says (Gb/s)
   bool rdma = false;        // NIC usable by NCCL's network plugins (InfiniBand/RoCE verbs, EFA)
+  double pcie_gbs = 0;      // PCIe link rate towards the parent, one way, GB/s (after encoding); 0 unknown
+};
+
+// NVLinks between two devices (GPU-GPU or GPU-NVSwitch), all their links together.
+struct NvLink {
+  int first = -1, second = -1;  // indices into NodeModel::nodes
+  double gbs = 0;               // one way, GB/s, summed over the pair's links; 0 when the source does not say
 };
 
 struct NumaNode {
@@ -45,7 +52,7 @@ struct NodeModel {
   std::vector<Node> nodes;  // nodes[0] is the machine
   std::vector<NumaNode> numa_nodes;
   std::vector<int> packages, gpus, nics, nvswitches;  // indices into nodes, in discovery order
-  std::vector<std::pair<int, int>> nvlinks;           // GPU/NVSwitch pairs joined by NVLink
+  std::vector<NvLink> nvlinks;                        // GPU/NVSwitch pairs joined by NVLink
 
   NodeModel();
   // Appends a node under `parent` and files it in the kind's list.

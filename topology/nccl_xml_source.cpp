@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 
@@ -29,9 +30,9 @@ class Reader {
       for (pugi::xml_node pci : cpu.children("pci")) read_pci(pci, here, numa);
       for (pugi::xml_node nic : cpu.children("nic")) read_nic(nic, here, numa);
     }
-    for (const auto& [gpu, target] : pending_links_) {
+    for (const auto& link : pending_links_) {
       for (std::size_t i = 0; i < model_.nodes.size(); ++i) {
-        if (model_.nodes[i].busid == target) model_.nvlinks.emplace_back(gpu, static_cast<int>(i));
+        if (model_.nodes[i].busid == link.target) model_.nvlinks.push_back({link.gpu, static_cast<int>(i), link.gbs});
       }
     }
   }
@@ -44,6 +45,7 @@ class Reader {
     node.vendor_id = hex_attribute(pci, "vendor", 0xffff);
     node.device_id = hex_attribute(pci, "device", 0xffff);
     node.numa = numa;
+    node.pcie_gbs = pcie_rate(pci);
     const pugi::xml_node gpu = pci.child("gpu");
     const pugi::xml_node nic = pci.child("nic");
     // Files may omit the vendor (the Azure ones do): NCCL files describe NVIDIA GPUs only, and NCCL
@@ -69,8 +71,12 @@ class Reader {
     }
     const int here = model_.add(std::move(node), parent);
     if (gpu) {
+      const int sm = gpu.attribute("sm").as_int(0);
       for (pugi::xml_node link : gpu.children("nvlink")) {
-        pending_links_.emplace_back(here, normalize_busid(link.attribute("target").as_string()));
+        const int count = link.attribute("count").as_int(1);
+        if (count < 1 || count > 64) refuse(link, "count", "not a link count from 1 to 64");
+        pending_links_.push_back({here, normalize_busid(link.attribute("target").as_string()),
+                                  count * nvlink_lane_gbs(sm)});
       }
     }
     for (pugi::xml_node child : pci.children("pci")) read_pci(child, here, numa);
@@ -130,10 +136,28 @@ class Reader {
     return mbps / 1000.0;
   }
 
+  // "32.0 GT/s PCIe" x link_width 16 as GB/s one way after line encoding (8b/10b up to 5 GT/s,
+  // 128b/130b from 8 GT/s). 0 when either attribute is missing or unreadable.
+  double pcie_rate(const pugi::xml_node& pci) const {
+    const double gts = std::strtod(pci.attribute("link_speed").as_string(""), nullptr);
+    const int width = pci.attribute("link_width").as_int(0);
+    if (!std::isfinite(gts) || gts <= 0 || gts > 1000 || width <= 0 || width > 64) return 0;
+    return gts * width / 8.0 * (gts <= 5.0 ? 0.8 : 128.0 / 130.0);
+  }
+
+  // One NVLink, one way, by the GPU's compute capability: NVLink 1 (sm_60) 20 GB/s, NVLink 2-4
+  // (sm_70 to sm_90) 25 GB/s, NVLink 5 (sm_100 on) 50 GB/s. Unknown sm: NVLink 2-4's.
+  static double nvlink_lane_gbs(int sm) { return sm >= 100 ? 50.0 : sm >= 70 || sm == 0 ? 25.0 : 20.0; }
+
   static constexpr int kMaxNumaId = 4095;
   NodeModel& model_;
   std::string path_;
-  std::vector<std::pair<int, std::string>> pending_links_;
+  struct PendingLink {
+    int gpu;
+    std::string target;
+    double gbs;
+  };
+  std::vector<PendingLink> pending_links_;
 };
 
 }  // namespace

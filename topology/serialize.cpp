@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <string_view>
 #include <fmt/format.h>
 
@@ -92,11 +93,12 @@ nlohmann::ordered_json to_json(const NodeModel& model) {
     nodes.push_back({{"kind", to_string(node.kind)}, {"parent", node.parent}, {"busid", node.busid},
                      {"name", node.name}, {"vendor", node.vendor}, {"class", hex(node.pci_class, 4)},
                      {"vendor_id", hex(node.vendor_id, 4)}, {"device_id", hex(node.device_id, 4)},
-                     {"numa", node.numa}, {"speed_gbps", node.speed_gbps}, {"rdma", node.rdma}});
+                     {"numa", node.numa}, {"speed_gbps", node.speed_gbps}, {"rdma", node.rdma},
+                     {"pcie_gbs", node.pcie_gbs}});
   }
   j["nodes"] = nodes;
   nlohmann::ordered_json links = nlohmann::ordered_json::array();
-  for (const auto& [a, b] : model.nvlinks) links.push_back({a, b});
+  for (const NvLink& link : model.nvlinks) links.push_back({link.first, link.second, link.gbs});
   j["nvlinks"] = links;
   return j;
 }
@@ -112,6 +114,14 @@ unsigned hex_field(const nlohmann::ordered_json& node, const char* key) {
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value, 16);
   if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || value > 0xffff) {
     CCTUNE_THROW(fmt::format("malformed topology JSON: {} '{}' is not a hex number from 0 to ffff", key, text));
+  }
+  return value;
+}
+
+// A link or port rate: finite, from 0 (unknown) to 10^6 GB/s.
+double rate_field(double value, const char* what) {
+  if (!std::isfinite(value) || value < 0 || value > 1e6) {
+    CCTUNE_THROW(fmt::format("malformed topology JSON: {} {} is not a rate from 0 to 1e6 GB/s", what, value));
   }
   return value;
 }
@@ -139,11 +149,14 @@ NodeModel model_from_json(const nlohmann::ordered_json& j) {
       node.numa = n.at("numa").get<int>();
       node.speed_gbps = n.at("speed_gbps").get<double>();
       node.rdma = n.at("rdma").get<bool>();
+      node.pcie_gbs = rate_field(n.value("pcie_gbs", 0.0), "pcie_gbs");  // absent in models from before speeds
       const int parent = n.at("parent").get<int>();
       if (parent < 0 || static_cast<std::size_t>(parent) >= i) CCTUNE_THROW("node " + std::to_string(i) + " has a bad parent");
       model.add(std::move(node), parent);
     }
-    for (const auto& link : j.at("nvlinks")) model.nvlinks.emplace_back(link.at(0).get<int>(), link.at(1).get<int>());
+    for (const auto& link : j.at("nvlinks")) {
+      model.nvlinks.push_back({link.at(0).get<int>(), link.at(1).get<int>(), link.size() > 2 ? rate_field(link.at(2).get<double>(), "nvlink GB/s") : 0.0});
+    }
     model.order_devices_by_bus();
     return model;
   } catch (const nlohmann::json::exception& e) {

@@ -189,13 +189,14 @@ TEST(JsonWriter, AFailedWriteKeepsTheLastCompleteVersionAndLeavesNoTemporary_Ite
   EXPECT_EQ(left, std::vector<std::string>{"run.json"});
 }
 
-std::string text_of(const BenchOptions& options, const std::vector<Row>& rows, Collective collective) {
+std::string text_of(const BenchOptions& options, const std::vector<Row>& rows, Collective collective,
+                    const RunInfo& info = sample_info()) {
   char* buffer = nullptr;
   std::size_t size = 0;
   std::FILE* out = open_memstream(&buffer, &size);
   {
     TextWriter writer(out);
-    writer.begin(sample_info(), options);
+    writer.begin(info, options);
     writer.begin_table(collective, "ring");
     TableTotals totals;
     for (const Row& row : rows) {
@@ -225,13 +226,18 @@ TEST(TextWriter, WritesNcclTestsLayoutByteForByte) {
   const std::vector<std::string> header{
       "#",
       "#                                                              out-of-place                       in-place          ",
-      "#       size         count      type   redop    root     time   algbw   busbw  #wrong     time   algbw   busbw  #wrong ",
-      "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)             (us)  (GB/s)  (GB/s)         "};
-  const auto at = std::search(lines.begin(), lines.end(), header.begin(), header.end());
+      "#       size         count      type   redop    root     time   algbw   busbw  #wrong     time   algbw   busbw  #wrong",
+      "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)             (us)  (GB/s)  (GB/s)       "};
+  // Ours, %SOL, comes after nccl-tests' columns, which stay where they are.
+  const std::vector<std::string> ours{"", "", "    %SOL ", "      (%) "};
+  const auto at = std::search(lines.begin(), lines.end(), header.begin(), header.begin() + 2);
   ASSERT_NE(at, lines.end()) << text;
-  const std::string& row = *(at + 4);
-  // A row is 118 characters with its 13 fields ending at nccl-tests' columns.
-  EXPECT_EQ(row.size(), 118u) << row;
+  for (std::size_t i = 1; i < header.size(); ++i) {
+    EXPECT_EQ(*(at + static_cast<long>(i)), header[i] + ours[i]) << text;
+  }
+  const std::string row = (at + 4)->substr(0, 118);
+  // A row is nccl-tests' 118 characters, its 13 fields ending at nccl-tests' columns, then %SOL.
+  EXPECT_EQ(*(at + 4), row + "     N/A") << *(at + 4);
   constexpr std::size_t kEnds[] = {12, 26, 36, 44, 52, 61, 69, 77, 85, 94, 102, 110, 118};
   for (std::size_t end : kEnds) {
     EXPECT_NE(row[end - 1], ' ') << row << " column " << end;
@@ -259,14 +265,14 @@ TEST(TextWriter, WideValuesNeverOverflowTheirColumnAndStatsOnlyWhenAsked) {
   wide.out_of_place.algbw_gbs = 1234.567;  // "1234.6"
   wide.out_of_place.wrong = 2000000;       // "%6g": "2e+06"
   const std::string row = lines_of(text_of(BenchOptions{}, {wide}, Collective::allreduce)).at(12);
-  EXPECT_EQ(row.size(), 118u) << row;
+  EXPECT_EQ(row.size(), 118u + 8) << row;  // and %SOL
   EXPECT_NE(row.find("   105854  1234.6"), std::string::npos) << row;
   EXPECT_NE(row.find("   2e+06"), std::string::npos) << row;
   BenchOptions stats;
   stats.stats = true;
   const std::string with = text_of(stats, {sample_row(1048576)}, Collective::allreduce);
-  EXPECT_NE(with.find("1.25       0     12.00     12.50     13.00\n"), std::string::npos) << with;
-  EXPECT_NE(with.find("#wrong       min    median       p99 \n"), std::string::npos) << with;
+  EXPECT_NE(with.find("1.25       0     12.00     12.50     13.00     N/A\n"), std::string::npos) << with;
+  EXPECT_NE(with.find("#wrong       min    median       p99    %SOL \n"), std::string::npos) << with;
 }
 
 TEST(TextWriter, DevicesArePrintedAndWrittenAsNcclTestsDoes) {
@@ -298,13 +304,34 @@ TEST(TextWriter, DevicesArePrintedAndWrittenAsNcclTestsDoes) {
       << text;
 }
 
+TEST(TextWriter, SolColumnGradesOutOfPlaceBusbwAgainstTheRunsBound) {
+  RunInfo info = sample_info();
+  info.sol = {2.5, 0, {"inside a node: test"}};
+  Row row = sample_row(1048576);
+  row.out_of_place.busbw_gbs = 2.0;  // 80% of 2.5
+  const std::string text = text_of(BenchOptions{}, {row}, Collective::allreduce, info);
+  EXPECT_NE(text.find("    2.00       0    12.50    1.25    1.25       0   80.00\n"), std::string::npos) << text;
+  // The bound is kept per collective: alltoall's is unknown here.
+  row.collective = Collective::alltoall;
+  EXPECT_NE(text_of(BenchOptions{}, {row}, Collective::alltoall, info).find("     N/A     N/A\n"), std::string::npos);
+  const auto j = JsonWriter::row_to_json(sample_row(1048576), BenchOptions{}, info.sol);
+  EXPECT_DOUBLE_EQ(j["cctune"]["out_of_place"]["sol_pct"].get<double>(), 50.0);
+  EXPECT_DOUBLE_EQ(j["cctune"]["in_place"]["sol_pct"].get<double>(), 50.0);
+  EXPECT_TRUE(JsonWriter::row_to_json(sample_row(8), BenchOptions{})["cctune"]["in_place"]["sol_pct"].is_null());
+  // Our importer reads the table with the column (and takes nothing from it).
+  const auto records = results::records_from_nccl_tests_log(text, "t.log", std::nullopt);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].skipped_lines, 0u);
+  EXPECT_EQ(records[0].record.measurements.size(), 2u);
+}
+
 TEST(TextWriter, AlltoallRowsCountPerPeerAndLeaveInPlaceUnchecked) {
   Row row = sample_row(1048576);
   row.collective = Collective::alltoall;
   row.shape.count_per_call = row.shape.count / 4;
   const std::string text = text_of(BenchOptions{}, {row}, Collective::alltoall);
   EXPECT_NE(text.find("     1048576         65536     float    none      -1    12.50    1.25    1.25       0    12.50    "
-                      "1.25    1.25     N/A\n"),
+                      "1.25    1.25     N/A     N/A\n"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("# Collective test concluded: alltoall_perf\n"), std::string::npos) << text;
