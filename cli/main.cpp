@@ -10,6 +10,7 @@
 #include "cli/edge.hpp"
 #include "cli/compare_command.hpp"
 #include "cli/export_command.hpp"
+#include "cli/plan_command.hpp"
 #include "cli/report_command.hpp"
 #include "cli/results_command.hpp"
 #include "cli/topo_command.hpp"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   auto* compare = cctune::cli::add_compare_command(app);
   auto* report = cctune::cli::add_report_command(app);
   auto* accept = cctune::cli::add_accept_command(app);
+  auto* plan = cctune::cli::add_plan_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("results")) return cctune::cli::run_results_command(results);
     if (app.got_subcommand("compare")) return cctune::cli::run_compare_command(compare);
     if (app.got_subcommand("report")) return cctune::cli::run_report_command(report);
+    if (app.got_subcommand("plan")) return cctune::cli::run_plan_command(plan);
     if (app.got_subcommand("accept")) return cctune::cli::run_accept_command(accept, argc, argv);
     if (app.got_subcommand("tune")) return cctune::cli::run_tune_command(tune, argc, argv);
     if (app.got_subcommand("verify")) return cctune::cli::run_verify_command(verify, argc, argv);

@@ -1,0 +1,100 @@
+#include "cli/plan_command.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "bench/options.hpp"
+#include "bench/size_plan.hpp"
+#include "bench/text_writer.hpp"
+#include "cli/edge.hpp"
+#include "cli/sol_options.hpp"
+#include "collectives/error.hpp"
+#include "collectives/files.hpp"
+#include "topology/serialize.hpp"
+#include "topology/sources.hpp"
+#include "topology/speed_of_light.hpp"
+#include "tuner/plan.hpp"
+
+namespace cctune::cli {
+
+struct PlanCommand {
+  std::vector<std::string> from;
+  std::string topology, json, db;
+  std::string nodes, ranks_per_node;
+  std::vector<std::string> collectives{"all"};
+  std::string min_bytes = "1M", max_bytes = "1G", factor = "2", fit_min_bytes = "0";
+  SolOptions sol;
+};
+
+PlanCommand* add_plan_command(CLI::App& app) {
+  static PlanCommand command;
+  auto* sub = app.add_subcommand("plan", "Predict each algorithm's time at a node count never measured, from "
+                                         "measured runs or from the topology's speed of light");
+  sub->add_option("--from", command.from, "A measured run: its id in the results database or a results file "
+                                          "(repeat for runs at other node counts)");
+  sub->add_option("--topology", command.topology, "The nodes' hwloc or NCCL topology XML (without --from: predict "
+                                                  "from its speed of light alone)");
+  sub->add_option("--nodes", command.nodes, "Nodes of the shape to predict")->required();
+  sub->add_option("--ranks-per-node", command.ranks_per_node, "Ranks on each node")->required();
+  sub->add_option("--collective", command.collectives, "allreduce, alltoall, or all")->delimiter(',')->capture_default_str();
+  sub->add_option("-b,--minbytes", command.min_bytes, "Smallest size (K, M, G suffixes)")->capture_default_str();
+  sub->add_option("-e,--maxbytes", command.max_bytes, "Largest size")->capture_default_str();
+  sub->add_option("-f,--stepfactor", command.factor, "Size factor between steps")->capture_default_str();
+  sub->add_option("--fit-min-bytes", command.fit_min_bytes,
+                  "Fit only measured sizes from this one up (where small messages do not follow one latency and "
+                  "one bandwidth: a shaped link's burst, an eager protocol)")
+      ->capture_default_str();
+  sub->add_option("-J,--json", command.json, "Write the predictions as JSON: {\"rows\": [...]}");
+  sub->add_option("--db", command.db, "Results database the run ids are in");
+  command.sol.add_to(sub);
+  return &command;
+}
+
+int run_plan_command(PlanCommand* command) {
+  tuner::PlanResult result;
+  try {
+    tuner::PlanInput input;
+    input.shape.nodes = static_cast<int>(bench::parse_integer("--nodes", command->nodes, 1, 1 << 20));
+    input.shape.ranks_per_node = static_cast<int>(bench::parse_integer("--ranks-per-node", command->ranks_per_node, 1, 4096));
+    if (input.shape.ranks() > (1 << 20)) CCTUNE_USAGE_ERROR("--nodes x --ranks-per-node: at most 1048576 ranks");
+    input.sol_inputs = command->sol.inputs();
+    input.fit_min_bytes = bench::parse_size(command->fit_min_bytes);
+    bench::RawBenchOptions raw;
+    raw.collectives = command->collectives;
+    raw.min_bytes = command->min_bytes;
+    raw.max_bytes = command->max_bytes;
+    raw.factor = static_cast<std::uint64_t>(bench::parse_integer("-f", command->factor, 2, bench::kMaxStepFactor));
+    const bench::BenchOptions sweep = bench::resolve(raw);
+    for (const auto& selection : sweep.selections) {
+      if (std::find(input.collectives.begin(), input.collectives.end(), selection.collective) == input.collectives.end()) {
+        input.collectives.push_back(selection.collective);
+      }
+    }
+    input.sizes = sweep.sizes;
+    if (!command->json.empty()) {
+      bench::refuse_same_output("--topology", command->topology, "-J", command->json);
+      files::check_output_file(command->json, "-J");
+    }
+    if (!command->topology.empty()) input.topology = topology::load_topology_xml(command->topology);
+    for (const std::string& spec : command->from) input.runs.push_back(load_run(spec, command->db, std::nullopt));
+    // Host runs inside a node are bound by memory: this machine's, when the runs or nothing says otherwise.
+    if (!input.topology || input.topology->gpus.empty()) {
+      const topology::NodeModel here = topology::probe_local();
+      input.sol_inputs.memory_gbs = input.topology ? std::nullopt : topology::measured_memory_bandwidth(topology::fingerprint(here));
+    }
+    result = tuner::plan(input);
+  } catch (const UsageError& e) {
+    return report_usage_error(e.what());
+  }
+  tuner::print_plan(stdout, result);
+  if (!command->json.empty()) write_file_atomically(command->json, tuner::to_json(result).dump(1) + "\n");
+  if (const auto failure = bench::write_failure(stdout, "standard output")) {
+    std::fprintf(stderr, "cctune: error: %s\n", failure->c_str());
+    return kFailed;
+  }
+  return kOk;
+}
+
+}  // namespace cctune::cli

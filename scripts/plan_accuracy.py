@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""How well `cctune plan` predicts node counts it never saw, on the simulated cluster (needs root).
+
+Measures every modeled algorithm on FIT node counts and on CHECK node counts (2 ranks per node, every
+link throttled to RATE), fits the cost model on the FIT runs only (`cctune plan --from ... --nodes N`),
+and compares its prediction with what was measured at each CHECK count, for sizes of 64 KiB and more.
+Prints the Markdown table and the per-algorithm summary that docs/perf.md shows; exits 1 when any
+algorithm's median error is over 15% or its worst over 30%.
+
+  sudo python3 scripts/plan_accuracy.py [--cctune build/cli/cctune] [--fit 2,3] [--check 4,6,8] [--reuse DIR]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIMCLUSTER = os.path.join(HERE, "..", "tests", "cluster", "simcluster")
+ALGORITHMS = {"allreduce": "ring,recursive_doubling,rabenseifner", "alltoall": "pairwise,bruck,linear"}
+SIZES = ("1K", "1M", "4")  # -b, -e, -f: 1 KiB to 1 MiB
+MIN_CHECKED = 64 * 1024
+
+
+def run(command, timeout=1800):
+    proc = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        sys.exit("{} failed ({}):\n{}{}".format(" ".join(command), proc.returncode, proc.stdout, proc.stderr))
+    return proc
+
+
+def measure(cctune, nodes, ranks, rate, out_dir):
+    """One cluster of `nodes`, every algorithm at every size; returns the JSON file per collective."""
+    name = "plan{}".format(nodes)
+    subprocess.run([SIMCLUSTER, "--name", name, "down"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rates = [x for i in range(1, nodes + 1) for x in ("--rate", "node{}={}".format(i, rate))]
+    run([SIMCLUSTER, "--name", name, "up", str(nodes), "--ranks-per-node", str(ranks), *rates], timeout=120)
+    files = []
+    try:
+        work = "/run/cctune-simcluster-{}/work".format(name)
+        for collective, algorithms in ALGORITHMS.items():
+            path = os.path.join(work, "{}-{}.json".format(collective, nodes))
+            run([SIMCLUSTER, "--name", name, "mpirun", "--", cctune, "bench", "--collective", collective,
+                 "--algorithm", algorithms, "-b", SIZES[0], "-e", SIZES[1], "-f", SIZES[2], "-n", "5", "-w", "2",
+                 "-c", "1", "--no-db", "--no-progress", "-T", "300", "-J", path])
+            kept = os.path.join(out_dir, os.path.basename(path))
+            shutil.copy(path, kept)
+            files.append(kept)
+    finally:
+        subprocess.run([SIMCLUSTER, "--name", name, "down"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return files
+
+
+def measured_medians(path):
+    """{(collective, algorithm, bytes): median us} of the out-of-place rows."""
+    with open(path) as f:
+        doc = json.load(f)
+    return {(row["cctune"]["collective"], row["cctune"]["algorithm"], row["size"]): row["cctune"]["out_of_place"]["median_us"]
+            for row in doc["results"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cctune", default=os.path.join(HERE, "..", "build", "cli", "cctune"))
+    parser.add_argument("--fit", default="2,3")
+    parser.add_argument("--check", default="4,6,8")
+    parser.add_argument("--ranks-per-node", type=int, default=2)
+    parser.add_argument("--rate", default="100mbit")
+    parser.add_argument("--fit-min-bytes", default="64K",
+                        help="sizes fitted (the throttle's 10 ms token bucket lets smaller calls through at line rate)")
+    parser.add_argument("--reuse", metavar="DIR", help="the measured files of an earlier run (its COLLECTIVE-NODES.json)")
+    args = parser.parse_args()
+    cctune = os.path.realpath(args.cctune)
+    fit_nodes = [int(n) for n in args.fit.split(",")]
+    check_nodes = [int(n) for n in args.check.split(",")]
+    if args.reuse:
+        out_dir = args.reuse
+        runs = {n: [os.path.join(out_dir, "{}-{}.json".format(c, n)) for c in ALGORITHMS] for n in fit_nodes + check_nodes}
+    else:
+        out_dir = tempfile.mkdtemp(prefix="cctune-plan-accuracy-")
+        runs = {n: measure(cctune, n, args.ranks_per_node, args.rate, out_dir) for n in fit_nodes + check_nodes}
+    fit_files = [path for n in fit_nodes for path in runs[n]]
+    errors = {}
+    table = []
+    for n in check_nodes:
+        plan_path = os.path.join(out_dir, "plan-{}.json".format(n))
+        command = [cctune, "plan", "--nodes", str(n), "--ranks-per-node", str(args.ranks_per_node), "-b", SIZES[0],
+                   "-e", SIZES[1], "-f", SIZES[2], "--fit-min-bytes", args.fit_min_bytes, "-J", plan_path]
+        for path in fit_files:
+            command += ["--from", path]
+        fits = run(command).stdout
+        if n == check_nodes[0]:
+            print("\n".join(line for line in fits.splitlines() if line.strip().startswith("fit ")) + "\n")
+        with open(plan_path) as f:
+            predicted = {(r["collective"], r["algorithm"], r["bytes"]): r["predicted_us"] for r in json.load(f)["rows"]}
+        measured = {}
+        for path in runs[n]:
+            measured.update(measured_medians(path))
+        for key, us in sorted(measured.items()):
+            collective, algorithm, size = key
+            if size < MIN_CHECKED or key not in predicted:
+                continue
+            error = 100.0 * (predicted[key] - us) / us
+            errors.setdefault((collective, algorithm), []).append(abs(error))
+            table.append((collective, algorithm, n, size, us, predicted[key], error))
+    print("Fitted on {} nodes, checked on {} ({} ranks per node, links at {}); files in {}\n".format(
+        args.fit, args.check, args.ranks_per_node, args.rate, out_dir))
+    print("| collective | algorithm | nodes | size (B) | measured (us) | predicted (us) | error |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for collective, algorithm, n, size, us, pred, error in table:
+        print("| {} | {} | {} | {} | {:.0f} | {:.0f} | {:+.1f}% |".format(collective, algorithm, n, size, us, pred, error))
+    print("\n| collective | algorithm | points | median error | worst error | within 15% / 30% |")
+    print("|---|---|---:|---:|---:|---|")
+    failed = False
+    for (collective, algorithm), values in sorted(errors.items()):
+        median, worst = statistics.median(values), max(values)
+        ok = median <= 15 and worst <= 30
+        failed |= not ok
+        print("| {} | {} | {} | {:.1f}% | {:.1f}% | {} |".format(collective, algorithm, len(values), median, worst,
+                                                                 "yes" if ok else "NO"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

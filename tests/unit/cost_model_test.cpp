@@ -1,0 +1,101 @@
+// The cost model's schedules counted by hand for small shapes, its fit recovering known parameters,
+// and `plan` from the speed of light alone.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "collectives/error.hpp"
+#include "topology/sources.hpp"
+#include "tuner/cost_model.hpp"
+#include "tuner/plan.hpp"
+
+namespace cctune::tuner {
+namespace {
+
+TEST(CostModel, RingAcrossTwoNodesIsAllNetworkSteps) {
+  const ScheduleCost s = schedule_cost(Collective::allreduce, "ring", {2, 2});
+  EXPECT_EQ(s.steps, 6);                        // 2(n-1)
+  EXPECT_DOUBLE_EQ(s.inter_messages, 6);
+  EXPECT_DOUBLE_EQ(s.inter_bytes, 6 * 0.25);    // one ring edge leaves each node per step, S/4 each
+  EXPECT_EQ(s.intra_messages, 0);
+  const ScheduleCost one = schedule_cost(Collective::allreduce, "ring", {1, 4});
+  EXPECT_DOUBLE_EQ(one.intra_bytes, 6 * 4 * 0.25);  // all four ranks' S/4 through the node's memory
+}
+
+TEST(CostModel, RecursiveDoublingKeepsTheFirstBitInsideANodeAndFoldsNonPowersOfTwo) {
+  const ScheduleCost s = schedule_cost(Collective::allreduce, "recursive_doubling", {2, 2});
+  EXPECT_DOUBLE_EQ(s.intra_messages, 1);   // partner one bit apart: the same node
+  EXPECT_DOUBLE_EQ(s.intra_bytes, 2.0);    // both ranks' S through the node's memory
+  EXPECT_DOUBLE_EQ(s.inter_messages, 1);
+  EXPECT_DOUBLE_EQ(s.inter_bytes, 2.0);    // both ranks' S leave the node
+  // 3 ranks on 3 nodes: 0 folds into 1, then 1 and 2 exchange, then 1 hands 0 the result.
+  const ScheduleCost odd = schedule_cost(Collective::allreduce, "recursive_doubling", {3, 1});
+  EXPECT_EQ(odd.steps, 3);
+  EXPECT_DOUBLE_EQ(odd.inter_bytes, 3.0);
+}
+
+TEST(CostModel, RabenseifnerHalvesThenDoublesBack) {
+  const ScheduleCost s = schedule_cost(Collective::allreduce, "rabenseifner", {4, 1});
+  EXPECT_EQ(s.steps, 4);
+  EXPECT_DOUBLE_EQ(s.inter_bytes, 2 * (0.5 + 0.25));
+}
+
+TEST(CostModel, AlltoallSchedules) {
+  const ScheduleCost pairwise = schedule_cost(Collective::alltoall, "pairwise", {2, 2});
+  EXPECT_EQ(pairwise.steps, 3);
+  // Step 1: ranks 1 and 3 send off their node, step 2: all four, step 3: ranks 0 and 2.
+  EXPECT_DOUBLE_EQ(pairwise.inter_bytes, 0.25 + 0.5 + 0.25);
+  const ScheduleCost bruck = schedule_cost(Collective::alltoall, "bruck", {4, 1});
+  EXPECT_EQ(bruck.steps, 2);
+  EXPECT_DOUBLE_EQ(bruck.inter_bytes, 0.5 + 0.5);  // blocks 1,3 then 2,3
+  const ScheduleCost linear = schedule_cost(Collective::alltoall, "linear", {3, 1});
+  EXPECT_DOUBLE_EQ(linear.inter_messages, 2);
+  EXPECT_DOUBLE_EQ(linear.inter_bytes, 2.0 / 3);
+  EXPECT_THROW(schedule_cost(Collective::alltoall, "mpi", {2, 1}), Error);
+}
+
+TEST(CostModel, FitRecoversTheParametersThatMadeTheTimes) {
+  const CostParams truth{{3.0, 1e-4}, {40.0, 8e-2}};
+  std::vector<Observation> observations;
+  // A run on one node pins the intra-node costs: on 2 and 3 nodes alone the two latencies grow alike.
+  for (PlanShape shape : {PlanShape{1, 2}, PlanShape{2, 2}, PlanShape{3, 2}}) {
+    const ScheduleCost s = schedule_cost(Collective::allreduce, "recursive_doubling", shape);
+    for (double bytes : {1024.0, 65536.0, 1048576.0}) observations.push_back({shape, bytes, truth.predict_us(s, bytes)});
+  }
+  const Fit fitted = fit(Collective::allreduce, "recursive_doubling", observations);
+  EXPECT_NEAR(fitted.params.inter.alpha_us, 40.0, 1e-6);
+  EXPECT_NEAR(fitted.params.inter.beta_us_per_b, 8e-2, 1e-9);
+  EXPECT_NEAR(fitted.params.intra.beta_us_per_b, 1e-4, 1e-9);
+  EXPECT_LT(fitted.worst_error_pct, 1e-6);
+  // And what it predicts at 8 nodes is what the truth gives there.
+  const ScheduleCost at8 = schedule_cost(Collective::allreduce, "recursive_doubling", {8, 2});
+  EXPECT_NEAR(fitted.params.predict_us(at8, 1048576.0), truth.predict_us(at8, 1048576.0), 1e-6);
+  EXPECT_THROW(fit(Collective::allreduce, "ring", {}), Error);
+}
+
+TEST(Plan, FromTheSpeedOfLightAloneNeverBeatsTheBound) {
+  PlanInput input;
+  input.shape = {1000, 8};
+  input.collectives = {Collective::allreduce};
+  input.sizes = {1 << 20, 1ull << 33};
+  input.topology = topology::load_nccl_xml(std::string(CCTUNE_FIXTURES_DIR) + "/nccl-azure-ndv5-8xH100-8xIB.xml");
+  input.sol_inputs.gpu_model = "H100-SXM5";
+  input.sol_inputs.link_gbps = 400;
+  const PlanResult result = plan(input);
+  EXPECT_TRUE(result.from_speed_of_light_only);
+  std::vector<std::string> names;
+  for (const PlanRow& row : result.rows) {
+    ASSERT_TRUE(row.sol_pct.has_value());
+    EXPECT_LE(*row.sol_pct, 100.0 + 1e-9) << row.algorithm << " " << row.bytes;
+    if (row.bytes == (1ull << 33)) names.push_back(row.algorithm + (row.best ? "*" : ""));
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"ring", "tree", "nvls_tree*"}));
+  PlanInput nothing;
+  nothing.shape = {2, 1};
+  nothing.collectives = {Collective::allreduce};
+  nothing.sizes = {1024};
+  EXPECT_THROW(plan(nothing), UsageError);
+}
+
+}  // namespace
+}  // namespace cctune::tuner

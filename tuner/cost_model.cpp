@@ -1,0 +1,278 @@
+// Schedules of the host algorithms (collectives/mpi), walked rank by rank, and the fit of their costs.
+#include "tuner/cost_model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "collectives/error.hpp"
+
+namespace cctune::tuner {
+
+const std::vector<ModeledAlgorithm>& modeled_algorithms() {
+  static const std::vector<ModeledAlgorithm> algorithms = {
+      {Collective::allreduce, "ring", "2(n-1) steps of S/n to the next rank"},
+      {Collective::allreduce, "recursive_doubling", "log2 p steps of S with the partner one bit apart; fold of S in and out"},
+      {Collective::allreduce, "rabenseifner", "log2 p halving steps (S/2, S/4, ...), then the same doubling back; fold"},
+      {Collective::alltoall, "pairwise", "n-1 steps: S/n to rank+s"},
+      {Collective::alltoall, "bruck", "ceil(log2 n) steps: the blocks with bit k, to rank+2^k"},
+      {Collective::alltoall, "linear", "one step: S/n to every other rank at once (n-1 messages)"},
+  };
+  return algorithms;
+}
+
+bool is_modeled(Collective collective, std::string_view algorithm) {
+  const auto& all = modeled_algorithms();
+  return std::any_of(all.begin(), all.end(),
+                     [&](const ModeledAlgorithm& m) { return m.collective == collective && m.name == algorithm; });
+}
+
+double CostParams::predict_us(const ScheduleCost& s, double bytes) const {
+  return s.intra_messages * intra.alpha_us + s.inter_messages * inter.alpha_us +
+         bytes * (s.intra_bytes * intra.beta_us_per_b + s.inter_bytes * inter.beta_us_per_b);
+}
+
+namespace {
+
+// Accumulates steps, streamed transfer by transfer (a linear alltoall over 8,000 ranks is 64 million
+// of them): each step's class, message count (the most any rank sends) and busiest resource.
+class Walker {
+ public:
+  explicit Walker(PlanShape shape)
+      : shape_(shape), messages_(static_cast<std::size_t>(shape.ranks()), 0),
+        out_(static_cast<std::size_t>(shape.nodes), 0), in_(out_), memory_(out_) {}
+  int node_of(int rank) const { return rank / shape_.ranks_per_node; }
+
+  void add(int from, int to, double bytes) {
+    ++messages_[static_cast<std::size_t>(from)];
+    const auto a = static_cast<std::size_t>(node_of(from)), b = static_cast<std::size_t>(node_of(to));
+    any_ = true;
+    if (a != b) {
+      inter_ = true;
+      out_[a] += bytes;
+      in_[b] += bytes;
+    } else {
+      memory_[a] += bytes;
+    }
+  }
+  // Ends the step; `repeat`: how many identical steps it stands for.
+  void end(int repeat = 1) {
+    if (any_) {
+      const double times = repeat;
+      const double most_messages = *std::max_element(messages_.begin(), messages_.end());
+      if (inter_) {
+        cost_.inter_messages += times * most_messages;
+        cost_.inter_bytes += times * std::max(*std::max_element(out_.begin(), out_.end()), *std::max_element(in_.begin(), in_.end()));
+      } else {
+        cost_.intra_messages += times * most_messages;
+        cost_.intra_bytes += times * *std::max_element(memory_.begin(), memory_.end());
+      }
+      cost_.steps += repeat;
+    }
+    std::fill(messages_.begin(), messages_.end(), 0);
+    for (auto* v : {&out_, &in_, &memory_}) std::fill(v->begin(), v->end(), 0.0);
+    any_ = inter_ = false;
+  }
+  const ScheduleCost& cost() const { return cost_; }
+
+ private:
+  PlanShape shape_;
+  std::vector<int> messages_;
+  std::vector<double> out_, in_, memory_;
+  bool any_ = false, inter_ = false;
+  ScheduleCost cost_;
+};
+
+// collectives/mpi/helpers.cpp's fold: the first 2*extra ranks pair up, the even one handing its
+// vector to the odd one, which takes part as virtual rank rank/2; the rest are rank - extra.
+struct Fold {
+  int participants, extra;
+  int real_rank(int virtual_rank) const { return virtual_rank < extra ? 2 * virtual_rank + 1 : virtual_rank + extra; }
+};
+Fold fold_of(int n) {
+  const int participants = static_cast<int>(std::bit_floor(static_cast<unsigned>(n)));
+  return {participants, n - participants};
+}
+
+void fold_step(Walker& w, const Fold& fold, bool in) {
+  for (int k = 0; k < fold.extra; ++k) in ? w.add(2 * k, 2 * k + 1, 1.0) : w.add(2 * k + 1, 2 * k, 1.0);
+  w.end();
+}
+
+void ring(Walker& w, int n) {
+  for (int r = 0; r < n; ++r) w.add(r, (r + 1) % n, 1.0 / n);
+  w.end(2 * (n - 1));  // every step the same
+}
+
+void recursive_doubling(Walker& w, int n) {
+  const Fold fold = fold_of(n);
+  fold_step(w, fold, true);
+  for (int mask = 1; mask < fold.participants; mask <<= 1) {
+    for (int v = 0; v < fold.participants; ++v) w.add(fold.real_rank(v), fold.real_rank(v ^ mask), 1.0);
+    w.end();
+  }
+  fold_step(w, fold, false);
+}
+
+void rabenseifner(Walker& w, int n) {
+  const Fold fold = fold_of(n);
+  fold_step(w, fold, true);
+  // Halving: the step with mask m sends S/2m; the allgather retraces the same pairs, so each step
+  // counts twice.
+  double share = 1.0;
+  for (int mask = 1; mask < fold.participants; mask <<= 1) {
+    share /= 2;
+    for (int v = 0; v < fold.participants; ++v) w.add(fold.real_rank(v), fold.real_rank(v ^ mask), share);
+    w.end(2);
+  }
+  fold_step(w, fold, false);
+}
+
+void pairwise(Walker& w, int n) {
+  for (int s = 1; s < n; ++s) {
+    for (int r = 0; r < n; ++r) w.add(r, (r + s) % n, 1.0 / n);
+    w.end();
+  }
+}
+
+void bruck(Walker& w, int n) {
+  for (int distance = 1; distance < n; distance <<= 1) {
+    int blocks = 0;
+    for (int i = distance; i < n; ++i) blocks += (i & distance) != 0;
+    for (int r = 0; r < n; ++r) w.add(r, (r + distance) % n, static_cast<double>(blocks) / n);
+    w.end();
+  }
+}
+
+void linear(Walker& w, int n) {
+  for (int r = 0; r < n; ++r) {
+    for (int s = 1; s < n; ++s) w.add(r, (r + s) % n, 1.0 / n);
+  }
+  w.end();
+}
+
+}  // namespace
+
+ScheduleCost schedule_cost(Collective collective, std::string_view algorithm, PlanShape shape) {
+  if (shape.nodes < 1 || shape.ranks_per_node < 1 || shape.ranks() > (1 << 20)) {
+    CCTUNE_THROW(fmt::format("cost model: {} nodes x {} ranks is not a shape it can walk", shape.nodes, shape.ranks_per_node));
+  }
+  Walker w(shape);
+  const int n = shape.ranks();
+  if (n == 1) return w.cost();
+  using Walk = void (*)(Walker&, int);
+  static const std::map<std::pair<Collective, std::string_view>, Walk> walks = {
+      {{Collective::allreduce, "ring"}, ring},
+      {{Collective::allreduce, "recursive_doubling"}, recursive_doubling},
+      {{Collective::allreduce, "rabenseifner"}, rabenseifner},
+      {{Collective::alltoall, "pairwise"}, pairwise},
+      {{Collective::alltoall, "bruck"}, bruck},
+      {{Collective::alltoall, "linear"}, linear},
+  };
+  const auto found = walks.find({collective, algorithm});
+  if (found == walks.end()) CCTUNE_THROW(fmt::format("cost model: no schedule for {} {}", to_string(collective), algorithm));
+  found->second(w, n);
+  return w.cost();
+}
+
+namespace {
+
+// Solves the normal equations of the columns in `use` (Gaussian elimination with pivoting); false
+// when they are singular.
+constexpr std::size_t kParams = 4;
+using Row = std::array<double, kParams>;
+
+bool solve_subset(const std::vector<Row>& rows, unsigned use, Row& x) {
+  std::array<int, kParams> index{};
+  int k = 0;
+  for (int j = 0; j < static_cast<int>(kParams); ++j) {
+    if (use & (1u << j)) index[static_cast<std::size_t>(k++)] = j;
+  }
+  std::vector<std::vector<double>> a(static_cast<std::size_t>(k), std::vector<double>(static_cast<std::size_t>(k) + 1, 0));
+  for (const auto& row : rows) {
+    for (int p = 0; p < k; ++p) {
+      for (int q = 0; q < k; ++q) a[p][q] += row[index[p]] * row[index[q]];
+      a[p][k] += row[index[p]];  // the target is 1: predicted / measured
+    }
+  }
+  for (int c = 0; c < k; ++c) {
+    int pivot = c;
+    for (int r = c + 1; r < k; ++r) {
+      if (std::abs(a[r][c]) > std::abs(a[pivot][c])) pivot = r;
+    }
+    if (std::abs(a[pivot][c]) < 1e-300) return false;
+    std::swap(a[c], a[pivot]);
+    for (int r = 0; r < k; ++r) {
+      if (r == c) continue;
+      const double f = a[r][c] / a[c][c];
+      for (int q = c; q <= k; ++q) a[r][q] -= f * a[c][q];
+    }
+  }
+  x.fill(0);
+  for (int c = 0; c < k; ++c) x[static_cast<std::size_t>(index[c])] = a[c][k] / a[c][c];
+  return true;
+}
+
+}  // namespace
+
+Fit fit(Collective collective, std::string_view algorithm, const std::vector<Observation>& observations) {
+  if (observations.empty()) CCTUNE_THROW(fmt::format("cost model: nothing measured for {} {}", to_string(collective), algorithm));
+  // Each observation as a row of features divided by its time: a fit of relative error.
+  std::vector<Row> rows;
+  std::map<std::pair<int, int>, ScheduleCost> schedules;
+  for (const Observation& o : observations) {
+    if (!(o.time_us > 0) || !(o.bytes >= 0)) CCTUNE_THROW("cost model: an observation without a positive time");
+    const auto key = std::pair{o.shape.nodes, o.shape.ranks_per_node};
+    if (!schedules.count(key)) schedules[key] = schedule_cost(collective, algorithm, o.shape);
+    const ScheduleCost& s = schedules[key];
+    rows.push_back({s.intra_messages / o.time_us, o.bytes * s.intra_bytes / o.time_us, s.inter_messages / o.time_us,
+                    o.bytes * s.inter_bytes / o.time_us});
+  }
+  // Columns scaled to unit size, so that microseconds per message and per byte solve alike.
+  Row scale{};
+  for (const auto& row : rows) {
+    for (std::size_t j = 0; j < kParams; ++j) scale[j] = std::max(scale[j], std::abs(row[j]));
+  }
+  for (auto& row : rows) {
+    for (std::size_t j = 0; j < kParams; ++j) row[j] = scale[j] > 0 ? row[j] / scale[j] : 0;
+  }
+  double best_residual = std::numeric_limits<double>::infinity();
+  Row best{};
+  for (unsigned use = 1; use < (1u << kParams); ++use) {
+    bool usable = true;
+    for (std::size_t j = 0; j < kParams; ++j) usable &= !(use & (1u << j)) || scale[j] > 0;
+    Row x{};
+    if (!usable || !solve_subset(rows, use, x)) continue;
+    if (std::any_of(x.begin(), x.end(), [](double v) { return v < 0; })) continue;
+    double residual = 0;
+    for (const auto& row : rows) {
+      double predicted = 0;
+      for (std::size_t j = 0; j < kParams; ++j) predicted += row[j] * x[j];
+      residual += (predicted - 1) * (predicted - 1);
+    }
+    if (residual < best_residual) {
+      best_residual = residual;
+      best = x;
+    }
+  }
+  Fit out;
+  for (std::size_t j = 0; j < kParams; ++j) best[j] = scale[j] > 0 ? best[j] / scale[j] : 0;
+  out.params = {{best[0], best[1]}, {best[2], best[3]}};
+  out.observations = observations.size();
+  std::vector<double> errors;
+  for (const Observation& o : observations) {
+    const double predicted = out.params.predict_us(schedules[{o.shape.nodes, o.shape.ranks_per_node}], o.bytes);
+    errors.push_back(100.0 * std::abs(predicted - o.time_us) / o.time_us);
+  }
+  std::sort(errors.begin(), errors.end());
+  out.median_error_pct = errors[errors.size() / 2];
+  out.worst_error_pct = errors.back();
+  return out;
+}
+
+}  // namespace cctune::tuner

@@ -1,0 +1,70 @@
+#pragma once
+// A latency-bandwidth model of each host algorithm at any shape (nodes x ranks per node), from the
+// algorithm's own schedule: which rank sends how much to which in each step. A step costs
+//   alpha(class) x messages + beta(class) x bytes on its busiest resource,
+// the class being "inter" when any transfer of the step leaves a node (the resource: a node's NIC, in
+// or out) and "intra" otherwise (the resource: a node's memory, all its ranks' bytes together). The
+// four parameters per algorithm are fitted to measured runs (fit), or come from the topology's speed
+// of light (from_speed_of_light). docs/tune.md ("cctune plan") states it with its limits.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "collectives/types.hpp"
+
+namespace cctune::tuner {
+
+struct PlanShape {
+  int nodes = 1;
+  int ranks_per_node = 1;  // ranks placed by node (block distribution), as mpirun --map-by node:slot does
+  int ranks() const { return nodes * ranks_per_node; }
+};
+
+// What a schedule costs per unit of each parameter: T(S) = intra_messages a_i + inter_messages a_x
+// + S (intra_bytes b_i + inter_bytes b_x), bytes per byte of the call's size S.
+struct ScheduleCost {
+  double intra_messages = 0, inter_messages = 0;
+  double intra_bytes = 0, inter_bytes = 0;
+  int steps = 0;
+};
+
+struct PathCost {
+  double alpha_us = 0;        // per message
+  double beta_us_per_b = 0;   // per byte on the step's busiest resource
+};
+
+struct CostParams {
+  PathCost intra, inter;
+  double predict_us(const ScheduleCost& schedule, double bytes) const;
+};
+
+struct ModeledAlgorithm {
+  Collective collective;
+  std::string_view name;  // as bench names it
+  std::string_view structure;  // the schedule, for people
+};
+// The algorithms the model knows the schedule of, in one list.
+const std::vector<ModeledAlgorithm>& modeled_algorithms();
+bool is_modeled(Collective collective, std::string_view algorithm);
+
+// Walks the algorithm's schedule over shape.ranks() ranks. Throws Error for an algorithm not modeled.
+ScheduleCost schedule_cost(Collective collective, std::string_view algorithm, PlanShape shape);
+
+struct Observation {
+  PlanShape shape;
+  double bytes = 0;
+  double time_us = 0;
+};
+
+struct Fit {
+  CostParams params;
+  std::size_t observations = 0;
+  double median_error_pct = 0, worst_error_pct = 0;  // on the observations it was fitted to
+};
+// Least squares on relative error, every parameter >= 0 (all subsets of free parameters tried: four
+// unknowns). Throws Error with no observation.
+Fit fit(Collective collective, std::string_view algorithm, const std::vector<Observation>& observations);
+
+}  // namespace cctune::tuner

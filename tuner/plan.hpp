@@ -1,0 +1,62 @@
+#pragma once
+// `cctune plan`: what each algorithm should take at a shape never measured. With measured runs, the
+// cost model (cost_model.hpp) is fitted per algorithm and evaluated at the target shape; with a
+// topology only, the costs come from its speed of light (bandwidths) and NCCL's per-hop latencies.
+#include <cstdint>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "collectives/types.hpp"
+#include "results/record.hpp"
+#include "topology/model.hpp"
+#include "topology/speed_of_light.hpp"
+#include "tuner/cost_model.hpp"
+
+namespace cctune::tuner {
+
+struct PlanInput {
+  PlanShape shape;
+  std::vector<Collective> collectives;
+  std::vector<std::uint64_t> sizes;
+  std::vector<results::Record> runs;             // measured; empty: from the speed of light alone
+  std::uint64_t fit_min_bytes = 0;               // sizes below are not fitted (--fit-min-bytes)
+  std::optional<topology::NodeModel> topology;   // the nodes' topology (--topology)
+  topology::SolInputs sol_inputs;                // --link-gbps, --gpu-model (and host memory bandwidth)
+};
+
+struct PlanRow {
+  Collective collective;
+  std::string algorithm;
+  std::uint64_t bytes = 0;
+  double predicted_us = 0;
+  double busbw_gbs = 0;
+  std::optional<double> sol_pct;
+  bool best = false;  // the fastest predicted at this size
+};
+
+struct FitSummary {
+  Collective collective;
+  std::string algorithm;
+  Fit fit;
+  std::vector<std::string> shapes;  // "2x2", "3x2": what it was fitted on
+};
+
+struct PlanResult {
+  PlanShape shape;
+  bool from_speed_of_light_only = false;
+  topology::SpeedOfLight sol;
+  std::vector<FitSummary> fits;
+  std::vector<PlanRow> rows;
+  std::vector<std::string> notes;  // what was left out and why, for people
+};
+
+// Throws UsageError for input it cannot plan from (no run of a modeled algorithm, no topology and no run).
+PlanResult plan(const PlanInput& input);
+
+nlohmann::ordered_json to_json(const PlanResult& result);
+void print_plan(std::FILE* out, const PlanResult& result);
+
+}  // namespace cctune::tuner
