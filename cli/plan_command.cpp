@@ -61,18 +61,19 @@ int run_plan_command(PlanCommand* command) {
     if (input.shape.ranks() > (1 << 20)) CCTUNE_USAGE_ERROR("--nodes x --ranks-per-node: at most 1048576 ranks");
     input.sol_inputs = command->sol.inputs();
     input.fit_min_bytes = bench::parse_size(command->fit_min_bytes);
-    bench::RawBenchOptions raw;
-    raw.collectives = command->collectives;
-    raw.min_bytes = command->min_bytes;
-    raw.max_bytes = command->max_bytes;
-    raw.factor = static_cast<std::uint64_t>(bench::parse_integer("-f", command->factor, 2, bench::kMaxStepFactor));
-    const bench::BenchOptions sweep = bench::resolve(raw);
-    for (const auto& selection : sweep.selections) {
-      if (std::find(input.collectives.begin(), input.collectives.end(), selection.collective) == input.collectives.end()) {
-        input.collectives.push_back(selection.collective);
+    // Sizes as bench spells them, but never sent: no MPI count limit applies.
+    const std::uint64_t low = bench::parse_size(command->min_bytes), high = bench::parse_size(command->max_bytes);
+    const auto factor = static_cast<std::uint64_t>(bench::parse_integer("-f", command->factor, 2, bench::kMaxStepFactor));
+    if (low == 0 || low > high) CCTUNE_USAGE_ERROR(fmt::format("-b {} -e {}: give 0 < -b <= -e", command->min_bytes, command->max_bytes));
+    for (std::uint64_t size = low; size <= high; size = size > high / factor ? high + 1 : size * factor) input.sizes.push_back(size);
+    for (const std::string& name : command->collectives) {
+      const std::vector<Collective> named =
+          name == "all" ? std::vector<Collective>(all_collectives().begin(), all_collectives().end())
+                        : std::vector<Collective>{parse_collective(name)};
+      for (Collective c : named) {
+        if (std::find(input.collectives.begin(), input.collectives.end(), c) == input.collectives.end()) input.collectives.push_back(c);
       }
     }
-    input.sizes = sweep.sizes;
     if (!command->json.empty()) {
       bench::refuse_same_output("--topology", command->topology, "-J", command->json);
       files::check_output_file(command->json, "-J");

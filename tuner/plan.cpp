@@ -144,6 +144,9 @@ PlanResult plan(const PlanInput& input) {
   } else if (medium == topology::Medium::device) {
     result.notes.push_back("predicted from the speed of light alone (no measurement): bandwidths from the topology, "
                            "latencies NCCL's per hop; what the hardware allows, not what NCCL will reach");
+    if (input.shape.nodes > 1 && !(result.sol.allreduce.inter_node_busbw_gbs > 0)) {
+      result.notes.push_back("the NICs' rate is unknown: these times leave the network's bandwidth out (give --link-gbps)");
+    }
     for (Collective c : input.collectives) {
       const auto families = device_families(c, result.sol, input.shape);
       if (families.empty()) result.notes.push_back(fmt::format("{}: no bandwidth known for this shape", to_string(c)));
