@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <sstream>
@@ -183,7 +184,11 @@ Verdict judge(const CollectiveCheck& check, const std::string& subject, const Me
     v.expected = "0";
     return v;
   }
-  if (check.min_busbw_gbs) {
+  if (check.min_sol_pct) {
+    v.measured = fmt::format("{:.3f} GB/s, {:.1f}% of SOL {:.3f}", outcome.busbw_gbs,
+                             100.0 * outcome.busbw_gbs / check.sol_gbs, check.sol_gbs);
+    v.expected = fmt::format(">= {:g}% of SOL: {:.3f} GB/s", *check.min_sol_pct, *check.min_busbw_gbs);
+  } else if (check.min_busbw_gbs) {
     v.measured = fmt::format("{:.3f} GB/s", outcome.busbw_gbs);
     v.expected = fmt::format(">= {:g} GB/s", *check.min_busbw_gbs);
   } else {
@@ -314,6 +319,96 @@ std::optional<IsolationCost> isolate(const CollectiveCheck& check, const bench::
   return cost;
 }
 
+// min_sol_pct's floors: for each check, each node's (its ranks on one node) and the allocation's
+// (every node), from the speed of light of that shape. Rank 0 knows the topology; every rank gets
+// the floors, since the ranks that hold a result decide its retests.
+struct SolFloors {
+  struct Floor {
+    double floor = 0, sol = 0;
+  };
+  std::map<std::pair<std::size_t, std::string>, Floor> node;  // (check, host)
+  std::map<std::size_t, Floor> allocation;
+
+  static CollectiveCheck with(const CollectiveCheck& check, const Floor& f) {
+    CollectiveCheck resolved = check;
+    resolved.min_busbw_gbs = f.floor;
+    resolved.sol_gbs = f.sol;
+    return resolved;
+  }
+  CollectiveCheck at_node(const CollectiveCheck& check, const std::string& host) const {
+    if (!check.min_sol_pct) return check;
+    const auto found = node.find({check.index, host});
+    return with(check, found == node.end() ? Floor{} : found->second);
+  }
+  CollectiveCheck at_allocation(const CollectiveCheck& check) const {
+    if (!check.min_sol_pct) return check;
+    const auto found = allocation.find(check.index);
+    return with(check, found == allocation.end() ? Floor{} : found->second);
+  }
+};
+
+SolFloors sol_floors(const Spec& spec, const bench::BenchOptions& options, const Communicator& world,
+                     const topology::ClusterView& view, const topology::SolInputs& given) {
+  SolFloors floors;
+  const bool wanted = std::any_of(spec.collectives.begin(), spec.collectives.end(),
+                                  [](const CollectiveCheck& c) { return c.min_sol_pct.has_value(); });
+  if (!wanted) return floors;
+  const auto medium = options.backend == "mpi" ? topology::Medium::host : topology::Medium::device;
+  topology::SolInputs inputs = given;
+  if (medium == topology::Medium::host) {
+    inputs.memory_gbs = topology::job_memory_bandwidth(world, world.rank() == 0 ? view.types.front().fingerprint : "");
+  }
+  std::ostringstream text;
+  text.precision(17);
+  std::string unknown;
+  if (world.rank() == 0) {
+    const auto model_of = [&](const topology::ClusterNode& n) -> const topology::NodeModel& {
+      return std::find_if(view.types.begin(), view.types.end(),
+                          [&](const topology::NodeType& t) { return t.fingerprint == n.fingerprint; })->model;
+    };
+    for (const CollectiveCheck& check : spec.collectives) {
+      if (!check.min_sol_pct) continue;
+      const Collective c = check.collective == "allreduce" ? Collective::allreduce : Collective::alltoall;
+      const double share = *check.min_sol_pct / 100.0;
+      if (check.scope != Scope::allocation) {
+        for (const auto& n : view.nodes) {
+          if (n.ranks.size() < 2) continue;  // nothing inside the node to measure (ONE_RANK)
+          const auto sol = topology::speed_of_light(model_of(n), {1, static_cast<int>(n.ranks.size())}, medium, inputs);
+          const double bound = sol.busbw_gbs(c);
+          if (!(bound > 0) && unknown.empty()) unknown = check.name() + " on " + n.host + ": " + (sol.basis.empty() ? "" : sol.basis.front());
+          text << check.index << ' ' << n.host << ' ' << share * bound << ' ' << bound << '\n';
+        }
+      }
+      if (check.scope != Scope::node) {
+        const auto sol = topology::speed_of_light(view, medium, inputs);
+        const double bound = sol.busbw_gbs(c);
+        if (!(bound > 0) && unknown.empty()) {
+          unknown = check.name() + " on the allocation: " + (sol.basis.empty() ? "" : sol.basis.back());
+        }
+        text << check.index << " * " << share * bound << ' ' << bound << '\n';
+      }
+    }
+    if (!unknown.empty()) text.str("unknown " + unknown);
+  }
+  const std::string shared = world.allgather(world.rank() == 0 ? text.str() : std::string()).front();
+  if (shared.starts_with("unknown ")) {
+    throw UsageError("min_sol_pct: the speed of light is not known for " + shared.substr(8) +
+                         " (give --link-gbps or --gpu-model)", __FILE__, __LINE__);
+  }
+  std::istringstream in(shared);
+  std::size_t index = 0;
+  std::string host;
+  SolFloors::Floor f;
+  while (in >> index >> host >> f.floor >> f.sol) {
+    if (host == "*") {
+      floors.allocation[index] = f;
+    } else {
+      floors.node[{index, host}] = f;
+    }
+  }
+  return floors;
+}
+
 }  // namespace
 
 std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOptions& options,
@@ -405,6 +500,8 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
       return *model;
     });
   });
+  const SolFloors floors = watched(w, "starting: the speed of light of min_sol_pct checks",
+                                   [&] { return sol_floors(spec, options, world, view, settings.sol); });
   const Add add = [&](const Verdict& v) {
     log->add(v);
     if (observer.reached) observer.reached(v);
@@ -437,8 +534,9 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
   // A node with one rank has no link inside it: its own measurement is a local copy, a busbw of 0 and
   // a latency of nothing; the allocation's checks measure its links.
   const bool measures_inside = node.size() > 1;
-  for (const CollectiveCheck& check : spec.collectives) {
-    if (check.scope != Scope::allocation) {
+  for (const CollectiveCheck& spec_check : spec.collectives) {
+    if (spec_check.scope != Scope::allocation) {
+      const CollectiveCheck check = floors.at_node(spec_check, host);
       if (rank == 0) log->begin("each node", check.name());
       const Measured outcome = run_check_under_control(check, options, node.get(), w, "each node alone", world,
                                                        node.rank() == 0 && measures_inside);
@@ -477,7 +575,7 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
           values.push_back(std::nan(""));
           continue;
         }
-        verdicts.push_back(judge(check, reporter, o));
+        verdicts.push_back(judge(floors.at_node(spec_check, reporter), reporter, o));
         values.push_back(o.wrong == 0 ? value_of(check, o) : std::nan(""));
       }
       // Well below the rest of the fleet is a warning even above the floor: a node that will fail next.
@@ -498,7 +596,8 @@ std::optional<Outcome> run_acceptance(const Spec& spec, const bench::BenchOption
       }
       add_all(verdicts);
     }
-    if (check.scope != Scope::node) {
+    if (spec_check.scope != Scope::node) {
+      const CollectiveCheck check = floors.at_allocation(spec_check);
       if (rank == 0) log->begin("allocation", check.name());
       const Measured outcome = run_check_under_control(check, options, world.get(), w, "whole allocation", world, rank == 0);
       bool missed = false;

@@ -11,6 +11,7 @@
 
 #include "accept/isolation.hpp"
 #include "accept/spec.hpp"
+#include "topology/speed_of_light.hpp"
 #include "accept/verdicts.hpp"
 #include "bench/options.hpp"
 
@@ -30,6 +31,7 @@ struct AcceptanceSettings {
   VerdictLog::Writer write;           // whole files (write, then rename)
   double timeout_seconds = 600;       // -T: a stuck call fails the check and ends the job; 0 never
   double budget_seconds = 300;        // what isolation may take after an allocation check failed
+  topology::SolInputs sol;            // --link-gbps, --gpu-model: for min_sol_pct checks
 };
 
 // Rank 0's view of the run, for what the command prints.

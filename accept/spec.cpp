@@ -202,6 +202,7 @@ std::string CollectiveCheck::name() const {
       break;
     }
   }
+  if (min_sol_pct) return fmt::format("{} {} busbw >= {:g}% of SOL", collective, size, *min_sol_pct);
   if (min_busbw_gbs) return fmt::format("{} {} busbw >= {:g} GB/s", collective, size, *min_busbw_gbs);
   return fmt::format("{} {} latency <= {:g} us", collective, size, max_latency_us.value_or(0));
 }
@@ -266,7 +267,7 @@ Spec parse_spec(const std::string& text, const std::string& name) {
     for (std::size_t i = 0; i < checks.size(); ++i) {
       const YAML::Node c = checks[i];
       const std::string where = fmt::format("collectives[{}]", i);
-      read.only(c, where, {"collective", "size", "scope", "min_busbw", "max_latency"});
+      read.only(c, where, {"collective", "size", "scope", "min_busbw", "min_sol_pct", "max_latency"});
       CollectiveCheck check;
       check.line = c.Mark().line + 1;
       if (!c["collective"]) read.fail(c, where, "needs 'collective' (allreduce or alltoall)");
@@ -292,8 +293,13 @@ Spec parse_spec(const std::string& text, const std::string& name) {
       if (c["max_latency"]) {
         check.max_latency_us = read.measure(c["max_latency"], where + ".max_latency", parse_duration_us);
       }
-      if (check.min_busbw_gbs.has_value() == check.max_latency_us.has_value()) {
-        read.fail(c, where, "give exactly one of min_busbw and max_latency");
+      if (c["min_sol_pct"]) {
+        const double pct = read.scalar<double>(c["min_sol_pct"], where + ".min_sol_pct");
+        if (!(pct > 0 && pct <= 100)) read.fail(c["min_sol_pct"], where + ".min_sol_pct", "a percentage above 0, at most 100");
+        check.min_sol_pct = pct;
+      }
+      if (check.min_busbw_gbs.has_value() + check.min_sol_pct.has_value() + check.max_latency_us.has_value() != 1) {
+        read.fail(c, where, "give exactly one of min_busbw, min_sol_pct and max_latency");
       }
       check.index = i;
       spec.collectives.push_back(check);

@@ -26,6 +26,10 @@ struct CollectiveCheck {
   std::uint64_t bytes = 0;
   Scope scope = Scope::both;
   std::optional<double> min_busbw_gbs;  // GB/s, nccl-tests' bus bandwidth
+  // Percent of the speed of light of the shape it runs at (topology/speed_of_light): the run sets
+  // min_busbw_gbs from it and sol_gbs to that SOL, for each node and for the allocation.
+  std::optional<double> min_sol_pct;
+  double sol_gbs = 0;
   std::optional<double> max_latency_us;  // median time per call
   int line = 0;                          // in the spec, for messages
   std::size_t index = 0;                 // its place in the spec's list, for messages

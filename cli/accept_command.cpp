@@ -18,6 +18,7 @@
 #include "collectives/bootstrap.hpp"
 #include "collectives/error.hpp"
 #include "collectives/files.hpp"
+#include "cli/sol_options.hpp"
 
 namespace cctune::cli {
 
@@ -26,6 +27,8 @@ struct AcceptCommand {
   double budget_seconds = 300;
   double timeout_seconds = 600;
   std::string inject_delay;
+  SolOptions sol;
+  topology::SolInputs sol_inputs;
   std::string json = "cctune-accept.json";
   std::string junit = "cctune-accept.xml";
   std::string drain_list;  // empty: not written
@@ -51,6 +54,7 @@ AcceptCommand* add_accept_command(CLI::App& app) {
                   "Seconds that isolating the slow node or rank may take after a whole-allocation check fails")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
+  command.sol.add_to(sub);
   sub->add_option("--inject-delay", command.inject_delay,
                   "Testing only: RANK:SECONDS[:MIN_SIZE] makes that rank sleep in each timed call")
       ->group("Testing");
@@ -80,6 +84,7 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
                          __LINE__);
       }
     }
+    command->sol_inputs = command->sol.inputs();
     spec = accept::read_spec(command->spec);
     options = accept::bench_options(spec, command->inject_delay);
     accept::check_runnable(spec, command->spec, size_of(options.type), to_string(options.type), 0);
@@ -114,7 +119,7 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     accept::check_runnable(spec, command->spec, size_of(options.type), to_string(options.type), world.size());
     accept::AcceptanceSettings settings{command->json, command->junit, command->drain_list,
                                  [](const std::string& path, const std::string& text) { write_file_atomically(path, text); },
-                                 command->timeout_seconds, command->budget_seconds};
+                                 command->timeout_seconds, command->budget_seconds, command->sol_inputs};
     accept::Observer observer;
     observer.started = [&](int ranks, std::size_t nodes) {
       fmt::print("# cctune accept {}: {} ranks on {} node(s)\n", command->spec, ranks, nodes);

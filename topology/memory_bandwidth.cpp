@@ -101,12 +101,18 @@ void sleeping_barrier(const Communicator& world) {
 
 }  // namespace
 
+std::optional<double> job_memory_bandwidth(const Communicator& world, const std::string& rank0_fingerprint) {
+  std::optional<double> gbs;
+  if (world.rank() == 0) gbs = measured_memory_bandwidth(rank0_fingerprint);
+  sleeping_barrier(world);
+  return gbs;
+}
+
 SpeedOfLight job_speed_of_light(const Communicator& world, Medium medium, const SolInputs& inputs) {
   const ClusterView view = gather_cluster(world, processor_name(), probe_local);
   SolInputs with_memory = inputs;
   if (medium == Medium::host) {
-    if (world.rank() == 0) with_memory.memory_gbs = measured_memory_bandwidth(view.types.front().fingerprint);
-    sleeping_barrier(world);
+    with_memory.memory_gbs = job_memory_bandwidth(world, world.rank() == 0 ? view.types.front().fingerprint : "");
   }
   if (world.rank() != 0) return {};
   return speed_of_light(view, medium, with_memory);

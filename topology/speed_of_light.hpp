@@ -88,6 +88,10 @@ void print_speed_of_light(std::FILE* out, const SpeedOfLight& sol);
 // measurement could not run.
 std::optional<double> measured_memory_bandwidth(const std::string& node_fingerprint);
 
+// Collective over `world`: rank 0 measures (or reads the cached) memory bandwidth of its node while
+// every other rank sleeps rather than spins; the value on rank 0, nullopt elsewhere.
+std::optional<double> job_memory_bandwidth(const Communicator& world, const std::string& rank0_fingerprint);
+
 // Collective over `world`: gathers the cluster (one hwloc probe per node) and, for host runs, rank 0
 // measures its node's memory bandwidth (when not cached) while every other rank sleeps rather than
 // spins, so that the cores are free. The result is rank 0's; other ranks get their shape only.

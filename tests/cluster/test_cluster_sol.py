@@ -83,6 +83,31 @@ class ThrottledLinks(unittest.TestCase):
                 collective, algorithm, size, placement.replace("_", "-"), busbw * 1e3, sol * 1e3, 100 * busbw / sol))
 
 
+    def accept(self, link_gbps, name):
+        spec = os.path.join(self.cluster.work, "sol-{}.yaml".format(name))
+        with open(spec, "w") as f:
+            f.write("version: 1\nrun: {backend: mpi, algorithm: ring, iterations: 5, warmup: 2}\ncollectives:\n"
+                    "  - {collective: allreduce, size: 1MiB, min_sol_pct: 70, scope: allocation}\n")
+        verdicts = os.path.join(self.cluster.work, "sol-{}.json".format(name))
+        proc = self.cluster.mpirun("accept", "--spec", spec, "--json", verdicts, "--junit", "", "--budget", "0",
+                                   "--link-gbps", str(link_gbps), "-T", "120", timeout=300)
+        with open(verdicts) as f:
+            return proc, [v for v in json.load(f)["verdicts"] if v["subject"] == "allocation"]
+
+    def test_accept_grades_against_the_speed_of_light(self):
+        # The links' real rate: ring reaches about 90% of it, over the 70% asked.
+        proc, verdicts = self.accept(RATE_MBIT / 1000, "true-rate")
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertEqual(verdicts[0]["status"].lower(), "pass", verdicts)
+        self.assertIn("% of SOL 0.013", verdicts[0]["measured"])
+        self.assertEqual(verdicts[0]["expected"], ">= 70% of SOL: 0.009 GB/s")
+        # Told the links are twice as fast as they are, the same run is under half its SOL: it fails.
+        proc, verdicts = self.accept(2 * RATE_MBIT / 1000, "claimed-double")
+        self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)
+        self.assertEqual((verdicts[0]["status"].lower(), verdicts[0]["fault"]), ("fail", "BUSBW_LOW"), verdicts)
+        self.assertIn("% of SOL 0.025", verdicts[0]["measured"])
+
+
 def setUpModule():
     run([SIMCLUSTER, "down", "--stale"], timeout=60)
 

@@ -56,7 +56,13 @@ TEST(AcceptSpec, NamesTheKeyAndLineOfEveryMistake) {
   EXPECT_EQ(error_of("version: 1\ncollectives:\n  - {collective: allreduce, size: 0B, max_latency: 1us}\n"),
             "s.yaml:3: collectives[0].size: '0B' must be above 0");
   EXPECT_EQ(error_of("version: 1\ncollectives:\n  - {collective: allreduce, size: 8B}\n"),
-            "s.yaml:3: collectives[0]: give exactly one of min_busbw and max_latency");
+            "s.yaml:3: collectives[0]: give exactly one of min_busbw, min_sol_pct and max_latency");
+  EXPECT_EQ(error_of("version: 1\ncollectives:\n  - {collective: allreduce, size: 8B, min_sol_pct: 80, max_latency: 1us}\n"),
+            "s.yaml:3: collectives[0]: give exactly one of min_busbw, min_sol_pct and max_latency");
+  EXPECT_EQ(error_of("version: 1\ncollectives:\n  - {collective: allreduce, size: 8B, min_sol_pct: 0}\n"),
+            "s.yaml:3: collectives[0].min_sol_pct: a percentage above 0, at most 100");
+  EXPECT_EQ(error_of("version: 1\ncollectives:\n  - {collective: allreduce, size: 8B, min_sol_pct: .nan}\n"),
+            "s.yaml:3: collectives[0].min_sol_pct: a percentage above 0, at most 100");
   EXPECT_EQ(error_of("version: 2\n"), "s.yaml:1: version: must be 1 (this cctune reads version 1)");
   EXPECT_NE(error_of("version: 1\nnode: [unclosed\n").find("s.yaml:"), std::string::npos);
 }
