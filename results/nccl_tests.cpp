@@ -742,7 +742,7 @@ Record record_from_nccl_tests_json(const Json& document, const std::string& name
       }
     }
     if (ours->contains("hosts") && (*ours)["hosts"].is_array()) record.environment["hosts"] = (*ours)["hosts"];
-    for (const char* key : {"backend", "mpi_library", "ranks_per_node", "config", "tables"}) {
+    for (const char* key : {"backend", "mpi_library", "ranks_per_node", "config", "tables", "speed_of_light"}) {
       if (ours->contains(key)) record.environment[key] = (*ours)[key];
     }
   }

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <optional>
 #include <map>
 #include <set>
 
@@ -149,6 +151,18 @@ std::map<std::pair<std::size_t, std::string>, Curve> curves_of(const std::vector
   return curves;
 }
 
+// The busbw bound bench recorded for this run's shape, when it knew one.
+std::optional<double> speed_of_light_of(const Record& run, const std::string& collective) {
+  const auto& env = run.environment;
+  if (!env.is_object() || !env.contains("speed_of_light") || !env["speed_of_light"].is_object()) return std::nullopt;
+  const auto& sol = env["speed_of_light"];
+  const std::string key = collective + "_busbw_gbs";
+  if (!sol.contains(key) || !sol[key].is_number()) return std::nullopt;
+  const double value = sol[key].get<double>();
+  if (!std::isfinite(value) || value <= 0 || value > 1e7) return std::nullopt;
+  return value;
+}
+
 std::string collective_section(const std::vector<Record>& runs, const std::string& collective) {
   std::string html = fmt::format("<h2>{}</h2>", escape_html(collective));
   const bool several = runs.size() > 1;
@@ -164,6 +178,27 @@ std::string collective_section(const std::vector<Record>& runs, const std::strin
                                         format_bytes(static_cast<double>(m->bytes)), m->busbw_gbs, m->median_us)});
       }
       bandwidth.push_back(std::move(s));
+    }
+    // Each run's speed of light (docs/topology.md), flat across the sizes it measured: the line a
+    // healthy curve approaches from below.
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+      const auto sol = speed_of_light_of(runs[r], collective);
+      if (!sol) continue;
+      double low = 0, high = 0;
+      for (const auto& [key, curve] : measured) {
+        if (key.first != r || curve.points.empty()) continue;
+        const double first = static_cast<double>(curve.points.front()->bytes), last = static_cast<double>(curve.points.back()->bytes);
+        low = low == 0 ? first : std::min(low, first);
+        high = std::max(high, last);
+      }
+      if (high <= 0) continue;
+      Series line;
+      line.label = run_label(runs[r], several) + "speed of light";
+      line.dashed = true;
+      for (double x : {low, high}) {
+        line.points.push_back({x, *sol, fmt::format("{}: {:.3f} GB/s bus, the bound for this run's shape", line.label, *sol)});
+      }
+      bandwidth.push_back(std::move(line));
     }
     html += svg_line_chart(bandwidth, {}, {collective + ": bus bandwidth (out of place)", "busbw (GB/s)", false, 1100, 420});
 

@@ -170,13 +170,15 @@ class BenchJson(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         lines = proc.stdout.splitlines()
         self.assertIn("# Collective test starting: all_reduce_perf (cctune backend mpi algorithm mpi)", lines)
+        # nccl-tests' header, then ours: %SOL, the busbw against this machine's speed of light.
         self.assertIn("#       size         count      type   redop    root     time   algbw   busbw  #wrong     time   "
-                      "algbw   busbw  #wrong ", lines)
+                      "algbw   busbw  #wrong    %SOL ", lines)
         rows = [line for line in lines if line and not line.startswith("#")]
         self.assertEqual([int(r.split()[0]) for r in rows], [8 << k for k in range(18)])
         for row in rows:
-            self.assertEqual(len(row), 118, row)
-            self.assertEqual(len(row.split()), 13, row)
+            self.assertEqual(len(row), 118 + 8, row)
+            self.assertEqual(len(row.split()), 14, row)
+            self.assertGreater(float(row.split()[13]), 0, row)
         self.assertEqual(proc.stdout.count("# Avg bus bandwidth    : "), 1)
         self.assertIn("# Collective test concluded: all_reduce_perf", lines)
         # One process driving several GPUs is not how cctune runs: one line saying what to do.
@@ -548,6 +550,80 @@ FIXTURES = os.environ.get("CCTUNE_FIXTURES",
 
 def fixture(name):
     return os.path.join(FIXTURES, name)
+
+
+class SpeedOfLightAndPlan(unittest.TestCase):
+    """topo's speed of light read back from its JSON, and cctune plan's files read back."""
+    NDV5 = property(lambda self: os.path.join(FIXTURES, "nccl-azure-ndv5-8xH100-8xIB.xml"))
+
+    def test_topo_json_holds_the_bounds_of_the_file_with_what_it_lacks_given(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "t.json")
+            proc = run([CCTUNE, "topo", "--nccl-xml", self.NDV5, "--gpu-model", "H100-SXM5", "--link-gbps", "400",
+                        "--json", path])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(path) as f:
+                sol = json.load(f)["speed_of_light"]
+        self.assertIn("inside a node 450.0 (NVLS 700.0), between nodes 400.4", proc.stdout)
+        self.assertEqual(sol["allreduce"]["intra_node_busbw_gbs"], 450.0)
+        self.assertAlmostEqual(sol["allreduce"]["nvls_busbw_gbs"], 700.0)
+        self.assertAlmostEqual(sol["alltoall"]["inter_node_busbw_gbs"], 400 * 7999 / (8 * 7992))
+        self.assertEqual((sol["nodes"], sol["ranks_per_node"]), (1000, 8))
+
+    def test_plan_from_the_topology_alone_and_from_a_measured_run(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "plan.json")
+            proc = run([CCTUNE, "plan", "--topology", self.NDV5, "--gpu-model", "H100-SXM5", "--link-gbps", "400",
+                        "--nodes", "1000", "--ranks-per-node", "8", "--collective", "allreduce", "-b", "1M", "-e", "8G",
+                        "-J", out])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(out) as f:
+                doc = json.load(f)
+            self.assertTrue(doc["from_speed_of_light_only"])
+            sizes = sorted({r["bytes"] for r in doc["rows"]})
+            self.assertEqual((sizes[0], sizes[-1], len(sizes)), (1 << 20, 8 << 30, 14))
+            for size in sizes:
+                rows = [r for r in doc["rows"] if r["bytes"] == size]
+                self.assertEqual(sum(r["best"] for r in rows), 1, rows)
+                self.assertTrue(all(0 < r["sol_pct"] <= 100 for r in rows), rows)
+            # Fitted on a real run of 4 ranks, predicted for 8 on one node.
+            run_json = os.path.join(tmp, "run.json")
+            proc = run(mpirun(4, "bench", "--collective", "allreduce", "--algorithm", "mpi,ring,recursive_doubling",
+                              "-b", "1K", "-e", "256K", "-f", "4", "-n", "3", "-w", "1", "--no-db", "--no-progress",
+                              "-J", run_json))
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            proc = run([CCTUNE, "plan", "--from", run_json, "--nodes", "1", "--ranks-per-node", "8", "--collective",
+                        "allreduce", "-b", "1K", "-e", "256K", "-f", "4", "-J", out])
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            with open(out) as f:
+                doc = json.load(f)
+        self.assertEqual(sorted(f["algorithm"] for f in doc["fits"]), ["recursive_doubling", "ring"])
+        self.assertEqual({f["fitted_on"][0] for f in doc["fits"]}, {"1x4"})
+        self.assertEqual(len(doc["rows"]), 2 * 5)
+        self.assertTrue(all(r["predicted_us"] > 0 for r in doc["rows"]))
+        self.assertTrue(any("not modeled" in note and "allreduce mpi" in note for note in doc["notes"]), doc["notes"])
+
+    def test_bad_plan_and_sol_options_are_one_line_and_write_nothing(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "p.json")
+            base = ["--ranks-per-node", "1", "--topology", self.NDV5, "-J", out]
+            for args, message in ((["--link-gbps", "nan"], "--link-gbps nan must be a rate"),
+                                  (["--gpu-model", "H900"], "not a GPU cctune knows"),
+                                  (["--nodes", "0"], "--nodes 0 is out of range"),
+                                  (["-b", "1M", "-e", "1K"], "give 0 < -b <= -e"),
+                                  (["--from", os.path.join(tmp, "none.json")], "no such file")):
+                with self.subTest(args=args):
+                    nodes = [] if "--nodes" in args else ["--nodes", "2"]
+                    proc = run([CCTUNE, "plan", *base, *nodes, *args])
+                    self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+                    self.assertEqual(len(cctune_lines(proc.stderr)), 1, proc.stderr)
+                    self.assertIn(message, proc.stderr)
+            proc = run([CCTUNE, "plan", "--nodes", "2", "--ranks-per-node", "1"])
+            self.assertEqual(proc.returncode, 2)
+            self.assertIn("give measured runs (--from) or the nodes' topology", proc.stderr)
+            proc = run([CCTUNE, "topo", "--nccl-xml", self.NDV5, "--link-gbps", "-5"])
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertEqual(os.listdir(tmp), [])
 
 
 class Topo(unittest.TestCase):
@@ -2128,10 +2204,12 @@ class Report(unittest.TestCase):
             self.assertIsNone(re.search(r'(src|href)\s*=|@import|url\(', text))
             self.assertEqual(re.findall(r"https?://[^\s\"']+", text), ["http://www.w3.org/2000/svg"] * text.count("<svg"))
             self.assertIn("<h2>Topology</h2>", text)
-            # allreduce: 3 bandwidth curves (mpi, ring, nccl-tests' nccl); per curve a latency chart with a
-            # median and, where p99 is known (not in nccl-tests logs), a p99 line: 3 + 2 + 2 + 1.
+            # allreduce: 3 bandwidth curves (mpi, ring, nccl-tests' nccl) and the bench run's speed of
+            # light (the imported log has none); per curve a latency chart with a median and, where p99 is
+            # known (not in nccl-tests logs), a p99 line: 3 + 1 + 2 + 2 + 1.
+            self.assertEqual(text.count('speed of light"'), 1)
             total, drawn = self.render(html)
-            self.assertEqual((total, drawn), (8, 8))
+            self.assertEqual((total, drawn), (9, 9))
 
     def test_bad_runs_and_topology_give_one_line(self):
         with tempfile.TemporaryDirectory() as tmp:
