@@ -34,7 +34,8 @@ bool is_modeled(Collective collective, std::string_view algorithm) {
 
 double CostParams::predict_us(const ScheduleCost& s, double bytes) const {
   return s.intra_messages * intra.alpha_us + s.inter_messages * inter.alpha_us +
-         bytes * (s.intra_bytes * intra.beta_us_per_b + s.inter_bytes * inter.beta_us_per_b);
+         bytes * (s.intra_bytes * intra.beta_us_per_b + s.inter_bytes * inter.beta_us_per_b +
+                  s.inter_shared_bytes * inter.kappa_us_per_b);
 }
 
 namespace {
@@ -45,7 +46,8 @@ class Walker {
  public:
   explicit Walker(PlanShape shape)
       : shape_(shape), messages_(static_cast<std::size_t>(shape.ranks()), 0),
-        out_(static_cast<std::size_t>(shape.nodes), 0), in_(out_), memory_(out_) {}
+        out_(static_cast<std::size_t>(shape.nodes), 0), in_(out_), memory_(out_),
+        flows_out_(static_cast<std::size_t>(shape.nodes), 0), flows_in_(flows_out_) {}
   int node_of(int rank) const { return rank / shape_.ranks_per_node; }
 
   void add(int from, int to, double bytes) {
@@ -56,6 +58,8 @@ class Walker {
       inter_ = true;
       out_[a] += bytes;
       in_[b] += bytes;
+      ++flows_out_[a];
+      ++flows_in_[b];
     } else {
       memory_[a] += bytes;
     }
@@ -67,7 +71,19 @@ class Walker {
       const double most_messages = *std::max_element(messages_.begin(), messages_.end());
       if (inter_) {
         cost_.inter_messages += times * most_messages;
-        cost_.inter_bytes += times * std::max(*std::max_element(out_.begin(), out_.end()), *std::max_element(in_.begin(), in_.end()));
+        double busiest = 0, shared = 0;
+        for (const auto& [bytes, flows] : {std::pair{&out_, &flows_out_}, std::pair{&in_, &flows_in_}}) {
+          for (std::size_t node = 0; node < bytes->size(); ++node) {
+            const double b = (*bytes)[node];
+            const double extra = (*flows)[node] > 1 ? 1.0 : 0.0;
+            if (b > busiest || (b == busiest && b * extra > shared)) {
+              busiest = b;
+              shared = b * extra;
+            }
+          }
+        }
+        cost_.inter_bytes += times * busiest;
+        cost_.inter_shared_bytes += times * shared;
       } else {
         cost_.intra_messages += times * most_messages;
         cost_.intra_bytes += times * *std::max_element(memory_.begin(), memory_.end());
@@ -75,6 +91,8 @@ class Walker {
       cost_.steps += repeat;
     }
     std::fill(messages_.begin(), messages_.end(), 0);
+    std::fill(flows_out_.begin(), flows_out_.end(), 0);
+    std::fill(flows_in_.begin(), flows_in_.end(), 0);
     for (auto* v : {&out_, &in_, &memory_}) std::fill(v->begin(), v->end(), 0.0);
     any_ = inter_ = false;
   }
@@ -84,6 +102,7 @@ class Walker {
   PlanShape shape_;
   std::vector<int> messages_;
   std::vector<double> out_, in_, memory_;
+  std::vector<int> flows_out_, flows_in_;
   bool any_ = false, inter_ = false;
   ScheduleCost cost_;
 };
@@ -184,20 +203,21 @@ namespace {
 
 // Solves the normal equations of the columns in `use` (Gaussian elimination with pivoting); false
 // when they are singular.
-constexpr std::size_t kParams = 4;
+constexpr std::size_t kParams = 5;
 using Row = std::array<double, kParams>;
 
-bool solve_subset(const std::vector<Row>& rows, unsigned use, Row& x) {
+bool solve_subset(const std::vector<Row>& rows, const std::vector<double>& targets, unsigned use, Row& x) {
   std::array<int, kParams> index{};
   int k = 0;
   for (int j = 0; j < static_cast<int>(kParams); ++j) {
     if (use & (1u << j)) index[static_cast<std::size_t>(k++)] = j;
   }
   std::vector<std::vector<double>> a(static_cast<std::size_t>(k), std::vector<double>(static_cast<std::size_t>(k) + 1, 0));
-  for (const auto& row : rows) {
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const Row& row = rows[r];
     for (int p = 0; p < k; ++p) {
       for (int q = 0; q < k; ++q) a[p][q] += row[index[p]] * row[index[q]];
-      a[p][k] += row[index[p]];  // the target is 1: predicted / measured
+      a[p][k] += row[index[p]] * targets[r];  // predicted / measured should come to the target
     }
   }
   for (int c = 0; c < k; ++c) {
@@ -220,10 +240,12 @@ bool solve_subset(const std::vector<Row>& rows, unsigned use, Row& x) {
 
 }  // namespace
 
-Fit fit(Collective collective, std::string_view algorithm, const std::vector<Observation>& observations) {
+Fit fit(Collective collective, std::string_view algorithm, const std::vector<Observation>& observations,
+        std::optional<PathCost> fixed_intra) {
   if (observations.empty()) CCTUNE_THROW(fmt::format("cost model: nothing measured for {} {}", to_string(collective), algorithm));
   // Each observation as a row of features divided by its time: a fit of relative error.
   std::vector<Row> rows;
+  std::vector<double> targets;  // 1, less what the fixed intra-node costs already explain
   std::map<std::pair<int, int>, ScheduleCost> schedules;
   for (const Observation& o : observations) {
     if (!(o.time_us > 0) || !(o.bytes >= 0)) CCTUNE_THROW("cost model: an observation without a positive time");
@@ -231,7 +253,12 @@ Fit fit(Collective collective, std::string_view algorithm, const std::vector<Obs
     if (!schedules.count(key)) schedules[key] = schedule_cost(collective, algorithm, o.shape);
     const ScheduleCost& s = schedules[key];
     rows.push_back({s.intra_messages / o.time_us, o.bytes * s.intra_bytes / o.time_us, s.inter_messages / o.time_us,
-                    o.bytes * s.inter_bytes / o.time_us});
+                    o.bytes * s.inter_bytes / o.time_us, o.bytes * s.inter_shared_bytes / o.time_us});
+    targets.push_back(1.0);
+    if (fixed_intra) {
+      targets.back() -= (s.intra_messages * fixed_intra->alpha_us + o.bytes * s.intra_bytes * fixed_intra->beta_us_per_b) / o.time_us;
+      rows.back()[0] = rows.back()[1] = 0;
+    }
   }
   // Columns scaled to unit size, so that microseconds per message and per byte solve alike.
   Row scale{};
@@ -247,13 +274,13 @@ Fit fit(Collective collective, std::string_view algorithm, const std::vector<Obs
     bool usable = true;
     for (std::size_t j = 0; j < kParams; ++j) usable &= !(use & (1u << j)) || scale[j] > 0;
     Row x{};
-    if (!usable || !solve_subset(rows, use, x)) continue;
+    if (!usable || !solve_subset(rows, targets, use, x)) continue;
     if (std::any_of(x.begin(), x.end(), [](double v) { return v < 0; })) continue;
     double residual = 0;
-    for (const auto& row : rows) {
+    for (std::size_t r = 0; r < rows.size(); ++r) {
       double predicted = 0;
-      for (std::size_t j = 0; j < kParams; ++j) predicted += row[j] * x[j];
-      residual += (predicted - 1) * (predicted - 1);
+      for (std::size_t j = 0; j < kParams; ++j) predicted += rows[r][j] * x[j];
+      residual += (predicted - targets[r]) * (predicted - targets[r]);
     }
     if (residual < best_residual) {
       best_residual = residual;
@@ -262,7 +289,8 @@ Fit fit(Collective collective, std::string_view algorithm, const std::vector<Obs
   }
   Fit out;
   for (std::size_t j = 0; j < kParams; ++j) best[j] = scale[j] > 0 ? best[j] / scale[j] : 0;
-  out.params = {{best[0], best[1]}, {best[2], best[3]}};
+  out.params = {{best[0], best[1], 0}, {best[2], best[3], best[4]}};
+  if (fixed_intra) out.params.intra = *fixed_intra;
   out.observations = observations.size();
   std::vector<double> errors;
   for (const Observation& o : observations) {

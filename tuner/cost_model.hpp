@@ -1,10 +1,11 @@
 #pragma once
 // A latency-bandwidth model of each host algorithm at any shape (nodes x ranks per node), from the
 // algorithm's own schedule: which rank sends how much to which in each step. A step costs
-//   alpha(class) x messages + beta(class) x bytes on its busiest resource,
+//   alpha(class) x messages + beta(class) x bytes on its busiest resource
+//   (+ kappa x those bytes when several messages share that NIC direction, between nodes),
 // the class being "inter" when any transfer of the step leaves a node (the resource: a node's NIC, in
 // or out) and "intra" otherwise (the resource: a node's memory, all its ranks' bytes together). The
-// four parameters per algorithm are fitted to measured runs (fit), or come from the topology's speed
+// five parameters per algorithm are fitted to measured runs (fit), or come from the topology's speed
 // of light (from_speed_of_light). docs/tune.md ("cctune plan") states it with its limits.
 #include <cstdint>
 #include <optional>
@@ -27,12 +28,16 @@ struct PlanShape {
 struct ScheduleCost {
   double intra_messages = 0, inter_messages = 0;
   double intra_bytes = 0, inter_bytes = 0;
+  // Between nodes, the busiest NIC direction's bytes where more than one message shares it, summed over
+  // the steps: what sharing a link costs where flows do not share it perfectly (TCP; zero on fair fabrics).
+  double inter_shared_bytes = 0;
   int steps = 0;
 };
 
 struct PathCost {
   double alpha_us = 0;        // per message
   double beta_us_per_b = 0;   // per byte on the step's busiest resource
+  double kappa_us_per_b = 0;  // per byte on the busiest NIC when messages share it (inter only)
 };
 
 struct CostParams {
@@ -63,8 +68,12 @@ struct Fit {
   std::size_t observations = 0;
   double median_error_pct = 0, worst_error_pct = 0;  // on the observations it was fitted to
 };
-// Least squares on relative error, every parameter >= 0 (all subsets of free parameters tried: four
+// Least squares on relative error, every parameter >= 0 (all subsets of free parameters tried: five
 // unknowns). Throws Error with no observation.
-Fit fit(Collective collective, std::string_view algorithm, const std::vector<Observation>& observations);
+// fixed_intra: intra-node costs known otherwise (from the speed of light, where no run was on one
+// node: runs at several node counts alone cannot tell intra from inter for algorithms whose steps of
+// both kinds grow alike); only the inter-node ones are fitted.
+Fit fit(Collective collective, std::string_view algorithm, const std::vector<Observation>& observations,
+        std::optional<PathCost> fixed_intra = std::nullopt);
 
 }  // namespace cctune::tuner

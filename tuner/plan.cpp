@@ -132,9 +132,16 @@ PlanResult plan(const PlanInput& input) {
     std::map<std::pair<Collective, std::string>, std::set<std::string>> shapes;
     const auto observed = observations_of(input, result.notes, shapes);
     if (observed.empty()) CCTUNE_USAGE_ERROR("plan: the runs measured none of the algorithms the cost model knows (ring, recursive_doubling, rabenseifner, pairwise, bruck, linear)");
+    // Without a run on one node, the intra-node costs are memory's: no latency, a byte of a node's
+    // traffic at the copy rate (measured on this machine).
+    const double memory = input.sol_inputs.memory_gbs.value_or(0);
     for (const auto& [key, observations] : observed) {
       const auto& [c, algorithm] = key;
-      FitSummary summary{c, algorithm, fit(c, algorithm, observations), {shapes[key].begin(), shapes[key].end()}};
+      const bool one_node = std::any_of(observations.begin(), observations.end(), [](const Observation& o) { return o.shape.nodes == 1; });
+      std::optional<PathCost> fixed;
+      if (!one_node && memory > 0) fixed = PathCost{0, 1.0 / (memory * 1e3), 0};
+      FitSummary summary{c, algorithm, fit(c, algorithm, observations, fixed), {shapes[key].begin(), shapes[key].end()},
+                         fixed.has_value()};
       const ScheduleCost schedule = schedule_cost(c, algorithm, input.shape);
       for (std::uint64_t bytes : input.sizes) add_row(c, algorithm, bytes, summary.fit.params.predict_us(schedule, static_cast<double>(bytes)));
       result.fits.push_back(std::move(summary));
@@ -191,7 +198,9 @@ nlohmann::ordered_json to_json(const PlanResult& result) {
     fits.push_back({{"collective", to_string(f.collective)}, {"algorithm", f.algorithm}, {"fitted_on", f.shapes},
                     {"observations", f.fit.observations},
                     {"intra", {{"alpha_us", f.fit.params.intra.alpha_us}, {"beta_us_per_byte", f.fit.params.intra.beta_us_per_b}}},
-                    {"inter", {{"alpha_us", f.fit.params.inter.alpha_us}, {"beta_us_per_byte", f.fit.params.inter.beta_us_per_b}}},
+                    {"inter", {{"alpha_us", f.fit.params.inter.alpha_us}, {"beta_us_per_byte", f.fit.params.inter.beta_us_per_b},
+                               {"kappa_us_per_byte", f.fit.params.inter.kappa_us_per_b}}},
+                    {"intra_from_speed_of_light", f.intra_from_sol},
                     {"median_error_pct", f.fit.median_error_pct}, {"worst_error_pct", f.fit.worst_error_pct}});
   }
   j["fits"] = fits;
@@ -215,10 +224,11 @@ void print_plan(std::FILE* out, const PlanResult& result) {
   for (const FitSummary& f : result.fits) {
     std::string on;
     for (const auto& s : f.shapes) on += (on.empty() ? "" : ", ") + s;
-    std::fprintf(out, "  fit %-9s %-19s on %s (%zu points): intra %.3g us + %.3g us/B, inter %.3g us + %.3g us/B; error median %.1f%%, worst %.1f%%\n",
+    std::fprintf(out, "  fit %-9s %-19s on %s (%zu points): intra %.3g us + %.3g us/B%s, inter %.3g us + %.3g us/B + %.3g us/B shared; error median %.1f%%, worst %.1f%%\n",
                  std::string(to_string(f.collective)).c_str(), f.algorithm.c_str(), on.c_str(), f.fit.observations,
-                 f.fit.params.intra.alpha_us, f.fit.params.intra.beta_us_per_b, f.fit.params.inter.alpha_us,
-                 f.fit.params.inter.beta_us_per_b, f.fit.median_error_pct, f.fit.worst_error_pct);
+                 f.fit.params.intra.alpha_us, f.fit.params.intra.beta_us_per_b, f.intra_from_sol ? " (memory's)" : "",
+                 f.fit.params.inter.alpha_us, f.fit.params.inter.beta_us_per_b, f.fit.params.inter.kappa_us_per_b,
+                 f.fit.median_error_pct, f.fit.worst_error_pct);
   }
   for (const auto& note : result.notes) std::fprintf(out, "  note: %s\n", note.c_str());
   std::fprintf(out, "#%12s  %-10s %-19s %14s %12s %7s  %s\n", "size (B)", "collective", "algorithm", "predicted (us)",

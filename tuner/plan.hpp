@@ -42,6 +42,7 @@ struct FitSummary {
   std::string algorithm;
   Fit fit;
   std::vector<std::string> shapes;  // "2x2", "3x2": what it was fitted on
+  bool intra_from_sol = false;      // no run on one node: intra-node costs from memory bandwidth
 };
 
 struct PlanResult {

@@ -45,6 +45,8 @@ TEST(CostModel, AlltoallSchedules) {
   EXPECT_EQ(pairwise.steps, 3);
   // Step 1: ranks 1 and 3 send off their node, step 2: all four, step 3: ranks 0 and 2.
   EXPECT_DOUBLE_EQ(pairwise.inter_bytes, 0.25 + 0.5 + 0.25);
+  // Only step 2 puts two messages on one NIC direction.
+  EXPECT_DOUBLE_EQ(pairwise.inter_shared_bytes, 0.5);
   const ScheduleCost bruck = schedule_cost(Collective::alltoall, "bruck", {4, 1});
   EXPECT_EQ(bruck.steps, 2);
   EXPECT_DOUBLE_EQ(bruck.inter_bytes, 0.5 + 0.5);  // blocks 1,3 then 2,3
@@ -71,6 +73,22 @@ TEST(CostModel, FitRecoversTheParametersThatMadeTheTimes) {
   const ScheduleCost at8 = schedule_cost(Collective::allreduce, "recursive_doubling", {8, 2});
   EXPECT_NEAR(fitted.params.predict_us(at8, 1048576.0), truth.predict_us(at8, 1048576.0), 1e-6);
   EXPECT_THROW(fit(Collective::allreduce, "ring", {}), Error);
+}
+
+TEST(CostModel, WithTheIntraNodeCostsGivenOnlyTheNetworksAreFitted) {
+  // Recursive doubling on 2 and 3 nodes alone: its intra- and inter-node steps grow alike, so the
+  // intra-node costs come from elsewhere (plan: the memory bandwidth) and the rest is fitted.
+  const CostParams truth{{0.0, 1e-4}, {40.0, 2e-2, 6e-2}};
+  std::vector<Observation> observations;
+  for (PlanShape shape : {PlanShape{2, 2}, PlanShape{3, 2}}) {
+    const ScheduleCost s = schedule_cost(Collective::allreduce, "recursive_doubling", shape);
+    for (double bytes : {1024.0, 65536.0, 1048576.0}) observations.push_back({shape, bytes, truth.predict_us(s, bytes)});
+  }
+  const Fit fitted = fit(Collective::allreduce, "recursive_doubling", observations, truth.intra);
+  EXPECT_DOUBLE_EQ(fitted.params.intra.beta_us_per_b, 1e-4);
+  EXPECT_NEAR(fitted.params.inter.alpha_us, 40.0, 1e-6);
+  EXPECT_NEAR(fitted.params.inter.beta_us_per_b, 2e-2, 1e-9);
+  EXPECT_NEAR(fitted.params.inter.kappa_us_per_b, 6e-2, 1e-9);
 }
 
 TEST(Plan, FromTheSpeedOfLightAloneNeverBeatsTheBound) {
