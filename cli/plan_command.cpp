@@ -80,11 +80,8 @@ int run_plan_command(PlanCommand* command) {
     }
     if (!command->topology.empty()) input.topology = topology::load_topology_xml(command->topology);
     for (const std::string& spec : command->from) input.runs.push_back(load_run(spec, command->db, std::nullopt));
-    // Host runs inside a node are bound by memory: this machine's, when the runs or nothing says otherwise.
-    if (!input.topology || input.topology->gpus.empty()) {
-      const topology::NodeModel here = topology::probe_local();
-      input.sol_inputs.memory_gbs = input.topology ? std::nullopt : topology::measured_memory_bandwidth(topology::fingerprint(here));
-    }
+    // Host runs inside a node are bound by memory: this machine's, unless a topology names other nodes.
+    if (!input.topology) input.sol_inputs.memory_gbs = topology::measured_memory_bandwidth(topology::fingerprint(topology::probe_local()));
     result = tuner::plan(input);
   } catch (const UsageError& e) {
     return report_usage_error(e.what());

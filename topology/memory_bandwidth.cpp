@@ -28,8 +28,10 @@ std::string cache_dir() {
   return "";
 }
 
+unsigned copy_threads() { return std::clamp(std::thread::hardware_concurrency(), 1u, 64u); }
+
 double measure_copy_gbs() {
-  const unsigned threads = std::clamp(std::thread::hardware_concurrency(), 1u, 64u);
+  const unsigned threads = copy_threads();
   constexpr std::size_t kBytes = std::size_t{64} << 20;  // per thread, far past any last-level cache share
   std::vector<std::vector<char>> src(threads, std::vector<char>(kBytes, 1)), dst(threads, std::vector<char>(kBytes, 0));
   double best = 0;
@@ -76,7 +78,7 @@ std::optional<double> measured_memory_bandwidth(const std::string& node_fingerpr
       ::mkdir((dir.substr(0, dir.rfind('/'))).c_str(), 0755);
       ::mkdir(dir.c_str(), 0755);
       nlohmann::json j{{"host", host}, {"fingerprint", node_fingerprint}, {"copy_gbs", gbs},
-                       {"threads", std::clamp(std::thread::hardware_concurrency(), 1u, 64u)}};
+                       {"threads", copy_threads()}};
       files::write_file_atomically(path, j.dump(1) + "\n");
     } catch (const std::exception&) {
       // A read-only home: measured again next time.

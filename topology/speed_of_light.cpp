@@ -264,6 +264,7 @@ SpeedOfLight speed_of_light(const NodeModel& model, Shape shape, Medium medium, 
     const Inter inter = medium == Medium::device ? device_inter(model, shape.ranks_per_node, inputs)
                                                  : host_inter(model, inputs);
     const double w = inter.node_gbs;
+    sol.node_link_gbs = w;
     if (w > 0) {
       // Each node, as one party of an N-party allreduce, sends at least 2(N-1)/N of the data.
       sol.allreduce.inter_node_busbw_gbs = w * nodes / (nodes - 1) * (n - 1) / n;
@@ -305,6 +306,7 @@ SpeedOfLight speed_of_light(const ClusterView& view, Medium medium, const SolInp
         ours.in_switch_busbw_gbs = std::min(ours.in_switch_busbw_gbs, theirs.in_switch_busbw_gbs);
         if (ours.latency_us && theirs.latency_us) ours.latency_us = std::max(*ours.latency_us, *theirs.latency_us);
       }
+      out.node_link_gbs = min_known(out.node_link_gbs, one.node_link_gbs);
     }
     for (const auto& line : one.basis) {
       out.basis.push_back(view.types.size() > 1 ? fmt::format("node type {}: {}", t + 1, line) : line);

@@ -61,6 +61,9 @@ struct SpeedOfLight {
   Shape shape;
   Medium medium = Medium::host;
   CollectiveSol allreduce, alltoall;
+  // W: what a node's ranks can send between nodes, one way, GB/s (the NICs they use; 0 unknown or one
+  // node). A flat ring's bytes move at this rate.
+  double node_link_gbs = 0;
   std::vector<std::string> basis;  // where each rate came from, one line each, for people
   const CollectiveSol& of(Collective collective) const {
     return collective == Collective::allreduce ? allreduce : alltoall;

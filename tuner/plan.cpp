@@ -43,7 +43,7 @@ std::vector<Family> device_families(Collective c, const topology::SpeedOfLight& 
   if (c == Collective::allreduce) {
     // A flat ring moves its bytes at the node's NIC rate W (the hierarchical bound without its
     // N/(N-1) gain); every hop's latency adds up along the ring (NCCL's ring latency).
-    const double w = nodes > 1 && inter > 0 ? inter / (static_cast<double>(nodes) / (nodes - 1) * (n - 1.0) / n) : 0;
+    const double w = nodes > 1 ? sol.node_link_gbs : 0;
     out.push_back({"ring", 2.0 * (n - nodes) * hop + 2.0 * (nodes - 1) * kNetUs, bound(intra, w)});
     if (nodes > 1) {
       // Double binary tree between nodes, a chain inside: up and down.
@@ -168,10 +168,7 @@ PlanResult plan(const PlanInput& input) {
     result.notes.push_back("predicted from the speed of light alone (no measurement): host runs have no latency in "
                            "the topology, so these are bandwidth times only");
     // The schedules at the bound's rates: the NIC's for bytes between nodes, memory's inside.
-    const double w = result.sol.allreduce.inter_node_busbw_gbs > 0 && input.shape.nodes > 1
-                         ? result.sol.allreduce.inter_node_busbw_gbs /
-                               (static_cast<double>(input.shape.nodes) / (input.shape.nodes - 1) * (n - 1.0) / n)
-                         : 0;
+    const double w = result.sol.node_link_gbs;
     const double m = input.sol_inputs.memory_gbs.value_or(0);
     CostParams params{{0, m > 0 ? 1.0 / (m * 1e3) : 0}, {0, w > 0 ? 1.0 / (w * 1e3) : 0}};
     for (const ModeledAlgorithm& a : modeled_algorithms()) {
