@@ -99,15 +99,12 @@ int probe_cluster(const TopoCommand& command, int& argc, char**& argv) {
     return topology::load_topology_xml(command.simulate_node);
   };
   const topology::ClusterView view = topology::gather_cluster(world, host, probe);
-  // Host runs when rank 0's node has no GPU (only it holds the view); every rank learns which, since
-  // measuring memory is collective: the others sleep meanwhile rather than poll in MPI_Finalize.
-  const bool rank0_host = world.rank() == 0 && view.types.front().model.gpus.empty();
-  const auto medium = world.allgather(rank0_host ? 1.0 : 0.0).front() > 0 ? topology::Medium::host : topology::Medium::device;
+  if (world.rank() != 0) return kOk;
+  const auto medium = view.types.front().model.gpus.empty() ? topology::Medium::host : topology::Medium::device;
   topology::SolInputs sol_inputs = inputs;
   if (medium == topology::Medium::host) {
-    sol_inputs.memory_gbs = topology::job_memory_bandwidth(world, world.rank() == 0 ? view.types.front().fingerprint : "");
+    sol_inputs.memory_gbs = topology::measured_memory_bandwidth(view.types.front().fingerprint);
   }
-  if (world.rank() != 0) return kOk;
   const topology::SpeedOfLight sol = topology::speed_of_light(view, medium, sol_inputs);
   topology::print_cluster(stdout, view);
   topology::print_speed_of_light(stdout, sol);
