@@ -111,12 +111,27 @@ std::optional<double> job_memory_bandwidth(const Communicator& world, const std:
 }
 
 SpeedOfLight job_speed_of_light(const Communicator& world, Medium medium, const SolInputs& inputs) {
-  const ClusterView view = gather_cluster(world, processor_name(), probe_local);
+  // A node whose probe fails costs the run its speed of light, not the run: gather_cluster throws on
+  // rank 0 only, after its last collective, so the ranks stay in step.
+  ClusterView view;
+  std::string failed;
+  try {
+    view = gather_cluster(world, processor_name(), probe_local);
+  } catch (const Error& e) {
+    failed = e.what();
+  }
   SolInputs with_memory = inputs;
   if (medium == Medium::host) {
-    with_memory.memory_gbs = job_memory_bandwidth(world, world.rank() == 0 ? view.types.front().fingerprint : "");
+    if (world.rank() == 0 && failed.empty()) with_memory.memory_gbs = measured_memory_bandwidth(view.types.front().fingerprint);
+    sleeping_barrier(world);
   }
   if (world.rank() != 0) return {};
+  if (!failed.empty()) {
+    SpeedOfLight unknown;
+    unknown.medium = medium;
+    unknown.basis.push_back("unknown: " + failed);
+    return unknown;
+  }
   return speed_of_light(view, medium, with_memory);
 }
 
