@@ -247,7 +247,7 @@ SpeedOfLight speed_of_light(const NodeModel& model, Shape shape, Medium medium, 
       sol.allreduce.intra_node_busbw_gbs = intra.endpoint;
       sol.allreduce.in_switch_busbw_gbs = intra.in_switch;
       sol.alltoall.intra_node_busbw_gbs = intra.endpoint;
-      hop_intra = intra.hop_us;
+      hop_intra = sol.hop_intra_us = intra.hop_us;
       sol.basis.push_back("inside a node: " + intra.basis);
     } else if (inputs.memory_gbs && *inputs.memory_gbs > 0) {
       // Every rank's input read and its output written once: R*S bytes copied at M.
@@ -270,8 +270,9 @@ SpeedOfLight speed_of_light(const NodeModel& model, Shape shape, Medium medium, 
       sol.allreduce.inter_node_busbw_gbs = w * nodes / (nodes - 1) * (n - 1) / n;
       // Each node sends R * (n - R)/n of the buffer to ranks elsewhere.
       sol.alltoall.inter_node_busbw_gbs = w * (n - 1) / (per_node * (n - per_node));
-      hop_inter = medium == Medium::device ? kHopNetUs : 0;
     }
+    if (medium == Medium::device) sol.hop_inter_us = kHopNetUs;
+    hop_inter = w > 0 ? sol.hop_inter_us : 0;
     sol.basis.push_back("between nodes: " + inter.basis);
   }
   // The fewest sequential steps any allreduce or alltoall takes: log2 of the ranks, the intra-node
@@ -307,6 +308,7 @@ SpeedOfLight speed_of_light(const ClusterView& view, Medium medium, const SolInp
         if (ours.latency_us && theirs.latency_us) ours.latency_us = std::max(*ours.latency_us, *theirs.latency_us);
       }
       out.node_link_gbs = min_known(out.node_link_gbs, one.node_link_gbs);
+      out.hop_intra_us = std::max(out.hop_intra_us, one.hop_intra_us);
     }
     for (const auto& line : one.basis) {
       out.basis.push_back(view.types.size() > 1 ? fmt::format("node type {}: {}", t + 1, line) : line);

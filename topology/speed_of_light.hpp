@@ -64,6 +64,9 @@ struct SpeedOfLight {
   // W: what a node's ranks can send between nodes, one way, GB/s (the NICs they use; 0 unknown or one
   // node). A flat ring's bytes move at this rate.
   double node_link_gbs = 0;
+  // NCCL's per-hop latency over the links device runs use, inside and between nodes (us; 0 where
+  // none applies): what the latency floor and plan's estimates count.
+  double hop_intra_us = 0, hop_inter_us = 0;
   std::vector<std::string> basis;  // where each rate came from, one line each, for people
   const CollectiveSol& of(Collective collective) const {
     return collective == Collective::allreduce ? allreduce : alltoall;

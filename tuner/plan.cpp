@@ -22,9 +22,6 @@ double gbs(double bytes, double us) { return us > 0 ? bytes / us / 1e3 : 0.0; }
 
 std::string shape_name(PlanShape s) { return fmt::format("{}x{}", s.nodes, s.ranks_per_node); }
 
-// NCCL's per-hop latencies for LL on a ring (src/graph/tuning.cc hwLatencies), as in topology's SOL.
-constexpr double kNvlinkUs = 0.6, kPcieUs = 1.0, kNetUs = 2.7;
-
 struct Family {
   std::string name;
   double latency_us;
@@ -37,26 +34,26 @@ std::vector<Family> device_families(Collective c, const topology::SpeedOfLight& 
   const int n = shape.ranks(), nodes = shape.nodes, per_node = shape.ranks_per_node;
   const topology::CollectiveSol& b = sol.of(c);
   const double intra = b.intra_node_busbw_gbs, inter = b.inter_node_busbw_gbs;
-  const double hop = intra > 0 && sol.allreduce.latency_us ? kNvlinkUs : kPcieUs;
+  const double hop = sol.hop_intra_us, net = sol.hop_inter_us;  // topology's: NVLink or PCIe, and network
   std::vector<Family> out;
   auto bound = [](double a, double x) { return a > 0 && x > 0 ? std::min(a, x) : std::max(a, x); };
   if (c == Collective::allreduce) {
     // A flat ring moves its bytes at the node's NIC rate W (the hierarchical bound without its
     // N/(N-1) gain); every hop's latency adds up along the ring (NCCL's ring latency).
     const double w = nodes > 1 ? sol.node_link_gbs : 0;
-    out.push_back({"ring", 2.0 * (n - nodes) * hop + 2.0 * (nodes - 1) * kNetUs, bound(intra, w)});
+    out.push_back({"ring", 2.0 * (n - nodes) * hop + 2.0 * (nodes - 1) * net, bound(intra, w)});
     if (nodes > 1) {
       // Double binary tree between nodes, a chain inside: up and down.
-      out.push_back({"tree", 2.0 * (std::ceil(std::log2(nodes)) * kNetUs + (per_node - 1) * hop), bound(intra, w)});
+      out.push_back({"tree", 2.0 * (std::ceil(std::log2(nodes)) * net + (per_node - 1) * hop), bound(intra, w)});
     }
     if (b.in_switch_busbw_gbs > 0) {
       // NVLS: reduced in the NVSwitch inside a node, a tree between nodes.
-      const double between = nodes > 1 ? 2.0 * std::ceil(std::log2(nodes)) * kNetUs : 0;
+      const double between = nodes > 1 ? 2.0 * std::ceil(std::log2(nodes)) * net : 0;
       out.push_back({nodes > 1 ? "nvls_tree" : "nvls", 2.0 * hop + between, bound(b.in_switch_busbw_gbs, inter)});
     }
   } else {
     // Every peer at once: one network (or NVLink) latency, the bytes at the alltoall bound.
-    out.push_back({"p2p", nodes > 1 ? kNetUs : hop, b.busbw_gbs()});
+    out.push_back({"p2p", nodes > 1 ? net : hop, b.busbw_gbs()});
   }
   std::erase_if(out, [](const Family& f) { return !(f.busbw_gbs > 0); });
   return out;

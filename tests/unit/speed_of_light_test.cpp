@@ -27,6 +27,7 @@ TEST(SpeedOfLight, Dgx2hIsSixNvlink2LinksPerGpuThroughTheSwitches) {
   EXPECT_EQ(sol.allreduce.inter_node_busbw_gbs, 0);  // one node
   ASSERT_TRUE(sol.allreduce.latency_us.has_value());
   EXPECT_DOUBLE_EQ(*sol.allreduce.latency_us, 4 * 0.6);  // log2(16) NVLink hops
+  EXPECT_DOUBLE_EQ(sol.hop_intra_us, 0.6);
   // The trimmed export has no NIC: between nodes is unknown, and said.
   const SpeedOfLight two = speed_of_light(model, {2, 16}, Medium::device, {});
   EXPECT_EQ(two.allreduce.inter_node_busbw_gbs, 0);
@@ -72,6 +73,13 @@ TEST(SpeedOfLight, G4dnIsItsGpusPcieGen3Links) {
   const NodeModel model = load_hwloc_xml(fixture("hwloc-aws-g4dn-metal-8xT4-efa.xml"));
   const SpeedOfLight sol = speed_of_light(model, {1, 8}, Medium::device, {});
   EXPECT_NEAR(sol.allreduce.intra_node_busbw_gbs, 15.753846, 1e-5);
+  EXPECT_DOUBLE_EQ(sol.hop_intra_us, 1.0);  // a PCIe hop, which plan's latencies count
+  SolInputs efa;
+  efa.link_gbps = 100;
+  const SpeedOfLight two = speed_of_light(model, {2, 8}, Medium::device, efa);
+  EXPECT_DOUBLE_EQ(two.hop_inter_us, 2.7);
+  EXPECT_DOUBLE_EQ(two.node_link_gbs, 12.5);  // one EFA shared by the eight GPUs
+  EXPECT_DOUBLE_EQ(*two.allreduce.latency_us, 3 * 1.0 + 1 * 2.7);
 }
 
 TEST(SpeedOfLight, HostRunsAreBoundByMemoryInsideAndTheSharedNicBetween) {
