@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 
 #include "bench/options.hpp"
 #include "bench/size_plan.hpp"
@@ -21,7 +22,7 @@ namespace cctune::cli {
 
 struct PlanCommand {
   std::vector<std::string> from;
-  std::string topology, json, db;
+  std::string topology, json, db, add_to;
   std::string nodes, ranks_per_node;
   std::vector<std::string> collectives{"all"};
   std::string min_bytes = "1M", max_bytes = "1G", factor = "2", fit_min_bytes = "0";
@@ -48,12 +49,17 @@ PlanCommand* add_plan_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("-J,--json", command.json, "Write the predictions as JSON: {\"rows\": [...]}");
   sub->add_option("--db", command.db, "Results database the run ids are in");
+  sub->add_option("--add-to", command.add_to,
+                  "Add the best predicted algorithm per size to this profile as rules marked predicted, for this "
+                  "shape (replacing earlier predictions for it); the plugin and libcctune-mpi.so apply them, "
+                  "`cctune verify` at the shape re-measures them");
   command.sol.add_to(sub);
   return &command;
 }
 
 int run_plan_command(PlanCommand* command) {
   tuner::PlanResult result;
+  std::optional<tuner::Profile> profile;  // --add-to, with the predictions in
   try {
     tuner::PlanInput input;
     input.shape.nodes = static_cast<int>(bench::parse_integer("--nodes", command->nodes, 1, 1 << 20));
@@ -83,11 +89,28 @@ int run_plan_command(PlanCommand* command) {
     // Host runs inside a node are bound by memory: this machine's, unless a topology names other nodes.
     if (!input.topology) input.sol_inputs.memory_gbs = topology::measured_memory_bandwidth(topology::fingerprint(topology::probe_local()));
     result = tuner::plan(input);
+    if (!command->add_to.empty()) {
+      profile = tuner::read_profile(command->add_to);
+      for (const results::Record& run : input.runs) {
+        if (!run.fingerprint.empty() && !profile->shape.fingerprint.empty() && run.fingerprint != profile->shape.fingerprint) {
+          CCTUNE_USAGE_ERROR(fmt::format("--add-to {}: tuned on nodes with fingerprint {}, a --from run was measured "
+                                         "on {}", command->add_to, profile->shape.fingerprint, run.fingerprint));
+        }
+      }
+      tuner::add_predicted_rules(*profile, result, tuner::predicted_rules(result, profile->backend));
+      bench::refuse_same_output("--add-to", command->add_to, "-J", command->json);
+    }
   } catch (const UsageError& e) {
     return report_usage_error(e.what());
   }
   tuner::print_plan(stdout, result);
   if (!command->json.empty()) write_file_atomically(command->json, tuner::to_json(result).dump(1) + "\n");
+  if (profile) {
+    write_file_atomically(command->add_to, tuner::profile_to_json(*profile));
+    fmt::print("# {}: {} predicted rule(s) for {} ranks on {} node(s)\n", command->add_to,
+               tuner::predicted_rules_for(*profile, result.shape.ranks(), result.shape.nodes), result.shape.ranks(),
+               result.shape.nodes);
+  }
   if (const auto failure = bench::write_failure(stdout, "standard output")) {
     std::fprintf(stderr, "cctune: error: %s\n", failure->c_str());
     return kFailed;

@@ -68,8 +68,13 @@ results::Record verify_record(const tuner::VerifyReport& report, const bench::Ru
       m.median_us = tuned ? row.tuned_median_us : row.default_median_us;
       record.measurements.push_back(m);
     }
-    choices.push_back({{"collective", row.collective}, {"bytes", row.bytes}, {"tuned", row.tuned},
-                       {"speedup", row.speedup}, {"slower", row.slower}});
+    nlohmann::json choice{{"collective", row.collective}, {"bytes", row.bytes}, {"tuned", row.tuned},
+                          {"speedup", row.speedup}, {"slower", row.slower}};
+    if (row.predicted) {
+      choice["predicted_us"] = row.predicted_us ? nlohmann::json(*row.predicted_us) : nlohmann::json();
+      choice["held"] = row.held();
+    }
+    choices.push_back(choice);
   }
   record.environment = {{"profile", profile_path},
                         {"hosts", info.hosts},
@@ -112,12 +117,16 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
     rank = world.rank();
     tuner::CandidateRunner runner(world, options.bench);
     const bench::RunInfo info = bench::gather_run_info(world, options.bench, &runner.backend(profile.backend));
-    if (info.nranks != profile.shape.nranks || info.nnodes != profile.shape.nnodes) {
-      throw UsageError(fmt::format("{}: tuned for {} ranks on {} node(s), run on {} ranks on {} node(s)",
+    // Another shape than the profile's is verified only through the rules predicted for it.
+    const bool measured_shape = info.nranks == profile.shape.nranks && info.nnodes == profile.shape.nnodes;
+    if (!measured_shape && tuner::predicted_rules_for(profile, info.nranks, info.nnodes) == 0) {
+      throw UsageError(fmt::format("{}: tuned for {} ranks on {} node(s), run on {} ranks on {} node(s), and it has no "
+                                   "rule predicted for that shape (cctune plan --add-to)",
                                    command->profile, profile.shape.nranks, profile.shape.nnodes, info.nranks,
                                    info.nnodes),
                        __FILE__, __LINE__);
     }
+    options.nnodes = info.nnodes;
     const topology::ClusterView view = topology::gather_cluster(world, processor_name(), topology::probe_local);
     const bool other_machine = rank == 0 && !profile.shape.fingerprint.empty() &&
                                view.types.front().fingerprint != profile.shape.fingerprint;
@@ -133,13 +142,32 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
       fmt::print("# cctune verify {}: backend {}, the library's default ({}) against the profile, {} interleaved "
                  "rounds of {} calls, {} ranks\n",
                  command->profile, profile.backend, report.default_label, options.rounds, options.iterations, info.nranks);
-      fmt::print("# {:>9}  {:>10}  {:>8}  {:>12}  {:>12}  {:>7}  {:>15}\n", "collective", "size (B)", "tuned",
-                 "default (us)", "tuned (us)", "speedup", "range (rounds)");
-      for (const auto& row : report.rows) {
-        fmt::print("  {:>9}  {:>10}  {:>8}  {:>12.2f}  {:>12.2f}  {:>7.2f}  {:>6.2f} - {:<6.2f}{}\n", row.collective,
-                   row.bytes, row.tuned, row.default_median_us, row.tuned_median_us, row.speedup, row.speedup_low,
-                   row.speedup_high, row.slower ? "  SLOWER beyond noise" : row.same_as_default ? "  (= default)" : "");
+      if (report.predicted_shape) {
+        fmt::print("# {} ranks on {} node(s): the profile's rules predicted for this shape (cctune plan), re-measured; "
+                   "a prediction held when its choice is not slower than default and its time is within {:.0f}%\n",
+                   info.nranks, info.nnodes, 100 * tuner::kPredictionTolerance);
       }
+      fmt::print("# {:>9}  {:>10}  {:>8}  {:>12}  {:>12}  {:>7}  {:>15}{}\n", "collective", "size (B)", "tuned",
+                 "default (us)", "tuned (us)", "speedup", "range (rounds)",
+                 report.predicted_shape ? fmt::format("  {:>14}  {:>7}  {}", "predicted (us)", "error", "prediction") : "");
+      int predictions = 0, held = 0;
+      for (const auto& row : report.rows) {
+        std::string prediction;
+        if (report.predicted_shape) {
+          const std::string error =
+              row.predicted_us ? fmt::format("{:+.1f}%", 100 * (*row.predicted_us - row.tuned_median_us) / row.tuned_median_us) : "-";
+          const char* verdict = !row.predicted ? "(no predicted rule)" : row.held() ? "held" : row.slower ? "NOT held: slower" : "NOT held: time";
+          prediction = fmt::format("  {:>14}  {:>7}  {}", row.predicted_us ? fmt::format("{:.2f}", *row.predicted_us) : "-",
+                                   error, verdict);
+          predictions += row.predicted ? 1 : 0;
+          held += row.predicted && row.held() ? 1 : 0;
+        }
+        fmt::print("  {:>9}  {:>10}  {:>8}  {:>12.2f}  {:>12.2f}  {:>7.2f}  {:>6.2f} - {:<6.2f}{}{}\n", row.collective,
+                   row.bytes, row.tuned, row.default_median_us, row.tuned_median_us, row.speedup, row.speedup_low,
+                   row.speedup_high, prediction,
+                   row.slower ? "  SLOWER beyond noise" : row.same_as_default ? "  (= default)" : "");
+      }
+      if (report.predicted_shape) fmt::print("# predictions: {} of {} sizes held\n", held, predictions);
       fmt::print("# geometric-mean speedup of tuned over default: {:.3f}x over {} sizes; {}\n",
                  report.geometric_mean_speedup, report.rows.size(),
                  report.any_slower ? "SLOWER than default beyond noise at some size" : "nowhere slower beyond noise");

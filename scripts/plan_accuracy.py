@@ -8,6 +8,7 @@ Prints the Markdown table and the per-algorithm summary that docs/perf.md shows;
 algorithm's median error is over 15% or its worst over 30%.
 
   sudo python3 scripts/plan_accuracy.py [--cctune build/cli/cctune] [--fit 2,3] [--check 4,6,8] [--reuse DIR]
+                                        [--verify-at 4]
 """
 import argparse
 import json
@@ -23,6 +24,7 @@ SIMCLUSTER = os.path.join(HERE, "..", "tests", "cluster", "simcluster")
 ALGORITHMS = {"allreduce": "ring,recursive_doubling,rabenseifner", "alltoall": "pairwise,bruck,linear"}
 SIZES = ("1K", "1M", "4")  # -b, -e, -f: 1 KiB to 1 MiB
 MIN_CHECKED = 64 * 1024
+MIN_CHECKED_TEXT = "64K"
 
 
 # Open MPI's TCP transport sends messages over 64 KiB by rendezvous: a handshake first. In the throttled
@@ -80,6 +82,9 @@ def main():
     parser.add_argument("--fit-min-bytes", default="64K",
                         help="sizes fitted (the throttle's 10 ms token bucket lets smaller calls through at line rate)")
     parser.add_argument("--reuse", metavar="DIR", help="the measured files of an earlier run (its COLLECTIVE-NODES.json)")
+    parser.add_argument("--verify-at", type=int, metavar="NODES",
+                        help="then add the predictions for NODES to a profile (plan --add-to) and run `cctune verify` "
+                             "on that many simulated nodes, which says which predictions held")
     args = parser.parse_args()
     cctune = os.path.realpath(args.cctune)
     fit_nodes = [int(n) for n in args.fit.split(",")]
@@ -129,7 +134,42 @@ def main():
         failed |= not ok
         print("| {} | {} | {} | {:.1f}% | {:.1f}% | {} |".format(collective, algorithm, len(values), median, worst,
                                                                  "yes" if ok else "NO"))
+    if args.verify_at:
+        verify_predictions(cctune, args, fit_files, out_dir)
     return 1 if failed else 0
+
+
+def verify_predictions(cctune, args, fit_files, out_dir):
+    """A profile measured at the first fit shape (no rules of its own), the plan's predictions for
+    --verify-at nodes added, then verified there: what a tenant does before trusting a prediction."""
+    nodes, ranks = args.verify_at, args.ranks_per_node
+    fit0 = int(args.fit.split(",")[0])
+    profile = os.path.join(out_dir, "profile.json")
+    with open(profile, "w") as f:
+        json.dump({"format": "cctune-profile", "version": 1, "backend": "mpi",
+                   "shape": {"nranks": fit0 * ranks, "nnodes": fit0, "ranks_per_node": ranks}, "rules": []}, f)
+    command = [cctune, "plan", "--nodes", str(nodes), "--ranks-per-node", str(ranks), "-b", MIN_CHECKED_TEXT,
+               "-e", SIZES[1], "-f", SIZES[2], "--fit-min-bytes", args.fit_min_bytes, "--add-to", profile]
+    for path in fit_files:
+        command += ["--from", path]
+    print("\n" + run(command).stdout.splitlines()[-1])
+    name = "planv{}".format(nodes)
+    subprocess.run([SIMCLUSTER, "--name", name, "down"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rates = [x for i in range(1, nodes + 1) for x in ("--rate", "node{}={}".format(i, args.rate))]
+    run([SIMCLUSTER, "--name", name, "up", str(nodes), "--ranks-per-node", str(ranks), *rates], timeout=120)
+    try:
+        work = "/run/cctune-simcluster-{}/work".format(name)
+        shutil.copy(profile, work)
+        verify = [SIMCLUSTER, "--name", name, "mpirun", "--", cctune, "verify", os.path.join(work, "profile.json"),
+                  "-b", MIN_CHECKED_TEXT, "-e", SIZES[1], "-f", SIZES[2], "--rounds", "3", "-n", "5", "--no-db"]
+        proc = subprocess.run(verify, env=dict(os.environ, **MPI_ENV), stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=1800)
+        print("$ cctune verify profile.json -b {} -e {} -f {} --rounds 3 -n 5   # on {} nodes x {} ranks (exit {})\n{}"
+              .format(MIN_CHECKED_TEXT, SIZES[1], SIZES[2], nodes, ranks, proc.returncode, proc.stdout.rstrip()))
+        if proc.returncode not in (0, 1):
+            sys.exit("verify failed:\n" + proc.stderr)
+    finally:
+        subprocess.run([SIMCLUSTER, "--name", name, "down"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

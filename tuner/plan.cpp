@@ -181,6 +181,71 @@ PlanResult plan(const PlanInput& input) {
   return result;
 }
 
+std::vector<Rule> predicted_rules(const PlanResult& result, std::string_view backend) {
+  if (backend == "nccl" && !result.from_speed_of_light_only) {
+    CCTUNE_USAGE_ERROR("an nccl profile takes predictions from a topology alone (--topology without --from): "
+                       "the measured runs' algorithms are cctune's host ones");
+  }
+  if (backend == "mpi" && result.from_speed_of_light_only) {
+    CCTUNE_USAGE_ERROR("an mpi profile takes predictions from measured runs (--from): from a topology alone "
+                       "plan predicts NCCL's algorithms");
+  }
+  if (backend != "mpi" && backend != "nccl") {
+    CCTUNE_USAGE_ERROR("a " + std::string(backend) + " profile cannot carry predicted rules (mpi and nccl can)");
+  }
+  std::map<Collective, std::vector<const PlanRow*>> best;
+  for (const PlanRow& row : result.rows) {
+    if (!row.best) continue;
+    if (backend == "nccl" && nccl_collective_index(to_string(row.collective)) < 0) continue;
+    best[row.collective].push_back(&row);
+  }
+  std::vector<Rule> rules;
+  for (auto& [collective, rows] : best) {
+    std::sort(rows.begin(), rows.end(), [](const PlanRow* a, const PlanRow* b) { return a->bytes < b->bytes; });
+    const std::size_t first = rules.size();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const PlanRow& row = *rows[i];
+      if (rows.size() > i + 1 && rows[i + 1]->bytes == row.bytes) continue;  // a tie: one row per size
+      // As tune's rules do: the first covers everything below, the last everything above.
+      const std::uint64_t max_bytes = i + 1 < rows.size() ? rows[i + 1]->bytes - 1 : UINT64_MAX;
+      Choice choice;
+      choice.algorithm = row.algorithm;
+      if (rules.size() > first && rules.back().choice == choice) {
+        rules.back().max_bytes = max_bytes;
+        rules.back().predicted.push_back({row.bytes, row.predicted_us});
+        continue;
+      }
+      Rule rule;
+      rule.collective = std::string(to_string(collective));
+      rule.backend = std::string(backend);
+      rule.min_bytes = rules.size() == first ? 0 : row.bytes;
+      rule.max_bytes = max_bytes;
+      rule.nranks = result.shape.ranks();
+      rule.nnodes = result.shape.nodes;
+      rule.choice = choice;
+      rule.median_us = row.predicted_us;
+      rule.predicted.push_back({row.bytes, row.predicted_us});
+      rules.push_back(std::move(rule));
+    }
+  }
+  if (rules.empty()) CCTUNE_USAGE_ERROR("the plan has no prediction a " + std::string(backend) + " profile can carry");
+  return rules;
+}
+
+void add_predicted_rules(Profile& profile, const PlanResult& result, std::vector<Rule> rules) {
+  const int nranks = result.shape.ranks(), nnodes = result.shape.nodes;
+  if (profile.shape.nranks == nranks && profile.shape.nnodes == nnodes) {
+    CCTUNE_USAGE_ERROR(fmt::format("the profile was measured at {} ranks on {} nodes: predictions there would only "
+                                   "contradict its measured rules", nranks, nnodes));
+  }
+  std::set<std::string> replaced;
+  for (const Rule& rule : rules) replaced.insert(rule.collective);
+  std::erase_if(profile.rules, [&](const Rule& rule) {
+    return !rule.predicted.empty() && rule.nranks == nranks && rule.nnodes == nnodes && replaced.count(rule.collective);
+  });
+  for (Rule& rule : rules) profile.rules.push_back(std::move(rule));
+}
+
 nlohmann::ordered_json to_json(const PlanResult& result) {
   nlohmann::ordered_json j;
   j["nodes"] = result.shape.nodes;

@@ -14,6 +14,7 @@
 #include "topology/model.hpp"
 #include "topology/speed_of_light.hpp"
 #include "tuner/cost_model.hpp"
+#include "tuner/profile.hpp"
 
 namespace cctune::tuner {
 
@@ -56,6 +57,17 @@ struct PlanResult {
 
 // Throws UsageError for input it cannot plan from (no run of a modeled algorithm, no topology and no run).
 PlanResult plan(const PlanInput& input);
+
+// The plan as rules a profile of `backend` can carry (`plan --add-to`), each marked predicted: per
+// collective, the fastest predicted algorithm at each size, neighbouring sizes of one choice merged,
+// each rule keeping the sizes and times it was predicted at. An mpi profile takes predictions from
+// measured runs (cctune's host algorithms, which libcctune-mpi.so runs); an nccl profile takes those
+// from the speed of light alone (NCCL's families; alltoall is not NCCL's tuner's to choose). Throws
+// UsageError when the plan holds nothing the backend's jobs could apply.
+std::vector<Rule> predicted_rules(const PlanResult& result, std::string_view backend);
+// The profile's predicted rules for result's shape and collectives, replaced by `rules`. Throws
+// UsageError for the profile's own (measured) shape.
+void add_predicted_rules(Profile& profile, const PlanResult& result, std::vector<Rule> rules);
 
 nlohmann::ordered_json to_json(const PlanResult& result);
 void print_plan(std::FILE* out, const PlanResult& result);

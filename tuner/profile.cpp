@@ -248,6 +248,27 @@ Profile parse_profile(const std::string& text, const std::string& name) {
       rule.runner_up = choice_from(read, runner_up, where + ": runner_up");
       rule.runner_up_median_us = read.duration(runner_up, "median_us", where + ": runner_up");
     }
+    if (r.contains("predicted")) {
+      const Json& points = read.array(r, "predicted", where);
+      if (points.empty()) read.fail(where, "\"predicted\" is an empty list, expected one point or more");
+      for (const Json& point : points) {
+        const std::string at = where + ": predicted point " + std::to_string(rule.predicted.size());
+        if (!point.is_object()) read.fail(at, "is " + shown(point) + ", expected an object");
+        PredictedPoint parsed{read.unsigned_integer(point, "bytes", at, 0, UINT64_MAX), read.duration(point, "us", at)};
+        if (!point.contains("us")) read.fail(at, "\"us\" is missing");
+        if (parsed.bytes < rule.min_bytes || parsed.bytes > rule.max_bytes) {
+          read.fail(at, "bytes " + std::to_string(parsed.bytes) + " is outside the rule's range");
+        }
+        rule.predicted.push_back(parsed);
+      }
+      // A shape that was measured has measured rules; a prediction there could only contradict them.
+      if (rule.nranks < 1 || rule.nnodes < 1) read.fail(where, "a predicted rule names its \"nranks\" and \"nnodes\"");
+      if (rule.nnodes > rule.nranks) read.fail(where, "\"nnodes\" is larger than \"nranks\"");
+      if (rule.nranks == p.shape.nranks && rule.nnodes == p.shape.nnodes) {
+        read.fail(where, "predicted for the shape the profile measured (" + std::to_string(rule.nranks) + " ranks on " +
+                             std::to_string(rule.nnodes) + " nodes)");
+      }
+    }
     if (index_in(rule.collective, kCollectives) < 0) read.fail(where, "unknown collective '" + rule.collective + "'");
     if (index_in(rule.backend, kBackends) < 0) read.fail(where, "unknown backend '" + rule.backend + "'");
     if (rule.min_bytes > rule.max_bytes) read.fail(where, "min_bytes is larger than max_bytes");
@@ -275,6 +296,23 @@ Profile parse_profile(const std::string& text, const std::string& name) {
     p.measurement_seconds = read.duration(budget, "seconds", "budget");
   }
   return p;
+}
+
+bool applies_to(const Profile& profile, const Rule& rule, int nranks, int nnodes) {
+  return (rule.nranks >= 0 ? rule.nranks : profile.shape.nranks) == nranks &&
+         (rule.nnodes >= 0 ? rule.nnodes : profile.shape.nnodes) == nnodes;
+}
+
+bool has_rules_for(const Profile& profile, std::string_view backend, int nranks, int nnodes) {
+  return std::any_of(profile.rules.begin(), profile.rules.end(), [&](const Rule& rule) {
+    return rule.backend == backend && applies_to(profile, rule, nranks, nnodes);
+  });
+}
+
+std::size_t predicted_rules_for(const Profile& profile, int nranks, int nnodes) {
+  return static_cast<std::size_t>(std::count_if(profile.rules.begin(), profile.rules.end(), [&](const Rule& rule) {
+    return !rule.predicted.empty() && applies_to(profile, rule, nranks, nnodes);
+  }));
 }
 
 void check_node_fingerprint(const Profile& profile, std::string_view node_fingerprint) {
@@ -315,6 +353,11 @@ std::string profile_to_json(const Profile& p) {
     rule["choice"] = choice_json(r.choice);
     rule["median_us"] = r.median_us;
     if (r.runner_up) rule["runner_up"] = {{"choice", choice_json(*r.runner_up)}, {"median_us", r.runner_up_median_us}};
+    if (!r.predicted.empty()) {
+      Json points = Json::array();
+      for (const PredictedPoint& point : r.predicted) points.push_back({{"bytes", point.bytes}, {"us", point.us}});
+      rule["predicted"] = points;
+    }
     rules.push_back(rule);
   }
   j["rules"] = rules;

@@ -48,6 +48,12 @@ struct Choice {
   int fanout = 0;                // mpi "ompi:N" only: tree fan-in/out; 0: Open MPI's
 };
 
+// What `cctune plan` predicted a rule's choice takes at one size of a shape never measured.
+struct PredictedPoint {
+  std::uint64_t bytes = 0;
+  double us = 0;
+};
+
 struct Rule {
   std::string collective;  // allreduce, alltoall, allgather, reducescatter, broadcast, reduce
   std::string backend;     // mpi, nccl, cuda
@@ -61,6 +67,9 @@ struct Rule {
   double median_us = 0;
   std::optional<Choice> runner_up;
   double runner_up_median_us = 0;
+  // Non-empty: the rule was predicted (`cctune plan --add-to`), not measured. Such a rule names its
+  // nranks and nnodes, which are never the profile's shape; `verify` at that shape re-measures it.
+  std::vector<PredictedPoint> predicted;
 };
 
 struct Shape {
@@ -80,6 +89,15 @@ struct Profile {
   std::uint64_t measurements = 0;
   double measurement_seconds = 0;
 };
+
+// The rule is for a communicator of nranks ranks on nnodes nodes (a rule without its own counts is
+// for the profile's shape). The one test the plugin, the shim and verify apply.
+bool applies_to(const Profile& profile, const Rule& rule, int nranks, int nnodes);
+// Some rule of this backend is for that shape: the profile's own, or one with its own counts
+// (predicted ones included).
+bool has_rules_for(const Profile& profile, std::string_view backend, int nranks, int nnodes);
+// How many of the profile's rules are predicted ones for that shape.
+std::size_t predicted_rules_for(const Profile& profile, int nranks, int nnodes);
 
 // An mpi-backend choice the MPI library runs itself: its own decision ("mpi") or a forced Open MPI
 // algorithm ("ompi:N"), which a job gets through the rules file. Anything else is one of cctune's host

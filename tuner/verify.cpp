@@ -35,13 +35,21 @@ const Candidate& candidate_of(const std::vector<Candidate>& space, const Rule& r
 
 }  // namespace
 
-const Candidate& tuned_candidate(const std::vector<Candidate>& space, const Profile& profile, Collective collective,
-                                 std::uint64_t bytes) {
+const Rule* rule_at(const Profile& profile, Collective collective, std::uint64_t bytes, int nranks, int nnodes) {
   const std::string name(to_string(collective));
   for (const Rule& rule : profile.rules) {
-    if (rule.collective == name && rule.min_bytes <= bytes && bytes <= rule.max_bytes) return candidate_of(space, rule);
+    if (rule.collective == name && rule.min_bytes <= bytes && bytes <= rule.max_bytes &&
+        applies_to(profile, rule, nranks, nnodes)) {
+      return &rule;
+    }
   }
-  return space.front();
+  return nullptr;
+}
+
+const Candidate& tuned_candidate(const std::vector<Candidate>& space, const Profile& profile, Collective collective,
+                                 std::uint64_t bytes) {
+  const Rule* rule = rule_at(profile, collective, bytes, profile.shape.nranks, profile.shape.nnodes);
+  return rule ? candidate_of(space, *rule) : space.front();
 }
 
 void check_runnable(const Profile& profile, const std::vector<Collective>& collectives) {
@@ -82,6 +90,8 @@ VerifyRow judge(std::vector<double> default_samples, std::vector<double> tuned_s
 VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Profile& profile,
                     const VerifyOptions& options) {
   VerifyReport report;
+  const int nranks = world.size(), nnodes = options.nnodes > 0 ? options.nnodes : profile.shape.nnodes;
+  report.predicted_shape = nranks != profile.shape.nranks || nnodes != profile.shape.nnodes;
   double log_sum = 0;
   for (const auto& selection : options.bench.selections) {
     const Collective collective = selection.collective;
@@ -99,8 +109,17 @@ VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Pr
       const bench::MessageShape shape = bench::shape_of(size, collective, options.bench.type, world.size());
       if (shape.bytes == 0 || shape.bytes == previous) continue;  // alltoall floors small sizes to nothing
       previous = shape.bytes;
-      const Candidate& tuned_choice = tuned_candidate(space, profile, collective, shape.bytes);
+      const Rule* rule = rule_at(profile, collective, shape.bytes, nranks, nnodes);
+      const Candidate& tuned_choice = rule ? candidate_of(space, *rule) : default_candidate;
       const std::string choice = label(tuned_choice);
+      // What plan said of this size, for a predicted rule planned at it.
+      auto mark_predicted = [&](VerifyRow& row) {
+        if (!rule || rule->predicted.empty()) return;
+        row.predicted = true;
+        for (const PredictedPoint& point : rule->predicted) {
+          if (point.bytes == shape.bytes) row.predicted_us = point.us;
+        }
+      };
       std::vector<double> base_samples, tuned_samples, base_medians, tuned_medians;
       if (&tuned_choice == &default_candidate) {
         // The profile keeps the library's own decision here: the job runs exactly the default, so the
@@ -115,6 +134,7 @@ VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Pr
         row.tuned = choice;
         row.same_as_default = true;
         row.default_median_us = row.tuned_median_us = result.slowest.median;
+        mark_predicted(row);
         report.rows.push_back(row);
         continue;
       }
@@ -137,6 +157,7 @@ VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Pr
       row.collective = name;
       row.bytes = shape.bytes;
       row.tuned = choice;
+      mark_predicted(row);
       log_sum += std::log(row.speedup);
       report.any_slower |= row.slower;
       report.rows.push_back(row);

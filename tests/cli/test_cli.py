@@ -603,6 +603,72 @@ class SpeedOfLightAndPlan(unittest.TestCase):
         self.assertTrue(all(r["predicted_us"] > 0 for r in doc["rows"]))
         self.assertTrue(any("not modeled" in note and "allreduce mpi" in note for note in doc["notes"]), doc["notes"])
 
+    def test_predicted_rules_are_added_to_a_profile_and_verified_at_their_shape(self):
+        """plan --add-to writes rules for a shape never measured; verify at that shape re-measures them."""
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = []
+            for ranks in (2, 3):
+                runs.append(os.path.join(tmp, "run{}.json".format(ranks)))
+                proc = run(mpirun(ranks, "bench", "--collective", "allreduce", "--algorithm", "ring,recursive_doubling",
+                                  "-b", "64K", "-e", "256K", "-f", "4", "-n", "3", "-w", "1", "--no-db", "--no-progress",
+                                  "-J", runs[-1]))
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+            profile = os.path.join(tmp, "profile.json")
+            measured = {"collective": "allreduce", "backend": "mpi", "min_bytes": 0, "max_bytes": 2 ** 64 - 1,
+                        "choice": {"algorithm": "ring"}, "median_us": 10.0}
+            with open(profile, "w") as f:
+                json.dump({"format": "cctune-profile", "version": 1, "backend": "mpi",
+                           "shape": {"nranks": 2, "nnodes": 1, "ranks_per_node": 2}, "rules": [measured]}, f)
+            plan_json = os.path.join(tmp, "plan.json")
+            plan = [CCTUNE, "plan", "--from", runs[0], "--from", runs[1], "--nodes", "1", "--collective", "allreduce",
+                    "-b", "64K", "-e", "256K", "-f", "4", "--add-to", profile]
+            # At the measured shape, a prediction could only contradict the measurement: refused, file kept.
+            with open(profile) as f:
+                before = f.read()
+            proc = run([*plan, "--ranks-per-node", "2"])
+            self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+            self.assertIn("measured at 2 ranks on 1 nodes", proc.stderr)
+            with open(profile) as f:
+                self.assertEqual(f.read(), before)
+            for _ in range(2):  # a second plan replaces the first's predictions instead of adding to them
+                proc = run([*plan, "--ranks-per-node", "4", "-J", plan_json])
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertIn("predicted rule(s) for 4 ranks on 1 node(s)", proc.stdout)
+            with open(profile) as f:
+                rules = json.load(f)["rules"]
+            with open(plan_json) as f:
+                best = {r["bytes"]: r for r in json.load(f)["rows"] if r["best"]}
+            self.assertEqual((rules[0]["choice"]["algorithm"], rules[0]["max_bytes"], "predicted" in rules[0]),
+                             ("ring", 2 ** 64 - 1, False))  # the measured rule is kept as it was
+            predicted = rules[1:]
+            self.assertTrue(predicted and all(r["nranks"] == 4 and r["nnodes"] == 1 for r in predicted), predicted)
+            points = {p["bytes"]: (r["choice"]["algorithm"], p["us"]) for r in predicted for p in r["predicted"]}
+            self.assertEqual(points, {b: (r["algorithm"], r["predicted_us"]) for b, r in best.items()})
+
+            # Verify at 4 ranks: each size's predicted time beside the measured one, and whether it held.
+            proc = run(mpirun(4, "verify", profile, "--collective", "allreduce", "-b", "64K", "-e", "256K", "-f", "4",
+                              "--rounds", "2", "-n", "3", "--no-db"))
+            self.assertIn(proc.returncode, (0, 1), proc.stderr)  # 1: a choice slower than Open MPI's beyond noise
+            self.assertIn("rules predicted for this shape", proc.stdout)
+            rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("  allreduce")]
+            self.assertEqual(sorted(int(r[1]) for r in rows), sorted(best), proc.stdout)
+            held = 0
+            for r in rows:
+                size, tuned, measured_us, predicted_us = int(r[1]), r[2], float(r[4]), float(r[9])
+                self.assertEqual(tuned, best[size]["algorithm"])
+                self.assertAlmostEqual(predicted_us, best[size]["predicted_us"], delta=0.01)
+                within = abs(predicted_us - measured_us) <= 0.30 * measured_us
+                verdict = " ".join(r[11:])
+                expected = "held" if within and "SLOWER" not in verdict else "NOT held"
+                self.assertTrue(verdict.startswith(expected), (r, expected))
+                held += verdict.startswith("held")
+            self.assertIn("# predictions: {} of {} sizes held".format(held, len(rows)), proc.stdout)
+
+            # A shape neither measured nor predicted is refused before anything is measured.
+            proc = run(mpirun(3, "verify", profile, "--collective", "allreduce", "-b", "64K", "-e", "64K", "--no-db"))
+            self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+            self.assertIn("no rule predicted for that shape", proc.stderr)
+
     def test_bad_plan_and_sol_options_are_one_line_and_write_nothing(self):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "p.json")

@@ -224,6 +224,38 @@ TEST_F(Plugin, StateIsPerCommunicatorAndAMismatchedShapeOnlyWarns) {
   v5->finalize(matching);
 }
 
+// A communicator of a shape the profile was never measured at gets the rules `cctune plan --add-to`
+// predicted for that shape, and only those: NCCL loads the plugin as it would in such a job.
+TEST_F(Plugin, PredictedRulesServeTheShapeTheyWerePredictedFor) {
+  std::string profile = kProfile;
+  const std::string predicted = R"(,
+  {"collective": "allreduce", "backend": "nccl", "min_bytes": 0, "max_bytes": 18446744073709551615,
+   "nranks": 32, "nnodes": 4, "choice": {"algorithm": "ring", "protocol": "simple", "channels": 0},
+   "median_us": 120.0, "predicted": [{"bytes": 1048576, "us": 120.0}]}
+ ]})";
+  profile.replace(profile.rfind("\n ]}"), std::string::npos, predicted);
+  setenv("CCTUNE_PROFILE", write("predicted.json", profile).c_str(), 1);
+  void* measured = init5(16, 2);
+  void* four_nodes = init5(32, 4);
+  ASSERT_NE(four_nodes, nullptr);
+  EXPECT_EQ(warnings(), 0);
+  EXPECT_NE(g_log.back().second.find("1 rules from"), std::string::npos) << g_log.back().second;
+  EXPECT_NE(g_log.back().second.find("predicted by cctune plan"), std::string::npos) << g_log.back().second;
+  void* unplanned = init5(64, 8);  // neither measured nor predicted: one warning, NCCL decides
+  EXPECT_EQ(warnings(), 1);
+  int channels = 0;
+  CostTable at_four, at_two, at_eight;
+  EXPECT_EQ(v5->getCollInfo(four_nodes, CCTUNE_FUNC_ALLREDUCE, 4096, 1, at_four.arg(), 7, 3, 0, &channels), 0);
+  EXPECT_EQ(at_four.pick(), (Entry{kRing, kSimple}));
+  EXPECT_EQ(v5->getCollInfo(measured, CCTUNE_FUNC_ALLREDUCE, 4096, 1, at_two.arg(), 7, 3, 0, &channels), 0);
+  EXPECT_EQ(at_two.pick(), (Entry{kRing, kLL}));  // the measured rule, untouched by the prediction
+  EXPECT_EQ(v5->getCollInfo(unplanned, CCTUNE_FUNC_ALLREDUCE, 4096, 1, at_eight.arg(), 7, 3, 0, &channels), 0);
+  EXPECT_TRUE(at_eight.untouched());
+  v5->finalize(unplanned);
+  v5->finalize(four_nodes);
+  v5->finalize(measured);
+}
+
 TEST_F(Plugin, AProfileTunedOnOtherHardwareOnlyWarns) {
   setenv("CCTUNE_PROFILE", write("profile.json", kProfile).c_str(), 1);
   for (const char* node : {"0123456789abcdef", "fedcba9876543210"}) {

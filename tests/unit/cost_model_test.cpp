@@ -115,5 +115,71 @@ TEST(Plan, FromTheSpeedOfLightAloneNeverBeatsTheBound) {
   EXPECT_THROW(plan(nothing), UsageError);
 }
 
+// Predicted rules: the plan's best per size, neighbours of one choice merged, each keeping the sizes
+// and times it was predicted at; an mpi profile takes them from runs, an nccl one from a topology.
+TEST(Plan, BestPredictionsBecomeRulesMarkedPredictedForTheirShape) {
+  PlanResult result;
+  result.shape = {8, 2};
+  auto row = [](Collective c, const char* algorithm, std::uint64_t bytes, double us, bool best) {
+    PlanRow r;
+    r.collective = c;
+    r.algorithm = algorithm;
+    r.bytes = bytes;
+    r.predicted_us = us;
+    r.best = best;
+    return r;
+  };
+  result.rows = {row(Collective::allreduce, "recursive_doubling", 1024, 10, true),
+                 row(Collective::allreduce, "ring", 1024, 30, false),
+                 row(Collective::allreduce, "recursive_doubling", 4096, 20, true),
+                 row(Collective::allreduce, "ring", 16384, 40, true),
+                 row(Collective::alltoall, "bruck", 1024, 15, true)};
+  const std::vector<Rule> rules = predicted_rules(result, "mpi");
+  ASSERT_EQ(rules.size(), 3u);
+  EXPECT_EQ(rules[0].choice.algorithm, "recursive_doubling");
+  EXPECT_EQ(rules[0].min_bytes, 0u);
+  EXPECT_EQ(rules[0].max_bytes, 16383u);
+  EXPECT_EQ(rules[0].nranks, 16);
+  EXPECT_EQ(rules[0].nnodes, 8);
+  ASSERT_EQ(rules[0].predicted.size(), 2u);
+  EXPECT_EQ(rules[0].predicted[1].bytes, 4096u);
+  EXPECT_EQ(rules[0].predicted[1].us, 20);
+  EXPECT_EQ(rules[1].choice.algorithm, "ring");
+  EXPECT_EQ(rules[1].min_bytes, 16384u);
+  EXPECT_EQ(rules[1].max_bytes, UINT64_MAX);
+  EXPECT_EQ(rules[2].collective, "alltoall");
+  // From runs: not NCCL's algorithms; and the other way round.
+  EXPECT_THROW(predicted_rules(result, "nccl"), UsageError);
+  result.from_speed_of_light_only = true;
+  EXPECT_THROW(predicted_rules(result, "mpi"), UsageError);
+  EXPECT_EQ(predicted_rules(result, "nccl").size(), 2u);  // alltoall is not NCCL's tuner's
+
+  // Into a profile measured on 2 x 2: earlier predictions for this shape and collective are replaced,
+  // others kept; the profile written reads back with its predictions.
+  Profile profile;
+  profile.shape = {4, 2, 2, "", "", ""};
+  Rule measured;
+  measured.collective = "allreduce";
+  measured.backend = "mpi";
+  measured.max_bytes = UINT64_MAX;
+  measured.choice.algorithm = "ring";
+  profile.rules = {measured};
+  result.from_speed_of_light_only = false;
+  add_predicted_rules(profile, result, predicted_rules(result, "mpi"));
+  add_predicted_rules(profile, result, predicted_rules(result, "mpi"));
+  EXPECT_EQ(profile.rules.size(), 4u);
+  EXPECT_EQ(predicted_rules_for(profile, 16, 8), 3u);
+  EXPECT_EQ(predicted_rules_for(profile, 4, 2), 0u);
+  const Profile back = parse_profile(profile_to_json(profile), "p.json");
+  ASSERT_EQ(back.rules.size(), 4u);
+  EXPECT_EQ(back.rules[1].predicted.size(), 2u);
+  EXPECT_TRUE(applies_to(back, back.rules[0], 4, 2));
+  EXPECT_FALSE(applies_to(back, back.rules[1], 4, 2));
+  EXPECT_TRUE(applies_to(back, back.rules[1], 16, 8));
+  // Never at the shape that was measured.
+  result.shape = {2, 2};
+  EXPECT_THROW(add_predicted_rules(profile, result, predicted_rules(result, "mpi")), UsageError);
+}
+
 }  // namespace
 }  // namespace cctune::tuner

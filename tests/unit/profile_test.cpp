@@ -137,6 +137,40 @@ TEST(ProfileNumbers, OverflowAndTypeErrorsAreOneLineNotStoiOrTheJsonLibrarys_Ite
   expect_one_line_naming(refusal(std::string("[1, 2]")), {"not a cctune profile"});
 }
 
+// A predicted rule names the shape it is for, which is never the measured one, and its points lie in
+// its range; the plugin's table takes it only for a communicator of that shape.
+TEST(ProfilePredicted, PredictedRulesAreForTheirOwnShapeOnly) {
+  Json profile = base_profile();
+  Json rule = profile["rules"][0];
+  rule["nranks"] = 64;
+  rule["nnodes"] = 8;
+  rule["choice"]["algorithm"] = "tree";
+  rule["predicted"] = Json::parse(R"([{"bytes": 4096, "us": 31.5}])");
+  profile["rules"].push_back(rule);
+  EXPECT_EQ(refusal(profile), "");
+  const Profile read = parse_profile(profile.dump(), "p.json");
+  ASSERT_EQ(read.rules[1].predicted.size(), 1u);
+  EXPECT_EQ(read.rules[1].predicted[0].us, 31.5);
+  EXPECT_EQ(predicted_rules_for(read, 64, 8), 1u);
+
+  EXPECT_EQ(RuleTable::from_profile(read, 64, 8).size(), 1u);   // the predicted rule alone
+  EXPECT_EQ(RuleTable::from_profile(read, 16, 2).size(), 1u);   // the measured rule alone
+  EXPECT_THROW(RuleTable::from_profile(read, 32, 4), UsageError);  // neither measured nor predicted
+
+  auto with = [&](auto change) {
+    Json copy = profile;
+    change(copy["rules"][1]);
+    return refusal(copy);
+  };
+  expect_one_line_naming(with([](Json& r) { r.erase("nnodes"); }), {"rule 1", "predicted rule", "nnodes"});
+  expect_one_line_naming(with([](Json& r) { r["nranks"] = 16; r["nnodes"] = 2; }), {"rule 1", "measured", "16 ranks on 2"});
+  expect_one_line_naming(with([](Json& r) { r["predicted"] = Json::array(); }), {"rule 1", "empty"});
+  expect_one_line_naming(with([](Json& r) { r["predicted"][0]["bytes"] = 70000; }), {"rule 1", "predicted point 0", "70000", "range"});
+  expect_one_line_naming(with([](Json& r) { r["predicted"][0].erase("us"); }), {"predicted point 0", "\"us\" is missing"});
+  expect_one_line_naming(with([](Json& r) { r["predicted"][0]["us"] = -1; }), {"predicted point 0", "\"us\""});
+  expect_one_line_naming(with([](Json& r) { r["predicted"] = 3; }), {"rule 1", "predicted", "expected a list"});
+}
+
 TEST(ProfileNames, UnknownAlgorithmsAreRefusedAgainstTheOneListOfEach_Item21) {
   {
     Json p = base_profile();

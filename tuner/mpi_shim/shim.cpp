@@ -106,8 +106,14 @@ void load_once() {
     int size = 0;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     if (size != s.profile.shape.nranks) {
+      // Nodes are counted per communicator, later; here only whether any rule could be for this size.
+      const bool predicted = std::any_of(s.profile.rules.begin(), s.profile.rules.end(), [&](const auto& rule) {
+        return rule.nranks == size && !rule.predicted.empty();
+      });
       say(std::string(path) + ": tuned for " + std::to_string(s.profile.shape.nranks) + " ranks, this job has " +
-          std::to_string(size) + ": communicators of other sizes are left to the MPI library");
+          std::to_string(size) +
+          (predicted ? ": its rules predicted for " + std::to_string(size) + " ranks apply (cctune plan), unmeasured"
+                     : ": communicators of other sizes are left to the MPI library, unless a rule names their size"));
     }
     s.enabled = true;
     if (s.verbose) say("using " + std::string(path) + " (" + std::to_string(s.profile.rules.size()) + " rules)");
@@ -181,8 +187,7 @@ CommState* build_state(MPI_Comm comm) {
     PMPI_Allreduce(&leader, &nodes, 1, MPI_INT, MPI_SUM, comm);
     for (const auto& rule : s.enabled ? s.profile.rules : std::vector<cctune::tuner::Rule>{}) {
       if (rule.backend != "mpi") continue;
-      if ((rule.nranks >= 0 ? rule.nranks : s.profile.shape.nranks) != size) continue;
-      if ((rule.nnodes >= 0 ? rule.nnodes : s.profile.shape.nnodes) != nodes) continue;
+      if (!cctune::tuner::applies_to(s.profile, rule, size, nodes)) continue;
       if (rule.collective != "allreduce" && rule.collective != "alltoall") continue;
       const Collective collective = rule.collective == "allreduce" ? Collective::allreduce : Collective::alltoall;
       // Alltoall routes rely on packing for ranks whose types have gaps.

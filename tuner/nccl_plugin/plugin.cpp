@@ -2,6 +2,7 @@
 // example CSV (NCCL_TUNER_CONFIG_FILE). A plain C ABI: every entry point is noexcept, catches
 // everything, always returns success, and on any problem leaves NCCL's own choice untouched.
 // How NCCL reads what the plugin leaves (the table's scan, its channel sizing) is in nccl_model.hpp.
+#include <climits>
 #include <cstdlib>
 #include <exception>
 #include <memory>
@@ -46,12 +47,16 @@ cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nn
                                          std::getenv("NCCL_THREAD_THRESHOLDS"));
     const char* profile = std::getenv("CCTUNE_PROFILE");
     const char* csv = std::getenv("NCCL_TUNER_CONFIG_FILE");
-    std::string source;
+    std::string source, predicted;
     if (profile && *profile) {
       source = profile;
       const cctune::tuner::Profile read = cctune::tuner::read_profile(profile);
       cctune::tuner::check_this_node(read);
       state->rules = RuleTable::from_profile(read, nranks, nnodes);
+      if (nranks <= INT_MAX && nnodes <= INT_MAX &&
+          cctune::tuner::predicted_rules_for(read, static_cast<int>(nranks), static_cast<int>(nnodes)) > 0) {
+        predicted = ", predicted by cctune plan: this shape was not measured";
+      }
     } else if (csv && *csv) {
       source = csv;
       state->rules = RuleTable::from_csv(
@@ -61,8 +66,8 @@ cctuneNcclResult init_context(void** context, std::size_t nranks, std::size_t nn
       log(logger, CCTUNE_NCCL_LOG_INFO, "cctune tuner: neither CCTUNE_PROFILE nor NCCL_TUNER_CONFIG_FILE is set; NCCL decides");
     }
     if (!source.empty()) {
-      log(logger, CCTUNE_NCCL_LOG_INFO, "cctune tuner: %zu rules from %s for %zu ranks on %zu nodes",
-          state->rules.size(), source.c_str(), nranks, nnodes);
+      log(logger, CCTUNE_NCCL_LOG_INFO, "cctune tuner: %zu rules from %s for %zu ranks on %zu nodes%s",
+          state->rules.size(), source.c_str(), nranks, nnodes, predicted.c_str());
     }
     *context = state.release();
   } catch (const std::exception& e) {

@@ -45,19 +45,20 @@ std::uint64_t csv_bytes(const std::string& where, const char* column, const std:
 }  // namespace
 
 RuleTable RuleTable::from_profile(const Profile& profile, std::size_t nranks, std::size_t nnodes) {
-  if (static_cast<std::size_t>(profile.shape.nranks) != nranks || static_cast<std::size_t>(profile.shape.nnodes) != nnodes) {
+  // Counts beyond int are no shape a profile can name (its reader caps them there).
+  const int ranks = nranks > INT_MAX ? -2 : static_cast<int>(nranks), nodes = nnodes > INT_MAX ? -2 : static_cast<int>(nnodes);
+  const bool measured_shape = profile.shape.nranks == ranks && profile.shape.nnodes == nodes;
+  // Another shape is served only by rules made for it: `cctune plan --add-to` writes predicted ones.
+  if (!measured_shape && !has_rules_for(profile, "nccl", ranks, nodes)) {
     CCTUNE_USAGE_ERROR("profile tuned for " + std::to_string(profile.shape.nranks) + " ranks on " +
-                       std::to_string(profile.shape.nnodes) + " nodes, this communicator has " +
+                       std::to_string(profile.shape.nnodes) + " nodes, with no rule predicted for this communicator's " +
                        std::to_string(nranks) + " ranks on " + std::to_string(nnodes));
   }
   std::vector<Pending> pending;
   for (const Rule& rule : profile.rules) {
     const int collective = nccl_collective_index(rule.collective);
     if (rule.backend != "nccl" || collective < 0) continue;
-    if ((rule.nranks >= 0 && static_cast<std::size_t>(rule.nranks) != nranks) ||
-        (rule.nnodes >= 0 && static_cast<std::size_t>(rule.nnodes) != nnodes)) {
-      continue;
-    }
+    if (!applies_to(profile, rule, ranks, nodes)) continue;
     pending.push_back({collective,
                        {rule.min_bytes, rule.max_bytes, nccl_algorithm_index(rule.choice.algorithm),
                         nccl_protocol_index(rule.choice.protocol), rule.choice.channels, true, rule.num_pipe_ops,
