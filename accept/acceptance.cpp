@@ -26,7 +26,7 @@
 
 namespace cctune::accept {
 
-bench::BenchOptions bench_options(const Spec& spec, const std::string& inject_delay) {
+bench::BenchOptions bench_options(const Spec& spec, const std::string& spec_path, const std::string& inject_delay) {
   bench::RawBenchOptions raw;
   raw.backend = spec.run.backend;
   raw.algorithms = {spec.run.algorithm};
@@ -38,7 +38,20 @@ bench::BenchOptions bench_options(const Spec& spec, const std::string& inject_de
   raw.warmup = spec.run.warmup;
   raw.min_bytes = raw.max_bytes = "4";
   raw.inject_delay = inject_delay;
-  return bench::resolve(raw);
+  bench::BenchOptions options = bench::resolve(raw);
+  // run.algorithm is one name for every check: a check whose collective lacks it would fail in the
+  // middle of the run, after the checks before it had measured.
+  for (const auto& check : spec.collectives) {
+    const bool runnable = std::any_of(options.selections.begin(), options.selections.end(), [&](const auto& selection) {
+      return to_string(selection.collective) == check.collective;
+    });
+    if (!runnable) {
+      CCTUNE_USAGE_ERROR(fmt::format("{}:{}: collectives[{}] is {}, and run.algorithm '{}' is not one of backend {}'s "
+                                     "{} algorithms", spec_path, check.line, check.index, check.collective,
+                                     spec.run.algorithm, spec.run.backend, check.collective));
+    }
+  }
+  return options;
 }
 
 Reading reading_of(double value, const std::vector<double>& samples_us, Better better) {
@@ -141,7 +154,10 @@ Measured run_check(const CollectiveCheck& check, bench::BenchOptions options, MP
   const bench::MessageShape shape = bench::shape_of(check.bytes, collective, options.type, communicator.size());
   const auto result = guarded(watchdog, [&] {
     measurer.allocate(shape.bytes);
-    auto bound = backend->bind(collective, options.selections.front().algorithms.front());
+    const auto selection = std::find_if(options.selections.begin(), options.selections.end(),
+                                        [&](const auto& s) { return s.collective == collective; });
+    if (selection == options.selections.end()) CCTUNE_USAGE_ERROR("run.algorithm has no " + check.collective);
+    auto bound = backend->bind(collective, selection->algorithms.front());
     return measurer.measure(*bound, shape, false,
                             bench::Repetitions{options.iterations, options.warmup, options.check_iterations});
   });

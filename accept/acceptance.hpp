@@ -23,7 +23,7 @@ namespace cctune::accept {
 
 // The bench options that measure the spec's collectives (backend, algorithm, repetitions; the
 // test-only delay). Throws UsageError; before MPI starts.
-bench::BenchOptions bench_options(const Spec& spec, const std::string& inject_delay);
+bench::BenchOptions bench_options(const Spec& spec, const std::string& spec_path, const std::string& inject_delay);
 
 struct AcceptanceSettings {
   std::string json_path, junit_path;  // empty: not written

@@ -86,7 +86,7 @@ int run_accept_command(AcceptCommand* command, int& argc, char**& argv) {
     }
     command->sol_inputs = command->sol.inputs();
     spec = accept::read_spec(command->spec);
-    options = accept::bench_options(spec, command->inject_delay);
+    options = accept::bench_options(spec, command->spec, command->inject_delay);
     accept::check_runnable(spec, command->spec, size_of(options.type), to_string(options.type), 0);
     // Outputs are checked here, before MPI starts, and first written once every check that can refuse
     // the run has passed: a refused run leaves an earlier run's files as they were.

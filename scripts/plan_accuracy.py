@@ -23,6 +23,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SIMCLUSTER = os.path.join(HERE, "..", "tests", "cluster", "simcluster")
 ALGORITHMS = {"allreduce": "ring,recursive_doubling,rabenseifner", "alltoall": "pairwise,bruck,linear"}
 SIZES = ("1K", "1M", "4")  # -b, -e, -f: 1 KiB to 1 MiB
+# Ten calls per size, in five rounds over all sizes: a slow stretch of this shared machine (16 ranks on 2
+# cores at 8 nodes) then costs one round of every size instead of all of one size's calls. With all ten
+# calls of a size back to back (-n 5 -w 2 before), Bruck's 1 MiB median at 8 nodes was 486, 563 and 637 ms
+# in three runs; its bytes need 294 ms at line rate.
+REPETITIONS = ("-n", "10", "--rounds", "5", "-w", "1")
 MIN_CHECKED = 64 * 1024
 MIN_CHECKED_TEXT = "64K"
 
@@ -32,6 +37,15 @@ MIN_CHECKED_TEXT = "64K"
 # switch buffers never hold; sent eagerly, a message goes as it would on such a fabric.
 MPI_ENV = {"OMPI_MCA_btl_tcp_eager_limit": "4194304", "OMPI_MCA_btl_tcp_rndv_eager_limit": "4194304",
            "OMPI_MCA_btl_tcp_max_send_size": "4194304"}
+
+
+def link_gbps(rate):
+    """tc's rate ("100mbit", "1gbit") in Gb/s, for plan's --link-gbps: the simulated links' speed of light."""
+    units = {"kbit": 1e-6, "mbit": 1e-3, "gbit": 1.0}
+    for unit, scale in units.items():
+        if rate.endswith(unit):
+            return "{:g}".format(float(rate[:-len(unit)]) * scale)
+    sys.exit("--rate {}: give kbit, mbit or gbit".format(rate))
 
 
 def run(command, timeout=1800):
@@ -54,7 +68,7 @@ def measure(cctune, nodes, ranks, rate, out_dir):
         for collective, algorithms in ALGORITHMS.items():
             path = os.path.join(work, "{}-{}.json".format(collective, nodes))
             run([SIMCLUSTER, "--name", name, "mpirun", "--", cctune, "bench", "--collective", collective,
-                 "--algorithm", algorithms, "-b", SIZES[0], "-e", SIZES[1], "-f", SIZES[2], "-n", "5", "-w", "2",
+                 "--algorithm", algorithms, "-b", SIZES[0], "-e", SIZES[1], "-f", SIZES[2], *REPETITIONS,
                  "-c", "1", "--no-db", "--no-progress", "-T", "300", "-J", path])
             kept = os.path.join(out_dir, os.path.basename(path))
             shutil.copy(path, kept)
@@ -101,7 +115,8 @@ def main():
     for n in check_nodes:
         plan_path = os.path.join(out_dir, "plan-{}.json".format(n))
         command = [cctune, "plan", "--nodes", str(n), "--ranks-per-node", str(args.ranks_per_node), "-b", SIZES[0],
-                   "-e", SIZES[1], "-f", SIZES[2], "--fit-min-bytes", args.fit_min_bytes, "-J", plan_path]
+                   "-e", SIZES[1], "-f", SIZES[2], "--fit-min-bytes", args.fit_min_bytes, "--link-gbps", link_gbps(args.rate),
+                   "-J", plan_path]
         for path in fit_files:
             command += ["--from", path]
         fits = run(command).stdout
@@ -149,7 +164,8 @@ def verify_predictions(cctune, args, fit_files, out_dir):
         json.dump({"format": "cctune-profile", "version": 1, "backend": "mpi",
                    "shape": {"nranks": fit0 * ranks, "nnodes": fit0, "ranks_per_node": ranks}, "rules": []}, f)
     command = [cctune, "plan", "--nodes", str(nodes), "--ranks-per-node", str(ranks), "-b", MIN_CHECKED_TEXT,
-               "-e", SIZES[1], "-f", SIZES[2], "--fit-min-bytes", args.fit_min_bytes, "--add-to", profile]
+               "-e", SIZES[1], "-f", SIZES[2], "--fit-min-bytes", args.fit_min_bytes, "--link-gbps", link_gbps(args.rate),
+               "--add-to", profile]
     for path in fit_files:
         command += ["--from", path]
     print("\n" + run(command).stdout.splitlines()[-1])

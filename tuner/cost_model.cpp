@@ -241,11 +241,11 @@ bool solve_subset(const std::vector<Row>& rows, const std::vector<double>& targe
 }  // namespace
 
 Fit fit(Collective collective, std::string_view algorithm, const std::vector<Observation>& observations,
-        std::optional<PathCost> fixed_intra) {
+        std::optional<PathCost> fixed_intra, double inter_beta_floor) {
   if (observations.empty()) CCTUNE_THROW(fmt::format("cost model: nothing measured for {} {}", to_string(collective), algorithm));
   // Each observation as a row of features divided by its time: a fit of relative error.
   std::vector<Row> rows;
-  std::vector<double> targets;  // 1, less what the fixed intra-node costs already explain
+  std::vector<double> targets;  // 1, less what the fixed intra-node costs and the floor already explain
   std::map<std::pair<int, int>, ScheduleCost> schedules;
   for (const Observation& o : observations) {
     if (!(o.time_us > 0) || !(o.bytes >= 0)) CCTUNE_THROW("cost model: an observation without a positive time");
@@ -254,7 +254,7 @@ Fit fit(Collective collective, std::string_view algorithm, const std::vector<Obs
     const ScheduleCost& s = schedules[key];
     rows.push_back({s.intra_messages / o.time_us, o.bytes * s.intra_bytes / o.time_us, s.inter_messages / o.time_us,
                     o.bytes * s.inter_bytes / o.time_us, o.bytes * s.inter_shared_bytes / o.time_us});
-    targets.push_back(1.0);
+    targets.push_back(1.0 - inter_beta_floor * o.bytes * s.inter_bytes / o.time_us);
     if (fixed_intra) {
       targets.back() -= (s.intra_messages * fixed_intra->alpha_us + o.bytes * s.intra_bytes * fixed_intra->beta_us_per_b) / o.time_us;
       rows.back()[0] = rows.back()[1] = 0;
@@ -289,7 +289,7 @@ Fit fit(Collective collective, std::string_view algorithm, const std::vector<Obs
   }
   Fit out;
   for (std::size_t j = 0; j < kParams; ++j) best[j] = scale[j] > 0 ? best[j] / scale[j] : 0;
-  out.params = {{best[0], best[1], 0}, {best[2], best[3], best[4]}};
+  out.params = {{best[0], best[1], 0}, {best[2], best[3] + inter_beta_floor, best[4]}};
   if (fixed_intra) out.params.intra = *fixed_intra;
   out.observations = observations.size();
   std::vector<double> errors;

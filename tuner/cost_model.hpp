@@ -73,7 +73,11 @@ struct Fit {
 // fixed_intra: intra-node costs known otherwise (from the speed of light, where no run was on one
 // node: runs at several node counts alone cannot tell intra from inter for algorithms whose steps of
 // both kinds grow alike); only the inter-node ones are fitted.
+// inter_beta_floor: the least a byte through a node's NIC can cost (1 / its rate, where the speed of
+// light knows it): the network's per-byte cost is fitted above it, never below. Without it, calls small
+// enough to pass a shaped link's burst (or a switch's buffer) at once can fit a network faster than
+// its line rate, which then under-predicts every larger call.
 Fit fit(Collective collective, std::string_view algorithm, const std::vector<Observation>& observations,
-        std::optional<PathCost> fixed_intra = std::nullopt);
+        std::optional<PathCost> fixed_intra = std::nullopt, double inter_beta_floor = 0);
 
 }  // namespace cctune::tuner

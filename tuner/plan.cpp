@@ -132,12 +132,19 @@ PlanResult plan(const PlanInput& input) {
     // Without a run on one node, the intra-node costs are memory's: no latency, a byte of a node's
     // traffic at the copy rate (measured on this machine).
     const double memory = input.sol_inputs.memory_gbs.value_or(0);
+    // Bytes leave a node no faster than its NIC's rate, where the speed of light knows it.
+    const double link = result.sol.node_link_gbs;
+    const double floor = link > 0 ? 1.0 / (link * 1e3) : 0;
+    if (floor > 0) {
+      result.notes.push_back(fmt::format("the network's cost per byte is fitted at no less than the NIC's {:.4g} GB/s "
+                                         "({:.3g} us/B)", link, floor));
+    }
     for (const auto& [key, observations] : observed) {
       const auto& [c, algorithm] = key;
       const bool one_node = std::any_of(observations.begin(), observations.end(), [](const Observation& o) { return o.shape.nodes == 1; });
       std::optional<PathCost> fixed;
       if (!one_node && memory > 0) fixed = PathCost{0, 1.0 / (memory * 1e3), 0};
-      FitSummary summary{c, algorithm, fit(c, algorithm, observations, fixed), {shapes[key].begin(), shapes[key].end()},
+      FitSummary summary{c, algorithm, fit(c, algorithm, observations, fixed, floor), {shapes[key].begin(), shapes[key].end()},
                          fixed.has_value()};
       const ScheduleCost schedule = schedule_cost(c, algorithm, input.shape);
       for (std::uint64_t bytes : input.sizes) add_row(c, algorithm, bytes, summary.fit.params.predict_us(schedule, static_cast<double>(bytes)));

@@ -2610,6 +2610,12 @@ class Accept(unittest.TestCase):
             "missing unit": ("version: 1\ncollectives:\n  - {collective: allreduce, size: 1MiB, min_busbw: 5}\n",
                              ":3: collectives[0].min_busbw: '5' needs a unit"),
             "impossible": ("version: 1\nnode:\n  numa_nodes: 0\n", ":3: node.numa_nodes: 0 is impossible"),
+            # One algorithm for every check: refused before the allreduce check measures, not at alltoall.
+            "algorithm": ("version: 1\nrun: {algorithm: ring}\ncollectives:\n"
+                          "  - {collective: allreduce, size: 1KiB, min_busbw: 1GB/s}\n"
+                          "  - {collective: alltoall, size: 1KiB, min_busbw: 1GB/s}\n",
+                          ":5: collectives[1] is alltoall, and run.algorithm 'ring' is not one of backend mpi's "
+                          "alltoall algorithms"),
         }
         with tempfile.TemporaryDirectory() as tmp:
             for name, (text, expected) in cases.items():

@@ -115,6 +115,28 @@ TEST(Plan, FromTheSpeedOfLightAloneNeverBeatsTheBound) {
   EXPECT_THROW(plan(nothing), UsageError);
 }
 
+// A burst (a shaped link's token bucket, a switch buffer) carries the small calls at once: fitted
+// freely, the network comes out faster than its line rate; with the NIC's rate as the floor, the
+// per-byte cost stays at or above it and the larger calls are predicted at the rate they ran.
+TEST(CostModel, TheNetworksCostPerByteIsNeverFittedBelowTheLinksRate) {
+  const double line = 8e-2;  // us per byte: 12.5 MB/s
+  const CostParams truth{{0.0, 1e-4}, {0.0, line, 3e-2}};
+  std::vector<Observation> observations;
+  for (PlanShape shape : {PlanShape{2, 2}, PlanShape{3, 2}}) {
+    const ScheduleCost s = schedule_cost(Collective::alltoall, "bruck", shape);
+    observations.push_back({shape, 65536.0, 0.5 * truth.predict_us(s, 65536.0)});  // through the burst
+    for (double bytes : {262144.0, 1048576.0}) observations.push_back({shape, bytes, truth.predict_us(s, bytes)});
+  }
+  const Fit free = fit(Collective::alltoall, "bruck", observations, truth.intra);
+  EXPECT_LT(free.params.inter.beta_us_per_b, line);
+  const Fit floored = fit(Collective::alltoall, "bruck", observations, truth.intra, line);
+  EXPECT_GE(floored.params.inter.beta_us_per_b, line);
+  const ScheduleCost at8 = schedule_cost(Collective::alltoall, "bruck", {8, 2});
+  const double truth8 = truth.predict_us(at8, 1048576.0);
+  EXPECT_LT(std::abs(floored.params.predict_us(at8, 1048576.0) - truth8),
+            std::abs(free.params.predict_us(at8, 1048576.0) - truth8));
+}
+
 // Predicted rules: the plan's best per size, neighbours of one choice merged, each keeping the sizes
 // and times it was predicted at; an mpi profile takes them from runs, an nccl one from a topology.
 TEST(Plan, BestPredictionsBecomeRulesMarkedPredictedForTheirShape) {
