@@ -39,11 +39,7 @@ struct SolBounds {
   std::vector<std::string> basis;
   double of(Collective c) const { return c == Collective::allreduce ? allreduce_busbw_gbs : alltoall_busbw_gbs; }
   // busbw as a percentage of the bound; nullopt when the bound is unknown.
-  std::optional<double> percent(Collective c, double busbw_gbs) const {
-    const double bound = of(c);
-    if (!(bound > 0)) return std::nullopt;
-    return 100.0 * busbw_gbs / bound;
-  }
+  std::optional<double> percent(Collective c, double busbw_gbs) const { return percent_of_bound(busbw_gbs, of(c)); }
 };
 
 struct RunInfo {

@@ -139,6 +139,11 @@ std::uint16_t float_to_bfloat16(float value) {
   return static_cast<std::uint16_t>((f + rounding) >> 16);
 }
 
+std::optional<double> percent_of_bound(double busbw_gbs, double bound_gbs) {
+  if (!(bound_gbs > 0) || !std::isfinite(busbw_gbs)) return std::nullopt;
+  return 100.0 * busbw_gbs / bound_gbs;
+}
+
 double bus_bandwidth_factor(Collective c, int nranks) {
   const double n = nranks;
   switch (c) {

@@ -2,6 +2,7 @@
 // The vocabulary every backend speaks: which collective, on what element type, with which reduction.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -40,5 +41,10 @@ std::uint16_t float_to_bfloat16(float value);
 
 // nccl-tests' bus-bandwidth factor: what each rank must move relative to the algorithm bandwidth.
 double bus_bandwidth_factor(Collective c, int nranks);
+
+// A bus bandwidth as a percentage of its bound (the speed of light: topology/speed_of_light.hpp);
+// nullopt when the bound is unknown (0) or the bandwidth is not a number. bench, plan and accept grade
+// with it.
+std::optional<double> percent_of_bound(double busbw_gbs, double bound_gbs);
 
 }  // namespace cctune

@@ -317,11 +317,6 @@ SpeedOfLight speed_of_light(const ClusterView& view, Medium medium, const SolInp
   return out;
 }
 
-std::optional<double> sol_percent(double busbw_gbs, double sol_gbs) {
-  if (!(sol_gbs > 0) || !std::isfinite(busbw_gbs)) return std::nullopt;
-  return 100.0 * busbw_gbs / sol_gbs;
-}
-
 namespace {
 
 nlohmann::ordered_json rate(double gbs) { return gbs > 0 ? nlohmann::ordered_json(gbs) : nlohmann::ordered_json(nullptr); }

@@ -83,9 +83,6 @@ Shape node_shape(const NodeModel& model, Medium medium);
 // as its slowest node type).
 SpeedOfLight speed_of_light(const ClusterView& view, Medium medium, const SolInputs& inputs);
 
-// busbw / SOL in percent, or nullopt when no SOL is known.
-std::optional<double> sol_percent(double busbw_gbs, double sol_gbs);
-
 nlohmann::ordered_json to_json(const SpeedOfLight& sol);
 void print_speed_of_light(std::FILE* out, const SpeedOfLight& sol);
 

@@ -122,7 +122,7 @@ PlanResult plan(const PlanInput& input) {
 
   auto add_row = [&](Collective c, const std::string& algorithm, std::uint64_t bytes, double us) {
     const double busbw = gbs(static_cast<double>(bytes), us) * bus_factor(c, n);
-    result.rows.push_back({c, algorithm, bytes, us, busbw, topology::sol_percent(busbw, result.sol.busbw_gbs(c)), false});
+    result.rows.push_back({c, algorithm, bytes, us, busbw, percent_of_bound(busbw, result.sol.busbw_gbs(c)), false});
   };
 
   if (!input.runs.empty()) {

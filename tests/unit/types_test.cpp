@@ -125,3 +125,15 @@ TEST(ReduceKernels, WidenAndNarrowAreInverseOnRepresentableValues) {
 
 }  // namespace
 }  // namespace cctune
+
+namespace cctune {
+namespace {
+// One percentage for bench's %SOL column, plan's sol_pct and accept's floors: unknown stays unknown.
+TEST(PercentOfBound, UnknownBoundsAndNonNumbersGiveNoPercentage) {
+  EXPECT_DOUBLE_EQ(*percent_of_bound(45.0, 50.0), 90.0);
+  EXPECT_FALSE(percent_of_bound(45.0, 0.0).has_value());
+  EXPECT_FALSE(percent_of_bound(45.0, -1.0).has_value());
+  EXPECT_FALSE(percent_of_bound(std::nan(""), 50.0).has_value());
+}
+}  // namespace
+}  // namespace cctune
