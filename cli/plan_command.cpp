@@ -84,6 +84,8 @@ int run_plan_command(PlanCommand* command) {
       bench::refuse_same_output("--topology", command->topology, "-J", command->json);
       files::check_output_file(command->json, "-J");
     }
+    // Before anything is planned: the profile is rewritten in place at the end.
+    if (!command->add_to.empty()) files::check_output_file(command->add_to, "--add-to");
     if (!command->topology.empty()) input.topology = topology::load_topology_xml(command->topology);
     for (const std::string& spec : command->from) input.runs.push_back(load_run(spec, command->db, std::nullopt));
     // Host runs inside a node are bound by memory: this machine's, unless a topology names other nodes.

@@ -150,7 +150,6 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
       fmt::print("# {:>9}  {:>10}  {:>8}  {:>12}  {:>12}  {:>7}  {:>15}{}\n", "collective", "size (B)", "tuned",
                  "default (us)", "tuned (us)", "speedup", "range (rounds)",
                  report.predicted_shape ? fmt::format("  {:>14}  {:>7}  {}", "predicted (us)", "error", "prediction") : "");
-      int predictions = 0, held = 0;
       for (const auto& row : report.rows) {
         std::string prediction;
         if (report.predicted_shape) {
@@ -159,15 +158,15 @@ int run_verify_command(VerifyCommand* command, int& argc, char**& argv) {
           const char* verdict = !row.predicted ? "(no predicted rule)" : row.held() ? "held" : row.slower ? "NOT held: slower" : "NOT held: time";
           prediction = fmt::format("  {:>14}  {:>7}  {}", row.predicted_us ? fmt::format("{:.2f}", *row.predicted_us) : "-",
                                    error, verdict);
-          predictions += row.predicted ? 1 : 0;
-          held += row.predicted && row.held() ? 1 : 0;
         }
         fmt::print("  {:>9}  {:>10}  {:>8}  {:>12.2f}  {:>12.2f}  {:>7.2f}  {:>6.2f} - {:<6.2f}{}{}\n", row.collective,
                    row.bytes, row.tuned, row.default_median_us, row.tuned_median_us, row.speedup, row.speedup_low,
                    row.speedup_high, prediction,
                    row.slower ? "  SLOWER beyond noise" : row.same_as_default ? "  (= default)" : "");
       }
-      if (report.predicted_shape) fmt::print("# predictions: {} of {} sizes held\n", held, predictions);
+      if (report.predicted_shape) {
+        fmt::print("# predictions: {} of {} sizes held\n", report.predictions_held, report.predicted_sizes);
+      }
       fmt::print("# geometric-mean speedup of tuned over default: {:.3f}x over {} sizes; {}\n",
                  report.geometric_mean_speedup, report.rows.size(),
                  report.any_slower ? "SLOWER than default beyond noise at some size" : "nowhere slower beyond noise");

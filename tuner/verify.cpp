@@ -164,6 +164,10 @@ VerifyReport verify(CandidateRunner& runner, const Communicator& world, const Pr
     }
     runner.release_all();
   }
+  for (const VerifyRow& row : report.rows) {
+    report.predicted_sizes += row.predicted ? 1 : 0;
+    report.predictions_held += row.predicted && row.held() ? 1 : 0;
+  }
   if (!report.rows.empty()) report.geometric_mean_speedup = std::exp(log_sum / static_cast<double>(report.rows.size()));
   return report;
 }

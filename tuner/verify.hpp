@@ -56,6 +56,7 @@ struct VerifyReport {
   double geometric_mean_speedup = 1;
   bool any_slower = false;
   bool predicted_shape = false;  // the run's shape is not the profile's: its predicted rules were verified
+  int predicted_sizes = 0, predictions_held = 0;  // rows of predicted rules, and of those that held
 };
 
 // The candidate of `space` (search_space() of the profile's backend) that the profile chose for a
