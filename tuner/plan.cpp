@@ -204,6 +204,11 @@ std::vector<Rule> predicted_rules(const PlanResult& result, std::string_view bac
   for (const PlanRow& row : result.rows) {
     if (!row.best) continue;
     if (backend == "nccl" && nccl_collective_index(to_string(row.collective)) < 0) continue;
+    // A host topology's plan names cctune's host algorithms, which no NCCL profile can carry.
+    if (backend == "nccl" && nccl_algorithm_index(row.algorithm) < 0) {
+      CCTUNE_USAGE_ERROR("the plan's " + row.algorithm + " is not an NCCL algorithm: an nccl profile takes predictions "
+                         "from the GPU nodes' topology");
+    }
     best[row.collective].push_back(&row);
   }
   std::vector<Rule> rules;
@@ -212,7 +217,6 @@ std::vector<Rule> predicted_rules(const PlanResult& result, std::string_view bac
     const std::size_t first = rules.size();
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const PlanRow& row = *rows[i];
-      if (rows.size() > i + 1 && rows[i + 1]->bytes == row.bytes) continue;  // a tie: one row per size
       // As tune's rules do: the first covers everything below, the last everything above.
       const std::uint64_t max_bytes = i + 1 < rows.size() ? rows[i + 1]->bytes - 1 : UINT64_MAX;
       Choice choice;

@@ -174,7 +174,11 @@ TEST(Plan, BestPredictionsBecomeRulesMarkedPredictedForTheirShape) {
   EXPECT_THROW(predicted_rules(result, "nccl"), UsageError);
   result.from_speed_of_light_only = true;
   EXPECT_THROW(predicted_rules(result, "mpi"), UsageError);
-  EXPECT_EQ(predicted_rules(result, "nccl").size(), 2u);  // alltoall is not NCCL's tuner's
+  // A host topology's plan: recursive doubling is no NCCL algorithm, and the profile could not be read back.
+  EXPECT_THROW(predicted_rules(result, "nccl"), UsageError);
+  PlanResult gpus = result;
+  gpus.rows[0].algorithm = gpus.rows[2].algorithm = "tree";
+  EXPECT_EQ(predicted_rules(gpus, "nccl").size(), 2u);  // tree, then ring; alltoall is not NCCL's tuner's
 
   // Into a profile measured on 2 x 2: earlier predictions for this shape and collective are replaced,
   // others kept; the profile written reads back with its predictions.
