@@ -145,9 +145,9 @@ Json JsonWriter::row_to_json(const Row& row, const BenchOptions& options, const 
   j["redop"] = row.collective == Collective::allreduce ? std::string(to_string(row.op)) : "none";
   j["root"] = fmt::format("{:6}", -1);
   const bool alltoall = row.collective == Collective::alltoall;
-  j["out_of_place"] = placement_to_json(row.out_of_place, options.cputime, true);
+  j["out_of_place"] = placement_to_json(row.out_of_place, options.launch.host_time, true);
   if (options.per_iteration) j["out_of_place_per_iter"] = per_iteration_block(row.out_of_place, options.per_iteration_skip);
-  j["in_place"] = placement_to_json(row.in_place, options.cputime, !alltoall);
+  j["in_place"] = placement_to_json(row.in_place, options.launch.host_time, !alltoall);
   if (options.per_iteration) j["in_place_per_iter"] = per_iteration_block(row.in_place, options.per_iteration_skip);
   j["actual_iterations"] = row.out_of_place.samples_us.size();
   j["experiment_name"] = "";
@@ -199,10 +199,10 @@ Json JsonWriter::head_to_json(const RunInfo& info, const BenchOptions& options) 
   }
   config["warmup_iters"] = options.warmup;
   config["iterations"] = options.iterations;
-  config["aggregated_iterations"] = options.agg_iterations;
+  config["aggregated_iterations"] = options.launch.aggregated;
   config["validation"] = options.check_iterations > 0 ? 1 : 0;
-  config["graph"] = 0;
-  config["blocking_collectives"] = flag(false);
+  config["graph"] = options.launch.graph_launches;
+  config["blocking_collectives"] = flag(options.launch.blocking != Blocking::none);
   config["per_iter_timing"] = flag(options.per_iteration);
   config["per_iter_skip"] = options.per_iteration_skip;
   config["parallel_init"] = flag(false);

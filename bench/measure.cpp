@@ -29,23 +29,22 @@ struct Buffers {
 
 // A host buffer seen from `offset` bytes on (nccl-tests' -u: misaligned buffers). Host memory only:
 // its copies are plain memcpy.
+// A backend's buffer seen from an offset (nccl-tests' -u), through the backend's own view of it, so
+// that copies and fills reach host and device memory alike.
 class OffsetBuffer final : public Buffer {
  public:
-  explicit OffsetBuffer(std::unique_ptr<Buffer> whole) : whole_(std::move(whole)) {}
-  void set_offset(std::size_t offset) { offset_ = std::min(offset, whole_->bytes()); }
-  void* data() override { return static_cast<std::byte*>(whole_->data()) + offset_; }
-  std::size_t bytes() const override { return whole_->bytes() - offset_; }
-  void copy_from_host(const void* source, std::size_t bytes) override { std::memcpy(data(), source, bytes); }
-  void copy_to_host(void* destination, std::size_t bytes) const override {
-    std::memcpy(destination, static_cast<const std::byte*>(whole_->data()) + offset_, bytes);
-  }
-  void fill_bytes(std::byte value, std::size_t bytes) override {
-    std::memset(data(), std::to_integer<int>(value), bytes);
-  }
+  explicit OffsetBuffer(std::unique_ptr<Buffer> whole) : whole_(std::move(whole)), view_(whole_->view(0)) {}
+  void set_offset(std::size_t offset) { view_ = whole_->view(std::min(offset, whole_->bytes())); }
+  void* data() override { return view_->data(); }
+  std::size_t bytes() const override { return view_->bytes(); }
+  void copy_from_host(const void* source, std::size_t bytes) override { view_->copy_from_host(source, bytes); }
+  void copy_to_host(void* destination, std::size_t bytes) const override { view_->copy_to_host(destination, bytes); }
+  void fill_bytes(std::byte value, std::size_t bytes) override { view_->fill_bytes(value, bytes); }
+  std::unique_ptr<Buffer> view(std::size_t offset) override { return view_->view(offset); }
 
  private:
   std::unique_ptr<Buffer> whole_;
-  std::size_t offset_ = 0;
+  std::unique_ptr<Buffer> view_;
 };
 
 // What the send buffer was last filled with.
@@ -129,7 +128,7 @@ struct Measurer::State {
       const bool delayed = delay_applies(collective, shape);
       const auto batch_start = Clock::now();
       // nccl-tests' -m: several calls per timed iteration, the time shared among them.
-      const int aggregated = std::max(options_.agg_iterations, 1);
+      const int aggregated = std::max(options_.launch.aggregated, 1);
       for (int i = 0; i < repetitions.iterations; ++i) {
         const auto start = Clock::now();
         if (delayed) std::this_thread::sleep_for(std::chrono::duration<double>(options_.delay->seconds));

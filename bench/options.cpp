@@ -318,7 +318,7 @@ std::vector<std::string> drop_one_node_only(BenchOptions& options, std::span<con
 }
 
 void apply_nccl_tests_options(const NcclTestsOptions& given, BenchOptions& options) {
-  const bool host = options.backend == "mpi";
+  const BackendEntry& backend_entry = find_backend(options.backend);
   const auto value = [](std::string_view option, const std::string& text, std::int64_t min, std::int64_t max,
                         std::int64_t fallback) {
     return text.empty() ? fallback : parse_integer(option, text, min, max);
@@ -335,13 +335,10 @@ void apply_nccl_tests_options(const NcclTestsOptions& given, BenchOptions& optio
                                    "(mpirun -np N ... -g 1)",
                                    given.ngpus));
   }
-  options.agg_iterations = static_cast<int>(value("-m", given.agg_iters, 1, 1'000'000, 1));
-  if (options.agg_iterations > 1 && !host) {
-    CCTUNE_USAGE_ERROR(fmt::format("-m {}: aggregated iterations are timed on the mpi backend only so far",
-                                   options.agg_iterations));
-  }
-  if (options.agg_iterations > 1 && static_cast<std::int64_t>(options.agg_iterations) * options.iterations > kMaxIterations) {
-    CCTUNE_USAGE_ERROR(fmt::format("-m {} times -n {} is more than {} calls per size", options.agg_iterations,
+  LaunchSettings& launch = options.launch;
+  launch.aggregated = static_cast<int>(value("-m", given.agg_iters, 1, 1'000'000, 1));
+  if (launch.aggregated > 1 && static_cast<std::int64_t>(launch.aggregated) * options.iterations > kMaxIterations) {
+    CCTUNE_USAGE_ERROR(fmt::format("-m {} times -n {} is more than {} calls per size", launch.aggregated,
                                    options.iterations, kMaxIterations));
   }
   options.run_cycles = static_cast<int>(value("-N", given.run_cycles, 0, 1'000'000, 1));
@@ -358,28 +355,15 @@ void apply_nccl_tests_options(const NcclTestsOptions& given, BenchOptions& optio
                                    options.run_cycles, options.rounds));
   }
   value("-p", given.parallel_init, 0, 1, 0);  // processes already initialise in parallel, one device each
-  // Our host calls complete before they return, so every -z mode times the same thing there.
-  const std::int64_t blocking = value("-z", given.blocking, 0, 3, 0);
-  if (blocking != 0 && !host) {
-    CCTUNE_USAGE_ERROR(fmt::format("-z {}: blocking modes are not implemented on the {} backend", blocking,
-                                   options.backend));
-  }
-  only("-y", given.stream_null, 0, 1,
-       host ? "the mpi backend uses no CUDA stream" : "the null stream is not implemented on this backend");
-  only("-G", given.cudagraph, 0, 1'000'000,
-       host ? "CUDA graphs need a device backend (--backend nccl)" : "CUDA graph launches are not implemented yet");
-  options.cputime = value("-C", given.report_cputime, 0, 1, 0) == 1;
-  if (options.cputime && !host) {
-    CCTUNE_USAGE_ERROR("-C 1: device backends time on the GPU's stream; host CPU time is not measured there yet");
-  }
+  launch.blocking = static_cast<Blocking>(value("-z", given.blocking, 0, 3, 0));
+  launch.null_stream = value("-y", given.stream_null, 0, 1, 0) == 1;
+  launch.graph_launches = static_cast<int>(value("-G", given.cudagraph, 0, 1'000'000, 0));
+  launch.host_time = value("-C", given.report_cputime, 0, 1, 0) == 1;
   options.timestamps = value("-S", given.report_timestamps, 0, 1, 0) == 1;
-  only("-R", given.local_register, 0, 2,
-       host ? "buffer registration is NCCL's (--backend nccl)" : "buffer registration is not implemented yet");
-  if (!given.cta_policy.empty()) {
-    value("-x", given.cta_policy, 0, 2, 0);
-    CCTUNE_USAGE_ERROR(fmt::format("-x {}: {}", given.cta_policy,
-                                   host ? "a CTA policy is NCCL's (--backend nccl)" : "CTA policies are not implemented yet"));
-  }
+  launch.registration = static_cast<Registration>(value("-R", given.local_register, 0, 2, 0));
+  // nccl-tests passes -x on as ncclConfig_t::CTAPolicy: 0 default, 1 efficiency, 2 zero (NCCL 2.28).
+  launch.cta_policy = static_cast<int>(value("-x", given.cta_policy, 0, 2, -1));
+  check_launch(launch, backend_entry.launch);
   only("-D", given.device_implementation, 0, 1'000'000, "NCCL's device implementations are not available in cctune");
   if (!given.device_cta_count.empty()) {
     value("-V", given.device_cta_count, 1, 1'000'000, 16);
@@ -387,10 +371,15 @@ void apply_nccl_tests_options(const NcclTestsOptions& given, BenchOptions& optio
   }
   options.memory_report = value("-M", given.memory, 0, 1, 0) == 1;
   options.unalign = static_cast<int>(value("-u", given.unalign, 0, 1'000'000, 0));
-  if (options.unalign != 0 && !host) {
-    CCTUNE_USAGE_ERROR(fmt::format("-u {}: misaligned device buffers are not implemented yet", options.unalign));
+  if (options.unalign != 0 && !backend_entry.launch.unaligned.empty()) {
+    CCTUNE_USAGE_ERROR(fmt::format("-u {}: {}", options.unalign, backend_entry.launch.unaligned));
   }
   options.per_iteration = value("-I", given.per_iter_timing, 0, 1, 0) == 1;
+  if (options.per_iteration && launch.graph_launches > 0) {
+    CCTUNE_USAGE_ERROR(fmt::format("-I 1 with -G {}: a graph times its captured calls as a whole, one sample "
+                                   "per launch; give one of them",
+                                   launch.graph_launches));
+  }
   options.per_iteration_skip = static_cast<int>(value("-K", given.per_iter_skip, 0, kMaxIterations, 0));
   if (options.per_iteration_skip >= options.iterations) {
     CCTUNE_USAGE_ERROR(fmt::format("-K {} leaves none of the -n {} iterations", options.per_iteration_skip,

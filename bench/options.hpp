@@ -62,12 +62,11 @@ struct BenchOptions {
   std::vector<std::string> arguments;  // argv, as nccl-tests' JSON "args" lists it
   bool stats = false;  // --stats: min, median and p99 columns to the right of nccl-tests' 13
   // nccl-tests' options that change what is printed or timed (options.cpp, NcclTestsOptions).
-  int agg_iterations = 1;       // -m: calls per timed iteration, the time divided among them
+  LaunchSettings launch;        // -z -m -C -y -G -R -x: how the timed calls are issued and timed
   int run_cycles = 1;           // -N: the sizes this many times in each table (0: until interrupted)
   bool per_iteration = false;   // -I 1: i_min i_max i_p99 i_cv% columns, per-iteration JSON blocks
   int per_iteration_skip = 0;   // -K: leading samples left out of those statistics
   bool timestamps = false;      // -S 1: a timestamp column
-  bool cputime = false;         // -C 1: the time column is labelled cputime (host timing, as on mpi)
   bool memory_report = false;   // -M 1: a memory usage line after each table
   int root = 0;                 // -r: no collective of ours has a root; kept for the header
   int unalign = 0;              // -u: send and receive buffers start this many elements past an aligned address

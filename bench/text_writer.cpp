@@ -92,13 +92,18 @@ void TextWriter::begin_table(Collective collective, const std::string& algorithm
                                                : fmt::format("{}(factor)", options_.range.factor);
   fmt::print(out_,
              "# nThread 1 nGpus 1 minBytes {} maxBytes {} step: {} warmup iters: {} iters: {} agg iters: {} "
-             "validation: {} graph: 0 unalign: {}\n#\n# Using devices\n",
+             "validation: {} graph: {} unalign: {}\n",
              options_.range.min_bytes, options_.range.max_bytes, step, options_.warmup, options_.iterations,
-             options_.agg_iterations, options_.check_iterations > 0 ? 1 : 0, options_.unalign);
+             options_.launch.aggregated, options_.check_iterations > 0 ? 1 : 0, options_.launch.graph_launches,
+             options_.unalign);
+  if (const std::string_view blocking = describe(options_.launch.blocking); !blocking.empty()) {
+    fmt::print(out_, "# Blocking Enabled: {} \n", blocking);
+  }
   if (options_.per_iteration) {
     fmt::print(out_, "# Per-Iteration Report: host timing; i_* over the slowest rank's time per iteration{}\n",
                options_.per_iteration_skip ? fmt::format(", first {} left out", options_.per_iteration_skip) : "");
   }
+  fmt::print(out_, "#\n# Using devices\n");
   for (int r = 0; r < info_.nranks; ++r) {
     const std::string& host = info_.hosts[static_cast<std::size_t>(r)];
     if (!info_.devices.empty()) {
@@ -126,7 +131,7 @@ void TextWriter::begin_table(Collective collective, const std::string& algorithm
   }
   // nccl-tests' "# %10s  %12s  %8s  %6s  %6s" then per placement "  %7s  %6s  %6s  %6s" (and with -I
   // four "  %7s"), then " %*s": the timestamp label with -S, else nothing.
-  const char* time = options_.cputime ? "cputime" : "time";
+  const char* time = options_.launch.host_time ? "cputime" : "time";
   const auto labels = [&](bool units) {
     std::string line = fmt::format("# {:>10}  {:>12}  {:>8}  {:>6}  {:>6}", units ? "(B)" : "size",
                                    units ? "(elements)" : "count", units ? "" : "type", units ? "" : "redop",

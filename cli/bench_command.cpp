@@ -174,7 +174,8 @@ int run_bench_command(BenchCommand* command, int& argc, char**& argv) {
     Communicator world = Communicator::duplicate(MPI_COMM_WORLD);
     rank = world.rank();
     bench::check_against_world(options, world.size());
-    auto backend = find_backend(options.backend).create(MPI_COMM_WORLD, BackendSettings{options.timeout_seconds});
+    auto backend =
+        find_backend(options.backend).create(MPI_COMM_WORLD, BackendSettings{options.timeout_seconds, options.launch});
     bench::RunInfo info = bench::gather_run_info(world, options, backend.get());
     const topology::SpeedOfLight sol = topology::job_speed_of_light(
         world, options.backend == "mpi" ? topology::Medium::host : topology::Medium::device, sol_inputs);

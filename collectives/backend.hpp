@@ -11,14 +11,21 @@
 #include <string_view>
 #include <vector>
 
+#include "collectives/launch.hpp"
 #include "collectives/types.hpp"
 
 namespace cctune {
 
 // What a backend is told when it is created.
 struct BackendSettings {
+  BackendSettings() = default;
+  explicit BackendSettings(double timeout, LaunchSettings launch_settings = {})
+      : timeout_seconds(timeout), launch(launch_settings) {}
   // A device backend gives up on a call stuck this long (NCCL: ncclCommAbort) and throws; 0: never.
   double timeout_seconds = 0;
+  // How the timed calls are issued (nccl-tests' -z -m -C -y -G -R -x), already checked against the
+  // backend's LaunchSupport.
+  LaunchSettings launch;
 };
 
 struct AlgorithmInfo {
@@ -40,6 +47,9 @@ class Buffer {
   virtual void copy_to_host(void* destination, std::size_t bytes) const = 0;
   // Sets the first `bytes` bytes to `value` (the poison written before each check).
   virtual void fill_bytes(std::byte value, std::size_t bytes) = 0;
+  // The same memory from `offset` bytes in (nccl-tests' -u: misaligned buffers), valid while this
+  // buffer lives; offset at most bytes().
+  virtual std::unique_ptr<Buffer> view(std::size_t offset) = 0;
 };
 
 // The generated data (collectives/data_pattern.hpp) a buffer must hold: this rank's input, or what a

@@ -80,14 +80,27 @@ void check_nccl_types(Collective collective, DataType, ReduceOp op) {
 const std::vector<BackendEntry>& entries() {
   static const std::vector<BackendEntry> list{
       {"mpi", "host buffers; the MPI library's collectives and host algorithms over MPI p2p", mpi::registry_infos,
-       check_mpi_types, create_mpi},
+       check_mpi_types, create_mpi,
+       {.null_stream = "the mpi backend uses no CUDA stream",
+        .graphs = "CUDA graphs need a device backend (--backend nccl)",
+        .registration = "buffer registration is NCCL's (--backend nccl)",
+        .cta_policy = "a CTA policy is NCCL's (--backend nccl)",
+        .unaligned = {}}},
 #if CCTUNE_HAVE_NCCL
       {"nccl", "device buffers; NCCL's collectives, one GPU per rank, NCCL's choice or forced algorithm/protocol",
-       nccl::configuration_infos, check_nccl_types, create_nccl},
+       nccl::configuration_infos, check_nccl_types, create_nccl, {}},
 #endif
 #if CCTUNE_HAVE_CUDA
       {"cuda", "device buffers; our own kernels over NVLink peer memory (CUDA IPC), one node, up to 8 GPUs",
-       cuda::registry_infos, check_cuda_types, create_cuda},
+       cuda::registry_infos, check_cuda_types, create_cuda,
+       // Each call of our kernels meets its peers at a barrier of a new epoch, set on the host as it is
+       // queued: a graph would replay one epoch.
+       {.null_stream = "the cuda backend queues its kernels on its own stream only",
+        .graphs = "each call of the cuda backend's kernels is set up on the host as it is queued, which a graph "
+                  "would not replay",
+        .registration = "buffer registration is NCCL's (--backend nccl)",
+        .cta_policy = "a CTA policy is NCCL's (--backend nccl)",
+        .unaligned = "the cuda backend's kernels move 16-byte words, from buffers on a 16-byte boundary"}},
 #endif
   };
   return list;

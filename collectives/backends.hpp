@@ -21,6 +21,8 @@ struct BackendEntry {
   void (*check)(Collective collective, DataType type, ReduceOp op);
   // Collective over `world`.
   std::unique_ptr<Backend> (*create)(MPI_Comm world, const BackendSettings& settings);
+  // Which of nccl-tests' launch options it honours (check_launch), known before it is created.
+  LaunchSupport launch;
 };
 
 std::span<const BackendEntry> backend_registry();

@@ -4,7 +4,8 @@
 // (collectives/backends.cpp); the GPU check program, which runs where there is no MPI, provides it for
 // one process alone or over a socket between its processes. The GPU backends call it while they set
 // up, and the cuda backend also in allocate() (every rank exports and maps each buffer) and at its
-// orderly teardown (close everywhere, meet, then free); never while a collective is in flight.
+// orderly teardown (close everywhere, meet, then free), and both between timed calls under nccl-tests'
+// -z 1 and 3 (any(false) as a barrier); never while a collective is in flight.
 #include <cstddef>
 #include <cstring>
 

@@ -28,6 +28,8 @@ class BoundKernel final : public gpu::QueuedCollective {
 
  private:
   cudaStream_t stream() const override { return backend_.stream(); }
+  const LaunchSettings& launch() const override { return backend_.launch(); }
+  void meet() override { backend_.meet(); }
 
   void queue(const CollectiveArgs& args) override {
     if (backend_.failed()) {

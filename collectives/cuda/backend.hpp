@@ -84,6 +84,9 @@ class CudaBackend final : public gpu::DeviceBackend {
   LaunchGroup& group() { return group_; }
   cudaStream_t stream() const { return stream_->get(); }
   double timeout_seconds() const { return settings_.timeout_seconds; }
+  const LaunchSettings& launch() const { return settings_.launch; }
+  // Every rank meets (-z 1 and 3), between calls.
+  void meet() { peers_->any(false); }
   StopWords stop_words() const;
 
   // After a stopped call or a CUDA error the ranks' barrier epochs no longer agree: no call runs again,

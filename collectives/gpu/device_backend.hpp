@@ -13,18 +13,29 @@ namespace cctune::gpu {
 class QueuedCollective : public BoundCollective {
  public:
   void run(const CollectiveArgs& args) final {
+    prepare(args);
     queue(args);
     wait();
   }
+  // The batch as the backend's LaunchSettings say (gpu/timed_loop.hpp: -z, -m, -C, -G).
   std::optional<std::vector<double>> time_on_device(const CollectiveArgs& args, int iterations) final;
 
  protected:
   virtual cudaStream_t stream() const = 0;
+  virtual const LaunchSettings& launch() const = 0;
+  // Before calls on these buffers are queued, outside any graph capture (NCCL registers them there).
+  virtual void prepare(const CollectiveArgs& /*args*/) {}
   // Queues one call on stream() without waiting for it.
   virtual void queue(const CollectiveArgs& args) = 0;
+  // One timed iteration of `calls` calls (-m); NCCL issues them as one group.
+  virtual void queue_iteration(const CollectiveArgs& args, int calls) {
+    for (int c = 0; c < calls; ++c) queue(args);
+  }
   // Waits for what was queued (through wait_for_calls); throws, naming the call, when it does not
   // finish in time.
   virtual void wait() = 0;
+  // Every rank meets, with nothing of this collective in flight (-z 1 and 3).
+  virtual void meet() = 0;
 
   // Waits for every call queued so far, each within `timeout_seconds` of the one before it having
   // finished (0: no limit): -T bounds each call of a timed batch, not the batch, for every device
@@ -35,7 +46,9 @@ class QueuedCollective : public BoundCollective {
 
  private:
   CallTimer timer_;
-  int timed_calls_ = 0;  // calls of the batch being waited for, each ending at timer_.event(i + 1)
+  // Calls of the batch being waited for, first_call_ to timed_calls_, call i ending at timer_.event(i).
+  int first_call_ = 1;
+  int timed_calls_ = 0;
   int overdue_ = -1;
 };
 

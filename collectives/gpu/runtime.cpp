@@ -222,12 +222,51 @@ std::vector<double> CallTimer::microseconds(int iterations) const {
   return samples;
 }
 
+double CallTimer::elapsed_us(int from, int to) const {
+  float ms = 0;
+  CCTUNE_CUDA(cudaEventElapsedTime(&ms, events_.at(static_cast<std::size_t>(from)).get(),
+                                   events_.at(static_cast<std::size_t>(to)).get()));
+  return static_cast<double>(ms) * 1e3;
+}
+
+void StreamGraph::begin() {
+  // Thread-local: a capture must not fail because another thread (NCCL's proxy) makes a CUDA call
+  // that global capture mode forbids meanwhile.
+  CCTUNE_CUDA(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal));
+  capturing_ = true;
+}
+
+void StreamGraph::end() {
+  capturing_ = false;
+  CCTUNE_CUDA(cudaStreamEndCapture(stream_, &graph_));
+  CCTUNE_CUDA(cudaGraphInstantiate(&exec_, graph_, 0));
+}
+
+void StreamGraph::launch() { CCTUNE_CUDA(cudaGraphLaunch(exec_, stream_)); }
+
+StreamGraph::~StreamGraph() {
+  if (device_abandoned()) return;
+  if (capturing_) {
+    cudaGraph_t partial = nullptr;
+    if (cudaStreamEndCapture(stream_, &partial) == cudaSuccess && partial) cudaGraphDestroy(partial);
+    cudaGetLastError();  // the capture's own error was already reported by what threw
+  }
+  // An executable graph still running is freed when it completes (CUDA's rule), so this never waits.
+  if (exec_) cudaGraphExecDestroy(exec_);
+  if (graph_) cudaGraphDestroy(graph_);
+}
+
 void DeviceBufferView::copy_from_host(const void* source, std::size_t bytes) {
   if (bytes) CCTUNE_CUDA(cudaMemcpy(pointer_, source, bytes, cudaMemcpyHostToDevice));
 }
 
 void DeviceBufferView::copy_to_host(void* destination, std::size_t bytes) const {
   if (bytes) CCTUNE_CUDA(cudaMemcpy(destination, pointer_, bytes, cudaMemcpyDeviceToHost));
+}
+
+std::unique_ptr<Buffer> DeviceBufferView::view(std::size_t offset) {
+  offset = std::min(offset, bytes_);
+  return std::make_unique<DeviceBufferView>(static_cast<std::byte*>(pointer_) + offset, bytes_ - offset);
 }
 
 void DeviceBufferView::fill_bytes(std::byte value, std::size_t bytes) {

@@ -163,10 +163,31 @@ class CallTimer {
   void reserve(int iterations);
   void mark(int index, cudaStream_t stream);  // 0 before the first call, i after call i
   std::vector<double> microseconds(int iterations) const;  // after the stream has finished
+  double elapsed_us(int from, int to) const;  // between two marks, both reached
   cudaEvent_t event(int index) const { return events_.at(static_cast<std::size_t>(index)).get(); }
 
  private:
   std::vector<Event> events_;
+};
+
+// A CUDA graph captured from a stream (nccl-tests' -G): begin() starts the capture, end() ends it and
+// instantiates the graph, launch() replays it on the stream. A capture still open when this is
+// destroyed (an error while capturing) is ended and dropped, so that the stream can be used again.
+class StreamGraph {
+ public:
+  explicit StreamGraph(cudaStream_t stream) : stream_(stream) {}
+  StreamGraph(const StreamGraph&) = delete;
+  StreamGraph& operator=(const StreamGraph&) = delete;
+  ~StreamGraph();
+  void begin();
+  void end();
+  void launch();
+
+ private:
+  cudaStream_t stream_;
+  bool capturing_ = false;
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
 };
 
 // A buffer in device memory on the current device that someone else owns (the cuda backend keeps the
@@ -179,6 +200,7 @@ class DeviceBufferView : public Buffer {
   void copy_from_host(const void* source, std::size_t bytes) override;
   void copy_to_host(void* destination, std::size_t bytes) const override;
   void fill_bytes(std::byte value, std::size_t bytes) override;
+  std::unique_ptr<Buffer> view(std::size_t offset) override;
 
  private:
   void* pointer_;

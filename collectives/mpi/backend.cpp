@@ -10,19 +10,41 @@
 namespace cctune::mpi {
 namespace {
 
-class HostBuffer final : public Buffer {
+// Host memory someone else owns.
+class HostBufferView : public Buffer {
  public:
-  explicit HostBuffer(std::size_t bytes) : storage_(bytes) {}
-  void* data() override { return storage_.data(); }
-  std::size_t bytes() const override { return storage_.size(); }
+  HostBufferView(std::byte* pointer, std::size_t bytes) : pointer_(pointer), bytes_(bytes) {}
+  void* data() override { return pointer_; }
+  std::size_t bytes() const override { return bytes_; }
   void copy_from_host(const void* source, std::size_t bytes) override {
-    if (bytes) std::memcpy(storage_.data(), source, bytes);
+    if (bytes) std::memcpy(pointer_, source, bytes);
   }
   void copy_to_host(void* destination, std::size_t bytes) const override {
-    if (bytes) std::memcpy(destination, storage_.data(), bytes);
+    if (bytes) std::memcpy(destination, pointer_, bytes);
   }
   void fill_bytes(std::byte value, std::size_t bytes) override {
-    if (bytes) std::memset(storage_.data(), static_cast<int>(value), bytes);
+    if (bytes) std::memset(pointer_, static_cast<int>(value), bytes);
+  }
+  std::unique_ptr<Buffer> view(std::size_t offset) override {
+    offset = std::min(offset, bytes_);
+    return std::make_unique<HostBufferView>(pointer_ + offset, bytes_ - offset);
+  }
+
+ protected:
+  void reset(std::byte* pointer, std::size_t bytes) {
+    pointer_ = pointer;
+    bytes_ = bytes;
+  }
+
+ private:
+  std::byte* pointer_;
+  std::size_t bytes_;
+};
+
+class HostBuffer final : public HostBufferView {
+ public:
+  explicit HostBuffer(std::size_t bytes) : HostBufferView(nullptr, 0), storage_(bytes) {
+    reset(storage_.data(), storage_.size());
   }
 
  private:

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -44,15 +45,47 @@ class NcclCall final : public gpu::QueuedCollective {
   NcclCall(NcclBackend& backend, PeerExchange& peers, const Configuration& configuration)
       : backend_(backend),
         configuration_(configuration),
-        comm_(peers, configuration, backend.timeout_seconds()),
+        registrations_(backend.registrations()),
+        comm_(peers, configuration, backend.launch(), backend.timeout_seconds()),
+        created_(comm_.get()),
         nranks_(peers.size()) {
     backend.sample_device_memory();
   }
+  ~NcclCall() override {
+    // Before the communicator goes; an aborted one took its registrations with it.
+    registrations_->release(created_, comm_.get() != nullptr);
+  }
+  NcclCall(const NcclCall&) = delete;
+  NcclCall& operator=(const NcclCall&) = delete;
 
   const AlgorithmInfo& info() const override { return configuration_.info; }
 
  private:
   cudaStream_t stream() const override { return backend_.stream(); }
+  const LaunchSettings& launch() const override { return backend_.launch(); }
+  void meet() override { backend_.meet(); }
+
+  void prepare(const CollectiveArgs& args) override {
+    if (backend_.launch().registration == Registration::none) return;
+    registrations_->register_with(comm_.get(), args.send);
+    registrations_->register_with(comm_.get(), args.recv);
+  }
+
+  // -m: nccl-tests issues an iteration's calls as one group, which NCCL launches together.
+  void queue_iteration(const CollectiveArgs& args, int calls) override {
+    if (calls <= 1) {
+      queue(args);
+      return;
+    }
+    CCTUNE_NCCL(ncclGroupStart());
+    try {
+      for (int c = 0; c < calls; ++c) queue(args);
+    } catch (...) {
+      ncclGroupEnd();  // a group left open would hold every later NCCL call of this thread
+      throw;
+    }
+    CCTUNE_NCCL(ncclGroupEnd());
+  }
 
   void queue(const CollectiveArgs& args) override {
     const cudaStream_t stream = backend_.stream();
@@ -103,9 +136,24 @@ class NcclCall final : public gpu::QueuedCollective {
 
   NcclBackend& backend_;
   const Configuration& configuration_;
+  std::shared_ptr<RegistrationTable> registrations_;  // outlives comm_, which is destroyed first
   NcclCommunicator comm_;
+  ncclComm_t created_;  // comm_ as created, to release its registrations after an abort cleared it
   int nranks_;
   gpu::DeviceMemory staging_;
+};
+
+// Memory from the backend's RegistrationTable, which it goes back to (deregistered, then freed).
+class NcclBuffer final : public gpu::DeviceBufferView {
+ public:
+  NcclBuffer(std::shared_ptr<RegistrationTable> table, std::size_t bytes)
+      : DeviceBufferView(table->allocate(bytes), bytes), table_(std::move(table)) {}
+  NcclBuffer(const NcclBuffer&) = delete;
+  NcclBuffer& operator=(const NcclBuffer&) = delete;
+  ~NcclBuffer() override { table_->free(data()); }
+
+ private:
+  std::shared_ptr<RegistrationTable> table_;
 };
 
 }  // namespace
@@ -123,12 +171,18 @@ int loaded_version_code() {
 
 std::string loaded_version() { return version_text(loaded_version_code()); }
 
-NcclCommunicator::NcclCommunicator(PeerExchange& peers, const Configuration& configuration, double timeout_seconds) {
+NcclCommunicator::NcclCommunicator(PeerExchange& peers, const Configuration& configuration,
+                                   const LaunchSettings& launch, double timeout_seconds) {
   ncclUniqueId id{};
   if (peers.rank() == 0) CCTUNE_NCCL(ncclGetUniqueId(&id));
   peers.broadcast(&id, sizeof id, 0);
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   if (configuration.max_channels > 0) config.maxCTAs = configuration.max_channels;
+#if NCCL_VERSION_CODE >= NCCL_VERSION(2, 27, 0)
+  if (launch.cta_policy >= 0) config.CTAPolicy = launch.cta_policy;
+#else
+  (void)launch;  // refused before this point on such a runtime (launch_unsupported_by_runtime)
+#endif
 #if NCCL_VERSION_CODE >= NCCL_VERSION(2, 28, 0)
   if (configuration.channels_per_net_peer > 0) config.nChannelsPerNetPeer = configuration.channels_per_net_peer;
 #endif
@@ -223,14 +277,38 @@ NcclBackend::NcclBackend(std::unique_ptr<PeerExchange> peers, const BackendSetti
   struct RuntimeFacts {
     int code;
     int has_alltoall;
+    int has_mem_alloc;
+    int has_register;
+    int has_window_register;
   };
-  const RuntimeFacts mine{runtime_code_, entry_points_.alltoall != nullptr ? 1 : 0};
+  const auto has = [](auto... functions) { return ((functions != nullptr) && ...) ? 1 : 0; };
+  const RuntimeFacts mine{runtime_code_, has(entry_points_.alltoall),
+                          has(entry_points_.mem_alloc, entry_points_.mem_free),
+                          has(entry_points_.comm_register, entry_points_.comm_deregister),
+                          has(entry_points_.window_register, entry_points_.window_deregister)};
   std::vector<RuntimeFacts> all(static_cast<std::size_t>(peers_->size()));
   peers_->allgather(&mine, all.data(), sizeof mine);
   for (const RuntimeFacts& peer : all) {
     runtime_code_ = std::min(runtime_code_, peer.code);
     if (!peer.has_alltoall) entry_points_.alltoall = nullptr;
+    if (!peer.has_mem_alloc) {
+      entry_points_.mem_alloc = nullptr;
+      entry_points_.mem_free = nullptr;
+    }
+    if (!peer.has_register) {
+      entry_points_.comm_register = nullptr;
+      entry_points_.comm_deregister = nullptr;
+    }
+    if (!peer.has_window_register) {
+      entry_points_.window_register = nullptr;
+      entry_points_.window_deregister = nullptr;
+    }
   }
+  // Every rank decides alike on the facts agreed above, before any communicator exists.
+  if (const auto why = launch_unsupported_by_runtime(settings_.launch, runtime_code_, entry_points_)) {
+    CCTUNE_USAGE_ERROR(*why);
+  }
+  registrations_ = std::make_shared<RegistrationTable>(entry_points_, settings_.launch.registration);
   sample_device_memory();
 }
 
@@ -248,7 +326,78 @@ void NcclBackend::sample_device_memory() {
 }
 
 std::unique_ptr<Buffer> NcclBackend::allocate(std::size_t bytes) {
-  return std::make_unique<gpu::DeviceBuffer>(gpu::DeviceMemory(bytes));
+  return std::make_unique<NcclBuffer>(registrations_, bytes);
+}
+
+void* RegistrationTable::allocate(std::size_t bytes) {
+  const std::size_t size = bytes ? bytes : 1;  // a distinct address for every buffer, as DeviceMemory
+  void* base = nullptr;
+  if (nccl_.mem_alloc) {
+    CCTUNE_NCCL(nccl_.mem_alloc(&base, size));
+  } else {
+    CCTUNE_CUDA(cudaMalloc(&base, size));
+  }
+  allocations_[static_cast<const std::byte*>(base)] = size;
+  return base;
+}
+
+void RegistrationTable::free(void* base) noexcept {
+  std::erase_if(registered_, [&](const Registered& entry) {
+    if (entry.base != base) return false;
+    deregister(entry);
+    return true;
+  });
+  allocations_.erase(static_cast<const std::byte*>(base));
+  if (gpu::device_abandoned()) return;  // freeing would wait for a kernel that never ends
+  if (nccl_.mem_free) {
+    nccl_.mem_free(base);
+  } else {
+    cudaFree(base);
+  }
+}
+
+void RegistrationTable::register_with(ncclComm_t comm, const void* pointer) {
+  if (kind_ == Registration::none || !comm) return;
+  const auto* at = static_cast<const std::byte*>(pointer);
+  auto it = allocations_.upper_bound(at);
+  if (it == allocations_.begin() || at >= std::prev(it)->first + std::prev(it)->second) {
+    CCTUNE_THROW("nccl backend: a buffer to register was not allocated by this backend");
+  }
+  --it;
+  void* base = const_cast<std::byte*>(it->first);
+  for (const Registered& entry : registered_) {
+    if (entry.comm == comm && entry.base == base) return;
+  }
+  void* handle = nullptr;
+  if (kind_ == Registration::local) {
+    CCTUNE_NCCL(nccl_.comm_register(comm, base, it->second, &handle));
+  } else {
+#ifdef NCCL_WIN_COLL_SYMMETRIC
+    constexpr int kSymmetric = NCCL_WIN_COLL_SYMMETRIC;
+#else
+    constexpr int kSymmetric = 0x01;  // NCCL 2.27's value, for headers older than the runtime
+#endif
+    CCTUNE_NCCL(nccl_.window_register(comm, base, it->second, &handle, kSymmetric));
+  }
+  registered_.push_back({comm, base, handle});
+}
+
+void RegistrationTable::release(ncclComm_t comm, bool alive) noexcept {
+  std::erase_if(registered_, [&](const Registered& entry) {
+    if (entry.comm != comm) return false;
+    if (alive) deregister(entry);
+    return true;
+  });
+}
+
+void RegistrationTable::deregister(const Registered& entry) noexcept {
+  if (gpu::device_abandoned()) return;
+  // Errors cannot be reported from a teardown; the process keeps running either way.
+  if (kind_ == Registration::local) {
+    nccl_.comm_deregister(entry.comm, entry.handle);
+  } else {
+    nccl_.window_deregister(entry.comm, entry.handle);
+  }
 }
 
 std::unique_ptr<BoundCollective> NcclBackend::bind(Collective collective, std::string_view algorithm) {

@@ -4,7 +4,10 @@
 // unique id travels over the PeerExchange (MPI in cctune).
 #include <nccl.h>
 
+#include <cstddef>
+#include <map>
 #include <memory>
+#include <vector>
 
 #include "collectives/backend.hpp"
 #include "collectives/gpu/device_backend.hpp"
@@ -30,8 +33,10 @@ std::optional<std::string> why_unavailable(const Configuration& configuration, i
 
 class NcclCommunicator {
  public:
-  // Collective over `peers`; timeout_seconds > 0 bounds a non-blocking init's completion.
-  NcclCommunicator(PeerExchange& peers, const Configuration& configuration, double timeout_seconds);
+  // Collective over `peers`; timeout_seconds > 0 bounds a non-blocking init's completion. The launch's
+  // CTA policy (-x) goes into its ncclConfig_t.
+  NcclCommunicator(PeerExchange& peers, const Configuration& configuration, const LaunchSettings& launch,
+                   double timeout_seconds);
   NcclCommunicator(const NcclCommunicator&) = delete;
   NcclCommunicator& operator=(const NcclCommunicator&) = delete;
   ~NcclCommunicator();
@@ -43,6 +48,40 @@ class NcclCommunicator {
 
  private:
   ncclComm_t comm_ = nullptr;
+};
+
+// The memory an NcclBackend allocated and what of it is registered with which communicator (-R),
+// shared with its buffers and bound calls so that whichever goes first deregisters what it must.
+class RegistrationTable {
+ public:
+  RegistrationTable(const OptionalEntryPoints& entry_points, Registration kind)
+      : nccl_(entry_points), kind_(kind) {}
+  RegistrationTable(const RegistrationTable&) = delete;
+  RegistrationTable& operator=(const RegistrationTable&) = delete;
+
+  // ncclMemAlloc where the runtime has it (what nccl-tests allocates), else cudaMalloc.
+  void* allocate(std::size_t bytes);
+  // Deregisters `base` from every communicator, then frees it.
+  void free(void* base) noexcept;
+  // Registers the allocation holding `pointer` with `comm`, once per pair; nothing without -R. The
+  // symmetric kind is a collective call: every rank binds and runs alike, so all make it in one order.
+  void register_with(ncclComm_t comm, const void* pointer);
+  // Before `comm` is destroyed: deregisters what it holds (alive false: an aborted communicator,
+  // whose registrations went with it).
+  void release(ncclComm_t comm, bool alive) noexcept;
+
+ private:
+  struct Registered {
+    ncclComm_t comm;
+    void* base;
+    void* handle;
+  };
+  void deregister(const Registered& entry) noexcept;
+
+  OptionalEntryPoints nccl_;
+  Registration kind_;
+  std::map<const std::byte*, std::size_t> allocations_;  // base -> bytes
+  std::vector<Registered> registered_;
 };
 
 class NcclBackend final : public gpu::DeviceBackend {
@@ -68,9 +107,13 @@ class NcclBackend final : public gpu::DeviceBackend {
   std::uint64_t peak_device_bytes() const override { return peak_device_bytes_; }
   void sample_device_memory();
 
-  cudaStream_t stream() const { return stream_.get(); }
+  // -y 1: CUDA's legacy default stream, as nccl-tests passes NULL.
+  cudaStream_t stream() const { return settings_.launch.null_stream ? nullptr : stream_.get(); }
   double timeout_seconds() const { return settings_.timeout_seconds; }
+  const LaunchSettings& launch() const { return settings_.launch; }
+  void meet() { peers_->any(false); }  // -z 1 and 3, between calls
   const OptionalEntryPoints& entry_points() const { return entry_points_; }
+  const std::shared_ptr<RegistrationTable>& registrations() const { return registrations_; }
 
  private:
   std::unique_ptr<PeerExchange> peers_;
@@ -80,6 +123,7 @@ class NcclBackend final : public gpu::DeviceBackend {
   int runtime_code_;
   OptionalEntryPoints entry_points_;
   std::optional<std::string> ll128_;  // why NCCL would not enable LL128 here
+  std::shared_ptr<RegistrationTable> registrations_;
   std::uint64_t peak_device_bytes_ = 0;
 };
 

@@ -54,6 +54,17 @@ void* default_resolver(const char* name) { return dlsym(RTLD_DEFAULT, name); }
 OptionalEntryPoints resolve_optional(const SymbolResolver& resolve) {
   OptionalEntryPoints entry_points;
   entry_points.alltoall = reinterpret_cast<AlltoAllFn>(resolve("ncclAlltoAll"));
+  entry_points.mem_alloc = reinterpret_cast<MemAllocFn>(resolve("ncclMemAlloc"));
+  entry_points.mem_free = reinterpret_cast<MemFreeFn>(resolve("ncclMemFree"));
+  entry_points.comm_register = reinterpret_cast<RegisterFn>(resolve("ncclCommRegister"));
+  entry_points.comm_deregister = reinterpret_cast<DeregisterFn>(resolve("ncclCommDeregister"));
+  entry_points.window_register = reinterpret_cast<WindowRegisterFn>(resolve("ncclCommWindowRegister"));
+  entry_points.window_deregister = reinterpret_cast<WindowDeregisterFn>(resolve("ncclCommWindowDeregister"));
+  // Freed memory must go back the way it came: both or neither.
+  if (!entry_points.mem_alloc || !entry_points.mem_free) {
+    entry_points.mem_alloc = nullptr;
+    entry_points.mem_free = nullptr;
+  }
   return entry_points;
 }
 
@@ -74,6 +85,34 @@ std::optional<std::string> unsupported_by_runtime(const Configuration& configura
   // Without ncclAlltoAll, the library path of alltoall is grouped send/receive (what a job on this
   // runtime does too): nothing to refuse.
   (void)entry_points;
+  return std::nullopt;
+}
+
+std::optional<std::string> launch_unsupported_by_runtime(const LaunchSettings& launch, int runtime_code,
+                                                         const OptionalEntryPoints& entry_points) {
+  const std::string runtime = "the NCCL runtime " + version_text(runtime_code);
+#if NCCL_VERSION_CODE < NCCL_VERSION(2, 27, 0)
+  if (launch.cta_policy >= 0) {
+    return "-x " + std::to_string(launch.cta_policy) + ": this cctune was built against NCCL headers " +
+           version_text(NCCL_VERSION_CODE) + ", whose ncclConfig_t has no CTAPolicy (NCCL 2.27 added it)";
+  }
+#endif
+  if (launch.cta_policy >= 0 && runtime_code < NCCL_VERSION(2, 27, 0)) {
+    return "-x " + std::to_string(launch.cta_policy) + ": " + runtime +
+           " ignores ncclConfig_t::CTAPolicy (NCCL 2.27 added it)";
+  }
+  if (launch.cta_policy > 1 && runtime_code < NCCL_VERSION(2, 28, 0)) {
+    return "-x " + std::to_string(launch.cta_policy) + ": " + runtime +
+           " does not know that CTA policy (NCCL 2.28 added NCCL_CTA_POLICY_ZERO)";
+  }
+  if (launch.registration == Registration::local &&
+      !(entry_points.comm_register && entry_points.comm_deregister && entry_points.mem_alloc)) {
+    return "-R 1: " + runtime + " lacks ncclCommRegister or ncclMemAlloc (NCCL 2.19 added them)";
+  }
+  if (launch.registration == Registration::symmetric &&
+      !(entry_points.window_register && entry_points.window_deregister && entry_points.mem_alloc)) {
+    return "-R 2: " + runtime + " lacks ncclCommWindowRegister (NCCL 2.27 added symmetric registration)";
+  }
   return std::nullopt;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "collectives/launch.hpp"
 #include "collectives/nccl/configurations.hpp"
 
 namespace cctune::nccl {
@@ -19,11 +20,26 @@ using SymbolResolver = std::function<void*(const char* name)>;
 void* default_resolver(const char* name);
 
 using AlltoAllFn = ncclResult_t (*)(const void*, void*, size_t, ncclDataType_t, ncclComm_t, cudaStream_t);
+using MemAllocFn = ncclResult_t (*)(void**, size_t);
+using MemFreeFn = ncclResult_t (*)(void*);
+using RegisterFn = ncclResult_t (*)(ncclComm_t, void*, size_t, void**);
+using DeregisterFn = ncclResult_t (*)(ncclComm_t, void*);
+// ncclWindow_t is an opaque pointer; as void* the code also builds against headers older than 2.27.
+using WindowRegisterFn = ncclResult_t (*)(ncclComm_t, void*, size_t, void**, int);
+using WindowDeregisterFn = ncclResult_t (*)(ncclComm_t, void*);
 
 // The optional entry points of the loaded runtime. Our binaries must not name them as undefined
 // symbols: an older libnccl (PyTorch's 2.27 wheel under 2.28 headers) would refuse to load them.
 struct OptionalEntryPoints {
   AlltoAllFn alltoall = nullptr;  // ncclAlltoAll, NCCL 2.28
+  // ncclMemAlloc / ncclMemFree (NCCL 2.19): the memory nccl-tests allocates (cuMem, which NCCL can
+  // register for NVLS and the network); without them, cudaMalloc.
+  MemAllocFn mem_alloc = nullptr;
+  MemFreeFn mem_free = nullptr;
+  RegisterFn comm_register = nullptr;      // ncclCommRegister, NCCL 2.19 (-R 1)
+  DeregisterFn comm_deregister = nullptr;
+  WindowRegisterFn window_register = nullptr;  // ncclCommWindowRegister, NCCL 2.27 (-R 2)
+  WindowDeregisterFn window_deregister = nullptr;
 };
 OptionalEntryPoints resolve_optional(const SymbolResolver& resolve);
 
@@ -34,6 +50,11 @@ OptionalEntryPoints resolve_optional(const SymbolResolver& resolve);
 // default under another name.
 std::optional<std::string> unsupported_by_runtime(const Configuration& configuration, int runtime_code,
                                                   const OptionalEntryPoints& entry_points);
+// Why `runtime_code` with these entry points cannot honour `launch` (-R, -x), or nullopt. The runtime's
+// ncclConfig_t would silently drop a CTAPolicy it lacks (2.27) or a policy it does not know (ZERO, 2.28),
+// and an -R without its entry points would measure unregistered buffers under the option's name.
+std::optional<std::string> launch_unsupported_by_runtime(const LaunchSettings& launch, int runtime_code,
+                                                         const OptionalEntryPoints& entry_points);
 // "2.27.7".
 std::string version_text(int code);
 

@@ -3,7 +3,8 @@
 //   1. every kernel of the cuda backend at 2, 4 and 8 virtual ranks, on random sizes, for every element
 //      type and operation, in place and out of place, into poisoned outputs, against a host reference;
 //   2. the device-side data check, which must agree with the host and catch a planted error;
-//   3. the cuda and nccl backends themselves with one rank;
+//   3. the cuda and nccl backends themselves with one rank, and the nccl backend under each of
+//      nccl-tests' launch options (-z -m -C -y -G -R -x);
 //   4. with two GPUs or more, both backends again with two real processes, one per GPU (each kernel,
 //      random sizes, every type and operation, in place and out of place, at offsets into the shared
 //      buffers): what virtual ranks on one GPU never exercise (system-scope ordering over NVLink, IPC
@@ -256,6 +257,83 @@ int correctness(std::mt19937_64& random) {
 }
 
 // The backends as cctune drives them, with one rank: allocate, fill on the device, run, check on the device.
+#if CCTUNE_HAVE_NCCL
+// nccl-tests' launch options on the nccl backend (one rank): each batch's calls must all have run
+// (the output, poisoned before the batch, is checked after it: a graph that was captured but never
+// launched leaves the poison), with one sample per iteration (per launch with -G), all positive.
+int nccl_launch_options() {
+  const int before = failures;
+  std::printf("nccl launch options (-z -m -C -y -G -R -x -u), allreduce and alltoall, 1 Mi float, one rank:\n");
+  struct LaunchCase {
+    const char* name;
+    LaunchSettings launch;
+    std::size_t offset = 0;  // -u: the buffers start this many bytes past the allocations
+  };
+  const auto with = [](auto set) {
+    LaunchSettings launch;
+    set(launch);
+    return launch;
+  };
+  const std::vector<LaunchCase> cases{
+      {"default", {}},
+      {"-z 1", with([](LaunchSettings& l) { l.blocking = Blocking::wait_and_meet; })},
+      {"-z 2", with([](LaunchSettings& l) { l.blocking = Blocking::wait; })},
+      {"-z 3", with([](LaunchSettings& l) { l.blocking = Blocking::wait_then_meet_untimed; })},
+      {"-m 4", with([](LaunchSettings& l) { l.aggregated = 4; })},
+      {"-C 1", with([](LaunchSettings& l) { l.host_time = true; })},
+      {"-y 1", with([](LaunchSettings& l) { l.null_stream = true; })},
+      {"-G 3", with([](LaunchSettings& l) { l.graph_launches = 3; })},
+      {"-G 3 -m 2", with([](LaunchSettings& l) { 
+         l.graph_launches = 3;
+         l.aggregated = 2;
+       })},
+      {"-R 1", with([](LaunchSettings& l) { l.registration = Registration::local; })},
+      {"-R 2", with([](LaunchSettings& l) { l.registration = Registration::symmetric; })},
+      {"-x 1", with([](LaunchSettings& l) { l.cta_policy = 1; })},
+      {"-u 1", {}, 4},
+      {"-u 1 -R 1", with([](LaunchSettings& l) { l.registration = Registration::local; }), 4},
+  };
+  const std::size_t count = 1 << 20;
+  const int iterations = 10;
+  for (const LaunchCase& c : cases) {
+    try {
+      BackendSettings settings{60};
+      settings.launch = c.launch;
+      nccl::NcclBackend backend(std::make_unique<SingleProcess>(), settings);
+      auto send_whole = backend.allocate(count * 4 + c.offset);
+      auto recv_whole = backend.allocate(count * 4 + c.offset);
+      auto send = send_whole->view(c.offset);
+      auto recv = recv_whole->view(c.offset);
+      for (Collective collective : {Collective::allreduce, Collective::alltoall}) {
+        const PatternRequest request{collective, 11, DataType::float32, ReduceOp::sum, 1, 0, count};
+        backend.fill_input(*send, request);
+        auto bound = backend.bind(collective, "default");
+        const CollectiveArgs args{send->data(), recv->data(), count, DataType::float32, ReduceOp::sum};
+        bound->run(args);  // warm-up, outside what is checked
+        recv->fill_bytes(std::byte{0xff}, count * 4);
+        const auto times = bound->time_on_device(args, iterations);
+        const auto wrong = backend.count_wrong(*recv, request);
+        const std::size_t expected = static_cast<std::size_t>(c.launch.graph_launches > 0 ? c.launch.graph_launches
+                                                                                          : iterations);
+        std::vector<double> sorted = times ? *times : std::vector<double>{};
+        std::sort(sorted.begin(), sorted.end());
+        const bool shaped = sorted.size() == expected && !sorted.empty() && sorted.front() > 0;
+        std::printf("  %-10s %-9s %s, %zu samples, median %.1f us\n", c.name,
+                    std::string(to_string(collective)).c_str(), wrong && *wrong == 0 ? "correct" : "WRONG",
+                    sorted.size(), sorted.empty() ? 0.0 : sorted[sorted.size() / 2]);
+        if (!wrong || *wrong != 0) fail(std::string("nccl ") + c.name + " " + std::string(to_string(collective)));
+        if (!shaped) fail(std::string("nccl ") + c.name + ": not one positive sample per " +
+                          (c.launch.graph_launches > 0 ? "launch" : "iteration"));
+      }
+    } catch (const Error& e) {
+      std::printf("  %-10s error: %s (%s:%d)\n", c.name, e.what(), e.file(), e.line());
+      fail(std::string("nccl ") + c.name);
+    }
+  }
+  return failures - before;
+}
+#endif
+
 int one_rank_backend(Backend& backend) {
   const int before = failures;
   const std::size_t count = 1 << 20;
@@ -624,6 +702,7 @@ int run(int argc, char** argv) {
     nccl::NcclBackend nccl_backend(std::make_unique<SingleProcess>(), settings);
     nccl_result = one_rank_backend(nccl_backend) ? "FAILED" : "correct";
   }
+  if (nccl_launch_options()) nccl_result = "FAILED";
 #else
   std::printf("  nccl: not built (no NCCL found)\n");
 #endif

@@ -18,6 +18,8 @@
 #include "collectives/cuda/setup.hpp"
 #include "collectives/error.hpp"
 #include "collectives/gpu/runtime.hpp"
+#include "collectives/gpu/timed_loop.hpp"
+#include "collectives/launch.hpp"
 #if CCTUNE_HAVE_NCCL
 #include "collectives/nccl/configurations.hpp"
 #endif
@@ -356,6 +358,160 @@ TEST(WaitForCalls, TheTimeoutBoundsEachCallNotTheBatch) {
   sick.sick_from = 0.2;
   EXPECT_EQ(gpu::first_overdue_call(2, 0, sick.steps(0.01)), 1);
   EXPECT_LT(sick.now, 0.25);
+}
+
+// A stream and clock made up: each queued call takes `call_us` on the device and `launch_us` on the
+// host to queue; a meeting takes `meet_us`; every step is written to a trace.
+struct FakeTimedStream {
+  double call_us = 100, launch_us = 5, meet_us = 40;
+  double clock_us = 0;
+  std::vector<double> marks_at;  // the device time each mark was reached
+  double device_done_us = 0;     // when the device finishes what was queued so far
+  int captured = 0;              // calls in the graph being captured
+  int graph_calls = 0;
+  bool capturing = false;
+  std::string trace;
+
+  void queue(int calls) {
+    trace += "q";
+    clock_us += launch_us;
+    if (capturing) {
+      captured += calls;
+      return;
+    }
+    device_done_us = std::max(device_done_us, clock_us) + calls * call_us;
+  }
+  gpu::TimedLoopSteps steps(int calls_per_iteration) {
+    gpu::TimedLoopSteps s;
+    s.queue = [this, calls_per_iteration] { queue(calls_per_iteration); };
+    s.mark = [this](int index) {
+      trace += "m" + std::to_string(index);
+      if (marks_at.size() <= static_cast<std::size_t>(index)) marks_at.resize(static_cast<std::size_t>(index) + 1);
+      marks_at[static_cast<std::size_t>(index)] = std::max(device_done_us, clock_us);
+    };
+    s.wait = [this](int first, int last) {
+      trace += "w" + std::to_string(first) + "-" + std::to_string(last);
+      clock_us = std::max(clock_us, device_done_us);
+    };
+    s.meet = [this] {
+      trace += "M";
+      clock_us += meet_us;
+    };
+    s.begin_capture = [this] {
+      trace += "[";
+      capturing = true;
+      captured = 0;
+    };
+    s.end_capture = [this] {
+      trace += "]";
+      capturing = false;
+      graph_calls = captured;
+    };
+    s.launch_graph = [this] {
+      trace += "G";
+      clock_us += launch_us;
+      device_done_us = std::max(device_done_us, clock_us) + graph_calls * call_us;
+    };
+    s.now = [this] { return clock_us * 1e-6; };
+    s.elapsed_us = [this](int from, int to) {
+      return marks_at.at(static_cast<std::size_t>(to)) - marks_at.at(static_cast<std::size_t>(from));
+    };
+    return s;
+  }
+};
+
+// Host times pass through seconds and back: equal within rounding.
+void expect_times(const std::vector<double>& got, const std::vector<double>& expected) {
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], expected[i], 1e-6) << "sample " << i;
+}
+
+TEST(TimedLoop, ByDefaultTheCallsAreQueuedBackToBackAndTimedOnTheDevice) {
+  FakeTimedStream stream;
+  stream.launch_us = 0;  // else the first call's time also holds its launch, as a real stream's would
+  const auto samples = gpu::run_timed_loop(LaunchSettings{}, 3, stream.steps(1));
+  EXPECT_EQ(stream.trace, "m0qm1qm2qm3w1-3");
+  EXPECT_EQ(samples, (std::vector<double>{100, 100, 100}));
+  EXPECT_EQ(gpu::timed_loop_marks(LaunchSettings{}, 3), 4);
+}
+
+TEST(TimedLoop, AggregatedCallsShareTheirIterationsTimeAndCpuTimeIsTheLaunchOnly) {
+  LaunchSettings launch;
+  launch.aggregated = 4;
+  FakeTimedStream stream;
+  stream.launch_us = 0;
+  EXPECT_EQ(gpu::run_timed_loop(launch, 2, stream.steps(4)), (std::vector<double>{100, 100}));
+  launch.host_time = true;
+  FakeTimedStream host;
+  expect_times(gpu::run_timed_loop(launch, 2, host.steps(4)), {5.0 / 4, 5.0 / 4});
+}
+
+TEST(TimedLoop, BlockingModesWaitForEachIterationAndTimeTheMeetingOnlyInMode1) {
+  LaunchSettings launch;
+  launch.blocking = Blocking::wait_and_meet;
+  FakeTimedStream one;
+  expect_times(gpu::run_timed_loop(launch, 2, one.steps(1)), {5 + 100 + 40, 5 + 100 + 40});
+  EXPECT_EQ(one.trace, "m0qm1w1-1Mqm2w2-2M");
+  launch.blocking = Blocking::wait;
+  FakeTimedStream two;
+  expect_times(gpu::run_timed_loop(launch, 2, two.steps(1)), {105, 105});
+  EXPECT_EQ(two.trace, "m0qm1w1-1qm2w2-2");
+  launch.blocking = Blocking::wait_then_meet_untimed;
+  FakeTimedStream three;
+  expect_times(gpu::run_timed_loop(launch, 2, three.steps(1)), {105, 105});
+  EXPECT_EQ(three.trace, "m0qm1w1-1Mqm2w2-2M");  // met, but after the time was taken
+}
+
+TEST(TimedLoop, AGraphIsCapturedOnceAndEachLaunchSharedAmongTheCallsItReplays) {
+  LaunchSettings launch;
+  launch.graph_launches = 2;
+  launch.aggregated = 2;
+  FakeTimedStream stream;
+  stream.launch_us = 0;
+  const auto samples = gpu::run_timed_loop(launch, 3, stream.steps(2));
+  EXPECT_EQ(stream.trace, "[qqq]m0Gm1Gm2w1-2");
+  // Each launch replays 3 iterations x 2 calls of 100 us.
+  EXPECT_EQ(samples, (std::vector<double>{100, 100}));
+  EXPECT_EQ(gpu::timed_loop_marks(launch, 3), 3);
+}
+
+TEST(LaunchSettings, EachBackendRefusesWhatItCannotHonourAndNothingRunsAGraphCallByCall) {
+  const LaunchSupport everything{};
+  const LaunchSupport host{"no stream here", "no graphs here", "no registration here", "no policy here", "no -u"};
+  const auto message = [](const LaunchSettings& launch, const LaunchSupport& support) -> std::string {
+    try {
+      check_launch(launch, support);
+    } catch (const UsageError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  LaunchSettings launch;
+  launch.blocking = Blocking::wait_then_meet_untimed;
+  launch.aggregated = 8;
+  launch.host_time = true;
+  EXPECT_EQ(message(launch, host), "");  // -z -m -C: every backend
+  launch = {};
+  launch.null_stream = true;
+  EXPECT_EQ(message(launch, host), "-y 1: no stream here");
+  EXPECT_EQ(message(launch, everything), "");
+  launch = {};
+  launch.registration = Registration::symmetric;
+  EXPECT_EQ(message(launch, host), "-R 2: no registration here");
+  launch = {};
+  launch.cta_policy = 0;
+  EXPECT_EQ(message(launch, host), "-x 0: no policy here");
+  launch = {};
+  launch.graph_launches = 5;
+  EXPECT_EQ(message(launch, host), "-G 5: no graphs here");
+  EXPECT_EQ(message(launch, everything), "");
+  launch.blocking = Blocking::wait;
+  EXPECT_NE(message(launch, everything).find("-G 5 with -z 2: a graph's calls run as one launch"), std::string::npos);
+  launch.blocking = Blocking::none;
+  launch.null_stream = true;
+  EXPECT_NE(message(launch, everything).find("-G 5 with -y 1: CUDA cannot capture the legacy"), std::string::npos);
+  EXPECT_EQ(describe(Blocking::none), "");
+  EXPECT_EQ(describe(Blocking::wait), "wait after each inner iteration (-m), no barrier");
 }
 
 TEST(LaunchParams, FitTheKernelParameterLimit) {

@@ -2,6 +2,8 @@
 // NCCL entry points, the fallbacks of an older runtime, and where LL128 may be forced.
 #include <gtest/gtest.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -123,6 +125,149 @@ TEST(NcclRuntime, WithoutNcclAlltoAllTheLibraryPathFallsBackAndNetPeerChannelsAr
   EXPECT_EQ(why->find('\n'), std::string::npos);
   EXPECT_EQ(unsupported_by_runtime(net_peer, NCCL_VERSION(2, 28, 9), real), std::nullopt);
 #endif
+}
+
+TEST(NcclRuntime, LaunchOptionsTheRuntimeWouldIgnoreAreRefusedNamingTheVersionThatAddedThem) {
+  const OptionalEntryPoints none = resolve_optional([](const char*) -> void* { return nullptr; });
+  EXPECT_EQ(none.mem_alloc, nullptr);
+  EXPECT_EQ(none.window_register, nullptr);
+  const OptionalEntryPoints real = resolve_optional(default_resolver);
+  ASSERT_NE(real.mem_alloc, nullptr) << "the NCCL this test loaded is " << loaded_version();
+  EXPECT_NE(real.mem_free, nullptr);
+  EXPECT_NE(real.comm_register, nullptr);
+  EXPECT_NE(real.comm_deregister, nullptr);
+  EXPECT_NE(real.window_register, nullptr);
+  EXPECT_NE(real.window_deregister, nullptr);
+  // Only one of a pair is no allocator: memory must be freed the way it was allocated.
+  const OptionalEntryPoints half = resolve_optional([](const char* name) -> void* {
+    return std::string(name) == "ncclMemAlloc" ? default_resolver(name) : nullptr;
+  });
+  EXPECT_EQ(half.mem_alloc, nullptr);
+
+  const auto why = [](LaunchSettings launch, int code, const OptionalEntryPoints& entry_points) {
+    return launch_unsupported_by_runtime(launch, code, entry_points).value_or("");
+  };
+  LaunchSettings launch;
+  EXPECT_EQ(why(launch, NCCL_VERSION(2, 18, 1), none), "");  // nothing asked, nothing refused
+  launch.cta_policy = 1;
+  EXPECT_EQ(why(launch, NCCL_VERSION(2, 26, 2), real),
+            "-x 1: the NCCL runtime 2.26.2 ignores ncclConfig_t::CTAPolicy (NCCL 2.27 added it)");
+  EXPECT_EQ(why(launch, NCCL_VERSION(2, 27, 7), real), "");
+  launch.cta_policy = 2;
+  EXPECT_EQ(why(launch, NCCL_VERSION(2, 27, 7), real),
+            "-x 2: the NCCL runtime 2.27.7 does not know that CTA policy (NCCL 2.28 added NCCL_CTA_POLICY_ZERO)");
+  EXPECT_EQ(why(launch, NCCL_VERSION(2, 28, 9), real), "");
+  launch = {};
+  launch.registration = Registration::local;
+  EXPECT_EQ(why(launch, NCCL_VERSION(2, 28, 9), real), "");
+  EXPECT_NE(why(launch, NCCL_VERSION(2, 18, 1), none).find("-R 1: the NCCL runtime 2.18.1 lacks ncclCommRegister"),
+            std::string::npos);
+  launch.registration = Registration::symmetric;
+  EXPECT_EQ(why(launch, NCCL_VERSION(2, 28, 9), real), "");
+  OptionalEntryPoints no_windows = real;
+  no_windows.window_register = nullptr;
+  EXPECT_EQ(why(launch, NCCL_VERSION(2, 26, 2), no_windows),
+            "-R 2: the NCCL runtime 2.26.2 lacks ncclCommWindowRegister (NCCL 2.27 added symmetric registration)");
+}
+
+// What the fake NCCL entry points below were asked, in order.
+std::vector<std::string> nccl_calls;
+std::vector<std::vector<char>> fake_memory;
+
+std::string name_of(const void* p) {
+  for (std::size_t i = 0; i < fake_memory.size(); ++i) {
+    if (fake_memory[i].data() == p) return "buffer" + std::to_string(i);
+  }
+  return "?";
+}
+ncclResult_t fake_alloc(void** p, size_t bytes) {
+  fake_memory.emplace_back(bytes);
+  *p = fake_memory.back().data();
+  nccl_calls.push_back("alloc " + std::to_string(bytes));
+  return ncclSuccess;
+}
+ncclResult_t fake_free(void* p) {
+  nccl_calls.push_back("free " + name_of(p));
+  return ncclSuccess;
+}
+ncclResult_t fake_register(ncclComm_t comm, void* p, size_t bytes, void** handle) {
+  nccl_calls.push_back("register comm" + std::to_string(reinterpret_cast<std::uintptr_t>(comm)) + " " + name_of(p) +
+                       " " + std::to_string(bytes));
+  *handle = p;
+  return ncclSuccess;
+}
+ncclResult_t fake_deregister(ncclComm_t comm, void* handle) {
+  nccl_calls.push_back("deregister comm" + std::to_string(reinterpret_cast<std::uintptr_t>(comm)) + " " +
+                       name_of(handle));
+  return ncclSuccess;
+}
+ncclResult_t fake_window_register(ncclComm_t comm, void* p, size_t bytes, void** window, int flags) {
+  nccl_calls.push_back("window comm" + std::to_string(reinterpret_cast<std::uintptr_t>(comm)) + " " + name_of(p) +
+                       " " + std::to_string(bytes) + " flags " + std::to_string(flags));
+  *window = p;
+  return ncclSuccess;
+}
+ncclResult_t fake_window_deregister(ncclComm_t comm, void* window) {
+  nccl_calls.push_back("unwindow comm" + std::to_string(reinterpret_cast<std::uintptr_t>(comm)) + " " +
+                       name_of(window));
+  return ncclSuccess;
+}
+
+OptionalEntryPoints fake_entry_points() {
+  nccl_calls.clear();
+  fake_memory.clear();
+  fake_memory.reserve(16);  // the buffers must not move
+  OptionalEntryPoints nccl;
+  nccl.mem_alloc = fake_alloc;
+  nccl.mem_free = fake_free;
+  nccl.comm_register = fake_register;
+  nccl.comm_deregister = fake_deregister;
+  nccl.window_register = fake_window_register;
+  nccl.window_deregister = fake_window_deregister;
+  return nccl;
+}
+
+ncclComm_t fake_comm(std::uintptr_t n) { return reinterpret_cast<ncclComm_t>(n); }
+
+TEST(NcclRegistration, EachAllocationIsRegisteredOncePerCommunicatorAndReleasedByWhicheverGoesFirst) {
+  const OptionalEntryPoints nccl = fake_entry_points();
+  RegistrationTable table(nccl, Registration::local);
+  void* a = table.allocate(4096);
+  void* b = table.allocate(0);  // still an allocation of its own
+  EXPECT_NE(a, b);
+  table.register_with(fake_comm(1), static_cast<std::byte*>(a) + 1000);  // inside: the whole allocation
+  table.register_with(fake_comm(1), a);                                  // already registered
+  table.register_with(fake_comm(2), a);
+  table.register_with(fake_comm(1), b);
+  EXPECT_THROW(table.register_with(fake_comm(1), static_cast<std::byte*>(a) + 4096), Error);  // past its end
+  table.release(fake_comm(1), true);   // the communicator goes first: its two
+  table.release(fake_comm(9), true);   // nothing registered: nothing called
+  table.free(a);                  // the memory goes first: comm 2's, then the memory
+  table.register_with(fake_comm(3), b);
+  table.release(fake_comm(3), false);  // aborted: its registrations went with it
+  table.free(b);
+  EXPECT_EQ(nccl_calls, (std::vector<std::string>{
+                            "alloc 4096", "alloc 1", "register comm1 buffer0 4096", "register comm2 buffer0 4096",
+                            "register comm1 buffer1 1", "deregister comm1 buffer0", "deregister comm1 buffer1",
+                            "deregister comm2 buffer0", "free buffer0", "register comm3 buffer1 1", "free buffer1"}));
+}
+
+TEST(NcclRegistration, SymmetricIsAWindowAndWithoutRegistrationNothingIsAsked) {
+  const OptionalEntryPoints nccl = fake_entry_points();
+  {
+    RegistrationTable table(nccl, Registration::symmetric);
+    void* a = table.allocate(64);
+    table.register_with(fake_comm(4), a);
+    table.free(a);
+  }
+  {
+    RegistrationTable plain(nccl, Registration::none);
+    void* a = plain.allocate(64);
+    plain.register_with(fake_comm(4), a);
+    plain.free(a);
+  }
+  EXPECT_EQ(nccl_calls, (std::vector<std::string>{"alloc 64", "window comm4 buffer0 64 flags 1", "unwindow comm4 buffer0",
+                                                  "free buffer0", "alloc 64", "free buffer1"}));
 }
 
 Ll128Facts hopper_node(int ranks) {

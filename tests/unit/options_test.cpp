@@ -80,8 +80,8 @@ TEST(BenchOptions, NcclTestsOptionsAreHonouredOrRefusedWithTheReason) {
   one.algorithms = {"default"};
   BenchOptions options = resolve(one);
   apply_nccl_tests_options(honoured, options);
-  EXPECT_EQ(options.agg_iterations, 4);
-  EXPECT_TRUE(options.per_iteration && options.timestamps && options.cputime && options.memory_report);
+  EXPECT_EQ(options.launch.aggregated, 4);
+  EXPECT_TRUE(options.per_iteration && options.timestamps && options.launch.host_time && options.memory_report);
   EXPECT_EQ(options.per_iteration_skip, 2);
   EXPECT_EQ(options.run_cycles, 0);
   // Refused, each with what to do instead.
@@ -95,10 +95,60 @@ TEST(BenchOptions, NcclTestsOptionsAreHonouredOrRefusedWithTheReason) {
   refused([](NcclTestsOptions& g) { g.nthreads = "2"; }, "mpi", "-t 2: cctune runs one thread per process");
   refused([](NcclTestsOptions& g) { g.cudagraph = "10"; }, "mpi", "-G 10: CUDA graphs need a device backend");
   refused([](NcclTestsOptions& g) { g.local_register = "1"; }, "mpi", "-R 1: buffer registration is NCCL's");
-  refused([](NcclTestsOptions& g) { g.blocking = "1"; }, "nccl", "-z 1: blocking modes are not implemented");
-  refused([](NcclTestsOptions& g) { g.agg_iters = "2"; }, "nccl", "-m 2: aggregated iterations are timed on the mpi");
   refused([](NcclTestsOptions& g) { g.cta_policy = "1"; }, "mpi", "-x 1: a CTA policy is NCCL's");
-  refused([](NcclTestsOptions& g) { g.unalign = "3"; }, "nccl", "-u 3: misaligned device buffers are not implemented");
+  refused([](NcclTestsOptions& g) { g.stream_null = "1"; }, "mpi", "-y 1: the mpi backend uses no CUDA stream");
+  refused([](NcclTestsOptions& g) { g.cta_policy = "3"; }, "mpi", "-x 3 is out of range");
+#if CCTUNE_HAVE_NCCL
+  // The nccl backend honours every launch option of nccl-tests, each as nccl-tests means it.
+  NcclTestsOptions launch;
+  launch.blocking = "3";
+  launch.agg_iters = "4";
+  launch.report_cputime = "1";
+  launch.stream_null = "1";
+  launch.local_register = "2";
+  launch.cta_policy = "1";
+  BenchOptions on_nccl = resolve(one);
+  on_nccl.backend = "nccl";
+  apply_nccl_tests_options(launch, on_nccl);
+  EXPECT_EQ(on_nccl.launch.blocking, Blocking::wait_then_meet_untimed);
+  EXPECT_EQ(on_nccl.launch.aggregated, 4);
+  EXPECT_TRUE(on_nccl.launch.host_time && on_nccl.launch.null_stream);
+  EXPECT_EQ(on_nccl.launch.registration, Registration::symmetric);
+  EXPECT_EQ(on_nccl.launch.cta_policy, 1);
+  EXPECT_EQ(on_nccl.launch.graph_launches, 0);
+  NcclTestsOptions graphs;
+  graphs.cudagraph = "5";
+  graphs.agg_iters = "2";
+  on_nccl = resolve(one);
+  on_nccl.backend = "nccl";
+  apply_nccl_tests_options(graphs, on_nccl);
+  EXPECT_EQ(on_nccl.launch.graph_launches, 5);
+  // What no backend can run.
+  refused([](NcclTestsOptions& g) { g.cudagraph = "5", g.blocking = "1"; }, "nccl",
+          "-G 5 with -z 1: a graph's calls run as one launch");
+  refused([](NcclTestsOptions& g) { g.cudagraph = "5", g.stream_null = "1"; }, "nccl",
+          "-G 5 with -y 1: CUDA cannot capture the legacy default stream");
+  refused([](NcclTestsOptions& g) { g.cudagraph = "5", g.per_iter_timing = "1"; }, "nccl",
+          "-I 1 with -G 5: a graph times its captured calls as a whole");
+  EXPECT_EQ(nccl_tests_error([] {
+              NcclTestsOptions g;
+              g.unalign = "3";
+              return g;
+            }(), "nccl"),
+            "");
+#endif
+#if CCTUNE_HAVE_CUDA
+  refused([](NcclTestsOptions& g) { g.cudagraph = "2"; }, "cuda", "-G 2: each call of the cuda backend's kernels");
+  refused([](NcclTestsOptions& g) { g.local_register = "1"; }, "cuda", "-R 1: buffer registration is NCCL's");
+  refused([](NcclTestsOptions& g) { g.unalign = "3"; }, "cuda", "-u 3: the cuda backend's kernels move 16-byte words");
+  EXPECT_EQ(nccl_tests_error([] {
+              NcclTestsOptions g;
+              g.blocking = "1";
+              g.agg_iters = "2";
+              return g;
+            }(), "cuda"),
+            "");
+#endif
   refused([](NcclTestsOptions& g) { g.per_iter_skip = "20"; }, "mpi", "-K 20 leaves none of the -n 20 iterations");
   refused([](NcclTestsOptions& g) { g.ngpus = "x"; }, "mpi", "-g 'x' is not a whole number");
   // Cycles until interrupted would never reach a second algorithm.

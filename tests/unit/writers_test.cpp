@@ -63,6 +63,7 @@ TEST(JsonWriter, FileIsValidJsonAfterEveryRow) {
   const auto path = dir / "run.json";
   BenchOptions options;
   options.per_iteration = true;
+  options.launch.blocking = Blocking::wait_and_meet;
   {
     JsonWriter writer(path.string());
     writer.begin(sample_info(), options);
@@ -92,7 +93,8 @@ TEST(JsonWriter, FileIsValidJsonAfterEveryRow) {
   EXPECT_TRUE(doc["env"].is_array());
   EXPECT_TRUE(doc["nccl_version"].is_number_integer());
   EXPECT_EQ(doc["config"]["per_iter_timing"], "true");
-  EXPECT_EQ(doc["config"]["blocking_collectives"], "false");
+  EXPECT_EQ(doc["config"]["blocking_collectives"], "true");  // -z 1
+  EXPECT_EQ(doc["config"]["graph"], 0);
   EXPECT_EQ(doc["config"]["devices"].size(), 2u);
   EXPECT_EQ(doc["config"]["devices"][1]["hostname"], "node1");
   EXPECT_EQ(doc["out_of_bounds"]["okay"], "true");
@@ -259,6 +261,24 @@ TEST(TextWriter, WritesNcclTestsLayoutByteForByte) {
       << text;
 }
 
+TEST(TextWriter, LaunchOptionsAreStatedInTheHeaderAsNcclTestsStatesThem) {
+  BenchOptions options;
+  options.launch.graph_launches = 3;
+  options.launch.blocking = Blocking::wait;
+  const std::string text = text_of(options, {sample_row(1048576)}, Collective::allreduce);
+  EXPECT_NE(text.find(" agg iters: 1 validation: 1 graph: 3 unalign: 0\n# Blocking Enabled: wait after each inner "
+                      "iteration (-m), no barrier \n#\n# Using devices\n"),
+            std::string::npos)
+      << text;
+  options.launch.blocking = Blocking::wait_then_meet_untimed;
+  options.per_iteration = true;
+  const std::string three = text_of(options, {sample_row(1048576)}, Collective::allreduce);
+  EXPECT_NE(three.find("# Blocking Enabled: wait and barrier after each outer iteration (-n); time excludes barrier "
+                       "\n# Per-Iteration Report: "),
+            std::string::npos)
+      << three;
+}
+
 TEST(TextWriter, WideValuesNeverOverflowTheirColumnAndStatsOnlyWhenAsked) {
   Row wide = sample_row(8589934592ull);
   wide.out_of_place.time_us = 105854.4;  // nccl-tests' getFloatStr: "105854"
@@ -342,7 +362,7 @@ TEST(TextWriter, ItsOutputWithEveryOptionalColumnImportsBack) {
   options.stats = true;
   options.per_iteration = true;
   options.timestamps = true;
-  options.cputime = true;
+  options.launch.host_time = true;
   const std::string text = text_of(options, {sample_row(1048576), sample_row(2097152)}, Collective::allreduce);
   const auto records = results::records_from_nccl_tests_log(text, "ours.txt", std::nullopt);
   ASSERT_EQ(records.size(), 1u);
