@@ -40,6 +40,23 @@ TEST(CostModel, RabenseifnerHalvesThenDoublesBack) {
   EXPECT_DOUBLE_EQ(s.inter_bytes, 2 * (0.5 + 0.25));
 }
 
+TEST(CostModel, RanksWithLighterStepsRunAheadInsteadOfWaitingForTheBusiestNode) {
+  // 12 ranks on 6 nodes fold to 8: ranks 1, 3, 5, 7 take part alone on nodes 1-4, ranks 8-11 two to a
+  // node on nodes 5 and 6. Halving: (1) nodes 1-4 exchange S/2 with a neighbour while nodes 5 and 6
+  // stay inside; (2) nodes 5 and 6 exchange 2 x S/4, having started at once, nodes 1-4 S/4;
+  // (3) each of nodes 1-4 S/8 with node 5 or 6, whose NIC carries two of them. Then the same back.
+  // The last rank's path: S/2 + S/4 + S/4 (shared) each way. Every step at its busiest node would be
+  // S/2 + S/2 + S/4 each way.
+  const ScheduleCost s = schedule_cost(Collective::allreduce, "rabenseifner", {6, 2});
+  EXPECT_DOUBLE_EQ(s.inter_bytes, 2 * (0.5 + 0.25 + 0.25));
+  EXPECT_DOUBLE_EQ(s.inter_shared_bytes, 2 * 0.25);
+  EXPECT_DOUBLE_EQ(s.intra_bytes, 2.0);  // the fold in and out, inside nodes 1-4
+  EXPECT_EQ(s.steps, 8);
+  // On 4 nodes every rank's steps are alike: the path is every step's busiest NIC.
+  const ScheduleCost even = schedule_cost(Collective::allreduce, "rabenseifner", {4, 2});
+  EXPECT_DOUBLE_EQ(even.inter_bytes, 2 * (0.5 + 0.25));
+}
+
 TEST(CostModel, AlltoallSchedules) {
   const ScheduleCost pairwise = schedule_cost(Collective::alltoall, "pairwise", {2, 2});
   EXPECT_EQ(pairwise.steps, 3);
