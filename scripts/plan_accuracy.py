@@ -8,7 +8,7 @@ Prints the Markdown table and the per-algorithm summary that docs/perf.md shows;
 algorithm's median error is over 15% or its worst over 30%.
 
   sudo python3 scripts/plan_accuracy.py [--cctune build/cli/cctune] [--fit 2,3] [--check 4,6,8] [--reuse DIR]
-                                        [--verify-at 4]
+                                        [--rate 100mbit] [--burst-ms 6] [--verify-at 4]
 """
 import argparse
 import json
@@ -56,12 +56,13 @@ def run(command, timeout=1800):
     return proc
 
 
-def measure(cctune, nodes, ranks, rate, out_dir):
+def measure(cctune, nodes, ranks, rate, burst_ms, out_dir):
     """One cluster of `nodes`, every algorithm at every size; returns the JSON file per collective."""
     name = "plan{}".format(nodes)
     subprocess.run([SIMCLUSTER, "--name", name, "down"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rates = [x for i in range(1, nodes + 1) for x in ("--rate", "node{}={}".format(i, rate))]
-    run([SIMCLUSTER, "--name", name, "up", str(nodes), "--ranks-per-node", str(ranks), *rates], timeout=120)
+    run([SIMCLUSTER, "--name", name, "up", str(nodes), "--ranks-per-node", str(ranks), "--burst-ms", str(burst_ms),
+         *rates], timeout=120)
     files = []
     try:
         work = "/run/cctune-simcluster-{}/work".format(name)
@@ -93,8 +94,13 @@ def main():
     parser.add_argument("--check", default="4,6,8")
     parser.add_argument("--ranks-per-node", type=int, default=2)
     parser.add_argument("--rate", default="100mbit")
+    # 6 ms is 75 KB at 100 Mbit/s: above the veth's 64 KiB GSO packets, which a smaller bucket makes tbf
+    # cut up (1 ms halved ring's throughput on 8 nodes), and under the 115 KB a 64 KiB pairwise call puts
+    # through each NIC on 8 nodes, which simcluster's default 10 ms (125 KB) passed 20-37% faster than
+    # the line rate in three runs (docs/perf.md).
+    parser.add_argument("--burst-ms", type=int, default=6, help="simcluster's token bucket (milliseconds of traffic)")
     parser.add_argument("--fit-min-bytes", default="64K",
-                        help="sizes fitted (the throttle's 10 ms token bucket lets smaller calls through at line rate)")
+                        help="sizes fitted (the throttle's token bucket lets smaller calls through faster than the line rate)")
     parser.add_argument("--reuse", metavar="DIR", help="the measured files of an earlier run (its COLLECTIVE-NODES.json)")
     parser.add_argument("--verify-at", type=int, metavar="NODES",
                         help="then add the predictions for NODES to a profile (plan --add-to) and run `cctune verify` "
@@ -108,7 +114,8 @@ def main():
         runs = {n: [os.path.join(out_dir, "{}-{}.json".format(c, n)) for c in ALGORITHMS] for n in fit_nodes + check_nodes}
     else:
         out_dir = tempfile.mkdtemp(prefix="cctune-plan-accuracy-")
-        runs = {n: measure(cctune, n, args.ranks_per_node, args.rate, out_dir) for n in fit_nodes + check_nodes}
+        runs = {n: measure(cctune, n, args.ranks_per_node, args.rate, args.burst_ms, out_dir)
+                for n in fit_nodes + check_nodes}
     fit_files = [path for n in fit_nodes for path in runs[n]]
     errors = {}
     table = []
@@ -172,7 +179,8 @@ def verify_predictions(cctune, args, fit_files, out_dir):
     name = "planv{}".format(nodes)
     subprocess.run([SIMCLUSTER, "--name", name, "down"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rates = [x for i in range(1, nodes + 1) for x in ("--rate", "node{}={}".format(i, args.rate))]
-    run([SIMCLUSTER, "--name", name, "up", str(nodes), "--ranks-per-node", str(ranks), *rates], timeout=120)
+    run([SIMCLUSTER, "--name", name, "up", str(nodes), "--ranks-per-node", str(ranks), "--burst-ms",
+         str(args.burst_ms), *rates], timeout=120)
     try:
         work = "/run/cctune-simcluster-{}/work".format(name)
         shutil.copy(profile, work)

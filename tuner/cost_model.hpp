@@ -1,12 +1,15 @@
 #pragma once
 // A latency-bandwidth model of each host algorithm at any shape (nodes x ranks per node), from the
-// algorithm's own schedule: which rank sends how much to which in each step. A step costs
-//   alpha(class) x messages + beta(class) x bytes on its busiest resource
+// algorithm's own schedule: which rank sends how much to which in each step. A rank's part of a step
+// costs
+//   alpha(class) x messages + beta(class) x bytes on the busiest resource its transfers use
 //   (+ kappa x those bytes when several messages share that NIC direction, between nodes),
-// the class being "inter" when any transfer of the step leaves a node (the resource: a node's NIC, in
-// or out) and "intra" otherwise (the resource: a node's memory, all its ranks' bytes together). The
-// five parameters per algorithm are fitted to measured runs (fit), or come from the topology's speed
-// of light (from_speed_of_light). docs/tune.md ("cctune plan") states it with its limits.
+// the class being "inter" when one of its transfers leaves the node (the resource: a NIC direction at
+// either end) and "intra" otherwise (its node's memory, all its ranks' bytes together). A rank's part
+// starts once it and the ranks sending to it have finished the step before; the schedule's cost is
+// the path to the last rank to finish. The five parameters per algorithm are fitted to measured runs
+// (fit), or come from the topology's speed of light (from_speed_of_light). docs/tune.md ("cctune
+// plan") states it with its limits.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -23,15 +26,16 @@ struct PlanShape {
   int ranks() const { return nodes * ranks_per_node; }
 };
 
-// What a schedule costs per unit of each parameter: T(S) = intra_messages a_i + inter_messages a_x
-// + S (intra_bytes b_i + inter_bytes b_x), bytes per byte of the call's size S.
+// What a schedule costs per unit of each parameter, along the path to its last rank: T(S) =
+// intra_messages a_i + inter_messages a_x + S (intra_bytes b_i + inter_bytes b_x + inter_shared_bytes k),
+// bytes per byte of the call's size S.
 struct ScheduleCost {
   double intra_messages = 0, inter_messages = 0;
   double intra_bytes = 0, inter_bytes = 0;
-  // Between nodes, the busiest NIC direction's bytes where more than one message shares it, summed over
-  // the steps: what sharing a link costs where flows do not share it perfectly (TCP; zero on fair fabrics).
+  // Between nodes, the busiest NIC direction's bytes where more than one message shares it, summed along
+  // the path: what sharing a link costs where flows do not share it perfectly (TCP; zero on fair fabrics).
   double inter_shared_bytes = 0;
-  int steps = 0;
+  int steps = 0;  // of the whole schedule
 };
 
 struct PathCost {
