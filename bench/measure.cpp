@@ -27,8 +27,6 @@ struct Buffers {
   std::vector<std::byte> host_input, host_output, host_expected;
 };
 
-// A host buffer seen from `offset` bytes on (nccl-tests' -u: misaligned buffers). Host memory only:
-// its copies are plain memcpy.
 // A backend's buffer seen from an offset (nccl-tests' -u), through the backend's own view of it, so
 // that copies and fills reach host and device memory alike.
 class OffsetBuffer final : public Buffer {

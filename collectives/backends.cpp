@@ -77,14 +77,18 @@ void check_nccl_types(Collective collective, DataType, ReduceOp op) {
 }
 #endif
 
+// What only the nccl backend honours, as the others refuse it.
+constexpr std::string_view kRegistrationIsNccls = "buffer registration is NCCL's (--backend nccl)";
+constexpr std::string_view kCtaPolicyIsNccls = "a CTA policy is NCCL's (--backend nccl)";
+
 const std::vector<BackendEntry>& entries() {
   static const std::vector<BackendEntry> list{
       {"mpi", "host buffers; the MPI library's collectives and host algorithms over MPI p2p", mpi::registry_infos,
        check_mpi_types, create_mpi,
        {.null_stream = "the mpi backend uses no CUDA stream",
         .graphs = "CUDA graphs need a device backend (--backend nccl)",
-        .registration = "buffer registration is NCCL's (--backend nccl)",
-        .cta_policy = "a CTA policy is NCCL's (--backend nccl)",
+        .registration = kRegistrationIsNccls,
+        .cta_policy = kCtaPolicyIsNccls,
         .unaligned = {}}},
 #if CCTUNE_HAVE_NCCL
       {"nccl", "device buffers; NCCL's collectives, one GPU per rank, NCCL's choice or forced algorithm/protocol",
@@ -98,8 +102,8 @@ const std::vector<BackendEntry>& entries() {
        {.null_stream = "the cuda backend queues its kernels on its own stream only",
         .graphs = "each call of the cuda backend's kernels is set up on the host as it is queued, which a graph "
                   "would not replay",
-        .registration = "buffer registration is NCCL's (--backend nccl)",
-        .cta_policy = "a CTA policy is NCCL's (--backend nccl)",
+        .registration = kRegistrationIsNccls,
+        .cta_policy = kCtaPolicyIsNccls,
         .unaligned = "the cuda backend's kernels move 16-byte words, from buffers on a 16-byte boundary"}},
 #endif
   };

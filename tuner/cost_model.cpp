@@ -58,7 +58,7 @@ class Walker {
       : shape_(shape), ranks_(static_cast<std::size_t>(shape.ranks())), nodes_(static_cast<std::size_t>(shape.nodes)),
         sends_(ranks_, 0), receives_(ranks_, 0), out_(nodes_, 0), in_(nodes_, 0), memory_(nodes_, 0),
         flows_out_(nodes_, 0), flows_in_(nodes_, 0), exposure_(ranks_, 0), shared_(ranks_, 0),
-        intra_only_(ranks_, 0), start_(ranks_, 0), finish_(ranks_, 0), from_(ranks_, 0), path_(ranks_),
+        part_(ranks_, Part::none), start_(ranks_, 0), finish_(ranks_, 0), from_(ranks_, 0), path_(ranks_),
         next_path_(ranks_) {}
 
   // A step: `transfers(add)` calls add(from, to, bytes) once per transfer, bytes per byte of the call;
@@ -89,10 +89,10 @@ class Walker {
       for (int rank : {from, to}) {
         const auto r = static_cast<std::size_t>(rank);
         if (a == b) {
-          if (intra_only_[r] == 0) intra_only_[r] = 1;
+          if (part_[r] == Part::none) part_[r] = Part::intra;
           continue;
         }
-        intra_only_[r] = 2;  // has an inter-node transfer: the NIC decides
+        part_[r] = Part::inter;  // one transfer leaves the node: the NIC decides
         for (const auto& [load, flows] : {std::pair{out_[a], flows_out_[a]}, std::pair{in_[b], flows_in_[b]}}) {
           const double shared = flows > 1 ? load : 0.0;
           if (load > exposure_[r] || (load == exposure_[r] && shared > shared_[r])) {
@@ -156,19 +156,19 @@ class Walker {
     std::fill(receives_.begin(), receives_.end(), 0);
     std::fill(flows_out_.begin(), flows_out_.end(), 0);
     std::fill(flows_in_.begin(), flows_in_.end(), 0);
-    std::fill(intra_only_.begin(), intra_only_.end(), 0);
+    std::fill(part_.begin(), part_.end(), Part::none);
     for (auto* v : {&out_, &in_, &memory_, &exposure_, &shared_}) std::fill(v->begin(), v->end(), 0.0);
   }
   // Adds `times` x rank r's part of the step to its path; returns its nominal time.
   double add_part(ScheduleCost& path, std::size_t r, int times) const {
     const double messages = times * static_cast<double>(std::max(sends_[r], receives_[r]));
-    if (intra_only_[r] == 2) {
+    if (part_[r] == Part::inter) {
       path.inter_messages += messages;
       path.inter_bytes += times * exposure_[r];
       path.inter_shared_bytes += times * shared_[r];
       return times * exposure_[r];
     }
-    if (intra_only_[r] == 1) {
+    if (part_[r] == Part::intra) {
       const double bytes = memory_[node_of(static_cast<int>(r))];
       path.intra_messages += messages;
       path.intra_bytes += times * bytes;
@@ -183,7 +183,9 @@ class Walker {
   std::vector<double> out_, in_, memory_;
   std::vector<int> flows_out_, flows_in_;
   std::vector<double> exposure_, shared_;
-  std::vector<int> intra_only_;  // 0 no transfer this step, 1 only inside its node, 2 some leave it
+  // A rank's part of the step: none, all of its transfers inside its node, or one of them leaving it.
+  enum class Part : unsigned char { none, intra, inter };
+  std::vector<Part> part_;
   std::vector<double> start_, finish_;  // nominal: inter bytes, intra bytes at kNominalIntra
   std::vector<int> from_;        // whose finish a rank's part of the step waits for
   std::vector<ScheduleCost> path_, next_path_;
