@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <fstream>
 #include <unistd.h>
 
@@ -36,23 +37,41 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
 
 namespace {
 
-// How long the ranks wait for each other to agree that a usage error was seen everywhere. Checks made
-// before the ranks talk are collective and reach the barrier together in well under a second; an
-// error that only some ranks saw after the ranks began talking never gets the others there.
+// How long a rank that failed waits for the others at the end of the job. Checks made before the
+// ranks talk are collective and reach it together in well under a second; ranks that finished are
+// already there; a rank that failed while the others wait for it in a collective never gets them
+// there, and then only MPI_Abort ends the job.
 constexpr double kUsageAgreementSeconds = 10.0;
+constexpr double kFailureAgreementSeconds = 3.0;
 
-// True when every rank entered the barrier within the bound; false when some never came (they are
-// in a collective of their own, or waiting on us), in which case only MPI_Abort ends the job.
-bool all_ranks_arrive(const Communicator& agreement) {
+// Every rank ends the job here, so that no rank is inside MPI_Finalize while another may still call
+// MPI_Abort: Open MPI 4.1's mpirun hung or crashed in about one run of 25 when rank 0 aborted while
+// the others were finalizing (a full database at the end of verify; 8 hangs and a SIGSEGV in 200 runs
+// here). Each rank gives whether it printed its error as rank 0; the result is the maximum, or nothing
+// when some rank did not come within `seconds` (no bound: it waits as long as MPI_Finalize would).
+std::optional<int> meet_at_the_end(const Communicator& agreement, int rank0_spoke, std::optional<double> seconds) {
+  int spoke = 0;
   MPI_Request request = MPI_REQUEST_NULL;
-  if (MPI_Ibarrier(agreement.get(), &request) != MPI_SUCCESS) return false;
-  const double deadline = MPI_Wtime() + kUsageAgreementSeconds;
+  if (MPI_Iallreduce(&rank0_spoke, &spoke, 1, MPI_INT, MPI_MAX, agreement.get(), &request) != MPI_SUCCESS) {
+    return std::nullopt;
+  }
+  const double deadline = seconds ? MPI_Wtime() + *seconds : 0.0;
   int done = 0;
-  while (!done && MPI_Wtime() < deadline) {
+  while (!done && (!seconds || MPI_Wtime() < deadline)) {
     MPI_Test(&request, &done, MPI_STATUS_IGNORE);
     if (!done) usleep(1000);
   }
-  return done != 0;
+  if (!done) return std::nullopt;
+  return spoke;
+}
+
+void print_error(int rank, bool name_the_rank, const char* what) {
+  if (name_the_rank) {
+    std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, what);
+  } else {
+    std::fprintf(stderr, "cctune: error: %s\n", what);
+  }
+  std::fflush(stderr);
 }
 
 }  // namespace
@@ -62,37 +81,40 @@ int run_mpi_job(const std::function<int(int& rank)>& body) {
   // A communicator of its own, so that the agreement cannot be matched with a collective of the body
   // that some ranks are still inside.
   const Communicator agreement = Communicator::duplicate(MPI_COMM_WORLD);
+  int code = kOk;
   try {
-    return body(rank);
+    code = body(rank);
   } catch (const UsageError& e) {
-    if (rank == 0 || agreement.size() == 1) {
-      std::fprintf(stderr, "cctune: error: %s\n", e.what());
-      std::fflush(stderr);
-    }
-    // Every rank raised it (each check is collective): the others wait until rank 0 has spoken, or
-    // mpirun, seeing them exit non-zero first, could kill rank 0 before its line is out. A rank that
-    // raised it alone (a file it could not write at the end) must not wait for ranks that never come:
-    // it says why and ends the job.
-    if (all_ranks_arrive(agreement)) return kUsage;
-    if (rank != 0) {
-      std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
-      std::fflush(stderr);
-    }
+    // Raised alike on every rank (each check is collective): rank 0 says it, and the others wait for
+    // it at the end, or mpirun, seeing them exit non-zero first, could kill rank 0 before its line is
+    // out. A rank that raised it alone learns there that rank 0 said nothing, and says it itself.
+    const bool speaks = rank == 0 || agreement.size() == 1;
+    if (speaks) print_error(rank, false, e.what());
+    const std::optional<int> spoke = meet_at_the_end(agreement, speaks ? 1 : 0, kUsageAgreementSeconds);
+    if (spoke && *spoke != 0) return kUsage;
+    if (!speaks) print_error(rank, true, e.what());
+    if (spoke) return kUsage;
     MPI_Abort(MPI_COMM_WORLD, kUsage);
     return kUsage;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cctune: rank %d: error: %s\n", rank, e.what());
-    std::fflush(stderr);
+    print_error(rank, true, e.what());
+    if (meet_at_the_end(agreement, 0, kFailureAgreementSeconds)) return kFailed;
     MPI_Abort(MPI_COMM_WORLD, kFailed);
     return kFailed;
   }
+  meet_at_the_end(agreement, 0, std::nullopt);
+  return code;
 }
 
 int on_this_rank_alone(const std::function<int()>& part) {
+  // The others are done and wait at the end of the job, so nothing waits on this rank: it says why
+  // and ends as they do.
   try {
     return part();
-  } catch (const UsageError& e) {
-    throw Error(e.what(), e.file(), e.line());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "cctune: error: %s\n", e.what());
+    std::fflush(stderr);
+    return kFailed;
   }
 }
 

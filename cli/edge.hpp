@@ -66,13 +66,14 @@ results::Record run_record(std::string kind, const bench::RunInfo& info, const s
 
 // The edge of a command once MPI is initialised. body(rank) sets rank as soon as it knows it.
 // A UsageError is raised alike on every rank (each check is collective), so rank 0 prints it and every
-// rank returns kUsage; any other error may be on one rank only while the others wait for it, so that
-// rank prints it and the whole job is aborted.
+// rank returns kUsage; any other error may be on one rank only, so that rank prints it. Every rank
+// then meets the others at the end; one that failed and finds the others not coming within a bound
+// (they wait for it in a collective) aborts the job. No rank is in MPI_Finalize while another aborts.
 int run_mpi_job(const std::function<int(int& rank)>& body);
 
 // Inside run_mpi_job's body, what one rank does alone once the others are done (rank 0 printing and
-// writing the outputs): a UsageError there is that rank's only, so it is raised as an Error, which
-// ends the job at once with its one line instead of after the bounded wait for ranks that have left.
+// writing the outputs): any error there is that rank's only and nobody waits on it, so it is printed
+// in one line and kFailed returned, and the job ends through MPI_Finalize, not MPI_Abort.
 int on_this_rank_alone(const std::function<int()>& part);
 
 }  // namespace cctune::cli
