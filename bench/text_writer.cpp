@@ -96,11 +96,17 @@ void TextWriter::begin_table(Collective collective, const std::string& algorithm
              options_.range.min_bytes, options_.range.max_bytes, step, options_.warmup, options_.iterations,
              options_.launch.aggregated, options_.check_iterations > 0 ? 1 : 0, options_.launch.graph_launches,
              options_.unalign);
-  if (const std::string_view blocking = describe(options_.launch.blocking); !blocking.empty()) {
+  // A device backend names its devices; its calls are queued on a stream, so -z changes how they are
+  // waited for and timed. A host backend's call has completed when it returns: every -z mode times
+  // the same there, and a "wait and barrier" line would say what it does not do.
+  const bool queued_calls = !info_.devices.empty();
+  if (const std::string_view blocking = describe(options_.launch.blocking); queued_calls && !blocking.empty()) {
     fmt::print(out_, "# Blocking Enabled: {} \n", blocking);
   }
   if (options_.per_iteration) {
-    fmt::print(out_, "# Per-Iteration Report: host timing; i_* over the slowest rank's time per iteration{}\n",
+    const bool events = queued_calls && options_.launch.blocking == Blocking::none && !options_.launch.host_time;
+    fmt::print(out_, "# Per-Iteration Report: {}; i_* over the slowest rank's time per iteration{}\n",
+               events ? "CUDA event timing" : "host timing",
                options_.per_iteration_skip ? fmt::format(", first {} left out", options_.per_iteration_skip) : "");
   }
   fmt::print(out_, "#\n# Using devices\n");

@@ -262,21 +262,48 @@ TEST(TextWriter, WritesNcclTestsLayoutByteForByte) {
 }
 
 TEST(TextWriter, LaunchOptionsAreStatedInTheHeaderAsNcclTestsStatesThem) {
+  // A device backend's run: its ranks name their devices.
+  RunInfo device = sample_info();
+  device.devices = {"0 [0000:1b:00.0] NVIDIA H200", "1 [0000:43:00.0] NVIDIA H200"};
   BenchOptions options;
+  options.backend = "nccl";
   options.launch.graph_launches = 3;
   options.launch.blocking = Blocking::wait;
-  const std::string text = text_of(options, {sample_row(1048576)}, Collective::allreduce);
+  const std::string text = text_of(options, {sample_row(1048576)}, Collective::allreduce, device);
   EXPECT_NE(text.find(" agg iters: 1 validation: 1 graph: 3 unalign: 0\n# Blocking Enabled: wait after each inner "
                       "iteration (-m), no barrier \n#\n# Using devices\n"),
             std::string::npos)
       << text;
+  options.launch.graph_launches = 0;
   options.launch.blocking = Blocking::wait_then_meet_untimed;
   options.per_iteration = true;
-  const std::string three = text_of(options, {sample_row(1048576)}, Collective::allreduce);
+  const std::string three = text_of(options, {sample_row(1048576)}, Collective::allreduce, device);
   EXPECT_NE(three.find("# Blocking Enabled: wait and barrier after each outer iteration (-n); time excludes barrier "
-                       "\n# Per-Iteration Report: "),
+                       "\n# Per-Iteration Report: host timing; "),
             std::string::npos)
       << three;
+  // Queued back to back, each iteration is timed between two events on the stream.
+  options.launch.blocking = Blocking::none;
+  const std::string events = text_of(options, {sample_row(1048576)}, Collective::allreduce, device);
+  EXPECT_NE(events.find("\n# Per-Iteration Report: CUDA event timing; "), std::string::npos) << events;
+  EXPECT_EQ(events.find("# Blocking Enabled"), std::string::npos) << events;
+  options.launch.host_time = true;  // -C 1: the host's time to issue them
+  EXPECT_NE(text_of(options, {sample_row(1048576)}, Collective::allreduce, device)
+                .find("\n# Per-Iteration Report: host timing; "),
+            std::string::npos);
+}
+
+TEST(TextWriter, OnAHostBackendMinusZClaimsNoBarrierAndPerIterationTimesAreTheHosts) {
+  // mpi's calls have completed when they return: every -z mode times the same, with no barrier.
+  BenchOptions options;
+  options.launch.blocking = Blocking::wait_and_meet;
+  options.per_iteration = true;
+  const std::string text = text_of(options, {sample_row(1048576)}, Collective::allreduce);
+  EXPECT_EQ(text.find("# Blocking Enabled"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n# Per-Iteration Report: host timing; "), std::string::npos) << text;
+  options.launch.blocking = Blocking::none;
+  EXPECT_NE(text_of(options, {sample_row(1048576)}, Collective::allreduce).find("\n# Per-Iteration Report: host timing; "),
+            std::string::npos);
 }
 
 TEST(TextWriter, WideValuesNeverOverflowTheirColumnAndStatsOnlyWhenAsked) {
