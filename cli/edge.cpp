@@ -5,8 +5,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <unistd.h>
 
 #include "collectives/bootstrap.hpp"
@@ -91,8 +91,8 @@ int run_mpi_job(const std::function<int(int& rank)>& body) {
     const bool speaks = rank == 0 || agreement.size() == 1;
     if (speaks) print_error(rank, false, e.what());
     const std::optional<int> spoke = meet_at_the_end(agreement, speaks ? 1 : 0, kUsageAgreementSeconds);
-    if (spoke && *spoke != 0) return kUsage;
-    if (!speaks) print_error(rank, true, e.what());
+    const bool rank0_said_it = spoke && *spoke != 0;
+    if (!speaks && !rank0_said_it) print_error(rank, true, e.what());
     if (spoke) return kUsage;
     MPI_Abort(MPI_COMM_WORLD, kUsage);
     return kUsage;
@@ -112,8 +112,7 @@ int on_this_rank_alone(const std::function<int()>& part) {
   try {
     return part();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "cctune: error: %s\n", e.what());
-    std::fflush(stderr);
+    print_error(0, false, e.what());
     return kFailed;
   }
 }

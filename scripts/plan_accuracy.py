@@ -35,11 +35,12 @@ MIN_CHECKED_TEXT = "64K"
 # Open MPI's TCP transport sends messages over 64 KiB by rendezvous: a handshake first. In the throttled
 # link's queue (up to 400 ms of data) that handshake waits behind bulk data, which a real fabric's
 # switch buffers never hold; sent eagerly, a message goes as it would on such a fabric.
+#
 # The simulated nodes share this machine's cores (16 ranks on 2 at 8 nodes), which a real node's ranks
 # never do, and mpirun sees no oversubscription (each node has as many slots as ranks), so every waiting
 # rank spins on its core: one that has data to drain then waits for a time slice while the link idles.
-# Yielding when idle, in three runs each, fitted 2-3 nodes predicted 4-8 within the target in two of
-# three runs against two of five without it (docs/perf.md).
+# Yielding when idle, the predictions for 4-8 nodes fitted on 2-3 met the target in three runs of four,
+# against two of five without it (docs/perf.md).
 MPI_ENV = {"OMPI_MCA_btl_tcp_eager_limit": "4194304", "OMPI_MCA_btl_tcp_rndv_eager_limit": "4194304",
            "OMPI_MCA_btl_tcp_max_send_size": "4194304", "OMPI_MCA_mpi_yield_when_idle": "1"}
 
