@@ -110,31 +110,36 @@ struct Measurer::State {
 
     load_inputs(collective.info().collective, shape, in_place, options_.seed);
     for (int i = 0; i < repetitions.warmup; ++i) call(collective, args);
-    {
+    const auto barrier = [&] {
       Watchdog::Call guard(watchdog_);
       world_.barrier();
-    }
+    };
+    barrier();
     std::vector<double> samples;
-    double my_time_us = 0;
     // A device backend times its calls on its own stream, and gives up on a stuck one itself.
     if (auto device_samples = collective.time_on_device(args, repetitions.iterations)) {
       samples = std::move(*device_samples);
-      for (double sample : samples) my_time_us += sample;
-      my_time_us /= static_cast<double>(std::max<std::size_t>(samples.size(), 1));
     } else {
       samples.resize(static_cast<std::size_t>(repetitions.iterations));
       const bool delayed = delay_applies(collective, shape);
-      const auto batch_start = Clock::now();
       // nccl-tests' -m: several calls per timed iteration, the time shared among them.
       const int aggregated = std::max(options_.launch.aggregated, 1);
       for (int i = 0; i < repetitions.iterations; ++i) {
+        // Every timed iteration starts together, as OSU's benchmarks start theirs. Back to back, the
+        // ranks of an algorithm whose steps load them unequally drift out of phase: on 2 nodes x 2
+        // ranks Bruck's 1 MiB took 175 and 87 ms in turn on each rank, half a call apart. Every rank's
+        // average was the line rate's 131 ms, but the slowest rank of each iteration always took 175
+        // (docs/perf.md), and tune would have judged the algorithm by that.
+        if (i > 0) barrier();
         const auto start = Clock::now();
         if (delayed) std::this_thread::sleep_for(std::chrono::duration<double>(options_.delay->seconds));
         for (int a = 0; a < aggregated; ++a) call(collective, args);
         samples[static_cast<std::size_t>(i)] = seconds_between(start, Clock::now()) * 1e6 / aggregated;
       }
-      my_time_us = seconds_between(batch_start, Clock::now()) * 1e6 / repetitions.iterations / aggregated;
     }
+    double my_time_us = 0;
+    for (double sample : samples) my_time_us += sample;
+    my_time_us /= static_cast<double>(std::max<std::size_t>(samples.size(), 1));
 
     {
       // Watched like the calls: a rank lost after the last timed call would hold the others here.
