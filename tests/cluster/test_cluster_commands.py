@@ -116,7 +116,8 @@ class FourHealthy(ClusterCase):
         proc = self.cluster.mpirun("accept", "--spec", self.SPEC, "--json", json_path, "--junit", junit)
         self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
         # 3 node checks on each of 4 nodes, 3 collectives on each node and on the allocation. A node whose
-        # 8-byte latency strays on the shared cores may be a WARN FLEET_OUTLIER: a warning, not a failure.
+        # 8-byte latency strays on the shared cores, and strays again when measured again, may be a WARN
+        # FLEET_OUTLIER: a warning, not a failure.
         self.assertRegex(proc.stdout, r"# ACCEPTED( with \d+ warnings?)?: \d+ passed, (\d+ warned, )?0 failed, 0 skipped")
         self.assertEqual(len(re.findall(r"^  \S+ +.* (pass|WARN) ", proc.stdout, re.M)), 27, proc.stdout)
         with open(json_path) as f:
@@ -127,6 +128,30 @@ class FourHealthy(ClusterCase):
         self.assertEqual(subjects, {"node1", "node2", "node3", "node4", "allocation"})
         self.assertTrue(all(v["status"] == "pass" or (v["status"] == "WARN" and v["fault"] == "FLEET_OUTLIER")
                             for v in verdicts["verdicts"]), verdicts)
+        # Never on one measurement: an outlier is measured again before it is warned about.
+        self.assertEqual([v for v in verdicts["verdicts"] if v["fault"] == "FLEET_OUTLIER" and v["repeats"] < 2], [])
+
+    def test_accept_warns_of_the_node_slower_than_the_fleet_after_measuring_it_again(self):
+        # node2's first rank (world rank 2) sleeps 20 ms in every timed call: far above the others' 8-byte
+        # latency, far under the 100 ms floor. It stays an outlier however often it is measured.
+        spec = os.path.join(self.cluster.work, "accept-fleet.yaml")
+        with open(spec, "w") as f:
+            f.write("version: 1\nrun: {backend: mpi, algorithm: mpi, iterations: 5, warmup: 2}\ncollectives:\n"
+                    "  - {collective: allreduce, size: 8B, max_latency: 100ms, scope: node}\n")
+        json_path = os.path.join(self.cluster.work, "accept-fleet.json")
+        proc = self.cluster.mpirun("accept", "--spec", spec, "--json", json_path, "--junit", "", "--budget", "0",
+                                   "--inject-delay", "2:0.02")
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("# ACCEPTED with 1 warning", proc.stdout)
+        with open(json_path) as f:
+            verdicts = {v["subject"]: v for v in json.load(f)["verdicts"]}
+        self.assertEqual(set(verdicts), {"node1", "node2", "node3", "node4"})
+        slow = verdicts["node2"]
+        self.assertEqual((slow["status"], slow["fault"], slow["repeats"]), ("WARN", "FLEET_OUTLIER", 3), slow)
+        self.assertIn("the fleet's median is", slow["detail"])
+        # The others ran every retest beside it (the calls stay alike on every rank) and kept their first result.
+        for name in ("node1", "node3", "node4"):
+            self.assertEqual((verdicts[name]["status"], verdicts[name]["repeats"]), ("pass", 1), verdicts[name])
 
     def test_tune_export_a_job_under_the_env_file_and_verify(self):
         out = os.path.join(self.cluster.work, "tuned")
@@ -249,12 +274,14 @@ class FourHealthy(ClusterCase):
         out = os.path.join(self.cluster.work, "sb-accept")
         proc, log = self.sbatch("accept.sbatch", "sb-accept", SPEC=self.SPEC, GPUS_PER_NODE=2, OUT=out)
         self.assertEqual(proc.returncode, 0, proc.stdout + log)
-        # A healthy node may WARN FLEET_OUTLIER on microsecond latency noise of shared cores: still accepted.
+        # A healthy node may WARN FLEET_OUTLIER on microsecond latency noise of shared cores, measured twice
+        # or more: still accepted.
         self.assertRegex(log, r"# ACCEPTED(?: with \d+ warnings?)?: \d+ passed, (?:\d+ warned, )?0 failed")
         with open(os.path.join(out, "verdicts.json")) as f:
             verdicts = json.load(f)
         self.assertTrue(verdicts["passed"])
         self.assertEqual({v["subject"] for v in verdicts["verdicts"]}, {"node1", "node2", "node3", "node4", "allocation"})
+        self.assertEqual([v for v in verdicts["verdicts"] if v["fault"] == "FLEET_OUTLIER" and v["repeats"] < 2], [])
         with open(os.path.join(out, "verdicts.xml")) as f:
             self.assertIn('failures="0"', f.read())
 
