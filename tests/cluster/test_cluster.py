@@ -40,6 +40,14 @@ def open_mpi_init_crash(proc):
             and "Failing at address: (nil)" in proc.stderr and not cctune_lines(proc.stderr))
 
 
+def open_mpi_init_crash_in_log(log, done=None):
+    """open_mpi_init_crash in a batch job's log: a step died of the NULL call and cctune said no error
+    about it (nor `done`, a line the script prints once the run it launched has ended)."""
+    return ("Segmentation fault" in log and "Failing at address: (nil)" in log
+            and not any(line.startswith("cctune: error") for line in log.splitlines())
+            and (done is None or done not in log))
+
+
 def cctune_lines(stderr):
     return [line for line in stderr.splitlines() if line.startswith("cctune")]
 

@@ -14,7 +14,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_cluster import CCTUNE, SIMCLUSTER, ClusterCase, cctune_lines, main, run, setUpModule  # noqa: E402,F401
+from test_cluster import (CCTUNE, SIMCLUSTER, ClusterCase, cctune_lines, main, open_mpi_init_crash_in_log,  # noqa: E402,F401
+                          run, setUpModule)
 
 ROOT = os.path.realpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SHIM_CLIENT = os.path.realpath(os.environ.get("SHIM_CLIENT", "cctune_shim_client"))
@@ -262,8 +263,7 @@ class FourHealthy(ClusterCase):
                 output = f.read()
             # Open MPI 4.1.4's MPI_Init race under srun (test_cluster.open_mpi_init_crash): a step of the
             # script dies of a NULL call with no cctune line about it. Submitted once more, and said.
-            crashed = (proc.returncode != 0 and "Segmentation fault" in output and "Failing at address: (nil)" in output
-                       and not any(line.startswith("cctune: error") for line in output.splitlines()))
+            crashed = proc.returncode != 0 and open_mpi_init_crash_in_log(output)
             if not crashed or attempt == 2:
                 return proc, output
             print("test_cluster_commands: {}: a rank crashed inside Open MPI (its TCP BTL race); submitting again"
