@@ -268,6 +268,9 @@ int nccl_launch_options() {
     const char* name;
     LaunchSettings launch;
     std::size_t offset = 0;  // -u: the buffers start this many bytes past the allocations
+    // Alltoall in place, from a copy NCCL's out-of-place alltoall sends from; with no warm-up call
+    // (-w 0), so that under -G the first call queued is the captured one.
+    bool in_place = false;
   };
   const auto with = [](auto set) {
     LaunchSettings launch;
@@ -292,6 +295,10 @@ int nccl_launch_options() {
       {"-x 1", with([](LaunchSettings& l) { l.cta_policy = 1; })},
       {"-u 1", {}, 4},
       {"-u 1 -R 1", with([](LaunchSettings& l) { l.registration = Registration::local; }), 4},
+      {"in-place", {}, 0, true},
+      {"in-pl -G 3", with([](LaunchSettings& l) { l.graph_launches = 3; }), 0, true},
+      {"in-pl -R 1", with([](LaunchSettings& l) { l.registration = Registration::local; }), 0, true},
+      {"in-pl -R 2", with([](LaunchSettings& l) { l.registration = Registration::symmetric; }), 0, true},
   };
   const std::size_t count = 1 << 20;
   const int iterations = 10;
@@ -304,13 +311,21 @@ int nccl_launch_options() {
       auto recv_whole = backend.allocate(count * 4 + c.offset);
       auto send = send_whole->view(c.offset);
       auto recv = recv_whole->view(c.offset);
-      for (Collective collective : {Collective::allreduce, Collective::alltoall}) {
+      const std::vector<Collective> collectives =
+          c.in_place ? std::vector<Collective>{Collective::alltoall}
+                     : std::vector<Collective>{Collective::allreduce, Collective::alltoall};
+      for (Collective collective : collectives) {
         const PatternRequest request{collective, 11, DataType::float32, ReduceOp::sum, 1, 0, count};
-        backend.fill_input(*send, request);
+        Buffer& input = c.in_place ? *recv : *send;
+        backend.fill_input(input, request);
         auto bound = backend.bind(collective, "default");
-        const CollectiveArgs args{send->data(), recv->data(), count, DataType::float32, ReduceOp::sum};
-        bound->run(args);  // warm-up, outside what is checked
-        recv->fill_bytes(std::byte{0xff}, count * 4);
+        const CollectiveArgs args{input.data(), recv->data(), count, DataType::float32, ReduceOp::sum};
+        // A warm-up outside what is checked, then the output poisoned. In place the output is the input,
+        // which alltoall on one rank leaves as it is, and there is no warm-up.
+        if (!c.in_place) {
+          bound->run(args);
+          recv->fill_bytes(std::byte{0xff}, count * 4);
+        }
         const auto times = bound->time_on_device(args, iterations);
         const auto wrong = backend.count_wrong(*recv, request);
         const std::size_t expected = static_cast<std::size_t>(c.launch.graph_launches > 0 ? c.launch.graph_launches
