@@ -137,9 +137,7 @@ struct Measurer::State {
         samples[static_cast<std::size_t>(i)] = seconds_between(start, Clock::now()) * 1e6 / aggregated;
       }
     }
-    double my_time_us = 0;
-    for (double sample : samples) my_time_us += sample;
-    my_time_us /= static_cast<double>(std::max<std::size_t>(samples.size(), 1));
+    const double my_time_us = summarize(samples).mean;
 
     {
       // Watched like the calls: a rank lost after the last timed call would hold the others here.

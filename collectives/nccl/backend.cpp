@@ -54,7 +54,6 @@ class NcclCall final : public gpu::QueuedCollective {
   ~NcclCall() override {
     // Before the communicator goes; an aborted one took its registrations with it.
     registrations_->release(created_, comm_.get() != nullptr);
-    if (registered_staging_) registrations_->free(registered_staging_);
   }
   NcclCall(const NcclCall&) = delete;
   NcclCall& operator=(const NcclCall&) = delete;
@@ -67,32 +66,22 @@ class NcclCall final : public gpu::QueuedCollective {
   void meet() override { backend_.meet(); }
 
   void prepare(const CollectiveArgs& args) override {
-    const bool registering = backend_.launch().registration != Registration::none;
-    if (configuration_.info.collective == Collective::alltoall && args.send == args.recv) stage(args, registering);
-    if (!registering) return;
+    // In place, NCCL's alltoall (out of place) sends from a copy. Its memory is found here, outside any
+    // graph capture, where cudaMalloc is refused (-G -w 0 would otherwise allocate in the captured
+    // call). It is a buffer of the backend's like the others, so -R registers it as it registers them
+    // and NCCL sends from registered memory as it does out of place. Every rank stages alike (the same
+    // placement and count), so symmetric registration keeps one order on every rank.
+    if (configuration_.info.collective == Collective::alltoall && args.send == args.recv) {
+      const std::size_t bytes = args.count * size_of(args.type) * static_cast<std::size_t>(nranks_);
+      if (!staging_ || staging_->bytes() < bytes) {
+        staging_.reset();  // freed, and deregistered, before its successor is allocated
+        staging_ = backend_.allocate(bytes);
+      }
+      registrations_->register_with(comm_.get(), staging_->data());
+    }
+    if (backend_.launch().registration == Registration::none) return;
     registrations_->register_with(comm_.get(), args.send);
     registrations_->register_with(comm_.get(), args.recv);
-  }
-
-  // In place, NCCL's alltoall (out of place) sends from a copy. Its memory is found here, outside any
-  // graph capture, where cudaMalloc is refused (-G -w 0 would otherwise allocate in the captured
-  // call); and under -R it comes from the registration table and is registered like the buffers, so
-  // that NCCL sends from registered memory as it does out of place. Every rank stages alike (the same
-  // placement and count), so symmetric registration keeps one order on every rank.
-  void stage(const CollectiveArgs& args, bool registering) {
-    const std::size_t bytes = args.count * size_of(args.type) * static_cast<std::size_t>(nranks_);
-    if (!registering) {
-      staging_.reserve(bytes);
-      return;
-    }
-    if (registered_staging_bytes_ < bytes || !registered_staging_) {
-      if (registered_staging_) registrations_->free(registered_staging_);
-      registered_staging_ = nullptr;  // a failed allocation leaves none, not a freed one
-      registered_staging_bytes_ = 0;
-      registered_staging_ = registrations_->allocate(bytes);
-      registered_staging_bytes_ = bytes;
-    }
-    registrations_->register_with(comm_.get(), registered_staging_);
   }
 
   // -m: nccl-tests issues an iteration's calls as one group, which NCCL launches together.
@@ -122,13 +111,9 @@ class NcclCall final : public gpu::QueuedCollective {
     const void* send = args.send;
     if (send == args.recv) {  // NCCL's alltoall is out of place: send from the copy prepare() made room for
       const std::size_t bytes = block * static_cast<std::size_t>(nranks_);
-      void* copy = registered_staging_ && registered_staging_bytes_ >= bytes ? registered_staging_ : nullptr;
-      if (!copy) {
-        staging_.reserve(bytes);  // prepare() reserved it already: nothing allocated here
-        copy = staging_.get();
-      }
-      CCTUNE_CUDA(cudaMemcpyAsync(copy, args.send, bytes, cudaMemcpyDeviceToDevice, stream));
-      send = copy;
+      if (!staging_ || staging_->bytes() < bytes) CCTUNE_THROW("nccl backend: in-place alltoall queued before prepare()");
+      CCTUNE_CUDA(cudaMemcpyAsync(staging_->data(), args.send, bytes, cudaMemcpyDeviceToDevice, stream));
+      send = staging_->data();
     }
     // Through the pointer resolved at run time: a runtime older than 2.28 has no ncclAlltoAll, and
     // then the library path is grouped send/receive, as before 2.28.
@@ -168,9 +153,7 @@ class NcclCall final : public gpu::QueuedCollective {
   NcclCommunicator comm_;
   ncclComm_t created_;  // comm_ as created, to release its registrations after an abort cleared it
   int nranks_;
-  gpu::DeviceMemory staging_;         // in-place alltoall's copy without -R
-  void* registered_staging_ = nullptr;  // and with it: from registrations_, freed back to it
-  std::size_t registered_staging_bytes_ = 0;
+  std::unique_ptr<Buffer> staging_;  // in-place alltoall's copy; freed before comm_ goes
 };
 
 // Memory from the backend's RegistrationTable, which it goes back to (deregistered, then freed).
