@@ -251,8 +251,9 @@ std::vector<Verdict> hung_hosts(const bench::Watchdog::Hang& hang) {
 
 // After a whole-allocation check missed its mark: run it again on pairs of participants (nodes, or
 // ranks on a single node), every pair of a round at once on its own communicator, in the rounds of
-// isolation_rounds(); each pair runs twice and keeps its better run; judge_isolation() names whom to
-// blame (its rule is written there and in docs/acceptance.md).
+// isolation_rounds(); each pair runs twice and keeps its better run; judge_isolation() says whom to
+// suspect (its rule is written there and in docs/acceptance.md), and a suspect is named only if it is
+// slow again beside a faster partner (confirmation_rounds(), judge_confirmed()).
 // What it took, on rank 0 when it measured.
 std::optional<IsolationCost> isolate(const CollectiveCheck& check, const bench::BenchOptions& options, const Communicator& world,
              const std::vector<std::string>& hosts, double budget_seconds, bench::Watchdog* watchdog, const Add& add) {
@@ -280,34 +281,53 @@ std::optional<IsolationCost> isolate(const CollectiveCheck& check, const bench::
     return std::nullopt;
   }
   const bool higher = check.min_busbw_gbs.has_value();
-  const std::vector<Pairing> rounds = isolation_rounds(participants);
+  const Better better = higher ? Better::higher : Better::lower;
+  const double floor = higher ? *check.min_busbw_gbs : *check.max_latency_us;
+  std::vector<Pairing> rounds = isolation_rounds(participants);
   std::vector<RoundValues> measured;
   int measurements = 0;
-  for (const Pairing& pairing : rounds) {
-    const std::string where = fmt::format("isolation, round {} of {}", measured.size() + 1, rounds.size());
-    if (watched(watchdog, where + ": agreeing on the time left", [&] { return world.max(elapsed()); }) > budget_seconds) {
-      break;
+  // Measures rounds[measured.size()] onwards; false when the budget ran out first.
+  const auto measure_rounds = [&] {
+    while (measured.size() < rounds.size()) {
+      const Pairing& pairing = rounds[measured.size()];
+      const std::string where = fmt::format("isolation, round {} of {}", measured.size() + 1, rounds.size());
+      if (watched(watchdog, where + ": agreeing on the time left", [&] { return world.max(elapsed()); }) > budget_seconds) {
+        return false;
+      }
+      MPI_Comm group_comm = MPI_COMM_NULL;
+      watched(watchdog, where + ": making its groups",
+              [&] { CCTUNE_MPI(MPI_Comm_split(world.get(), pairing[me], world.rank(), &group_comm)); });
+      const Measured first = run_check(check, options, group_comm, watchdog, where);
+      const Measured second = run_check(check, options, group_comm, watchdog, where);
+      measurements += 2;
+      int group_rank = 0;
+      MPI_Comm_rank(group_comm, &group_rank);
+      MPI_Comm_free(&group_comm);
+      const double value = higher ? std::max(first.busbw_gbs, second.busbw_gbs) : std::min(first.median_us, second.median_us);
+      // Every group's value, from its first rank; NaN from the others.
+      const std::vector<double> all = watched(watchdog, where + ": gathering its groups' results",
+                                              [&] { return world.allgather(group_rank == 0 ? value : std::nan("")); });
+      const int groups = *std::max_element(pairing.begin(), pairing.end()) + 1;
+      RoundValues round(groups, GroupValue{{}, std::nan("")});
+      for (int p = 0; p < participants; ++p) round[pairing[p]].members.push_back(p);
+      for (std::size_t r = 0; r < all.size(); ++r) {
+        if (!std::isnan(all[r])) round[pairing[participant_of[r]]].value = all[r];
+      }
+      measured.push_back(std::move(round));
     }
-    MPI_Comm group_comm = MPI_COMM_NULL;
-    watched(watchdog, where + ": making its groups",
-            [&] { CCTUNE_MPI(MPI_Comm_split(world.get(), pairing[me], world.rank(), &group_comm)); });
-    const Measured first = run_check(check, options, group_comm, watchdog, where);
-    const Measured second = run_check(check, options, group_comm, watchdog, where);
-    measurements += 2;
-    int group_rank = 0;
-    MPI_Comm_rank(group_comm, &group_rank);
-    MPI_Comm_free(&group_comm);
-    const double value = higher ? std::max(first.busbw_gbs, second.busbw_gbs) : std::min(first.median_us, second.median_us);
-    // Every group's value, from its first rank; NaN from the others.
-    const std::vector<double> all = watched(watchdog, where + ": gathering its groups' results",
-                                            [&] { return world.allgather(group_rank == 0 ? value : std::nan("")); });
-    const int groups = *std::max_element(pairing.begin(), pairing.end()) + 1;
-    RoundValues round(groups, GroupValue{{}, std::nan("")});
-    for (int p = 0; p < participants; ++p) round[pairing[p]].members.push_back(p);
-    for (std::size_t r = 0; r < all.size(); ++r) {
-      if (!std::isnan(all[r])) round[pairing[participant_of[r]]].value = all[r];
+    return true;
+  };
+  // Every rank judges the same gathered values, so every rank agrees on the retest rounds.
+  bool complete = measure_rounds();
+  IsolationJudgement judgement;
+  if (complete) {
+    judgement = judge_isolation(participants, measured, better, floor);
+    if (!judgement.blamed.empty()) {
+      const IsolationJudgement suspects = judgement;
+      for (Pairing& retest : confirmation_rounds(participants, suspects)) rounds.push_back(std::move(retest));
+      complete = measure_rounds();
+      if (complete) judgement = judge_confirmed(participants, measured, better, floor, suspects);
     }
-    measured.push_back(std::move(round));
   }
   const double seconds = watched(watchdog, "isolation: agreeing on its cost", [&] { return world.max(elapsed()); });
   if (world.rank() != 0) return std::nullopt;
@@ -315,14 +335,11 @@ std::optional<IsolationCost> isolate(const CollectiveCheck& check, const bench::
                            measurements, seconds};
   const std::string cost_text =
       fmt::format("{} of {} rounds, {} measurements, {:.1f} s", cost.rounds, cost.planned, cost.measurements, cost.seconds);
-  if (measured.size() < rounds.size()) {
+  if (!complete) {
     add({"allocation", what, Status::skip, "ISOLATION_BUDGET", "", "",
          fmt::format("--budget {:g} s ran out after {}", budget_seconds, cost_text)});
     return cost;
   }
-  const double floor = higher ? *check.min_busbw_gbs : *check.max_latency_us;
-  const IsolationJudgement judgement =
-      judge_isolation(participants, measured, higher ? Better::higher : Better::lower, floor);
   const auto in_unit = [&](double v) { return higher ? fmt::format("{:.3f} GB/s", v) : fmt::format("{:.2f} us", v); };
   for (const Blame& blame : judgement.blamed) {
     add({name_of(blame.participant), what, Status::fail, by_node ? "SLOW_NODE" : "SLOW_RANK",

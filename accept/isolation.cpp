@@ -89,7 +89,10 @@ IsolationJudgement judge_isolation(int participants, const std::vector<RoundValu
   const auto meets_floor = [&](double v) { return higher ? v >= floor : v <= floor; };
   // Goodness on a log scale: larger is better, for bandwidths and times alike.
   const auto good = [&](double v) { return higher ? std::log(v) : -std::log(v); };
-  std::vector<double> best(participants, std::nan(""));
+  IsolationJudgement judgement;
+  judgement.better = better;
+  std::vector<double>& best = judgement.best;
+  best.assign(static_cast<std::size_t>(participants), std::nan(""));
   for (const RoundValues& round : rounds) {
     for (const GroupValue& group : round) {
       if (group.members.size() < 2 || !(group.value > 0) || !std::isfinite(group.value)) continue;
@@ -99,7 +102,6 @@ IsolationJudgement judge_isolation(int participants, const std::vector<RoundValu
       }
     }
   }
-  IsolationJudgement judgement;
   std::vector<double> goodness;
   for (double b : best) {
     if (std::isnan(b)) continue;
@@ -146,6 +148,64 @@ IsolationJudgement judge_isolation(int participants, const std::vector<RoundValu
         "every group of two met the floor (typical {:.4g}, floor {:g}): the shortfall shows only at the "
         "allocation's size, not in one node or rank",
         judgement.baseline, floor);
+  }
+  return judgement;
+}
+
+std::vector<Pairing> confirmation_rounds(int participants, const IsolationJudgement& suspects) {
+  std::vector<bool> blamed(static_cast<std::size_t>(participants), false);
+  std::vector<int> accused;
+  for (const Blame& b : suspects.blamed) {
+    if (b.participant < 0 || b.participant >= participants) continue;
+    blamed[static_cast<std::size_t>(b.participant)] = true;
+    accused.push_back(b.participant);
+  }
+  std::vector<int> partners;
+  for (int p = 0; p < participants; ++p) {
+    const std::size_t i = static_cast<std::size_t>(p);
+    if (!blamed[i] && i < suspects.best.size() && !std::isnan(suspects.best[i])) partners.push_back(p);
+  }
+  // Bandwidths and times alike: the fastest is the one whose best is better.
+  std::stable_sort(partners.begin(), partners.end(), [&](int a, int b) {
+    const double x = suspects.best[static_cast<std::size_t>(a)], y = suspects.best[static_cast<std::size_t>(b)];
+    return suspects.better == Better::higher ? x > y : x < y;
+  });
+  std::vector<Pairing> rounds;
+  if (partners.empty()) return rounds;
+  for (std::size_t first = 0; first < accused.size(); first += partners.size()) {
+    Pairing group(static_cast<std::size_t>(participants), -1);
+    int groups = 0;
+    for (std::size_t k = 0; first + k < accused.size() && k < partners.size(); ++k) {
+      group[static_cast<std::size_t>(accused[first + k])] = groups;
+      group[static_cast<std::size_t>(partners[k])] = groups;
+      ++groups;
+    }
+    for (int& g : group) {
+      if (g < 0) g = groups++;  // alone this round
+    }
+    rounds.push_back(std::move(group));
+  }
+  return rounds;
+}
+
+IsolationJudgement judge_confirmed(int participants, const std::vector<RoundValues>& rounds, Better better,
+                                   double floor, const IsolationJudgement& suspects) {
+  IsolationJudgement judgement = judge_isolation(participants, rounds, better, floor);
+  std::vector<Blame> kept;
+  for (Blame& b : judgement.blamed) {
+    const bool accused = std::any_of(suspects.blamed.begin(), suspects.blamed.end(),
+                                     [&](const Blame& s) { return s.participant == b.participant; });
+    if (!accused) continue;
+    b.reason += ", again in a retest with a faster partner";
+    kept.push_back(std::move(b));
+  }
+  const std::size_t cleared = suspects.blamed.size() - std::min(suspects.blamed.size(), kept.size());
+  judgement.blamed = std::move(kept);
+  if (judgement.blamed.empty()) {
+    judgement.summary = fmt::format(
+        "{} first looked slow, but ran at the others' pace (typical {:.4g}) when retested with a faster "
+        "partner: no one node or rank stands out",
+        cleared == 1 ? "one participant" : fmt::format("{} participants", cleared), judgement.baseline);
   }
   return judgement;
 }

@@ -34,6 +34,8 @@ struct IsolationJudgement {
   double spread = 0;          // their median absolute deviation, as a fraction (0.1: 10%)
   int below_floor = 0;        // participants whose every group missed the floor
   int judged = 0;             // participants in at least one measured group of two or more
+  Better better = Better::higher;  // of the values below
+  std::vector<double> best;   // each participant's best group value, NaN where none was measured
   std::string summary;        // when nobody is blamed: why, one line
 };
 
@@ -48,5 +50,18 @@ inline constexpr double kSpreads = 3.0;
 
 IsolationJudgement judge_isolation(int participants, const std::vector<RoundValues>& rounds, Better better,
                                    double floor);
+
+// Before anyone is named, a retest: each participant judge_isolation() blamed is paired with one it
+// did not blame, the fastest first, while the others run alone. On a shared machine two stalls can
+// slow both of a healthy participant's pairs (CI saw rank 0 of 4 named beside the slowed rank 2);
+// a broken one is slow with any partner. As many rounds as it takes to give every suspect a partner
+// of its own: one, while at most half are blamed.
+std::vector<Pairing> confirmation_rounds(int participants, const IsolationJudgement& suspects);
+
+// The judgement with the confirmation rounds' values added: only a participant blamed both before and
+// after them is named (more rounds only raise the bests, and so the baseline; a participant that
+// first passed is not named by the retest of others).
+IsolationJudgement judge_confirmed(int participants, const std::vector<RoundValues>& rounds, Better better,
+                                   double floor, const IsolationJudgement& suspects);
 
 }  // namespace cctune::accept

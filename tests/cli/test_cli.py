@@ -2423,11 +2423,12 @@ class Accept(unittest.TestCase):
         result = self.accept_with_one_slow_rank(3, 1)
         isolation = [v for v in result["verdicts"] if v["check"].startswith("isolation:")]
         self.assertEqual([(v["subject"], v["fault"]) for v in isolation], [(f"rank 1 ({socket_host()})", "SLOW_RANK")])
-        # The cost: every pair of 3 once, two measurements a round (each all pairs of the round at once).
-        self.assertRegex(isolation[0]["detail"], r"\(3 of 3 rounds, 6 measurements, [0-9.]+ s\)$")
+        # The cost: every pair of 3 once, then the named one again beside the fastest other, two
+        # measurements a round (each all pairs of the round at once).
+        self.assertRegex(isolation[0]["detail"], r"again in a retest with a faster partner \(4 of 4 rounds, 8 measurements, [0-9.]+ s\)$")
         cost = result["isolation"]
         self.assertEqual([(c["check"], c["rounds"], c["planned_rounds"], c["measurements"]) for c in cost],
-                         [("allreduce 1 MiB busbw >= 2 GB/s", 3, 3, 6)])
+                         [("allreduce 1 MiB busbw >= 2 GB/s", 4, 4, 8)])
         self.assertGreater(cost[0]["seconds"], 0)
 
     def test_a_hung_rank_fails_the_check_in_progress_and_keeps_the_verdicts_reached(self):
