@@ -323,10 +323,10 @@ std::optional<IsolationCost> isolate(const CollectiveCheck& check, const bench::
   if (complete) {
     judgement = judge_isolation(participants, measured, better, floor);
     if (!judgement.blamed.empty()) {
-      const IsolationJudgement suspects = judgement;
+      const IsolationJudgement suspects = std::move(judgement);
       for (Pairing& retest : confirmation_rounds(participants, suspects)) rounds.push_back(std::move(retest));
       complete = measure_rounds();
-      if (complete) judgement = judge_confirmed(participants, measured, better, floor, suspects);
+      if (complete) judgement = judge_confirmed(participants, measured, floor, suspects);
     }
   }
   const double seconds = watched(watchdog, "isolation: agreeing on its cost", [&] { return world.max(elapsed()); });

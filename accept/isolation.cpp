@@ -188,9 +188,9 @@ std::vector<Pairing> confirmation_rounds(int participants, const IsolationJudgem
   return rounds;
 }
 
-IsolationJudgement judge_confirmed(int participants, const std::vector<RoundValues>& rounds, Better better,
-                                   double floor, const IsolationJudgement& suspects) {
-  IsolationJudgement judgement = judge_isolation(participants, rounds, better, floor);
+IsolationJudgement judge_confirmed(int participants, const std::vector<RoundValues>& rounds, double floor,
+                                   const IsolationJudgement& suspects) {
+  IsolationJudgement judgement = judge_isolation(participants, rounds, suspects.better, floor);
   std::vector<Blame> kept;
   for (Blame& b : judgement.blamed) {
     const bool accused = std::any_of(suspects.blamed.begin(), suspects.blamed.end(),
@@ -199,7 +199,7 @@ IsolationJudgement judge_confirmed(int participants, const std::vector<RoundValu
     b.reason += ", again in a retest with a faster partner";
     kept.push_back(std::move(b));
   }
-  const std::size_t cleared = suspects.blamed.size() - std::min(suspects.blamed.size(), kept.size());
+  const std::size_t cleared = suspects.blamed.size() - kept.size();  // kept are suspects
   judgement.blamed = std::move(kept);
   if (judgement.blamed.empty()) {
     judgement.summary = fmt::format(

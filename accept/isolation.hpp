@@ -61,7 +61,7 @@ std::vector<Pairing> confirmation_rounds(int participants, const IsolationJudgem
 // The judgement with the confirmation rounds' values added: only a participant blamed both before and
 // after them is named (more rounds only raise the bests, and so the baseline; a participant that
 // first passed is not named by the retest of others).
-IsolationJudgement judge_confirmed(int participants, const std::vector<RoundValues>& rounds, Better better,
-                                   double floor, const IsolationJudgement& suspects);
+IsolationJudgement judge_confirmed(int participants, const std::vector<RoundValues>& rounds, double floor,
+                                   const IsolationJudgement& suspects);
 
 }  // namespace cctune::accept

@@ -236,7 +236,7 @@ IsolationJudgement confirm(const std::vector<double>& speed, std::vector<RoundVa
                            const IsolationJudgement& suspects, double floor) {
   const int n = static_cast<int>(speed.size());
   for (RoundValues& r : measure_pairings(speed, confirmation_rounds(n, suspects))) rounds.push_back(std::move(r));
-  return judge_confirmed(n, rounds, Better::higher, floor, suspects);
+  return judge_confirmed(n, rounds, floor, suspects);
 }
 
 TEST(ConfirmIsolation, EachSuspectMeetsAPartnerItDidNotBlameTheFastestFirstWhileTheRestRunAlone) {
