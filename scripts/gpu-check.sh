@@ -8,9 +8,11 @@
 #   - one-rank runs through the cuda and nccl backends;
 #   - with two GPUs or more, both backends with two real processes, one per GPU (on one GPU it says
 #     it skipped that part, and why);
+#   - with two GPUs or more, NCCL's own estimates (ncclGroupSimulateEnd) on every GPU, into
+#     $OUT/nccl-estimates.json with the topology NCCL saw beside it (scripts/nccl_estimates.py);
 #   - a bandwidth table: each kernel's device-memory traffic beside a device-to-device copy's;
 # and prints a short summary. Arguments go to the check program (--no-bandwidth, --no-two-process,
-# --processes N). Extra cmake arguments: CCTUNE_GPU_CMAKE_ARGS.
+# --processes N, --estimates FILE). Extra cmake arguments: CCTUNE_GPU_CMAKE_ARGS.
 # NCCL is taken from $NCCL_ROOT, else /usr/local/cuda, else python3's nvidia-nccl wheel (PyTorch's).
 #
 # The last line always says what happened; when it did not run, exactly why ("gpu-check: did not run:
@@ -91,8 +93,12 @@ mkdir -p "$out"
   echo "# cctune gpu-check, $(date -u +%Y-%m-%dT%H:%M:%SZ), revision $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv,noheader 2>/dev/null || true
 } | tee "$out/gpu-check.txt"
+# NCCL's own estimates (ncclGroupSimulateEnd, with two GPUs or more) go beside the output unless the
+# caller says where: scripts/nccl_estimates.py sets them beside `cctune plan` (docs/gpu.md).
+args=("$@")
+case " $* " in *" --estimates "*) ;; *) args+=(--estimates "$out/nccl-estimates.json") ;; esac
 codes=(0 0)
-"$build/tests/gpu/cctune_gpu_check" "$@" 2>&1 | tee -a "$out/gpu-check.txt" || codes=("${PIPESTATUS[@]}")
+"$build/tests/gpu/cctune_gpu_check" "${args[@]}" 2>&1 | tee -a "$out/gpu-check.txt" || codes=("${PIPESTATUS[@]}")
 trap - ERR
 status=${codes[0]}
 # A run whose record was lost is no "all correct": the lease it took is gone with it.

@@ -577,6 +577,59 @@ class SpeedOfLightAndPlan(unittest.TestCase):
         self.assertAlmostEqual(sol["alltoall"]["inter_node_busbw_gbs"], 400 * 7999 / (8 * 7992))
         self.assertEqual((sol["nodes"], sol["ranks_per_node"]), (1000, 8))
 
+    def test_nccl_estimates_script_sets_plans_own_predictions_beside_nccls(self):
+        # What gpu-check writes on a machine of 8 GPUs (tests/gpu/nccl_estimates.cpp), made up here: the
+        # script must read it and put plan's number for the same machine and size beside each estimate.
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "nccl_estimates.py")
+        sizes = [1024 * 4 ** i for i in range(11)]
+        rows = []
+        for algorithm in ("nccl", "ring", "tree", "nvls"):
+            for b in sizes:
+                rows.append({"collective": "allreduce", "algorithm": algorithm, "bytes": b,
+                             "estimated_us": None if algorithm == "nvls" else 10.0 + b / 4e5, "note":
+                             "NCCL: invalid usage" if algorithm == "nvls" else ""})
+        rows += [{"collective": "alltoall", "algorithm": "nccl", "bytes": b, "estimated_us": 5.0 + b / 3e5, "note": ""}
+                 for b in sizes]
+        with tempfile.TemporaryDirectory() as tmp:
+            estimates = os.path.join(tmp, "nccl-estimates.json")
+            with open(estimates, "w") as f:
+                json.dump({"nccl_version": "2.28.9", "gpus": 8, "device": "NVIDIA H100 80GB HBM3", "dtype": "bfloat16",
+                           "rows": rows}, f)
+            shutil.copy(self.NDV5, os.path.join(tmp, "nccl-topology.xml"))
+            proc = run(["python3", script, "--estimates", estimates, "--cctune", CCTUNE, "--gpu-model", "H100-SXM5"])
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+            out = os.path.join(tmp, "plan.json")
+            self.assertEqual(run([CCTUNE, "plan", "--topology", self.NDV5, "--gpu-model", "H100-SXM5", "--nodes", "1",
+                                  "--ranks-per-node", "8", "-b", "1K", "-e", "1G", "-f", "4", "-J", out]).returncode, 0)
+            with open(out) as f:
+                plan = {(r["collective"], r["algorithm"], r["bytes"]): r for r in json.load(f)["rows"]}
+        table = {}
+        for line in proc.stdout.splitlines():
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) == 6 and cells[2].isdigit():
+                table[(cells[0], cells[1].split(" ")[0], int(cells[2]))] = cells
+        self.assertEqual(len(table), len(rows), proc.stdout)
+        for (collective, nccl_name, plan_name) in (("allreduce", "ring", "ring"), ("alltoall", "nccl", "p2p")):
+            for b in sizes:
+                cells = table[(collective, nccl_name, b)]
+                predicted = plan[(collective, plan_name, b)]["predicted_us"]
+                estimate = 10.0 + b / 4e5 if collective == "allreduce" else 5.0 + b / 3e5
+                self.assertAlmostEqual(float(cells[4]), predicted, delta=0.051, msg=cells)
+                self.assertAlmostEqual(float(cells[5]), predicted / estimate, delta=0.0051, msg=cells)
+        # NCCL's own choice beside plan's best; one node has no tree family in plan; no estimate, its note.
+        best = next(r for k, r in plan.items() if k[0] == "allreduce" and k[2] == 1 << 30 and r["best"])
+        self.assertEqual(table[("allreduce", "nccl", 1 << 30)][1], "nccl (plan's best: {})".format(best["algorithm"]))
+        self.assertIn("plan has no tree", table[("allreduce", "tree", 1024)][4])
+        self.assertEqual(table[("allreduce", "nvls", 1024)][3], "- (NCCL: invalid usage)")
+        self.assertRegex(proc.stdout, r"\| alltoall \| nccl \| 11 \| \d+\.\d\d \| \d+\.\d\d - \d+\.\d\d \|")
+        # A file that is not the estimates: one line, exit 1.
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as bad:
+            bad.write("{\"gpus\": 0, \"rows\": []}")
+            bad.flush()
+            proc = run(["python3", script, "--estimates", bad.name, "--topology", self.NDV5, "--cctune", CCTUNE])
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(proc.stdout.splitlines(), ["nccl_estimates: {}: gpus 0 is not a count from 1 to 64".format(bad.name)])
+
     def test_plan_from_the_topology_alone_and_from_a_measured_run(self):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "plan.json")

@@ -9,7 +9,9 @@
 //      random sizes, every type and operation, in place and out of place, at offsets into the shared
 //      buffers): what virtual ranks on one GPU never exercise (system-scope ordering over NVLink, IPC
 //      offsets, each process's own barrier epochs);
-//   5. a bandwidth table: each kernel's device-memory traffic beside a device-to-device copy's.
+//   5. with two GPUs or more and --estimates FILE, NCCL's own estimates (ncclGroupSimulateEnd) for every
+//      GPU here, one process each, which scripts/nccl_estimates.py sets beside `cctune plan`;
+//   6. a bandwidth table: each kernel's device-memory traffic beside a device-to-device copy's.
 // Exit 0 all passed, 1 something failed or this GPU cannot run it, 77 no GPU (ctest counts that as
 // skipped). When it does not run, its last line says exactly why ("gpu_check: did not run: ...").
 #include <unistd.h>
@@ -33,6 +35,9 @@
 #include "collectives/gpu/runtime.hpp"
 #include "collectives/peer_exchange.hpp"
 #include "tests/gpu/gpu_environment.hpp"
+#if CCTUNE_HAVE_NCCL
+#include "tests/gpu/nccl_estimates.hpp"
+#endif
 #include "tests/gpu/process_peers.hpp"
 #if CCTUNE_HAVE_NCCL
 #include "collectives/nccl/backend.hpp"
@@ -551,12 +556,25 @@ int rank_checks(int rank, int size, const std::string& backend_name) {
   return total == 0 ? 0 : 1;
 }
 
-int rank_main(int rank, int size, const std::string& backend_name) {
+// The pseudo-backend of the estimates run: NCCL's ncclGroupSimulateEnd for every GPU of the machine.
+constexpr const char* kEstimates = "nccl-estimates";
+
+int rank_main(int rank, int size, const std::string& backend_name, const std::string& estimates_path) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // two ranks share the parent's output
   fail_prefix = "[rank " + std::to_string(rank) + "] ";
   int code = 1;
   try {
+#if CCTUNE_HAVE_NCCL
+    if (backend_name == kEstimates) {
+      gpu_check::ProcessPeers peers(kRankFd, rank, size, kRankCallTimeout);
+      code = gpu_check::nccl_estimates(peers, estimates_path) ? 0 : kRefusedExit;
+    } else {
+      code = rank_checks(rank, size, backend_name);
+    }
+#else
+    (void)estimates_path;
     code = rank_checks(rank, size, backend_name);
+#endif
   } catch (const Error& e) {
     std::printf("%serror: %s (%s:%d)\n", fail_prefix.c_str(), e.what(), e.file(), e.line());
   } catch (const std::exception& e) {
@@ -569,12 +587,14 @@ int rank_main(int rank, int size, const std::string& backend_name) {
 }
 
 // "correct", "FAILED (...)" or "skipped (...)", for the summary; counts a failure.
-std::string two_process_run(const std::string& self, const std::string& backend_name, int processes) {
+std::string two_process_run(const std::string& self, const std::string& backend_name, int processes,
+                            const std::vector<std::string>& extra = {}) {
   std::vector<std::vector<std::string>> argv;
   for (int r = 0; r < processes; ++r) {
     argv.push_back({self, "--rank", std::to_string(r), "--size", std::to_string(processes), "--backend", backend_name});
+    argv.back().insert(argv.back().end(), extra.begin(), extra.end());
   }
-  std::printf("two processes, %s backend, one per GPU:\n", backend_name.c_str());
+  std::printf("%d processes, %s, one per GPU:\n", processes, backend_name.c_str());
   const gpu_check::RunOutcome outcome = gpu_check::spawn_ranks(argv, kRankFd, kTwoProcessDeadline);
   bool refused = false, bad = !outcome.hub_error.empty();
   std::string exits;
@@ -598,6 +618,7 @@ struct Options {
   int processes = 2;
   int rank = -1, size = 0;  // a rank of the two-process run, started by its parent
   std::string backend;
+  std::string estimates;  // where NCCL's own estimates go (JSON); empty: not asked for
 };
 
 int parse_int(const std::string& text, int low, int high, const std::string& what) {
@@ -634,9 +655,11 @@ Options parse(int argc, char** argv) {
       o.size = parse_int(value(), 1, 64, arg);
     } else if (arg == "--backend") {
       o.backend = value();
+    } else if (arg == "--estimates") {
+      o.estimates = value();
     } else {
       CCTUNE_USAGE_ERROR("unknown option " + arg +
-                         " (options: --no-bandwidth, --no-two-process, --processes N)");
+                         " (options: --no-bandwidth, --no-two-process, --processes N, --estimates FILE)");
     }
   }
   return o;
@@ -671,7 +694,7 @@ int did_not_run(const gpu_check::Decision& d) {
 
 int run(int argc, char** argv) {
   const Options options = parse(argc, argv);
-  if (options.rank >= 0) return rank_main(options.rank, options.size, options.backend);
+  if (options.rank >= 0) return rank_main(options.rank, options.size, options.backend, options.estimates);
 
   int devices = 0;
   const gpu_check::Decision environment = environment_decision(&devices);
@@ -740,9 +763,26 @@ int run(int argc, char** argv) {
 #endif
   }
 
+  // NCCL's own estimate of its collectives on every GPU here, for `cctune plan` beside it (docs/gpu.md).
+  std::string estimates = "not asked for (--estimates FILE)";
+#if CCTUNE_HAVE_NCCL
+  if (!options.estimates.empty() && devices < 2) {
+    estimates = "skipped (1 GPU here: NCCL estimates only on a communicator it builds, one process per GPU)";
+    std::printf("nccl estimates: %s\n", estimates.c_str());
+  } else if (!options.estimates.empty()) {
+    char self[4096] = {};
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) CCTUNE_THROW("cannot find this program's own path (/proc/self/exe) to start its ranks");
+    estimates = two_process_run(self, kEstimates, std::min(devices, 64), {"--estimates", options.estimates});
+    if (estimates == "correct") estimates = "written to " + options.estimates;
+  }
+#else
+  estimates = "not built (no NCCL found)";
+#endif
+
   if (options.bandwidth && cuda_skip.empty()) bandwidth_table();
-  std::printf("\nsummary: kernels %s, cuda backend %s, nccl backend %s, two processes %s\n", kernels.c_str(),
-              cuda_result.c_str(), nccl_result.c_str(), two_process.c_str());
+  std::printf("\nsummary: kernels %s, cuda backend %s, nccl backend %s, two processes %s, nccl estimates %s\n",
+              kernels.c_str(), cuda_result.c_str(), nccl_result.c_str(), two_process.c_str(), estimates.c_str());
   return failures == 0 ? 0 : 1;
 }
 

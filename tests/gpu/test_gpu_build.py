@@ -191,11 +191,12 @@ class GpuCheckProgram(unittest.TestCase):
 
     def test_a_bad_option_is_one_line_and_a_failure(self):
         for args, said in ((["--bogus"], "unknown option --bogus"),
-                           (["--processes", "1"], "--processes 1 is not a number from 2 to 64")):
+                           (["--processes", "1"], "--processes 1 is not a number from 2 to 64"),
+                           (["--estimates"], "--estimates needs a value")):
             run = self.run_check(*args)
             self.assertEqual(run.returncode, 1, run.stdout)
             self.assertEqual(run.stdout.splitlines(), ["gpu_check: did not run: " + said + (
-                " (options: --no-bandwidth, --no-two-process, --processes N)" if args == ["--bogus"] else "")])
+                " (options: --no-bandwidth, --no-two-process, --processes N, --estimates FILE)" if args == ["--bogus"] else "")])
 
 
 def fake_cmake(folder, version, configure_fails=True):
