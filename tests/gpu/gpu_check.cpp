@@ -612,6 +612,14 @@ std::string two_process_run(const std::string& self, const std::string& backend_
   return "FAILED (" + exits + (outcome.hub_error.empty() ? "" : "; " + outcome.hub_error) + ")";
 }
 
+// This program's path, to start its ranks as fresh copies of it.
+std::string own_path() {
+  char self[4096] = {};
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0) CCTUNE_THROW("cannot find this program's own path (/proc/self/exe) to start its ranks");
+  return self;
+}
+
 struct Options {
   bool bandwidth = true;
   bool two_process = true;
@@ -754,9 +762,7 @@ int run(int argc, char** argv) {
                   std::to_string(options.processes) + ", one per process)";
     std::printf("two processes: %s\n", two_process.c_str());
   } else {
-    char self[4096] = {};
-    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) CCTUNE_THROW("cannot find this program's own path (/proc/self/exe) to start its ranks");
+    const std::string self = own_path();
     two_process = "cuda " + (cuda_skip.empty() ? two_process_run(self, "cuda", options.processes) : cuda_result);
 #if CCTUNE_HAVE_NCCL
     two_process += ", nccl " + two_process_run(self, "nccl", options.processes);
@@ -770,9 +776,7 @@ int run(int argc, char** argv) {
     estimates = "skipped (1 GPU here: NCCL estimates only on a communicator it builds, one process per GPU)";
     std::printf("nccl estimates: %s\n", estimates.c_str());
   } else if (!options.estimates.empty()) {
-    char self[4096] = {};
-    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0) CCTUNE_THROW("cannot find this program's own path (/proc/self/exe) to start its ranks");
+    const std::string self = own_path();
     estimates = two_process_run(self, kEstimates, std::min(devices, 64), {"--estimates", options.estimates});
     if (estimates == "correct") estimates = "written to " + options.estimates;
   }
