@@ -35,12 +35,10 @@
 #include "collectives/gpu/runtime.hpp"
 #include "collectives/peer_exchange.hpp"
 #include "tests/gpu/gpu_environment.hpp"
-#if CCTUNE_HAVE_NCCL
-#include "tests/gpu/nccl_estimates.hpp"
-#endif
 #include "tests/gpu/process_peers.hpp"
 #if CCTUNE_HAVE_NCCL
 #include "collectives/nccl/backend.hpp"
+#include "tests/gpu/nccl_estimates.hpp"
 #endif
 
 namespace cctune {

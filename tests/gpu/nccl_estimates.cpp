@@ -15,7 +15,9 @@
 #include "collectives/error.hpp"
 #include "collectives/gpu/runtime.hpp"
 #include "collectives/nccl/backend.hpp"
+#include "collectives/nccl/configurations.hpp"
 #include "collectives/nccl/runtime.hpp"
+#include "collectives/types.hpp"
 
 namespace cctune::gpu_check {
 namespace {
@@ -23,20 +25,22 @@ namespace {
 using SimulateEndFn = ncclResult_t (*)(ncclSimInfo_t*);
 
 // What each estimate is asked for: NCCL's own choice, then each algorithm forced as our `nccl`
-// backend forces it (NCCL_ALGO while the communicator is made), named as `cctune plan` names its
-// families, so that scripts/nccl_estimates.py can set them side by side.
+// backend forces it (NCCL_ALGO while the communicator is made, nccl::create_communicator), named as
+// `cctune plan` names its families, so that scripts/nccl_estimates.py can set them side by side.
 struct Setting {
-  const char* collective;
+  Collective collective;
   const char* name;
   const char* nccl_algo;  // nullptr: NCCL's own choice
 };
 constexpr Setting kSettings[] = {
-    {"allreduce", "nccl", nullptr},
-    {"allreduce", "ring", "Ring"},
-    {"allreduce", "tree", "Tree"},
-    {"allreduce", "nvls", "NVLS"},
-    {"alltoall", "nccl", nullptr},
+    {Collective::allreduce, "nccl", nullptr},
+    {Collective::allreduce, "ring", "Ring"},
+    {Collective::allreduce, "tree", "Tree"},
+    {Collective::allreduce, "nvls", "NVLS"},
+    {Collective::alltoall, "nccl", nullptr},
 };
+
+constexpr double kInitTimeout = 60;  // s, for a communicator NCCL still makes in the background
 
 // 1 KiB to 1 GiB, factor 4: plan's `-b 1K -e 1G -f 4`.
 std::vector<std::uint64_t> sizes() {
@@ -44,55 +48,6 @@ std::vector<std::uint64_t> sizes() {
   for (std::uint64_t b = 1024; b <= (std::uint64_t{1} << 30); b *= 4) out.push_back(b);
   return out;
 }
-
-// Sets (or unsets) one variable for a scope, restoring what was there.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) {
-      setenv(name, value, 1);
-    } else {
-      unsetenv(name);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    if (old_) {
-      setenv(name_, old_->c_str(), 1);
-    } else {
-      unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
-// A communicator that is always released: destroyed when it is healthy, aborted after an error.
-class Comm {
- public:
-  Comm() = default;
-  Comm(const Comm&) = delete;
-  Comm& operator=(const Comm&) = delete;
-  ~Comm() {
-    if (!comm_) return;
-    if (healthy_) {
-      ncclCommDestroy(comm_);
-    } else {
-      ncclCommAbort(comm_);
-    }
-  }
-  ncclComm_t* out() { return &comm_; }
-  ncclComm_t get() const { return comm_; }
-  void mark_broken() { healthy_ = false; }
-
- private:
-  ncclComm_t comm_ = nullptr;
-  bool healthy_ = true;
-};
 
 std::string escaped(const std::string& text) {
   std::string out;
@@ -114,31 +69,23 @@ struct Row {
 
 bool nccl_estimates(PeerExchange& peers, const std::string& json_path) {
   const int rank = peers.rank(), size = peers.size();
-  int devices = 0;
-  CCTUNE_CUDA(cudaGetDeviceCount(&devices));
-  if (devices < 1) CCTUNE_THROW("no GPU for the estimates");
-  CCTUNE_CUDA(cudaSetDevice(rank % devices));
+  const gpu::CurrentDevice device(peers.local_rank());
   const auto simulate = reinterpret_cast<SimulateEndFn>(nccl::default_resolver("ncclGroupSimulateEnd"));
   const auto entry_points = nccl::resolve_optional(nccl::default_resolver);
   if (peers.any(simulate == nullptr)) {
     if (rank == 0) std::printf("  NCCL %s has no ncclGroupSimulateEnd (NCCL 2.22 and later): no estimates\n", nccl::loaded_version().c_str());
     return false;
   }
-  // NCCL writes the topology it detected here when the first communicator is made (rank 0's), so
-  // that plan reads the same machine NCCL estimated for.
+  // NCCL writes the topology it detected there when the first communicator is made (rank 0's), so
+  // that plan reads the machine NCCL estimated for. This process ends after the estimates: nothing
+  // to put back.
   const std::string directory = json_path.find('/') == std::string::npos ? "." : json_path.substr(0, json_path.rfind('/'));
-  const char* dump_set = std::getenv("NCCL_TOPO_DUMP_FILE");
-  const std::string topology_path = dump_set ? dump_set : directory + "/nccl-topology.xml";
-  const ScopedEnv dump("NCCL_TOPO_DUMP_FILE", topology_path.c_str());
+  setenv("NCCL_TOPO_DUMP_FILE", (directory + "/nccl-topology.xml").c_str(), 0);
+  const std::string topology_path = std::getenv("NCCL_TOPO_DUMP_FILE");
 
   const auto all_sizes = sizes();
-  const std::uint64_t largest = all_sizes.back();
-  void* buffer = nullptr;
-  void* receive = nullptr;
-  CCTUNE_CUDA(cudaMalloc(&buffer, largest));
-  CCTUNE_CUDA(cudaMalloc(&receive, largest));
-  cudaStream_t stream = nullptr;
-  CCTUNE_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const gpu::DeviceMemory buffer(all_sizes.back()), receive(all_sizes.back());
+  const gpu::Stream stream;
 
   std::vector<Row> rows;
   int estimated = 0;
@@ -152,30 +99,26 @@ bool nccl_estimates(PeerExchange& peers, const std::string& json_path) {
                 note != mine.end() ? "; " : "", note != mine.end() ? note->note.c_str() : "");
   };
   for (const Setting& setting : kSettings) {
-    const std::string label = std::string(setting.collective) + " " + setting.name;
-    ncclUniqueId id{};
-    if (rank == 0) CCTUNE_NCCL(ncclGetUniqueId(&id));
-    peers.broadcast(&id, sizeof id, 0);
-    Comm comm;
-    ncclResult_t init_rc = ncclSuccess;
-    {
-      // Forced exactly as the nccl backend forces it: NCCL reads NCCL_ALGO while the communicator is made.
-      const ScopedEnv algo("NCCL_ALGO", setting.nccl_algo);
-      const ScopedEnv blocking("NCCL_COMM_BLOCKING", "1");
-      init_rc = ncclCommInitRank(comm.out(), size, id, rank);
-    }
-    if (init_rc != ncclSuccess) comm.mark_broken();
+    const std::string collective(to_string(setting.collective));
+    const std::string label = collective + " " + setting.name;
+    nccl::Configuration configuration;
+    configuration.info = {setting.name, setting.collective, "NCCL's estimate"};
+    configuration.algo = setting.nccl_algo;
+    std::optional<nccl::NcclCommunicator> comm;
     std::string why;
-    if (init_rc != ncclSuccess) why = std::string("communicator not made: ") + ncclGetErrorString(init_rc);
+    try {
+      comm.emplace(peers, configuration, LaunchSettings{}, kInitTimeout);
+    } catch (const Error& e) {
+      why = std::string("communicator not made: ") + e.what();
+    }
     if (peers.any(!why.empty())) {
-      for (std::uint64_t bytes : all_sizes) rows.push_back({setting.collective, setting.name, bytes, -1, why.empty() ? "a peer could not make the communicator" : why});
+      for (std::uint64_t bytes : all_sizes) rows.push_back({collective, setting.name, bytes, -1, why.empty() ? "a peer could not make the communicator" : why});
       report(label);
       continue;
     }
-    const bool alltoall = std::string(setting.collective) == "alltoall";
     bool stopped = false;
     for (std::uint64_t bytes : all_sizes) {
-      Row row{setting.collective, setting.name, bytes, -1, {}};
+      Row row{collective, setting.name, bytes, -1, {}};
       if (stopped) {
         row.note = "not asked after an error at a smaller size";
         rows.push_back(row);
@@ -184,17 +127,17 @@ bool nccl_estimates(PeerExchange& peers, const std::string& json_path) {
       ncclSimInfo_t info = NCCL_SIM_INFO_INITIALIZER;
       ncclResult_t rc = ncclGroupStart();
       const std::size_t elements = bytes / 2;  // bfloat16
-      if (rc == ncclSuccess && !alltoall) {
-        rc = ncclAllReduce(buffer, buffer, elements, ncclBfloat16, ncclSum, comm.get(), stream);
+      if (rc == ncclSuccess && setting.collective == Collective::allreduce) {
+        rc = ncclAllReduce(buffer.get(), buffer.get(), elements, ncclBfloat16, ncclSum, comm->get(), stream.get());
       } else if (rc == ncclSuccess) {
         const std::size_t per_peer = elements / static_cast<std::size_t>(size);
         if (entry_points.alltoall) {
-          rc = entry_points.alltoall(buffer, receive, per_peer, ncclBfloat16, comm.get(), stream);
+          rc = entry_points.alltoall(buffer.get(), receive.get(), per_peer, ncclBfloat16, comm->get(), stream.get());
         } else {
           for (int peer = 0; peer < size && rc == ncclSuccess; ++peer) {
             const std::size_t at = static_cast<std::size_t>(peer) * per_peer * 2;
-            rc = ncclSend(static_cast<char*>(buffer) + at, per_peer, ncclBfloat16, peer, comm.get(), stream);
-            if (rc == ncclSuccess) rc = ncclRecv(static_cast<char*>(receive) + at, per_peer, ncclBfloat16, peer, comm.get(), stream);
+            rc = ncclSend(static_cast<char*>(buffer.get()) + at, per_peer, ncclBfloat16, peer, comm->get(), stream.get());
+            if (rc == ncclSuccess) rc = ncclRecv(static_cast<char*>(receive.get()) + at, per_peer, ncclBfloat16, peer, comm->get(), stream.get());
           }
         }
       }
@@ -203,15 +146,14 @@ bool nccl_estimates(PeerExchange& peers, const std::string& json_path) {
       if (rc == ncclSuccess) rc = end_rc;
       if (rc != ncclSuccess) {
         row.note = std::string("NCCL: ") + ncclGetErrorString(rc);
-        comm.mark_broken();
+        comm->abort();
       }
       // The collective takes as long as its slowest rank: the largest estimate any rank has.
       float mine = rc == ncclSuccess ? info.estimatedTime : -1.0f;
       if (!std::isfinite(mine) || mine <= 0) mine = -1.0f;
       std::vector<float> all(static_cast<std::size_t>(size));
       peers.allgather(&mine, all.data(), sizeof mine);
-      const bool any_failed = peers.any(rc != ncclSuccess);
-      if (any_failed) {
+      if (peers.any(rc != ncclSuccess)) {
         stopped = true;
         if (row.note.empty()) row.note = "a peer's NCCL call failed";
       } else if (std::any_of(all.begin(), all.end(), [](float t) { return t < 0; })) {
@@ -224,14 +166,11 @@ bool nccl_estimates(PeerExchange& peers, const std::string& json_path) {
     }
     report(label);
   }
-  cudaStreamSynchronize(stream);
-  cudaStreamDestroy(stream);
-  cudaFree(buffer);
-  cudaFree(receive);
+  CCTUNE_CUDA(cudaStreamSynchronize(stream.get()));
 
   if (rank == 0) {
     cudaDeviceProp properties{};
-    CCTUNE_CUDA(cudaGetDeviceProperties(&properties, rank % devices));
+    CCTUNE_CUDA(cudaGetDeviceProperties(&properties, device.index));
     std::FILE* file = std::fopen(json_path.c_str(), "w");
     if (!file) CCTUNE_THROW("cannot write " + json_path);
     std::fprintf(file, "{\"nccl_version\": \"%s\", \"gpus\": %d, \"device\": \"%s\", \"dtype\": \"bfloat16\", \"topology\": \"%s\", \"rows\": [",

@@ -5,6 +5,7 @@
 // writes what every rank agreed on as JSON, which scripts/nccl_estimates.py sets beside `cctune plan`
 // for the same shape (docs/gpu.md):
 //   {"nccl_version": "2.28.9", "gpus": 8, "device": "NVIDIA H100 80GB HBM3", "dtype": "bfloat16",
+//    "topology": "<where NCCL dumped its topology: nccl-topology.xml beside this file>",
 //    "rows": [{"collective": "allreduce", "algorithm": "nccl"|"ring"|"tree"|"nvls", "bytes": B,
 //              "estimated_us": T|null, "note": "..."}]}
 // estimated_us is null where NCCL gave no estimate (its "undefined" value, or an algorithm it could not
