@@ -1,9 +1,14 @@
 #include "bench/watchdog.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -28,6 +33,43 @@ struct StatusMessage {
   std::uint64_t call;
   int in_call;
 };
+
+// stdout and stderr are pipes to the launcher, which may have stopped reading them (a job whose node
+// was lost). A blocking write would then hold the abort, and with it the job, forever: so the files
+// are written before anything is said, each line gets at most kSayWait to go out, and after that fd 2
+// points at /dev/null, so that MPI_Abort's own message cannot hold the abort either.
+constexpr auto kSayWait = std::chrono::seconds(2);
+
+bool writable_within(int fd, std::chrono::milliseconds wait) {
+  pollfd p{fd, POLLOUT, 0};
+  const int n = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(wait.count(), 0)));
+  return n == 1 && (p.revents & POLLOUT) != 0 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)) == 0;
+}
+
+void say(const std::string& line) {
+  const auto deadline = std::chrono::steady_clock::now() + kSayWait;
+  std::size_t done = 0;
+  while (done < line.size()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || !writable_within(STDERR_FILENO, left)) break;
+    // Writable means room for PIPE_BUF bytes at least: no more at once, so that the write cannot block.
+    const ssize_t n = ::write(STDERR_FILENO, line.data() + done, std::min<std::size_t>(line.size() - done, PIPE_BUF));
+    if (n < 0 && errno != EINTR && errno != EAGAIN) break;
+    if (n > 0) done += static_cast<std::size_t>(n);
+  }
+  if (done < line.size()) {
+    const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null >= 0) {
+      ::dup2(null, STDERR_FILENO);
+      ::close(null);
+    }
+  }
+}
+
+// What the command printed before the abort (verdict lines are flushed as they come: little is left).
+void flush_stdout_if_it_can() {
+  if (writable_within(STDOUT_FILENO, std::chrono::milliseconds(0))) std::fflush(stdout);
+}
 
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
@@ -93,8 +135,7 @@ void Watchdog::loop() {
     try {
       poll_once();
     } catch (...) {  // nothing may leave this thread; a watchdog that cannot watch ends the job
-      std::fprintf(stderr, "cctune: watchdog: failed while watching; aborting\n");
-      std::fflush(stderr);
+      say("cctune: watchdog: failed while watching; aborting\n");
       MPI_Abort(MPI_COMM_WORLD, kAbortCode);
       std::_Exit(kAbortCode);
     }
@@ -183,14 +224,13 @@ void Watchdog::rank_zero_is_gone() {
       description(), std::chrono::duration<double>(timeout_).count(), comm_.rank(),
       hosts.empty() ? "" : " (" + hosts.front() + ")",
       std::chrono::duration_cast<std::chrono::seconds>(kRankZeroWait).count());
-  std::fprintf(stderr, "cctune: %s; aborting\n", message.c_str());
-  std::fflush(stderr);
   if (hook) {
     try {
       hook(message, hosts.empty() ? std::string() : hosts.front());
     } catch (...) {  // the abort must happen whatever the hook does
     }
   }
+  say(fmt::format("cctune: {}; aborting\n", message));
   MPI_Abort(MPI_COMM_WORLD, kAbortCode);
   std::_Exit(kAbortCode);
 }
@@ -260,15 +300,14 @@ void Watchdog::diagnose_and_abort(std::uint64_t call, const std::string& what, i
   hang.message = failed ? fmt::format("watchdog: {} (seen by rank {}); {}", what, reporter, who)
                         : fmt::format("watchdog: {} did not finish within {:g} s (seen by rank {}); {}", what,
                                       std::chrono::duration<double>(timeout_).count(), reporter, who);
-  std::fprintf(stderr, "cctune: %s; aborting\n", hang.message.c_str());
-  std::fflush(stderr);
   if (on_abort_) {
     try {
       on_abort_(hang);
-    } catch (const std::exception&) {  // the abort must happen whatever the hook does
+    } catch (...) {  // the abort must happen whatever the hook does
     }
   }
-  std::fflush(stdout);
+  flush_stdout_if_it_can();
+  say(fmt::format("cctune: {}; aborting\n", hang.message));
   MPI_Abort(MPI_COMM_WORLD, kAbortCode);
   std::_Exit(kAbortCode);
 }

@@ -2513,6 +2513,47 @@ class Accept(unittest.TestCase):
             with open(drain) as f:
                 self.assertEqual([line.split("\t")[:2] for line in f.read().splitlines()], [[socket_host(), "RANK_HUNG"]])
 
+    def test_a_launcher_that_stops_reading_stderr_cannot_hold_the_verdict_or_the_abort(self):
+        # A launcher that has stopped reading (srun, with a node of the job lost) leaves the rank's
+        # stderr a full pipe: the watchdog's line used to block there, before the verdict files and
+        # the abort, and the job hung with neither. One rank without a launcher (no singleton server,
+        # which would write MPI_Abort's message into the same full pipe), each call of 256 MiB far
+        # longer than -T 0.01, stderr a pipe filled to the brim that nobody reads.
+        import fcntl
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = os.path.join(tmp, "spec.yaml")
+            with open(spec, "w") as f:
+                f.write("version: 1\nrun: {iterations: 100, warmup: 0}\ncollectives:\n"
+                        "  - {collective: allreduce, size: 256MiB, min_busbw: 0.001GB/s, scope: allocation}\n")
+            json_path, drain = os.path.join(tmp, "verdicts.json"), os.path.join(tmp, "drain.txt")
+            read_end, write_end = os.pipe()
+            flags = fcntl.fcntl(write_end, fcntl.F_GETFL)
+            fcntl.fcntl(write_end, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+            try:
+                while True:
+                    os.write(write_end, b"x" * 4096)
+            except BlockingIOError:
+                pass
+            fcntl.fcntl(write_end, fcntl.F_SETFL, flags)
+            env = dict(os.environ, OMPI_MCA_ess_singleton_isolated="1")
+            job = subprocess.Popen([CCTUNE, "accept", "--spec", spec, "--json", json_path, "--junit",
+                                    os.path.join(tmp, "v.xml"), "--drain-list", drain, "-T", "0.01"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=write_end, env=env)
+            os.close(write_end)
+            try:
+                code = job.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                job.kill()
+                job.wait()
+                code = None
+            finally:
+                os.close(read_end)
+            self.assertEqual(code, 124, "the job did not end by the watchdog's abort (None: still running at 120 s)")
+            with open(json_path) as f:
+                verdicts = json.load(f)["verdicts"]
+            self.assertEqual([(v["status"], v["fault"]) for v in verdicts[-1:]], [("FAIL", "RANK_HUNG")])
+            self.assertIn("did not finish within 0.01 s", verdicts[-1]["detail"])
+
     def test_a_rank_that_dies_leaves_the_check_in_progress_failed(self):
         with tempfile.TemporaryDirectory() as tmp:
             json_path = os.path.join(tmp, "verdicts.json")

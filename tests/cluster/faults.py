@@ -20,6 +20,10 @@ import test_cluster  # noqa: E402  (the cluster tests' launcher helpers)
 SIMCLUSTER = test_cluster.SIMCLUSTER
 LINK_RATE = "400mbit"  # 50 MB/s
 SLOW_RATE = "40mbit"   # a tenth
+# Calls per check in the runs a node is stopped or lost in (FaultCluster.longer). 300 (about 2.6 s of
+# allreduce at LINK_RATE) let a fault that a loaded machine sent late land after the run had ended;
+# 3000 leave it no room, and cost nothing: the fault ends the run at -T.
+FAULT_ITERATIONS = 3000
 
 
 class FaultCluster:
@@ -115,6 +119,7 @@ class FaultCluster:
     def accept_with_once(self, spec, label, node, how, timeout_s, wall):
         command, paths = self.srun_accept(spec, label, timeout_s)
         start = time.monotonic()
+        stacks = ""
         # Files, not pipes: a lost node's neighbours print pages of Open MPI warnings, and a pipe nobody
         # reads while waiting would stop the job on a full buffer.
         out_path, err_path = paths["json"][:-5] + ".out", paths["json"][:-5] + ".err"
@@ -126,6 +131,8 @@ class FaultCluster:
             while time.monotonic() < deadline:
                 if fault_at is None and os.path.exists(paths["json"]):
                     fault_at = time.monotonic()  # before the signal: the time to the verdict is not understated
+                    # No verdict a minute past the timeout is a failure already: stop there, not at the wall.
+                    deadline = min(deadline, fault_at + timeout_s + 60)
                     if how == "stop":
                         self.simcluster("signal", node, "STOP", "--command", os.path.basename(self.cctune))
                     else:
@@ -136,6 +143,7 @@ class FaultCluster:
                     break
                 time.sleep(0.1)
             else:
+                stacks = self.stacks()  # what held the run, for the failure message: the job is killed next
                 os.killpg(job.pid, signal.SIGKILL)
             job.wait(timeout=60)
         finally:
@@ -147,8 +155,38 @@ class FaultCluster:
                                   os.path.basename(self.cctune)], timeout=60)
         if hung_at is None and "RANK_HUNG" in read_text(paths["json"]):
             hung_at = time.monotonic()
-        run = Run(job.returncode, read_text(out_path), read_text(err_path), paths, time.monotonic() - start)
+        late = ""
+        if fault_at is not None and hung_at is None and complete(read_text(paths["json"])):
+            late = "faults: the run had ended before the {} reached {} (its verdict file is complete)\n".format(how, node)
+        run = Run(job.returncode, read_text(out_path), read_text(err_path) + stacks + late, paths,
+                  time.monotonic() - start)
         return run, (hung_at - fault_at) if hung_at is not None and fault_at is not None else None
+
+    def stacks(self):
+        """Every thread's stack of each cctune process still running (on every node: the nodes share this
+        machine's process table), so that a run that outlived its wall time says where it waited."""
+        proc = subprocess.run(["pgrep", "-f", "^" + re.escape(self.cctune) + " accept "], stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+        text = ""
+        for pid in proc.stdout.split():
+            try:
+                gdb = subprocess.run(["gdb", "-p", pid, "-batch", "-nx", "-ex", "set print frame-arguments none",
+                                      "-ex", "thread apply all bt 25"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+                out = gdb.stdout
+            except (OSError, subprocess.TimeoutExpired) as e:
+                out = str(e)
+            frames = "\n".join(line for line in out.splitlines() if line.startswith(("#", "Thread ")))
+            text += "\n--- stacks of cctune pid {} ---\n{}\n".format(pid, frames)
+        return text
+
+
+def complete(verdicts_text):
+    """Whether a verdict file says its run reached its end."""
+    try:
+        return bool(json.loads(verdicts_text).get("complete"))
+    except ValueError:
+        return False
 
 
 def read_text(path):

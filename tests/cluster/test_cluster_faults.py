@@ -83,7 +83,7 @@ class EightNodes(unittest.TestCase):
         self.assertEqual(run.named(), ["node2", "node7"])
 
     def test_a_stopped_node_is_rank_hung_naming_its_host_within_the_timeout(self):
-        run, to_verdict = self.cluster.accept_with(self.cluster.longer(SPEC, 300), "stopped", "node4", "stop", timeout_s=10)
+        run, to_verdict = self.cluster.accept_with(self.cluster.longer(SPEC, faults.FAULT_ITERATIONS), "stopped", "node4", "stop", timeout_s=10)
         self.assertEqual(run.returncode, 124, run.output())
         self.assertIsNotNone(to_verdict, run.output())
         self.assertLess(to_verdict, 10 + 3 + 5, "the RANK_HUNG verdict took {:.1f} s".format(to_verdict))
@@ -95,7 +95,7 @@ class EightNodes(unittest.TestCase):
 
     def test_a_lost_node_is_named(self):
         try:
-            run, to_verdict = self.cluster.accept_with(self.cluster.longer(SPEC, 300), "lost", "node5", "lose", timeout_s=10)
+            run, to_verdict = self.cluster.accept_with(self.cluster.longer(SPEC, faults.FAULT_ITERATIONS), "lost", "node5", "lose", timeout_s=10)
             self.assertIsNotNone(to_verdict, run.output())
             self.assertLess(to_verdict, 10 + 3 + 5)
             # Its neighbours live on (no SIGPIPE from a closed socket): only the lost node is named. Slurm
