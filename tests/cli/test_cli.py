@@ -1,4 +1,5 @@
 """cctune driven the way users drive it: through mpirun, reading back what it writes."""
+import fcntl
 import json
 import os
 import re
@@ -2519,7 +2520,6 @@ class Accept(unittest.TestCase):
         # the abort, and the job hung with neither. One rank without a launcher (no singleton server,
         # which would write MPI_Abort's message into the same full pipe), each call of 256 MiB far
         # longer than -T 0.01, stderr a pipe filled to the brim that nobody reads.
-        import fcntl
         with tempfile.TemporaryDirectory() as tmp:
             spec = os.path.join(tmp, "spec.yaml")
             with open(spec, "w") as f:

@@ -155,11 +155,10 @@ class FaultCluster:
                                   os.path.basename(self.cctune)], timeout=60)
         if hung_at is None and "RANK_HUNG" in read_text(paths["json"]):
             hung_at = time.monotonic()
-        late = ""
-        if fault_at is not None and hung_at is None and complete(read_text(paths["json"])):
-            late = "faults: the run had ended before the {} reached {} (its verdict file is complete)\n".format(how, node)
-        run = Run(job.returncode, read_text(out_path), read_text(err_path) + stacks + late, paths,
-                  time.monotonic() - start)
+        run = Run(job.returncode, read_text(out_path), read_text(err_path) + stacks, paths, time.monotonic() - start)
+        if fault_at is not None and hung_at is None and (run.doc or {}).get("complete"):
+            run.stderr += "faults: the run had ended before the fault ({}) reached {} (its verdict file is complete)\n".format(
+                how, node)
         return run, (hung_at - fault_at) if hung_at is not None and fault_at is not None else None
 
     def stacks(self):
@@ -179,14 +178,6 @@ class FaultCluster:
             frames = "\n".join(line for line in out.splitlines() if line.startswith(("#", "Thread ")))
             text += "\n--- stacks of cctune pid {} ---\n{}\n".format(pid, frames)
         return text
-
-
-def complete(verdicts_text):
-    """Whether a verdict file says its run reached its end."""
-    try:
-        return bool(json.loads(verdicts_text).get("complete"))
-    except ValueError:
-        return False
 
 
 def read_text(path):
